@@ -1,0 +1,22 @@
+# The two set-up commands of the README.  Each installs what it needs into .venv first.
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: run test
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# torch first, pinned: anything that later depends on torch then finds it instead of a CUDA build
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $@
+
+# The main job: check the models and print the summary of each circuit.
+run: $(VENV)/.installed
+	$(VENV)/bin/circuitdsl check models/*.circuit
+	$(VENV)/bin/circuitdsl ir models/ncap_swimmer.circuit --arg joints=9 > $(VENV)/ncap_swimmer_9.json
+	@echo "IR of the 9-joint swimmer written to $(VENV)/ncap_swimmer_9.json"
+
+test: $(VENV)/.installed
+	$(PY) -m pytest -q

@@ -1,0 +1,20 @@
+"""circuitdsl: a declarative language for neural circuits.
+
+Write a circuit once in a .circuit file; parse and check it into a typed graph IR; compile it to a
+backend; draw it.  Public API: `parse`, `load`, `loads`, `check`, `CircuitError`, `Limits`, `CircuitIR`.
+"""
+
+from circuitdsl.api import Elaborated as Elaborated
+from circuitdsl.api import check as check
+from circuitdsl.api import elaborate as elaborate
+from circuitdsl.api import load as load
+from circuitdsl.api import loads as loads
+from circuitdsl.api import parse as parse
+from circuitdsl.elaborate.limits import Limits as Limits
+from circuitdsl.errors import CircuitError as CircuitError
+from circuitdsl.errors import Diagnostic as Diagnostic
+from circuitdsl.errors import Span as Span
+from circuitdsl.ir.model import SCHEMA_VERSION as SCHEMA_VERSION
+from circuitdsl.ir.model import CircuitIR as CircuitIR
+
+__version__ = "0.1.0"

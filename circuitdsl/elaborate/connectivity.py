@@ -1,0 +1,146 @@
+"""Connectivity rules -> synapse lists: which unit of the source reaches which unit of the target.
+
+Rules that need no list (`one_to_one`, `all_to_all`) stay compact in the IR; `pairs` and `random` become
+index arrays.  Counts are checked against the limits before any array is made.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from circuitdsl.elaborate.values import Rule, describe
+from circuitdsl.ir import model as ir
+from circuitdsl.ir.arrays import Array
+
+
+class RuleError(Exception):
+    def __init__(self, code: str, message: str, notes: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.notes = notes
+
+
+@dataclass(frozen=True)
+class Wiring:
+    connectivity: ir.Connectivity
+    synapses: int
+    natural_shape: tuple[int, ...]  # the shape of a per-synapse weight used by this projection alone
+
+
+RULES = ("one_to_one", "all_to_all", "dense", "pairs", "random")
+
+
+def _sizes(shape: tuple[ir.Axis, ...]) -> tuple[int, ...]:
+    return tuple(a.size for a in shape)
+
+
+def _count(shape: tuple[ir.Axis, ...]) -> int:
+    n = 1
+    for a in shape:
+        n *= a.size
+    return n
+
+
+def wire(rule: Rule, source: tuple[ir.Axis, ...], target: tuple[ir.Axis, ...], max_synapses: int) -> Wiring:
+    """Apply a rule between a source and a target shape."""
+    n_source, n_target = _count(source), _count(target)
+    if rule.name == "one_to_one":
+        if _sizes(source) != _sizes(target) or [a.name for a in source] != [a.name for a in target]:
+            raise RuleError("E302", "one_to_one needs the same shape on both sides",
+                            (f"source {_fmt(source)}, target {_fmt(target)}",))
+        return Wiring(ir.Connectivity(rule="one_to_one"), n_target, _sizes(target))
+    if rule.name in ("all_to_all", "dense"):
+        _check_args(rule, ())
+        if n_source * n_target > max_synapses:
+            raise RuleError("E703", f"{rule.name} would make {n_source * n_target} synapses, over the limit of "
+                                    f"{max_synapses}")
+        return Wiring(ir.Connectivity(rule="all_to_all"), n_source * n_target, _sizes(target) + _sizes(source))
+    if rule.name == "pairs":
+        pre, post = _pairs(rule)
+        return _explicit("pairs", pre, post, n_source, n_target, {}, max_synapses)
+    if rule.name == "random":
+        return _random(rule, n_source, n_target, max_synapses)
+    raise RuleError("E305", f"unknown connectivity rule '{rule.name}'", (f"rules: {', '.join(RULES)}",))
+
+
+def _fmt(shape: tuple[ir.Axis, ...]) -> str:
+    return "[" + ", ".join(f"{a.name}={a.size}" for a in shape) + "]" if shape else "a single unit"
+
+
+def _check_args(rule: Rule, allowed: tuple[str, ...]) -> dict[str, object]:
+    args = dict(rule.args)
+    for key in args:
+        if key not in allowed:
+            raise RuleError("E203", f"{rule.name} takes no argument '{key}'" if not key.isdigit() else
+                            f"{rule.name} takes arguments {', '.join(allowed) or 'none'}")
+    return args
+
+
+def _int_list(value: object, what: str) -> list[int]:
+    if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        raise RuleError("E301", f"{what} must be a list of whole numbers, not {describe(value)}")
+    return value
+
+
+def _pairs(rule: Rule) -> tuple[list[int], list[int]]:
+    args = dict(rule.args)
+    if set(args) == {"0"}:
+        pairs = args["0"]
+        if not isinstance(pairs, list) or not all(isinstance(p, list) and len(p) == 2 for p in pairs):
+            raise RuleError("E301", "pairs() takes a list of [pre, post] pairs, e.g. pairs([[0, 1], [1, 2]])")
+        flat = [v for p in pairs for v in p]
+        _int_list(flat, "pair entries")
+        return [p[0] for p in pairs], [p[1] for p in pairs]
+    args = _check_args(rule, ("pre", "post"))
+    if set(args) != {"pre", "post"}:
+        raise RuleError("E204", "pairs() needs pre = [...] and post = [...], or a list of [pre, post] pairs")
+    pre, post = _int_list(args["pre"], "pre"), _int_list(args["post"], "post")
+    if len(pre) != len(post):
+        raise RuleError("E302", f"pre has {len(pre)} entries but post has {len(post)}")
+    return pre, post
+
+
+def _explicit(name: str, pre: list[int] | np.ndarray, post: list[int] | np.ndarray, n_source: int, n_target: int,
+              args: dict[str, ir.Value], max_synapses: int) -> Wiring:
+    pre_a, post_a = np.asarray(pre, dtype=np.int64), np.asarray(post, dtype=np.int64)
+    if len(pre_a) > max_synapses:
+        raise RuleError("E703", f"{len(pre_a)} synapses is over the limit of {max_synapses}")
+    for values, n, side in ((pre_a, n_source, "source"), (post_a, n_target, "target")):
+        bad = values[(values < 0) | (values >= n)]
+        if bad.size:
+            raise RuleError("E303", f"unit {int(bad[0])} is out of range for the {side} ({n} units)")
+    connectivity = ir.Connectivity(rule=name, pre=Array(pre_a), post=Array(post_a), args=args)
+    return Wiring(connectivity, int(len(pre_a)), (int(len(pre_a)),))
+
+
+def _random(rule: Rule, n_source: int, n_target: int, max_synapses: int) -> Wiring:
+    args = _check_args(rule, ("p", "seed"))
+    p, seed = args.get("p"), args.get("seed", 0)
+    if not isinstance(p, int | float) or isinstance(p, bool) or not 0 <= p <= 1:
+        raise RuleError("E801", "random() needs a probability p between 0 and 1, e.g. random(p = 0.1, seed = 1)")
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise RuleError("E801", "the seed of random() is a whole number >= 0")
+    if n_source * n_target > max_synapses:
+        raise RuleError("E703", f"random() draws from {n_source * n_target} possible synapses, over the limit of "
+                                f"{max_synapses}")
+    mask = np.random.default_rng(seed).random((n_target, n_source)) < p
+    post, pre = np.nonzero(mask)
+    return _explicit("random", pre, post, n_source, n_target, {"p": float(p), "seed": seed}, max_synapses)
+
+
+def symmetric(wiring: Wiring) -> tuple[Wiring, int]:
+    """Gap junctions within one population: one synapse per unordered pair; self-junctions are dropped."""
+    c = wiring.connectivity
+    if c.pre is None or c.post is None:
+        raise RuleError("E305", "a gap junction within one population needs explicit pairs (pairs or random)")
+    pre, post = c.pre.data, c.post.data
+    self_loops = int(np.sum(pre == post))
+    lo, hi = np.minimum(pre, post), np.maximum(pre, post)
+    keep = lo != hi
+    unique = np.unique(np.stack([lo[keep], hi[keep]], axis=1), axis=0) if keep.any() else np.zeros((0, 2), np.int64)
+    connectivity = ir.Connectivity(rule=c.rule, pre=Array(unique[:, 0].astype(np.int64)),
+                                   post=Array(unique[:, 1].astype(np.int64)), args=c.args)
+    return Wiring(connectivity, len(unique), (len(unique),)), self_loops

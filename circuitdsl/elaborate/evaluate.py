@@ -1,0 +1,606 @@
+"""Our own expression evaluator (no eval/exec): folds constants, builds signal expressions, checks units.
+
+The same evaluator serves constant arithmetic (`joints - 1`, `10 ms`), circuit signals (`clamp(q, 0, 1)`,
+`Md - Mv`) and neuron equations (`(-v + in) / tau`), where names of states and inputs are signals of
+shape ().  A mistake is recorded on the reporter and aborts the statement with `Abort`.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from circuitdsl import ast, units
+from circuitdsl.elaborate import select
+from circuitdsl.elaborate.scope import Scope
+from circuitdsl.elaborate.values import (
+    ENUMS, Builtin, Definition, InitRule, InstanceArray, InstanceValue, Namespace, PopulationRef, Rule, Signal,
+    Symbol, Unbound, describe,
+)
+from circuitdsl.errors import Reporter, Span, did_you_mean
+from circuitdsl.functions import FUNCTIONS
+from circuitdsl.ir import model as ir
+from circuitdsl.units import DIMENSIONLESS, Dim, Quantity, format_dim
+
+
+class Abort(Exception):
+    """Stops the current statement after its error was recorded (or when it depends on a failed one)."""
+
+
+class Poisoned:
+    """Bound to a name whose declaration failed, so later uses fail quietly instead of cascading."""
+
+
+@dataclass(frozen=True)
+class CircuitCall:
+    """`Segment(head = true)`: a circuit instantiation waiting for the name it is assigned to."""
+
+    definition: Definition
+    args: tuple[tuple[ast.Ident | None, object, Span], ...]
+    span: Span
+
+
+BUILTINS: dict[str, Builtin] = {
+    **{name: Builtin(name, "function") for name in FUNCTIONS},
+    **{name: Builtin(name, "init") for name in ("constant", "uniform", "normal", "fixed")},
+    **{name: Builtin(name, "rule") for name in ("one_to_one", "all_to_all", "dense", "pairs", "random")},
+}
+
+_ARITH: dict[str, Callable[[float, float], float]] = {
+    "+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv, "%": operator.mod,
+    "**": operator.pow,
+}
+_COMPARE: dict[str, Callable[[object, object], bool]] = {
+    "==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+}
+
+
+def dim_of(value: object) -> Dim:
+    if isinstance(value, Quantity | Signal):
+        return value.dim
+    return DIMENSIONLESS
+
+
+def magnitude(value: object) -> float | int | bool:
+    return value.value if isinstance(value, Quantity) else value  # type: ignore[return-value]
+
+
+def quantity(value: float | int | bool, dim: Dim) -> object:
+    """A number with a dimension; dimensionless numbers stay plain Python numbers."""
+    return value if dim == DIMENSIONLESS else Quantity(float(value), dim)
+
+
+def is_number(value: object) -> bool:
+    return isinstance(value, int | float | Quantity) and not isinstance(value, bool) or isinstance(value, bool)
+
+
+class Evaluator:
+    """Evaluates AST expressions in a scope.  `output_dims` maps a neuron model name to its output's dimension."""
+
+    def __init__(self, reporter: Reporter, output_dims: dict[str, Dim] | None = None) -> None:
+        self.reporter = reporter
+        self.output_dims = output_dims if output_dims is not None else {}
+        self.ref_shapes: dict[str, tuple[ir.Axis, ...]] = {}  # every population's and port's full shape
+
+    # ---- errors ----------------------------------------------------------------------------------
+    def fail(self, code: str, message: str, span: Span | None, notes: list[str | None] | None = None) -> Abort:
+        self.reporter.error(code, message, span, notes or [])
+        return Abort()
+
+    # ---- entry points ----------------------------------------------------------------------------
+    def eval(self, node: ast.Expr, scope: Scope, expect: str | None = None,
+             labels: list[str] | None = None) -> object:
+        """Evaluate `node`; `expect` names an enum whose bare members are accepted, `labels` unit names."""
+        method = getattr(self, f"_eval_{type(node).__name__}")
+        return method(node, scope, expect, labels)
+
+    def constant(self, node: ast.Expr, scope: Scope, what: str, expect: str | None = None) -> object:
+        value = self.eval(node, scope, expect)
+        if isinstance(value, Signal):
+            raise self.fail("E803", f"{what} must be a constant, not a signal", node.span)
+        return value
+
+    def integer(self, node: ast.Expr, scope: Scope, what: str) -> int:
+        value = self.constant(node, scope, what)
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise self.fail("E301", f"{what} must be a whole number, not {describe(value)}", node.span)
+        return value
+
+    def boolean(self, node: ast.Expr, scope: Scope, what: str) -> bool:
+        value = self.constant(node, scope, what)
+        if not isinstance(value, bool):
+            raise self.fail("E301", f"{what} must be true or false, not {describe(value)}", node.span)
+        return value
+
+    def signal(self, value: object, span: Span) -> Signal:
+        """A value as a signal: populations read their output, constants become shape-() signals."""
+        if isinstance(value, Signal):
+            return value
+        if isinstance(value, PopulationRef):
+            if value.port != "in":
+                raise self.fail("E206", f"'{value.name}.{value.port}' is an input port of the population; "
+                                        "it cannot be read", span)
+            return Signal(ir.Ref(source=value.name, select=_list(value.select)), _shape(value), self.output_dims.get(
+                value.model, DIMENSIONLESS))
+        if is_number(value):
+            return Signal(ir.Const(value=magnitude(value)), (), dim_of(value))
+        raise self.fail("E301", f"expected a signal or a number, got {describe(value)}", span)
+
+    # ---- atoms -----------------------------------------------------------------------------------
+    def _eval_Number(self, node: ast.Number, scope: Scope, expect: str | None, labels: list[str] | None) -> object:
+        return node.value
+
+    def _eval_Quantity(self, node: ast.Quantity, scope: Scope, expect: str | None, labels: list[str] | None) -> object:
+        entry = units.UNITS.get(node.unit.name)
+        if entry is None:
+            raise self.fail("E402", f"unknown unit '{node.unit.name}'", node.unit.span,
+                            [did_you_mean(node.unit.name, units.UNITS), "units: ms, s, mV, nA, pA, nS, uS, pF, "
+                             "nF, Hz, kHz, Mohm, um, mM, with prefixes p n u m k M G"])
+        scale, dim = entry
+        return Quantity(node.value * scale, dim)
+
+    def _eval_String(self, node: ast.String, scope: Scope, expect: str | None, labels: list[str] | None) -> object:
+        if expect in ENUMS and node.value in ENUMS[expect]:
+            return Symbol(node.value, expect)
+        return node.value
+
+    def _eval_Bool(self, node: ast.Bool, scope: Scope, expect: str | None, labels: list[str] | None) -> object:
+        return node.value
+
+    def _eval_Name(self, node: ast.Name, scope: Scope, expect: str | None, labels: list[str] | None) -> object:
+        binding = scope.lookup(node.id)
+        if binding is not None:
+            binding.used = True
+            if isinstance(binding.value, Poisoned):
+                raise Abort()
+            if isinstance(binding.value, Unbound):
+                raise self.fail("E307", f"input '{node.id}' of '{binding.value.instance}' is not connected",
+                                node.span, [f"connect it where the circuit is instantiated: "
+                                            f"{binding.value.instance} = ...({node.id} = <signal>)"])
+            return binding.value
+        if expect in ENUMS and node.id in ENUMS[expect]:
+            return Symbol(node.id, expect)
+        if labels and node.id in labels:
+            return node.id
+        if node.id in BUILTINS:
+            return BUILTINS[node.id]
+        candidates = scope.visible_names() | set(BUILTINS) | set(labels or ()) | set(ENUMS.get(expect or "", ()))
+        notes = [did_you_mean(node.id, candidates)]
+        if expect in ENUMS:
+            notes.append(f"expected one of: {', '.join(ENUMS[expect])}")
+        raise self.fail("E201", f"unknown name '{node.id}'", node.span, notes)
+
+    def _eval_ListLit(self, node: ast.ListLit, scope: Scope, expect: str | None, labels: list[str] | None) -> object:
+        return [self.constant(item, scope, "a list element", labels=None) for item in node.items]
+
+    def _eval_SetLit(self, node: ast.SetLit, scope: Scope, expect: str | None, labels: list[str] | None) -> object:
+        items: list[object] = []
+        for item in node.items:
+            if isinstance(item, ast.Name):
+                items.append(Symbol(item.id))
+            else:
+                items.append(self.constant(item, scope, "a set element"))
+        return frozenset(items)
+
+    # ---- operators -------------------------------------------------------------------------------
+    def _eval_Unary(self, node: ast.Unary, scope: Scope, expect: str | None, labels: list[str] | None) -> object:
+        value = self.eval(node.operand, scope)
+        if node.op == "not":
+            if isinstance(value, Signal | PopulationRef):
+                s = self.signal(value, node.operand.span)
+                return Signal(ir.Unary(op="not", x=s.expr), s.shape, DIMENSIONLESS)
+            if not isinstance(value, bool):
+                raise self.fail("E301", f"'not' needs a bool, not {describe(value)}", node.operand.span)
+            return not value
+        if isinstance(value, Signal | PopulationRef):
+            s = self.signal(value, node.operand.span)
+            return s if node.op == "+" else Signal(ir.Unary(op="-", x=s.expr), s.shape, s.dim)
+        if not is_number(value) or isinstance(value, bool):
+            raise self.fail("E301", f"'{node.op}' needs a number, not {describe(value)}", node.operand.span)
+        return quantity(-magnitude(value) if node.op == "-" else magnitude(value), dim_of(value))
+
+    def _eval_Binary(self, node: ast.Binary, scope: Scope, expect: str | None, labels: list[str] | None) -> object:
+        if node.op in ("and", "or"):
+            return self._logic(node, scope)
+        left = self.eval(node.left, scope)
+        # `reset == subtract`: a bare name compared with an enum value is read as a member of that enum
+        right_expect = left.enum if isinstance(left, Symbol) else None
+        right = self.eval(node.right, scope, expect=right_expect)
+        if isinstance(right, Symbol) and not isinstance(left, Symbol) and isinstance(node.left, ast.Name):
+            left = self.eval(node.left, scope, expect=right.enum)
+        if any(isinstance(v, Signal | PopulationRef) for v in (left, right)):
+            return self._signal_binary(node, left, right)
+        if node.op in _COMPARE:
+            return self._compare(node, left, right)
+        if node.op == "+" and isinstance(left, str) and isinstance(right, str):
+            return left + right
+        for value, side in ((left, node.left), (right, node.right)):
+            if not is_number(value) or isinstance(value, bool):
+                raise self.fail("E301", f"'{node.op}' needs numbers, not {describe(value)}", side.span)
+        return self._arith(node, left, right)
+
+    def _logic(self, node: ast.Binary, scope: Scope) -> object:
+        left = self.eval(node.left, scope)
+        if isinstance(left, bool):  # short-circuit on constants, like Python
+            if (node.op == "and" and not left) or (node.op == "or" and left):
+                return left
+            right = self.eval(node.right, scope)
+            if isinstance(right, bool):
+                return right
+        else:
+            right = self.eval(node.right, scope)
+        if isinstance(left, Signal | PopulationRef | bool) and isinstance(right, Signal | PopulationRef | bool):
+            a, b = self.signal(left, node.left.span), self.signal(right, node.right.span)
+            shape = self._broadcast(node, a, b)
+            return Signal(ir.Binary(op=node.op, left=a.expr, right=b.expr), shape, DIMENSIONLESS)  # type: ignore[arg-type]
+        bad = node.left if not isinstance(left, bool | Signal | PopulationRef) else node.right
+        raise self.fail("E301", f"'{node.op}' needs bools, not {describe(self.eval(bad, scope))}", bad.span)
+
+    def _compare(self, node: ast.Binary, left: object, right: object) -> bool:
+        if is_number(left) and is_number(right):
+            if dim_of(left) != dim_of(right):
+                raise self.fail("E401", f"cannot compare {format_dim(dim_of(left))} with {format_dim(dim_of(right))}",
+                                node.span)
+            return _COMPARE[node.op](magnitude(left), magnitude(right))
+        if node.op in ("==", "!="):
+            if type(left) is not type(right) and not (is_number(left) and is_number(right)):
+                raise self.fail("E301", f"cannot compare {describe(left)} with {describe(right)}", node.span)
+            return _COMPARE[node.op](left, right)
+        raise self.fail("E301", f"'{node.op}' compares numbers, not {describe(left)} and {describe(right)}", node.span)
+
+    def _arith(self, node: ast.Binary, left: object, right: object) -> object:
+        a, b = magnitude(left), magnitude(right)
+        da, db = dim_of(left), dim_of(right)
+        if node.op in ("+", "-", "%"):
+            if da != db:
+                raise self.fail("E401", f"cannot {_VERB[node.op]} {format_dim(da)} and {format_dim(db)}", node.span)
+            dim = da
+        elif node.op == "*":
+            dim = units.mul(da, db)
+        elif node.op == "/":
+            dim = units.div(da, db)
+        else:
+            dim = self._power_dim(node, da, db, b)
+        if node.op in ("/", "%") and b == 0:
+            raise self.fail("E802", "division by zero", node.right.span)
+        try:
+            result = _ARITH[node.op](a, b)
+        except (OverflowError, ZeroDivisionError, ValueError) as error:
+            raise self.fail("E801", f"cannot compute this: {error}", node.span) from None
+        if isinstance(result, complex) or (isinstance(result, float) and not math.isfinite(result)):
+            raise self.fail("E801", "the result is not a finite real number", node.span)
+        if isinstance(result, int) and abs(result) > 10**18:
+            raise self.fail("E801", "the result is too large", node.span)
+        return quantity(result, dim)
+
+    def _power_dim(self, node: ast.Binary, base: Dim, exponent_dim: Dim, exponent: object) -> Dim:
+        if exponent_dim != DIMENSIONLESS:
+            raise self.fail("E401", "an exponent must be dimensionless", node.right.span)
+        if base == DIMENSIONLESS:
+            return base
+        if not isinstance(exponent, int):
+            raise self.fail("E401", "a quantity with a unit can only be raised to a whole power", node.right.span)
+        return units.power(base, exponent)
+
+    def _broadcast(self, node: ast.Node, a: Signal, b: Signal) -> tuple[ir.Axis, ...]:
+        if not a.shape:
+            return b.shape
+        if not b.shape or _same_axes(a.shape, b.shape):
+            return a.shape
+        raise self.fail("E302", f"shapes differ: {format_shape(a.shape)} and {format_shape(b.shape)}", node.span,
+                        ["element-wise operations need the same named axes (or a single unit)"])
+
+    def _signal_binary(self, node: ast.Binary, left: object, right: object) -> Signal:
+        a, b = self.signal(left, node.left.span), self.signal(right, node.right.span)
+        shape = self._broadcast(node, a, b)
+        if node.op in _COMPARE:
+            if a.dim != b.dim:
+                raise self.fail("E401", f"cannot compare {format_dim(a.dim)} with {format_dim(b.dim)}", node.span)
+            dim = DIMENSIONLESS
+        elif node.op in ("+", "-", "%"):
+            if a.dim != b.dim:
+                raise self.fail("E401", f"cannot {_VERB[node.op]} {format_dim(a.dim)} and {format_dim(b.dim)}",
+                                node.span)
+            dim = a.dim
+        elif node.op == "*":
+            dim = units.mul(a.dim, b.dim)
+        elif node.op == "/":
+            dim = units.div(a.dim, b.dim)
+        else:
+            exponent = b.expr.value if isinstance(b.expr, ir.Const) else None
+            if b.dim != DIMENSIONLESS or (a.dim != DIMENSIONLESS and not isinstance(exponent, int)):
+                raise self.fail("E401", "a quantity with a unit can only be raised to a constant whole power",
+                                node.right.span)
+            dim = units.power(a.dim, exponent) if isinstance(exponent, int) else a.dim
+        return Signal(ir.Binary(op=node.op, left=a.expr, right=b.expr), shape, dim)  # type: ignore[arg-type]
+
+    def _eval_Conditional(self, node: ast.Conditional, scope: Scope, expect: str | None,
+                          labels: list[str] | None) -> object:
+        cond = self.eval(node.cond, scope)
+        if isinstance(cond, bool):
+            touch(node.other if cond else node.then, scope)
+            return self.eval(node.then if cond else node.other, scope, expect, labels)
+        if isinstance(cond, Signal | PopulationRef):
+            c = self.signal(cond, node.cond.span)
+            then = self.signal(self.eval(node.then, scope), node.then.span)
+            other = self.signal(self.eval(node.other, scope), node.other.span)
+            if then.dim != other.dim:
+                raise self.fail("E401", f"the branches differ: {format_dim(then.dim)} and {format_dim(other.dim)}",
+                                node.span)
+            shape = self._broadcast(node, self._broadcast_signal(node, c, then), other)
+            return Signal(ir.Cond(cond=c.expr, then=then.expr, other=other.expr), shape, then.dim)
+        raise self.fail("E301", f"a condition must be true or false, not {describe(cond)}", node.cond.span)
+
+    def _broadcast_signal(self, node: ast.Node, a: Signal, b: Signal) -> Signal:
+        return Signal(b.expr, self._broadcast(node, a, b), b.dim)
+
+    # ---- calls -----------------------------------------------------------------------------------
+    def _eval_Call(self, node: ast.Call, scope: Scope, expect: str | None, labels: list[str] | None) -> object:
+        func = self.eval(node.func, scope)
+        if isinstance(func, Definition):
+            if func.kind != "circuit":
+                raise self.fail("E206", f"'{func.name}' is a neuron model; use it in a population declaration",
+                                node.func.span, [f"population p : {func.name}(...)"])
+            args = tuple((a.name, self.eval(a.value, scope), a.value.span) for a in node.args)
+            return CircuitCall(func, args, node.span)
+        if not isinstance(func, Builtin):
+            raise self.fail("E206", f"{describe(func)} cannot be called", node.func.span)
+        if func.kind == "function":
+            return self._function(node, scope, func.name)
+        if func.kind == "init":
+            return self._init_rule(node, scope, func.name)
+        return self._rule(node, scope, func.name)
+
+    def _positional(self, node: ast.Call, what: str) -> None:
+        for arg in node.args:
+            if arg.name is not None:
+                raise self.fail("E203", f"{what} takes no argument named '{arg.name.name}'", arg.name.span)
+
+    def _function(self, node: ast.Call, scope: Scope, name: str) -> object:
+        spec = FUNCTIONS[name]
+        self._positional(node, f"{name}()")
+        if len(node.args) != spec.arity:
+            raise self.fail("E301", f"{name}() takes {spec.arity} argument{'s' * (spec.arity != 1)}, "
+                                    f"got {len(node.args)}", node.span, [spec.doc])
+        values = [self.eval(a.value, scope) for a in node.args]
+        dims = [dim_of(v) if not isinstance(v, PopulationRef) else self.signal(v, node.span).dim for v in values]
+        dim = self._function_dim(node, spec.dims, dims)
+        if all(is_number(v) for v in values):
+            try:
+                result = spec.value(*[magnitude(v) for v in values])
+            except (ValueError, OverflowError) as error:
+                raise self.fail("E801", f"{name}(): {error}", node.span) from None
+            return quantity(result, dim)
+        signals = [self.signal(v, a.value.span) for v, a in zip(values, node.args, strict=True)]
+        shape: tuple[ir.Axis, ...] = ()
+        for s in signals:
+            shape = self._broadcast(node, Signal(ir.Const(value=0), shape), s)
+        return Signal(ir.Call(fn=name, args=[s.expr for s in signals]), shape, dim)
+
+    def _function_dim(self, node: ast.Call, rule: str, dims: list[Dim]) -> Dim:
+        name = node.func.id if isinstance(node.func, ast.Name) else "function"
+        if rule == "same" and len(set(dims)) > 1:
+            raise self.fail("E401", f"the arguments of {name}() must share a dimension, got "
+                                    f"{', '.join(format_dim(d) for d in dims)}", node.span)
+        if rule == "pure" and dims[0] != DIMENSIONLESS:
+            raise self.fail("E401", f"{name}() needs a dimensionless argument, got {format_dim(dims[0])}", node.span)
+        if rule == "sqrt":
+            if any(x % 2 for x in dims[0]):
+                raise self.fail("E401", f"sqrt() of {format_dim(dims[0])} has no dimension", node.span)
+            return tuple(x // 2 for x in dims[0])  # type: ignore[return-value]
+        if rule == "where":
+            if dims[1] != dims[2]:
+                raise self.fail("E401", "the branches of where() must share a dimension", node.span)
+            return dims[1]
+        if rule == "indicator":
+            return DIMENSIONLESS
+        return dims[0]
+
+    def _init_rule(self, node: ast.Call, scope: Scope, name: str) -> InitRule:
+        self._positional(node, f"{name}()")
+        arity = {"constant": 1, "fixed": 1, "uniform": 2, "normal": 2}[name]
+        if len(node.args) != arity:
+            raise self.fail("E301", f"{name}() takes {arity} argument{'s' * (arity != 1)}, got {len(node.args)}",
+                            node.span)
+        values = [self.constant(a.value, scope, f"an argument of {name}()") for a in node.args]
+        for value, arg in zip(values, node.args, strict=True):
+            if not is_number(value) or isinstance(value, bool):
+                raise self.fail("E301", f"{name}() needs numbers, not {describe(value)}", arg.value.span)
+        dims = {dim_of(v) for v in values}
+        if len(dims) > 1:
+            raise self.fail("E401", f"the arguments of {name}() must share a dimension", node.span)
+        args = tuple(float(magnitude(v)) for v in values)
+        if name in ("uniform", "normal") and args[1] < (args[0] if name == "uniform" else 0):
+            what = "high must not be below low" if name == "uniform" else "the standard deviation must be >= 0"
+            raise self.fail("E801", f"{name}(): {what}", node.span)
+        rule = "constant" if name == "fixed" else name
+        return InitRule(rule, args, dims.pop(), fixed=name == "fixed")
+
+    def _rule(self, node: ast.Call, scope: Scope, name: str) -> Rule:
+        args: list[tuple[str, object]] = []
+        for i, arg in enumerate(node.args):
+            key = arg.name.name if arg.name else str(i)
+            args.append((key, self.constant(arg.value, scope, f"an argument of {name}()")))
+        return Rule(name, tuple(args))
+
+    # ---- indexing and members --------------------------------------------------------------------
+    def _eval_Subscript(self, node: ast.Subscript, scope: Scope, expect: str | None,
+                        labels: list[str] | None) -> object:
+        base = self.eval(node.value, scope)
+        if isinstance(base, InstanceArray):
+            if len(node.indices) != 1 or isinstance(node.indices[0], ast.Slice | ast.AxisIndex):
+                raise self.fail("E303", f"'{base.name}' is indexed by one whole number", node.span)
+            index = self.integer(node.indices[0], scope, "an instance index")  # type: ignore[arg-type]
+            if index not in base.items:
+                raise self.fail("E303", f"'{base.name}[{index}]' was not instantiated", node.span,
+                                [f"instances: {', '.join(f'{base.name}[{i}]' for i in sorted(base.items))}"])
+            return base.items[index]
+        if isinstance(base, list):
+            if len(node.indices) != 1 or isinstance(node.indices[0], ast.Slice | ast.AxisIndex):
+                raise self.fail("E303", "a list is indexed by one whole number", node.span)
+            index = self.integer(node.indices[0], scope, "a list index")  # type: ignore[arg-type]
+            if not -len(base) <= index < len(base):
+                raise self.fail("E303", f"index {index} is out of range for a list of {len(base)}", node.span)
+            return base[index]
+        if isinstance(base, PopulationRef):
+            picks = self._index(node, scope, base.shape, select.from_ir(base.shape, base.select))
+            return PopulationRef(base.name, base.shape, select.to_ir(base.shape, picks), base.model, base.port)
+        if isinstance(base, Signal):
+            return self._index_signal(node, scope, base)
+        raise self.fail("E206", f"{describe(base)} cannot be indexed", node.value.span)
+
+    def _index(self, node: ast.Subscript, scope: Scope, shape: tuple[ir.Axis, ...],
+               picks: tuple[select.AxisPick, ...]) -> tuple[select.AxisPick, ...]:
+        labels = [label for axis in shape for label in (axis.labels or [])]
+        items = [self._index_item(i, scope, labels) for i in node.indices]
+        try:
+            return select.apply(shape, picks, items)
+        except select.SelectionError as error:
+            raise self.fail(error.code, error.message, node.span, list(error.notes)) from None
+
+    def _index_item(self, index: ast.Index, scope: Scope, labels: list[str]) -> select.IndexItem:
+        if isinstance(index, ast.AxisIndex):
+            return select.IndexItem(index.axis.name, self._index_value(index.value, scope, labels))
+        return select.IndexItem(None, self._index_value(index, scope, labels))
+
+    def _index_value(self, index: ast.Expr | ast.Slice, scope: Scope,
+                     labels: list[str]) -> int | slice | tuple[int | str, ...] | str:
+        if isinstance(index, ast.Slice):
+            parts = [None if p is None else self.integer(p, scope, "a slice bound") for p in
+                     (index.start, index.stop, index.step)]
+            if parts[2] == 0:
+                raise self.fail("E303", "a slice step cannot be zero", index.span)
+            return slice(*parts)
+        value = self.eval(index, scope, labels=labels)
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, Symbol):
+            return value.name
+        if isinstance(value, int | str) and not isinstance(value, bool):
+            return value
+        if isinstance(value, list | frozenset):
+            items = sorted(value, key=str) if isinstance(value, frozenset) else value
+            out: list[int | str] = []
+            for item in items:
+                item = item.name if isinstance(item, Symbol) else item
+                if not isinstance(item, int | str) or isinstance(item, bool):
+                    raise self.fail("E301", f"an index list holds whole numbers or unit names, not {describe(item)}",
+                                    index.span)
+                out.append(item)
+            return tuple(out)
+        raise self.fail("E301", f"an index must be a whole number, a slice or a unit name, not {describe(value)}",
+                        index.span)
+
+    def _index_signal(self, node: ast.Subscript, scope: Scope, base: Signal) -> Signal:
+        picks = self._index(node, scope, base.shape, select.full(base.shape))
+        if isinstance(base.expr, ir.Ref) or _all_leaves_shaped(base.expr, base.shape):
+            expr = _reselect(base.expr, base.shape, picks, self.ref_shapes)
+            return Signal(expr, select.result_shape(base.shape, picks), base.dim)
+        raise self.fail("E302", "only element-wise signals can be indexed", node.span)
+
+    def _eval_Member(self, node: ast.Member, scope: Scope, expect: str | None, labels: list[str] | None) -> object:
+        base = self.eval(node.value, scope)
+        name = node.name.name
+        if isinstance(base, Namespace):
+            binding = base.module.scope.names.get(name)
+            if binding is None or not isinstance(binding.value, Definition):
+                names = [n for n, b in base.module.scope.names.items() if isinstance(b.value, Definition)]
+                raise self.fail("E201", f"'{base.name}' has no definition '{name}'", node.name.span,
+                                [did_you_mean(name, names)])
+            return binding.value
+        if isinstance(base, InstanceValue):
+            if name in base.outputs:
+                return base.outputs[name]
+            if name in base.bound:
+                return base.bound[name]
+            if name in base.populations:
+                return base.populations[name]
+            ports = [*base.outputs, *base.inputs, *base.populations]
+            raise self.fail("E205", f"'{base.name}' has no output or population '{name}'", node.name.span,
+                            [did_you_mean(name, ports)])
+        if isinstance(base, PopulationRef):
+            return PopulationRef(base.name, base.shape, base.select, base.model, name)
+        raise self.fail("E206", f"{describe(base)} has no members", node.value.span)
+
+
+def touch(node: object, scope: Scope) -> None:
+    """Mark the names under an AST node as used without evaluating it (the branch not taken)."""
+    if isinstance(node, ast.Name):
+        binding = scope.lookup(node.id)
+        if binding is not None:
+            binding.used = True
+    elif isinstance(node, tuple | list):
+        for item in node:
+            touch(item, scope)
+    elif isinstance(node, ast.Node):
+        for value in vars(node).values():
+            if isinstance(value, ast.Node | tuple | list):
+                touch(value, scope)
+
+
+_VERB = {"+": "add", "-": "subtract", "%": "take the remainder of"}
+
+
+def _same_axes(a: tuple[ir.Axis, ...], b: tuple[ir.Axis, ...]) -> bool:
+    return [(x.name, x.size) for x in a] == [(x.name, x.size) for x in b]
+
+
+def _shape(ref: PopulationRef) -> tuple[ir.Axis, ...]:
+    return select.result_shape(ref.shape, select.from_ir(ref.shape, ref.select))
+
+
+def _list(selection: tuple[ir.AxisSel, ...] | None) -> list[ir.AxisSel] | None:
+    return None if selection is None else list(selection)
+
+
+def format_shape(shape: tuple[ir.Axis, ...] | list[ir.Axis]) -> str:
+    return "[" + ", ".join(f"{a.name}={a.size}" for a in shape) + "]" if shape else "a single unit"
+
+
+def _all_leaves_shaped(expr: ir.Expr, shape: tuple[ir.Axis, ...]) -> bool:
+    """True when every leaf of an element-wise expression is a constant or a ref (so indexing distributes)."""
+    if isinstance(expr, ir.Const | ir.Ref):
+        return True
+    if isinstance(expr, ir.Unary):
+        return _all_leaves_shaped(expr.x, shape)
+    if isinstance(expr, ir.Binary):
+        return _all_leaves_shaped(expr.left, shape) and _all_leaves_shaped(expr.right, shape)
+    if isinstance(expr, ir.Call):
+        return all(_all_leaves_shaped(a, shape) for a in expr.args)
+    if isinstance(expr, ir.Cond):
+        return all(_all_leaves_shaped(e, shape) for e in (expr.cond, expr.then, expr.other))
+    return False
+
+
+def _reselect(expr: ir.Expr, shape: tuple[ir.Axis, ...], picks: tuple[select.AxisPick, ...],
+              ref_shapes: dict[str, tuple[ir.Axis, ...]]) -> ir.Expr:
+    """Push a selection made on an element-wise expression down to each of its refs."""
+    if isinstance(expr, ir.Const) or not shape:
+        return expr
+    if isinstance(expr, ir.Ref):
+        base = ref_shapes[expr.source]
+        current = select.from_ir(base, tuple(expr.select) if expr.select else None)
+        if not select.result_shape(base, current):
+            return expr  # a single unit broadcast against the others stays as it is
+        retained = [i for i, p in enumerate(current) if not isinstance(p, int)]
+        new = list(current)
+        for axis_index, pick in zip(retained, picks, strict=True):
+            kept = current[axis_index]
+            new[axis_index] = kept[pick] if isinstance(pick, int) else tuple(kept[i] for i in pick)  # type: ignore[index]
+        return ir.Ref(source=expr.source, select=_list(select.to_ir(base, tuple(new))))
+    def down(e: ir.Expr) -> ir.Expr:
+        return _reselect(e, shape, picks, ref_shapes)
+
+    if isinstance(expr, ir.Unary):
+        return ir.Unary(op=expr.op, x=down(expr.x))
+    if isinstance(expr, ir.Binary):
+        return ir.Binary(op=expr.op, left=down(expr.left), right=down(expr.right))
+    if isinstance(expr, ir.Call):
+        return ir.Call(fn=expr.fn, args=[down(a) for a in expr.args])
+    if isinstance(expr, ir.Cond):
+        return ir.Cond(cond=down(expr.cond), then=down(expr.then), other=down(expr.other))
+    return expr

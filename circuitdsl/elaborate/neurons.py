@@ -1,0 +1,353 @@
+"""Neuron definitions -> `ir.NeuronModel`: equations as expression trees, every term's unit checked.
+
+A model is elaborated once per distinct set of argument values; the arguments are folded into the
+equations as constants, so each IR model is self-contained (its name lists the values, e.g.
+`SquareWave(period=60, phase=0.5)`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from circuitdsl import ast, units
+from circuitdsl.elaborate.evaluate import Abort, Evaluator, dim_of, magnitude, touch
+from circuitdsl.elaborate.scope import Scope
+from circuitdsl.elaborate.values import ENUMS, Definition, Signal, Symbol, describe
+from circuitdsl.errors import CircuitError, Reporter, Span, did_you_mean
+from circuitdsl.functions import SURROGATES
+from circuitdsl.ir import model as ir
+from circuitdsl.units import DIMENSIONLESS, Dim, Quantity, format_dim
+
+_CIRCUIT_ONLY = {
+    ast.PopulationDecl: "population", ast.ParamDecl: "param", ast.Projection: "projection",
+    ast.For: "for", ast.OutputDecl: "output", ast.InputProjection: "projection",
+}
+
+
+def bind_arguments(evaluator: Evaluator, definition: Definition, given: Iterable[tuple[ast.Ident | None, object, Span]],
+                   scope: Scope, call_span: Span, extra: set[str] = frozenset()) -> dict[str, object]:  # type: ignore[assignment]
+    """Match call arguments to a definition's typed parameters (keywords or positions); check each type.
+
+    Keywords named in `extra` (a circuit's params and inputs) are passed back untouched under their names.
+    """
+    params = definition.node.params
+    names = [p.name.name for p in params]
+    bound: dict[str, object] = {}
+    spans: dict[str, Span] = {}
+    position = 0
+    for ident, value, span in given:
+        if ident is None:
+            if position >= len(params):
+                raise evaluator.fail("E203", f"'{definition.name}' takes {len(params)} positional argument"
+                                             f"{'s' * (len(params) != 1)}", span)
+            name = names[position]
+            position += 1
+        else:
+            name = ident.name
+            if name not in names and name not in extra:
+                raise evaluator.fail("E203", f"'{definition.name}' has no argument '{name}'", ident.span,
+                                     [did_you_mean(name, [*names, *extra]),
+                                      f"arguments: {', '.join(names) or 'none'}"])
+        if name in bound:
+            raise evaluator.fail("E202", f"argument '{name}' is given twice", span)
+        bound[name] = value
+        spans[name] = span
+    result: dict[str, object] = {}
+    for param in params:
+        name = param.name.name
+        if name in bound:
+            value, span = bound[name], spans[name]
+        elif param.default is not None:
+            value = evaluator.eval(param.default, scope, expect=param.type.name)
+            span = param.default.span
+        else:
+            raise evaluator.fail("E204", f"'{definition.name}' needs the argument '{name}'", call_span,
+                                 [f"declared at {param.span}"])
+        result[name] = check_type(evaluator, value, param, span)
+        scope.define(name, result[name], param.name.span, "argument", evaluator.reporter)
+        scope.names[name].used = True
+    for name in bound:
+        if name not in result:
+            result[name] = bound[name]
+    return result
+
+
+_PLAIN_TYPES = {"int", "float", "bool", "str"}
+
+
+def check_type(evaluator: Evaluator, value: object, param: ast.ArgDecl, span: Span) -> object:
+    """The value converted to the declared type (an int is a float where a float is wanted), or an E301/E401."""
+    kind = param.type.name
+    if kind in ENUMS:
+        if isinstance(value, str) and value in ENUMS[kind]:
+            return Symbol(value, kind)
+        if kind == "share" and isinstance(value, bool):
+            return value
+        if isinstance(value, Symbol) and value.enum == kind:
+            return value
+        raise evaluator.fail("E301", f"'{param.name.name}' must be one of {', '.join(ENUMS[kind])}, "
+                                     f"not {describe(value)}", span)
+    if kind == "int":
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif kind == "float":
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, Quantity):
+            raise evaluator.fail("E401", f"'{param.name.name}' is dimensionless, got {format_dim(value.dim)}", span)
+    elif kind == "bool":
+        if isinstance(value, bool):
+            return value
+    elif kind == "str":
+        if isinstance(value, str):
+            return value
+    elif kind in units.DIMENSIONS:
+        expected = units.DIMENSIONS[kind]
+        if isinstance(value, int | float | Quantity) and not isinstance(value, bool):
+            if dim_of(value) != expected:
+                raise evaluator.fail("E401", f"'{param.name.name}' must be a {kind}, got {format_dim(dim_of(value))}",
+                                     span, [_unit_hint(kind)])
+            return value
+    else:
+        types = sorted([*_PLAIN_TYPES, *ENUMS, *units.DIMENSIONS])
+        raise evaluator.fail("E201", f"unknown type '{kind}'", param.type.span,
+                             [did_you_mean(kind, types), f"types: {', '.join(types)}"])
+    raise evaluator.fail("E301", f"'{param.name.name}' must be {_article(kind)}, not {describe(value)}", span)
+
+
+def _article(kind: str) -> str:
+    return f"an {kind}" if kind[0] in "aeiou" else f"a {kind}"
+
+
+def _unit_hint(kind: str) -> str:
+    examples = {"time": "10 ms", "voltage": "-65 mV", "current": "1 nA", "conductance": "5 nS",
+                "capacitance": "100 pF", "frequency": "5 Hz", "resistance": "100 Mohm", "length": "10 um",
+                "concentration": "1 mM", "charge": "1 pC"}
+    return f"for example {examples[kind]}" if kind in examples else "write a plain number"
+
+
+def plain(value: object) -> ir.Value:
+    """A bound argument as an IR value (quantities in canonical units, enum members by name)."""
+    if isinstance(value, Symbol):
+        return value.name
+    if isinstance(value, Quantity):
+        return value.value
+    if isinstance(value, bool | int | float | str):
+        return value
+    raise TypeError(f"not a plain value: {value!r}")
+
+
+def model_key(name: str, args: dict[str, ir.Value]) -> str:
+    if not args:
+        return name
+    return f"{name}(" + ", ".join(f"{k}={_format_value(v)}" for k, v in args.items()) + ")"
+
+
+def _format_value(value: ir.Value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+class NeuronBuilder:
+    """Elaborates one neuron definition with one set of argument values."""
+
+    def __init__(self, evaluator: Evaluator, definition: Definition, args: dict[str, object], key: str) -> None:
+        self.evaluator = evaluator
+        self.reporter: Reporter = evaluator.reporter
+        self.definition = definition
+        self.args = args
+        self.key = key
+        self.scope = Scope(parent=definition.module.scope)
+        self.states: dict[str, ir.StateVar] = {}
+        self.state_dims: dict[str, Dim] = {}
+        self.inputs: list[ir.NeuronInput] = []
+        self.equations: list[ir.Equation] = []
+        self.output_dim: Dim | None = None
+        self.input_dims: dict[str, Dim] = {}
+
+    def build(self) -> ir.NeuronModel:
+        for name, value in self.args.items():
+            self.scope.define(name, value, None, "argument", self.reporter)
+            self.scope.names[name].used = True
+        body = self.definition.node.body
+        if not any(isinstance(s, ast.InputDecl) for s in body):
+            self._input("in", DIMENSIONLESS, None)
+        self._run(body)
+        if self.output_dim is None:
+            self.reporter.error("E804", f"neuron '{self.definition.name}' never sets its output", self.definition.node.name.span,
+                                ["add a line such as `out = v`"])
+            raise Abort()
+        return ir.NeuronModel(name=self.key, definition=self.definition.name, doc=self.definition.node.doc,
+                              args={k: plain(v) for k, v in self.args.items()}, inputs=self.inputs,
+                              states=list(self.states.values()), equations=self.equations,
+                              output_dim=format_dim(self.output_dim), span=self.definition.node.span)
+
+    def _input(self, name: str, dim: Dim, span: Span | None) -> None:
+        self.inputs.append(ir.NeuronInput(name=name, dim=format_dim(dim)))
+        self.input_dims[name] = dim
+        self.scope.define(name, Signal(ir.Var(name=name), (), dim), span, "input", self.reporter)
+        self.scope.names[name].used = True
+
+    def _run(self, statements: Iterable[ast.Stmt]) -> None:
+        for statement in statements:
+            try:
+                self._statement(statement)
+            except (Abort, CircuitError):
+                continue
+
+    def _statement(self, s: ast.Stmt) -> None:
+        if isinstance(s, ast.Docstring):
+            return
+        if type(s) in _CIRCUIT_ONLY:
+            raise self.evaluator.fail("E005", f"'{_CIRCUIT_ONLY[type(s)]}' belongs in a circuit, not in a neuron",
+                                      s.span)
+        if isinstance(s, ast.InputDecl):
+            for port in s.ports:
+                if port.shape or port.value is not None:
+                    raise self.evaluator.fail("E005", "a neuron input is a name with an optional dimension",
+                                              port.span, [f"input {port.name.name}: current"])
+                self._input(port.name.name, self._dimension(port.dim), port.name.span)
+        elif isinstance(s, ast.StateDecl):
+            self._state(s)
+        elif isinstance(s, ast.Let):
+            value = self._value(s.value)
+            self.scope.define(s.name.name, Signal(ir.Var(name=s.name.name), (), value.dim), s.name.span, "let",
+                              self.reporter)
+            self.equations.append(ir.Equation(kind="let", target=s.name.name, expr=value.expr))
+        elif isinstance(s, ast.Assign):
+            self._assign(s)
+        elif isinstance(s, ast.Spike):
+            self._spike(s)
+        elif isinstance(s, ast.If):
+            cond = self.evaluator.eval(s.cond, self.scope)
+            if not isinstance(cond, bool):
+                raise self.evaluator.fail("E803", "an 'if' in a neuron tests its arguments, not its state",
+                                          s.cond.span, ["for a condition on the state, write where(c, a, b)"])
+            touch(s.orelse if cond else s.body, self.scope)
+            self._run(s.body if cond else (s.orelse or ()))
+
+    def _dimension(self, ident: ast.Ident | None) -> Dim:
+        if ident is None:
+            return DIMENSIONLESS
+        if ident.name not in units.DIMENSIONS:
+            raise self.evaluator.fail("E201", f"unknown dimension '{ident.name}'", ident.span,
+                                      [did_you_mean(ident.name, units.DIMENSIONS),
+                                       f"dimensions: {', '.join(units.DIMENSIONS)}"])
+        return units.DIMENSIONS[ident.name]
+
+    def _value(self, node: ast.Expr) -> Signal:
+        value = self.evaluator.eval(node, self.scope)
+        if isinstance(value, Signal):
+            if value.shape:
+                raise self.evaluator.fail("E302", "a neuron equation works on one unit; this has a shape", node.span)
+            return value
+        if isinstance(value, int | float | Quantity):
+            return Signal(ir.Const(value=magnitude(value)), (), dim_of(value))
+        raise self.evaluator.fail("E301", f"expected a number, got {describe(value)}", node.span)
+
+    def _state(self, s: ast.StateDecl) -> None:
+        init = self.evaluator.constant(s.init, self.scope, f"the initial value of '{s.name.name}'")
+        if not isinstance(init, int | float | Quantity):
+            raise self.evaluator.fail("E301", f"a state starts from a number, not {describe(init)}", s.init.span)
+        dim = dim_of(init)
+        self.state_dims[s.name.name] = dim
+        self.states[s.name.name] = ir.StateVar(name=s.name.name, init=ir.Const(value=magnitude(init)),
+                                               dim=format_dim(dim))
+        self.scope.define(s.name.name, Signal(ir.Var(name=s.name.name), (), dim), s.name.span, "state", self.reporter)
+        self.scope.names[s.name.name].used = True
+
+    def _assign(self, s: ast.Assign) -> None:
+        target = s.target
+        if (isinstance(target, ast.Binary) and target.op == "/" and isinstance(target.left, ast.Name)
+                and isinstance(target.right, ast.Name)):
+            self._ode(s, target.left, target.right)
+            return
+        if not isinstance(target, ast.Name):
+            raise self.evaluator.fail("E006", "a neuron assigns to a state, to `out`, or writes dv/dt = ...",
+                                      target.span)
+        value = self._value(s.value)
+        if target.id == "out":
+            if self.output_dim is not None:
+                raise self.evaluator.fail("E202", "the output `out` is set twice", target.span)
+            self.output_dim = value.dim
+            self.equations.append(ir.Equation(kind="out", target="out", expr=value.expr))
+            return
+        state = self._state_named(target.id, target.span)
+        if value.dim != self.state_dims[target.id]:
+            raise self.evaluator.fail("E401", f"'{target.id}' is a {state.dim} but the right side is a "
+                                              f"{format_dim(value.dim)}", s.value.span)
+        self.equations.append(ir.Equation(kind="update", target=target.id, expr=value.expr))
+
+    def _state_named(self, name: str, span: Span) -> ir.StateVar:
+        if name not in self.states:
+            raise self.evaluator.fail("E201", f"unknown state '{name}'", span,
+                                      [did_you_mean(name, self.states), f"declare it first: state {name} = 0"])
+        return self.states[name]
+
+    def _ode(self, s: ast.Assign, numerator: ast.Name, denominator: ast.Name) -> None:
+        if not numerator.id.startswith("d") or denominator.id != "dt" or len(numerator.id) < 2:
+            raise self.evaluator.fail("E006", "a differential equation is written dx/dt = ...", s.target.span)
+        name = numerator.id[1:]
+        self._state_named(name, numerator.span)
+        dt = self.scope.lookup("dt")
+        if dt is None or dim_of(dt.value) != units.DIMENSIONS["time"]:
+            raise self.evaluator.fail("E804", f"neuron '{self.definition.name}' has dx/dt equations but no "
+                                              "`dt: time` argument", s.target.span,
+                                      ["add `dt: time = 1 ms` to its arguments"])
+        value = self._value(s.value)
+        expected = units.div(self.state_dims[name], units.DIMENSIONS["time"])
+        if value.dim != expected:
+            raise self.evaluator.fail("E401", f"d{name}/dt must be a {format_dim(expected)}, but the right side is a "
+                                              f"{format_dim(value.dim)}", s.value.span,
+                                      ["a rate divides by a time constant, e.g. (-v + in) / tau with tau in ms"])
+        step = magnitude(dt.value)
+        euler = ir.Binary(op="+", left=ir.Var(name=name),
+                          right=ir.Binary(op="*", left=ir.Const(value=step), right=value.expr))
+        self.equations.append(ir.Equation(kind="ode", target=name, expr=euler))
+
+    def _spike(self, s: ast.Spike) -> None:
+        cond = s.condition
+        if not (isinstance(cond, ast.Binary) and cond.op in (">", ">=")):
+            raise self.evaluator.fail("E006", "a spike condition compares: spike s = v > threshold", cond.span)
+        left, right = self._value(cond.left), self._value(cond.right)
+        if left.dim != right.dim:
+            raise self.evaluator.fail("E401", f"cannot compare {format_dim(left.dim)} with {format_dim(right.dim)}",
+                                      cond.span)
+        surrogate, surrogate_args = "atan", dict(SURROGATES["atan"])
+        for option in s.options:
+            if option.name is None or option.name.name != "surrogate":
+                raise self.evaluator.fail("E203", "a spike takes one option, `surrogate`", option.span)
+            surrogate, surrogate_args = self._surrogate(option.value)
+        diff = ir.Binary(op="-", left=left.expr, right=right.expr)
+        self.equations.append(ir.Equation(kind="spike", target=s.name.name, expr=diff, surrogate=surrogate,
+                                          surrogate_args=surrogate_args))
+        if s.name.name in self.states:
+            if self.state_dims[s.name.name] != DIMENSIONLESS:
+                raise self.evaluator.fail("E401", f"spike '{s.name.name}' is 0 or 1, but its state has a unit",
+                                          s.name.span)
+        else:
+            self.scope.define(s.name.name, Signal(ir.Var(name=s.name.name), (), DIMENSIONLESS), s.name.span, "let",
+                              self.reporter)
+
+    def _surrogate(self, node: ast.Expr) -> tuple[str, dict[str, float]]:
+        func, args = (node.func, node.args) if isinstance(node, ast.Call) else (node, ())
+        value = self.evaluator.eval(func, self.scope, expect="surrogate")
+        if not isinstance(value, Symbol) or value.name not in SURROGATES:
+            raise self.evaluator.fail("E201", "unknown surrogate gradient", func.span,
+                                      [f"surrogates: {', '.join(SURROGATES)}"])
+        params = dict(SURROGATES[value.name])
+        for arg in args:
+            if arg.name is None or arg.name.name not in params:
+                raise self.evaluator.fail("E203", f"surrogate '{value.name}' takes "
+                                                  f"{', '.join(params) or 'no arguments'}", arg.span)
+            number = self.evaluator.constant(arg.value, self.scope, "a surrogate parameter")
+            if not isinstance(number, int | float) or isinstance(number, bool):
+                raise self.evaluator.fail("E301", "a surrogate parameter is a plain number", arg.value.span)
+            params[arg.name.name] = float(number)
+        return value.name, params
+

@@ -1,0 +1,156 @@
+"""Selections of units: `Bd[0]`, `q[:-1]`, `h[x = 0:64]`, `N[AVAL, AVAR]`, composed and turned into IR.
+
+Internally a selection lists, for each axis of the population, either one index (the axis is dropped)
+or the list of indices kept (the axis stays, maybe shorter).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from circuitdsl.errors import did_you_mean
+from circuitdsl.ir import model as ir
+from circuitdsl.ir.arrays import Array
+
+AxisPick = int | tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class IndexItem:
+    """One evaluated index: positional or on a named axis; `value` is an int, a slice or a tuple of ints."""
+
+    axis: str | None
+    value: int | slice | tuple[int | str, ...] | str
+
+
+class SelectionError(Exception):
+    """A bad index; the evaluator turns it into a CircuitError at the right span."""
+
+    def __init__(self, code: str, message: str, notes: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.notes = notes
+
+
+def full(shape: tuple[ir.Axis, ...]) -> tuple[AxisPick, ...]:
+    return tuple(tuple(range(a.size)) for a in shape)
+
+
+def from_ir(shape: tuple[ir.Axis, ...], select: tuple[ir.AxisSel, ...] | None) -> tuple[AxisPick, ...]:
+    if select is None:
+        return full(shape)
+    picks: list[AxisPick] = []
+    for sel in select:
+        if isinstance(sel, int):
+            picks.append(sel)
+        elif isinstance(sel, ir.SliceSel):
+            picks.append(tuple(range(sel.start, sel.stop, sel.step)))
+        else:
+            picks.append(tuple(int(i) for i in sel.indices.data))
+    return tuple(picks)
+
+
+def to_ir(shape: tuple[ir.Axis, ...], picks: tuple[AxisPick, ...]) -> tuple[ir.AxisSel, ...] | None:
+    if picks == full(shape):
+        return None
+    out: list[ir.AxisSel] = []
+    for pick in picks:
+        if isinstance(pick, int):
+            out.append(pick)
+            continue
+        steps = {b - a for a, b in zip(pick, pick[1:])}
+        if len(pick) == 1:
+            out.append(ir.SliceSel(start=pick[0], stop=pick[0] + 1, step=1))
+        elif len(steps) == 1 and (step := steps.pop()) > 0:
+            out.append(ir.SliceSel(start=pick[0], stop=pick[-1] + 1, step=step))
+        else:
+            out.append(ir.Gather(indices=Array(np.array(pick, dtype=np.int64))))
+    return tuple(out)
+
+
+def result_shape(shape: tuple[ir.Axis, ...], picks: tuple[AxisPick, ...]) -> tuple[ir.Axis, ...]:
+    axes = []
+    for axis, pick in zip(shape, picks, strict=True):
+        if isinstance(pick, int):
+            continue
+        labels = [axis.labels[i] for i in pick] if axis.labels else None
+        axes.append(ir.Axis(name=axis.name, size=len(pick), labels=labels))
+    return tuple(axes)
+
+
+def flat_units(shape: tuple[ir.Axis, ...], picks: tuple[AxisPick, ...]) -> np.ndarray:
+    """Row-major flat indices (into the whole population) of the selected units, in selection order."""
+    grids = [np.array([p]) if isinstance(p, int) else np.array(p, dtype=np.int64) for p in picks]
+    sizes = [a.size for a in shape]
+    if not grids:
+        return np.zeros(1, dtype=np.int64)
+    mesh = np.meshgrid(*grids, indexing="ij")
+    return np.ravel_multi_index([m.ravel() for m in mesh], sizes).astype(np.int64) if sizes else np.zeros(1, np.int64)
+
+
+def _resolve_one(axis: ir.Axis, kept: tuple[int, ...], value: int | slice | tuple[int | str, ...] | str) -> AxisPick:
+    n = len(kept)
+
+    def position(item: int | str) -> int:
+        if isinstance(item, str):
+            if not axis.labels or item not in axis.labels:
+                raise SelectionError("E303", f"axis '{axis.name}' has no unit named '{item}'",
+                                     _label_hint(item, axis))
+            index = axis.labels.index(item)
+            if index not in kept:
+                raise SelectionError("E303", f"unit '{item}' is not in this selection of axis '{axis.name}'")
+            return kept.index(index)
+        if not -n <= item < n:
+            raise SelectionError("E303", f"index {item} is out of range for axis '{axis.name}' of size {n}")
+        return item % n
+
+    if isinstance(value, slice):
+        picked = kept[value]
+        if not picked:
+            raise SelectionError("E303", f"the slice selects no unit of axis '{axis.name}' (size {n})")
+        return picked
+    if isinstance(value, tuple):
+        if not value:
+            raise SelectionError("E303", "an empty list selects no unit")
+        return tuple(kept[position(v)] for v in value)
+    return kept[position(value)]
+
+
+def _label_hint(item: str, axis: ir.Axis) -> tuple[str, ...]:
+    note = did_you_mean(item, axis.labels or [])
+    return (note,) if note else ()
+
+
+def apply(shape: tuple[ir.Axis, ...], picks: tuple[AxisPick, ...], items: list[IndexItem]) -> tuple[AxisPick, ...]:
+    """Index the retained axes of a selection with `items` (positional, by axis name, or a list on one axis)."""
+    retained = [i for i, p in enumerate(picks) if not isinstance(p, int)]
+    new = list(picks)
+    positional = [it for it in items if it.axis is None]
+    named = [it for it in items if it.axis is not None]
+    if len(positional) > len(retained):
+        if len(retained) == 1 and not named and all(not isinstance(it.value, (slice, tuple)) for it in positional):
+            positional = [IndexItem(None, tuple(it.value for it in positional))]  # N[AVAL, AVAR]
+        else:
+            raise SelectionError("E303", f"{len(positional)} indices for {len(retained)} axes",
+                                 (f"the axes are {', '.join(shape[i].name for i in retained) or 'none'}",))
+    for item, axis_index in zip(positional, retained):
+        new[axis_index] = _resolve_one(shape[axis_index], _kept(picks[axis_index]), item.value)
+    for item in named:
+        matches = [i for i in retained if shape[i].name == item.axis]
+        if not matches:
+            names = [shape[i].name for i in retained]
+            hint = did_you_mean(item.axis or "", names)
+            raise SelectionError("E304", f"no axis named '{item.axis}' here",
+                                 tuple(n for n in (hint, f"the axes are {', '.join(names) or 'none'}") if n))
+        axis_index = matches[0]
+        if axis_index in [retained[k] for k in range(len(positional))]:
+            raise SelectionError("E304", f"axis '{item.axis}' is indexed twice")
+        new[axis_index] = _resolve_one(shape[axis_index], _kept(picks[axis_index]), item.value)
+    return tuple(new)
+
+
+def _kept(pick: AxisPick) -> tuple[int, ...]:
+    return (pick,) if isinstance(pick, int) else pick

@@ -1,0 +1,172 @@
+"""What an expression evaluates to during elaboration.
+
+Constants are Python numbers, bools and strings, or `Quantity` when they carry a unit.  Everything the
+network is made of — signals, parameters, instances, rules — has a value type here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Final, Union
+
+from circuitdsl import ast
+from circuitdsl.errors import Span
+from circuitdsl.ir import model as ir
+from circuitdsl.units import DIMENSIONLESS, Dim, Quantity
+
+if TYPE_CHECKING:
+    from circuitdsl.elaborate.modules import ModuleScope
+
+# Enumerations usable as argument types; a bare member name is accepted where one is expected.
+ENUMS: Final[dict[str, tuple[str, ...]]] = {
+    "sign": ("excitatory", "inhibitory", "free", "fixed"),
+    "enforce": ("clamp", "softplus", "abs", "none"),
+    "share": ("all", "population", "projection", "edge"),
+    "reset": ("subtract", "zero", "none"),
+    "surrogate": ("atan", "fast_sigmoid", "sigmoid", "straight_through"),
+}
+
+
+@dataclass(frozen=True)
+class Symbol:
+    """A member of an enumeration (`clamp`, `excitatory`) or a label inside a set literal (`{AVAL, AVAR}`)."""
+
+    name: str
+    enum: str | None = None
+
+
+@dataclass(frozen=True)
+class Signal:
+    """An array-valued expression over populations and ports (or, in a neuron, over its variables)."""
+
+    expr: ir.Expr
+    shape: tuple[ir.Axis, ...]
+    dim: Dim = DIMENSIONLESS
+
+    @property
+    def size(self) -> int:
+        n = 1
+        for axis in self.shape:
+            n *= axis.size
+        return n
+
+
+@dataclass(frozen=True)
+class PopulationRef:
+    """A population, a selection of its units, and one of its model's input ports (for projection targets)."""
+
+    name: str
+    shape: tuple[ir.Axis, ...]
+    select: tuple[ir.AxisSel, ...] | None
+    model: str
+    port: str = "in"
+
+
+@dataclass(frozen=True)
+class InitRule:
+    rule: str  # constant | uniform | normal
+    args: tuple[float, ...]
+    dim: Dim = DIMENSIONLESS
+    fixed: bool = False
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A connectivity rule as written: `one_to_one`, `all_to_all`, `pairs(...)`, `random(p = 0.1, seed = 1)`."""
+
+    name: str
+    args: tuple[tuple[str, object], ...] = ()
+
+
+@dataclass
+class ParamHandle:
+    """A declared `param`: its settings, and every projection that uses it (to size its tensor)."""
+
+    name: str
+    sign: str
+    enforce: str
+    init: InitRule
+    trainable: bool
+    share: str
+    span: Span
+    uses: list[tuple[str, int, tuple[int, ...], str]] = field(default_factory=list)  # (projection, synapses, natural shape, target)
+    anonymous: bool = False
+
+
+@dataclass(frozen=True)
+class Builtin:
+    """A built-in callable: an element-wise function, an init rule or a connectivity rule."""
+
+    name: str
+    kind: str  # function | init | rule
+
+
+@dataclass(frozen=True)
+class Definition:
+    """A `neuron` or `circuit` definition together with the module it was written in."""
+
+    node: ast.Definition
+    module: ModuleScope
+
+    @property
+    def name(self) -> str:
+        return self.node.name.name
+
+    @property
+    def kind(self) -> str:
+        return self.node.keyword
+
+
+@dataclass(frozen=True)
+class Namespace:
+    """An imported file or library reached through its alias: `m.Segment`."""
+
+    name: str
+    module: ModuleScope
+
+
+@dataclass
+class InstanceValue:
+    """An instantiated sub-circuit: its outputs and its still-unbound inputs, reached with `seg[2].bend`."""
+
+    name: str
+    definition: Definition
+    outputs: dict[str, Signal]
+    inputs: dict[str, ir.Port]
+    bound: dict[str, Signal]
+    populations: dict[str, PopulationRef]
+    record: ir.Instance | None = None
+
+
+@dataclass
+class InstanceArray:
+    """`seg[i] = Segment(...)`: instances collected under one name, indexed by integers."""
+
+    name: str
+    items: dict[int, InstanceValue] = field(default_factory=dict)
+
+
+Value = Union[
+    bool, int, float, str, Quantity, Symbol, Signal, PopulationRef, InitRule, Rule, ParamHandle, Builtin,
+    Definition, Namespace, InstanceValue, InstanceArray, list, frozenset,
+]
+
+
+def describe(value: object) -> str:
+    """What a value is, in a word or two, for error messages."""
+    names = {bool: "a bool", int: "an int", float: "a float", str: "a string", Quantity: "a quantity",
+             Symbol: "a symbol", Signal: "a signal", PopulationRef: "a population", InitRule: "an init rule",
+             Rule: "a connectivity rule", ParamHandle: "a param", Builtin: "a built-in function",
+             Namespace: "an imported module", InstanceValue: "a circuit instance",
+             InstanceArray: "an array of circuit instances", list: "a list", frozenset: "a set"}
+    if isinstance(value, Definition):
+        return f"the {value.kind} '{value.name}'"
+    return names.get(type(value), type(value).__name__)
+
+
+@dataclass(frozen=True)
+class Unbound:
+    """An input port of a sub-circuit that its parent did not connect: reading it is an error (E307)."""
+
+    port: str
+    instance: str

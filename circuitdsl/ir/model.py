@@ -1,0 +1,335 @@
+"""The elaborated circuit: a typed, versioned, JSON-serialisable graph that backends and renderers read.
+
+Everything here is plain data.  Populations are the nodes, projections the edges; parameters are a table
+that projections index into; neuron models are expression trees.  Quantities are stored as floats in the
+canonical units of circuitdsl/units.py.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from circuitdsl.errors import Span
+from circuitdsl.ir.arrays import Array
+
+SCHEMA_VERSION = 1
+
+Value = Union[bool, int, float, str]
+
+
+class _Data(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# ---- expressions ------------------------------------------------------------------------------------
+
+
+class Const(_Data):
+    node: Literal["const"] = "const"
+    value: Union[bool, int, float]
+
+
+class Var(_Data):
+    """A name inside a neuron model: an argument, state, input port, `let`, or `dt`."""
+
+    node: Literal["var"] = "var"
+    name: str
+
+
+class SliceSel(_Data):
+    start: int
+    stop: int
+    step: int = 1
+
+
+class Gather(_Data):
+    indices: Array
+
+
+AxisSel = Union[int, SliceSel, Gather]
+
+
+class Ref(_Data):
+    """A signal: the output of a population (or an input port), optionally a selection of its units."""
+
+    node: Literal["ref"] = "ref"
+    source: str
+    select: list[AxisSel] | None = None
+
+
+class Unary(_Data):
+    node: Literal["unary"] = "unary"
+    op: Literal["-", "not"]
+    x: Expr
+
+
+class Binary(_Data):
+    node: Literal["binary"] = "binary"
+    op: Literal["+", "-", "*", "/", "%", "**", "==", "!=", "<", "<=", ">", ">=", "and", "or"]
+    left: Expr
+    right: Expr
+
+
+class Call(_Data):
+    """A built-in element-wise function (see circuitdsl/functions.py for the list and their arities)."""
+
+    node: Literal["call"] = "call"
+    fn: str
+    args: list[Expr]
+
+
+class Cond(_Data):
+    node: Literal["cond"] = "cond"
+    cond: Expr
+    then: Expr
+    other: Expr
+
+
+Expr = Annotated[Union[Const, Var, Ref, Unary, Binary, Call, Cond], Field(discriminator="node")]
+for _model in (Unary, Binary, Call, Cond):
+    _model.model_rebuild()
+
+
+# ---- shapes -----------------------------------------------------------------------------------------
+
+
+class Axis(_Data):
+    """A named axis of a population or port; `labels` name its units (e.g. neuron names)."""
+
+    name: str
+    size: int
+    labels: list[str] | None = None
+
+
+# ---- neuron models ----------------------------------------------------------------------------------
+
+
+class NeuronInput(_Data):
+    """An input port of a neuron model: every projection into it is summed into the variable `name`."""
+
+    name: str
+    dim: str = "dimensionless"
+
+
+class StateVar(_Data):
+    name: str
+    init: Expr
+    dim: str
+
+
+class Equation(_Data):
+    """One statement of a neuron's step, run in order.
+
+    kind `let`: bind a local; `update`: assign a state; `ode`: state += dt * expr (forward Euler);
+    `spike`: name = Heaviside(expr) forward, surrogate derivative backward; `out`: the unit's output.
+    """
+
+    kind: Literal["let", "update", "ode", "spike", "out"]
+    target: str
+    expr: Expr
+    surrogate: str | None = None
+    surrogate_args: dict[str, float] = {}
+
+
+class NeuronModel(_Data):
+    """One neuron definition elaborated with one set of arguments, which are folded into the equations."""
+
+    name: str
+    definition: str
+    doc: str | None = None
+    args: dict[str, Value]
+    inputs: list[NeuronInput]
+    states: list[StateVar]
+    equations: list[Equation]
+    output_dim: str
+    span: Span | None = None
+
+
+# ---- the network ------------------------------------------------------------------------------------
+
+
+class Population(_Data):
+    name: str
+    shape: list[Axis]
+    model: str
+    args: dict[str, Value]
+    instance: str = ""
+    span: Span | None = None
+
+
+class Port(_Data):
+    name: str
+    shape: list[Axis]
+    dim: str = "dimensionless"
+    span: Span | None = None
+
+
+class OutputPiece(_Data):
+    """`expr` fills the units `select` of the output (all of it when `select` is None)."""
+
+    select: list[AxisSel] | None = None
+    expr: Expr
+
+
+class Output(_Data):
+    name: str
+    shape: list[Axis]
+    dim: str = "dimensionless"
+    pieces: list[OutputPiece]
+    span: Span | None = None
+
+
+class Init(_Data):
+    rule: Literal["constant", "uniform", "normal"]
+    args: list[float]
+
+
+class Parameter(_Data):
+    """A trainable (or frozen) tensor.  Sign class, enforcement, init and sharing as declared."""
+
+    name: str
+    shape: list[int]
+    sign: Literal["excitatory", "inhibitory", "free", "fixed"]
+    enforce: Literal["clamp", "softplus", "abs", "none"]
+    init: Init
+    trainable: bool
+    share: Literal["all", "population", "projection", "edge"]
+    dim: str = "dimensionless"
+    span: Span | None = None
+
+    @property
+    def size(self) -> int:
+        n = 1
+        for s in self.shape:
+            n *= s
+        return n
+
+
+class Connectivity(_Data):
+    """Which source units reach which target units.
+
+    `one_to_one`: unit k to unit k; `all_to_all`: every pair, synapse (t, s) at t * n_source + s;
+    explicit rules (`pairs`, `random`, data) list `pre` and `post` flat unit indices, one entry per synapse.
+    `args` records how the rule was written (p, seed...) for drawing and provenance.
+    """
+
+    rule: str
+    pre: Array | None = None
+    post: Array | None = None
+    args: dict[str, Value] = {}
+
+
+class WeightRef(_Data):
+    """Synapse s of a projection uses element `offset + stride * s` of the flattened parameter."""
+
+    param: str
+    offset: int = 0
+    stride: int = 0
+
+
+class Projection(_Data):
+    id: str
+    kind: Literal["chemical", "electrical"]
+    arrow: Literal["->", "-|", "<->"]
+    source: Expr
+    source_shape: list[Axis]
+    target: str
+    target_select: list[AxisSel] | None = None
+    target_shape: list[Axis]
+    port: str
+    connectivity: Connectivity
+    synapses: int
+    weight: WeightRef
+    delay: int = 0
+    recurrent: bool = False
+    instance: str = ""
+    span: Span | None = None
+
+
+class Instance(_Data):
+    """A node of the circuit hierarchy (the top circuit is the root, with name "")."""
+
+    name: str
+    circuit: str
+    args: dict[str, Value]
+    doc: str | None = None
+    array: str | None = None
+    index: int | None = None
+    inputs: list[str] = []
+    outputs: list[str] = []
+    populations: list[str] = []
+    children: list[Instance] = []
+    span: Span | None = None
+
+
+class CircuitIR(_Data):
+    """A whole elaborated circuit, ready for a backend or a renderer."""
+
+    schema_version: int = SCHEMA_VERSION
+    name: str
+    doc: str | None = None
+    args: dict[str, Value]
+    inputs: list[Port]
+    outputs: list[Output]
+    populations: list[Population]
+    projections: list[Projection]
+    parameters: list[Parameter]
+    neurons: dict[str, NeuronModel]
+    hierarchy: Instance
+    files: list[str]
+
+    @property
+    def trainable_scalars(self) -> int:
+        return sum(p.size for p in self.parameters if p.trainable)
+
+    @property
+    def units(self) -> int:
+        total = 0
+        for population in self.populations:
+            n = 1
+            for axis in population.shape:
+                n *= axis.size
+            total += n
+        return total
+
+    @property
+    def synapses(self) -> int:
+        return sum(p.synapses for p in self.projections)
+
+    def population(self, name: str) -> Population:
+        for population in self.populations:
+            if population.name == name:
+                return population
+        raise KeyError(name)
+
+    def parameter(self, name: str) -> Parameter:
+        for parameter in self.parameters:
+            if parameter.name == name:
+                return parameter
+        raise KeyError(name)
+
+    def summary(self) -> str:
+        """One line: populations, units, projections, synapses, trainable scalars."""
+        return (f"{self.name}: {len(self.populations)} populations, {self.units} units, "
+                f"{len(self.projections)} projections, {self.synapses} synapses, "
+                f"{self.trainable_scalars} trainable scalars")
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return self.model_dump_json(indent=indent)
+
+    @classmethod
+    def from_json(cls, text: str) -> CircuitIR:
+        return cls.model_validate_json(text)
+
+    def to_networkx(self):  # type: ignore[no-untyped-def]  # networkx has no type stubs
+        from circuitdsl.ir.graph import to_networkx
+
+        return to_networkx(self)
+
+    def _repr_pretty_(self, printer, cycle: bool) -> None:  # type: ignore[no-untyped-def]
+        printer.text(self.summary())
+
+
+Instance.model_rebuild()
