@@ -553,7 +553,8 @@ class CircuitBuilder:
             raise ev.fail("E206", f"a projection ends at a population, not at {describe(target)}", target_node.span)
         target_shape = select.result_shape(target.shape, select.from_ir(target.shape, target.select))
         inputs = self.model_inputs[target.model]
-        if target.port not in inputs:
+        port = target.port if target.port in inputs or target.port != "in" else next(iter(inputs))  # first input
+        if port not in inputs:
             raise ev.fail("E205", f"neuron model '{target.model}' has no input '{target.port}'", target_node.span,
                           [did_you_mean(target.port, inputs), f"inputs: {', '.join(inputs)}"])
         rule, weight_node, delay = self._projection_options(options, scope, span)
@@ -578,14 +579,14 @@ class CircuitBuilder:
         projection_id = self._projection_id(frame, source.expr, arrow, target.name)
         handle = self._weight(frame, weight_node, scope, arrow, projection_id, wiring, source, span)
         weight_dim = handle.init.dim
-        port_dim = inputs[target.port]
+        port_dim = inputs[port]
         if units.mul(weight_dim, source.dim) != port_dim:
             raise ev.fail("E401", f"weight × source is {format_dim(units.mul(weight_dim, source.dim))} but input "
-                                  f"'{target.port}' of {target.model} takes {format_dim(port_dim)}", span,
+                                  f"'{port}' of {target.model} takes {format_dim(port_dim)}", span,
                           ["give the weight a unit, e.g. param w : excitatory = 1 nA"])
         fields = dict(id=projection_id, kind="electrical" if arrow == "<->" else "chemical", arrow=arrow,
                       source=source.expr, source_shape=list(source.shape), target=target.name,
-                      target_select=_list(target.select), target_shape=list(target_shape), port=target.port,
+                      target_select=_list(target.select), target_shape=list(target_shape), port=port,
                       connectivity=wiring.connectivity, synapses=wiring.synapses, delay=delay,
                       instance=frame.prefix[:-1], span=span)
         handle.uses.append((projection_id, wiring.synapses, wiring.natural_shape, target.name))

@@ -48,8 +48,8 @@ def wire(rule: Rule, source: tuple[ir.Axis, ...], target: tuple[ir.Axis, ...], m
     """Apply a rule between a source and a target shape."""
     n_source, n_target = _count(source), _count(target)
     if rule.name == "one_to_one":
-        if _sizes(source) != _sizes(target) or [a.name for a in source] != [a.name for a in target]:
-            raise RuleError("E302", "one_to_one needs the same shape on both sides",
+        if _sizes(source) != _sizes(target):  # axis names may differ: the rule states the pairing
+            raise RuleError("E302", "one_to_one needs the same sizes on both sides",
                             (f"source {_fmt(source)}, target {_fmt(target)}",))
         return Wiring(ir.Connectivity(rule="one_to_one"), n_target, _sizes(target))
     if rule.name in ("all_to_all", "dense"):

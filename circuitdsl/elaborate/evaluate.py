@@ -175,7 +175,7 @@ class Evaluator:
         raise self.fail("E201", f"unknown name '{node.id}'", node.span, notes)
 
     def _eval_ListLit(self, node: ast.ListLit, scope: Scope, expect: str | None, labels: list[str] | None) -> object:
-        return [self.constant(item, scope, "a list element", labels=None) for item in node.items]
+        return [self.constant(item, scope, "a list element") for item in node.items]
 
     def _eval_SetLit(self, node: ast.SetLit, scope: Scope, expect: str | None, labels: list[str] | None) -> object:
         items: list[object] = []
