@@ -115,6 +115,16 @@ class Diagnostic:
         return "\n".join(lines)
 
 
+class Problem(Exception):
+    """A user mistake found where no span is known (a selection, a rule); the caller re-raises it at one."""
+
+    def __init__(self, code: str, message: str, notes: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.notes = notes
+
+
 class CircuitError(Exception):
     """Every user mistake, with all the problems found in one run (the first one is `.code`/`.span`)."""
 

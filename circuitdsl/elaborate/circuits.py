@@ -8,6 +8,7 @@ are all recorded; a statement that fails is skipped and the names it declared ar
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -26,7 +27,7 @@ from circuitdsl.elaborate.values import (
     Builtin, Definition, InitRule, InstanceArray, InstanceValue, Namespace, ParamHandle, PopulationRef, Rule, Signal,
     Symbol, Unbound, describe,
 )
-from circuitdsl.errors import CircuitError, Reporter, Span, did_you_mean
+from circuitdsl.errors import CircuitError, Problem, Reporter, Span, did_you_mean
 from circuitdsl.ir import model as ir
 from circuitdsl.ir.graph import signal_sources
 from circuitdsl.units import DIMENSIONLESS, Dim, Quantity, format_dim
@@ -226,9 +227,7 @@ class CircuitBuilder:
         return tuple(out)
 
     def _size(self, shape: tuple[ir.Axis, ...], span: Span) -> int:
-        n = 1
-        for axis in shape:
-            n *= axis.size
+        n = _count(shape)
         if self.counts["units"] + n > self.limits.units:
             raise self.evaluator.fail("E702", f"{n} more units would pass the limit of {self.limits.units}", span)
         return n
@@ -239,7 +238,7 @@ class CircuitBuilder:
         if port.value is not None:
             raise ev.fail("E005", "an input gets its signal from outside; only outputs are assigned", port.span)
         shape = self._shape(port.shape, scope)
-        dim = self._dimension(port.dim)
+        dim = self.evaluator.dimension(port.dim)
         name = port.name.name
         if name in frame.bound_inputs:
             signal = frame.bound_inputs[name]
@@ -260,18 +259,9 @@ class CircuitBuilder:
         frame.scope.define(name, value, port.name.span, "input", self.reporter)
         return value if isinstance(value, Signal) else Signal(ir.Const(value=0), shape, dim)
 
-    def _dimension(self, ident: ast.Ident | None) -> Dim:
-        if ident is None:
-            return DIMENSIONLESS
-        if ident.name not in units.DIMENSIONS:
-            raise self.evaluator.fail("E201", f"unknown dimension '{ident.name}'", ident.span,
-                                      [did_you_mean(ident.name, units.DIMENSIONS),
-                                       f"dimensions: {', '.join(units.DIMENSIONS)}"])
-        return units.DIMENSIONS[ident.name]
-
     def _output(self, frame: _Frame, port: ast.Port, scope: Scope) -> None:
         name = port.name.name
-        output = _Output(name, self._shape(port.shape, scope), self._dimension(port.dim), port.span)
+        output = _Output(name, self._shape(port.shape, scope), self.evaluator.dimension(port.dim), port.span)
         if not frame.scope.define(name, output, port.name.span, "output", self.reporter):
             raise Abort()
         frame.scope.names[name].used = True
@@ -295,9 +285,7 @@ class CircuitBuilder:
         """Check each output is assigned exactly once per unit; return them as IR (top level only)."""
         result = []
         for output in frame.outputs.values():
-            n = 1
-            for axis in output.shape:
-                n *= axis.size
+            n = _count(output.shape)
             counts = np.zeros(n, dtype=np.int64)
             for picks, _, span in output.pieces:
                 units_ = select.flat_units(output.shape, picks)
@@ -571,7 +559,7 @@ class CircuitBuilder:
                 and source.expr.select == _list(target.select)
             if arrow == "<->" and same:
                 wiring, self_loops = connectivity.symmetric(wiring)
-        except connectivity.RuleError as error:
+        except Problem as error:
             raise ev.fail(error.code, error.message, span, list(error.notes)) from None
         if self_loops:
             self.reporter.warn("W501", f"{self_loops} self-junction{'s' * (self_loops > 1)} dropped", span)
@@ -726,10 +714,7 @@ def _poisoned(span: Span | None) -> Binding:
 
 
 def _count(shape: tuple[ir.Axis, ...]) -> int:
-    n = 1
-    for axis in shape:
-        n *= axis.size
-    return n
+    return math.prod(axis.size for axis in shape)
 
 
 def _list(selection: tuple[ir.AxisSel, ...] | None) -> list[ir.AxisSel] | None:

@@ -6,21 +6,15 @@ index arrays.  Counts are checked against the limits before any array is made.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from circuitdsl.elaborate.values import Rule, describe
+from circuitdsl.errors import Problem
 from circuitdsl.ir import model as ir
 from circuitdsl.ir.arrays import Array
-
-
-class RuleError(Exception):
-    def __init__(self, code: str, message: str, notes: tuple[str, ...] = ()) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.notes = notes
 
 
 @dataclass(frozen=True)
@@ -38,10 +32,7 @@ def _sizes(shape: tuple[ir.Axis, ...]) -> tuple[int, ...]:
 
 
 def _count(shape: tuple[ir.Axis, ...]) -> int:
-    n = 1
-    for a in shape:
-        n *= a.size
-    return n
+    return math.prod(a.size for a in shape)
 
 
 def wire(rule: Rule, source: tuple[ir.Axis, ...], target: tuple[ir.Axis, ...], max_synapses: int) -> Wiring:
@@ -49,13 +40,13 @@ def wire(rule: Rule, source: tuple[ir.Axis, ...], target: tuple[ir.Axis, ...], m
     n_source, n_target = _count(source), _count(target)
     if rule.name == "one_to_one":
         if _sizes(source) != _sizes(target):  # axis names may differ: the rule states the pairing
-            raise RuleError("E302", "one_to_one needs the same sizes on both sides",
+            raise Problem("E302", "one_to_one needs the same sizes on both sides",
                             (f"source {_fmt(source)}, target {_fmt(target)}",))
         return Wiring(ir.Connectivity(rule="one_to_one"), n_target, _sizes(target))
     if rule.name in ("all_to_all", "dense"):
         _check_args(rule, ())
         if n_source * n_target > max_synapses:
-            raise RuleError("E703", f"{rule.name} would make {n_source * n_target} synapses, over the limit of "
+            raise Problem("E703", f"{rule.name} would make {n_source * n_target} synapses, over the limit of "
                                     f"{max_synapses}")
         return Wiring(ir.Connectivity(rule="all_to_all"), n_source * n_target, _sizes(target) + _sizes(source))
     if rule.name == "pairs":
@@ -63,7 +54,7 @@ def wire(rule: Rule, source: tuple[ir.Axis, ...], target: tuple[ir.Axis, ...], m
         return _explicit("pairs", pre, post, n_source, n_target, {}, max_synapses)
     if rule.name == "random":
         return _random(rule, n_source, n_target, max_synapses)
-    raise RuleError("E305", f"unknown connectivity rule '{rule.name}'", (f"rules: {', '.join(RULES)}",))
+    raise Problem("E305", f"unknown connectivity rule '{rule.name}'", (f"rules: {', '.join(RULES)}",))
 
 
 def _fmt(shape: tuple[ir.Axis, ...]) -> str:
@@ -74,14 +65,14 @@ def _check_args(rule: Rule, allowed: tuple[str, ...]) -> dict[str, object]:
     args = dict(rule.args)
     for key in args:
         if key not in allowed:
-            raise RuleError("E203", f"{rule.name} takes no argument '{key}'" if not key.isdigit() else
+            raise Problem("E203", f"{rule.name} takes no argument '{key}'" if not key.isdigit() else
                             f"{rule.name} takes arguments {', '.join(allowed) or 'none'}")
     return args
 
 
 def _int_list(value: object, what: str) -> list[int]:
     if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
-        raise RuleError("E301", f"{what} must be a list of whole numbers, not {describe(value)}")
+        raise Problem("E301", f"{what} must be a list of whole numbers, not {describe(value)}")
     return value
 
 
@@ -90,16 +81,16 @@ def _pairs(rule: Rule) -> tuple[list[int], list[int]]:
     if set(args) == {"0"}:
         pairs = args["0"]
         if not isinstance(pairs, list) or not all(isinstance(p, list) and len(p) == 2 for p in pairs):
-            raise RuleError("E301", "pairs() takes a list of [pre, post] pairs, e.g. pairs([[0, 1], [1, 2]])")
+            raise Problem("E301", "pairs() takes a list of [pre, post] pairs, e.g. pairs([[0, 1], [1, 2]])")
         flat = [v for p in pairs for v in p]
         _int_list(flat, "pair entries")
         return [p[0] for p in pairs], [p[1] for p in pairs]
     args = _check_args(rule, ("pre", "post"))
     if set(args) != {"pre", "post"}:
-        raise RuleError("E204", "pairs() needs pre = [...] and post = [...], or a list of [pre, post] pairs")
+        raise Problem("E204", "pairs() needs pre = [...] and post = [...], or a list of [pre, post] pairs")
     pre, post = _int_list(args["pre"], "pre"), _int_list(args["post"], "post")
     if len(pre) != len(post):
-        raise RuleError("E302", f"pre has {len(pre)} entries but post has {len(post)}")
+        raise Problem("E302", f"pre has {len(pre)} entries but post has {len(post)}")
     return pre, post
 
 
@@ -107,11 +98,11 @@ def _explicit(name: str, pre: list[int] | np.ndarray, post: list[int] | np.ndarr
               args: dict[str, ir.Value], max_synapses: int) -> Wiring:
     pre_a, post_a = np.asarray(pre, dtype=np.int64), np.asarray(post, dtype=np.int64)
     if len(pre_a) > max_synapses:
-        raise RuleError("E703", f"{len(pre_a)} synapses is over the limit of {max_synapses}")
+        raise Problem("E703", f"{len(pre_a)} synapses is over the limit of {max_synapses}")
     for values, n, side in ((pre_a, n_source, "source"), (post_a, n_target, "target")):
         bad = values[(values < 0) | (values >= n)]
         if bad.size:
-            raise RuleError("E303", f"unit {int(bad[0])} is out of range for the {side} ({n} units)")
+            raise Problem("E303", f"unit {int(bad[0])} is out of range for the {side} ({n} units)")
     connectivity = ir.Connectivity(rule=name, pre=Array(pre_a), post=Array(post_a), args=args)
     return Wiring(connectivity, int(len(pre_a)), (int(len(pre_a)),))
 
@@ -120,11 +111,11 @@ def _random(rule: Rule, n_source: int, n_target: int, max_synapses: int) -> Wiri
     args = _check_args(rule, ("p", "seed"))
     p, seed = args.get("p"), args.get("seed", 0)
     if not isinstance(p, int | float) or isinstance(p, bool) or not 0 <= p <= 1:
-        raise RuleError("E801", "random() needs a probability p between 0 and 1, e.g. random(p = 0.1, seed = 1)")
+        raise Problem("E801", "random() needs a probability p between 0 and 1, e.g. random(p = 0.1, seed = 1)")
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise RuleError("E801", "the seed of random() is a whole number >= 0")
+        raise Problem("E801", "the seed of random() is a whole number >= 0")
     if n_source * n_target > max_synapses:
-        raise RuleError("E703", f"random() draws from {n_source * n_target} possible synapses, over the limit of "
+        raise Problem("E703", f"random() draws from {n_source * n_target} possible synapses, over the limit of "
                                 f"{max_synapses}")
     mask = np.random.default_rng(seed).random((n_target, n_source)) < p
     post, pre = np.nonzero(mask)
@@ -135,7 +126,7 @@ def symmetric(wiring: Wiring) -> tuple[Wiring, int]:
     """Gap junctions within one population: one synapse per unordered pair; self-junctions are dropped."""
     c = wiring.connectivity
     if c.pre is None or c.post is None:
-        raise RuleError("E305", "a gap junction within one population needs explicit pairs (pairs or random)")
+        raise Problem("E305", "a gap junction within one population needs explicit pairs (pairs or random)")
     pre, post = c.pre.data, c.post.data
     self_loops = int(np.sum(pre == post))
     lo, hi = np.minimum(pre, post), np.maximum(pre, post)

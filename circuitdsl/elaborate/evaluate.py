@@ -19,7 +19,7 @@ from circuitdsl.elaborate.values import (
     ENUMS, Builtin, Definition, InitRule, InstanceArray, InstanceValue, Namespace, PopulationRef, Rule, Signal,
     Symbol, Unbound, describe,
 )
-from circuitdsl.errors import Reporter, Span, did_you_mean
+from circuitdsl.errors import Problem, Reporter, Span, did_you_mean
 from circuitdsl.functions import FUNCTIONS
 from circuitdsl.ir import model as ir
 from circuitdsl.units import DIMENSIONLESS, Dim, Quantity, format_dim
@@ -129,6 +129,15 @@ class Evaluator:
         if is_number(value):
             return Signal(ir.Const(value=magnitude(value)), (), dim_of(value))
         raise self.fail("E301", f"expected a signal or a number, got {describe(value)}", span)
+
+    def dimension(self, ident: ast.Ident | None) -> Dim:
+        """A dimension written by name (`input I: current`); none written means dimensionless."""
+        if ident is None:
+            return DIMENSIONLESS
+        if ident.name not in units.DIMENSIONS:
+            raise self.fail("E201", f"unknown dimension '{ident.name}'", ident.span,
+                            [did_you_mean(ident.name, units.DIMENSIONS), f"dimensions: {', '.join(units.DIMENSIONS)}"])
+        return units.DIMENSIONS[ident.name]
 
     # ---- atoms -----------------------------------------------------------------------------------
     def _eval_Number(self, node: ast.Number, scope: Scope, expect: str | None, labels: list[str] | None) -> object:
@@ -459,7 +468,7 @@ class Evaluator:
         items = [self._index_item(i, scope, labels) for i in node.indices]
         try:
             return select.apply(shape, picks, items)
-        except select.SelectionError as error:
+        except Problem as error:
             raise self.fail(error.code, error.message, node.span, list(error.notes)) from None
 
     def _index_item(self, index: ast.Index, scope: Scope, labels: list[str]) -> select.IndexItem:

@@ -211,7 +211,7 @@ class NeuronBuilder:
                 if port.shape or port.value is not None:
                     raise self.evaluator.fail("E005", "a neuron input is a name with an optional dimension",
                                               port.span, [f"input {port.name.name}: current"])
-                self._input(port.name.name, self._dimension(port.dim), port.name.span)
+                self._input(port.name.name, self.evaluator.dimension(port.dim), port.name.span)
         elif isinstance(s, ast.StateDecl):
             self._state(s)
         elif isinstance(s, ast.Let):
@@ -230,15 +230,6 @@ class NeuronBuilder:
                                           s.cond.span, ["for a condition on the state, write where(c, a, b)"])
             touch(s.orelse if cond else s.body, self.scope)
             self._run(s.body if cond else (s.orelse or ()))
-
-    def _dimension(self, ident: ast.Ident | None) -> Dim:
-        if ident is None:
-            return DIMENSIONLESS
-        if ident.name not in units.DIMENSIONS:
-            raise self.evaluator.fail("E201", f"unknown dimension '{ident.name}'", ident.span,
-                                      [did_you_mean(ident.name, units.DIMENSIONS),
-                                       f"dimensions: {', '.join(units.DIMENSIONS)}"])
-        return units.DIMENSIONS[ident.name]
 
     def _value(self, node: ast.Expr) -> Signal:
         value = self.evaluator.eval(node, self.scope)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from circuitdsl.errors import did_you_mean
+from circuitdsl.errors import Problem, did_you_mean
 from circuitdsl.ir import model as ir
 from circuitdsl.ir.arrays import Array
 
@@ -23,16 +23,6 @@ class IndexItem:
 
     axis: str | None
     value: int | slice | tuple[int | str, ...] | str
-
-
-class SelectionError(Exception):
-    """A bad index; the evaluator turns it into a CircuitError at the right span."""
-
-    def __init__(self, code: str, message: str, notes: tuple[str, ...] = ()) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.notes = notes
 
 
 def full(shape: tuple[ir.Axis, ...]) -> tuple[AxisPick, ...]:
@@ -97,24 +87,24 @@ def _resolve_one(axis: ir.Axis, kept: tuple[int, ...], value: int | slice | tupl
     def position(item: int | str) -> int:
         if isinstance(item, str):
             if not axis.labels or item not in axis.labels:
-                raise SelectionError("E303", f"axis '{axis.name}' has no unit named '{item}'",
+                raise Problem("E303", f"axis '{axis.name}' has no unit named '{item}'",
                                      _label_hint(item, axis))
             index = axis.labels.index(item)
             if index not in kept:
-                raise SelectionError("E303", f"unit '{item}' is not in this selection of axis '{axis.name}'")
+                raise Problem("E303", f"unit '{item}' is not in this selection of axis '{axis.name}'")
             return kept.index(index)
         if not -n <= item < n:
-            raise SelectionError("E303", f"index {item} is out of range for axis '{axis.name}' of size {n}")
+            raise Problem("E303", f"index {item} is out of range for axis '{axis.name}' of size {n}")
         return item % n
 
     if isinstance(value, slice):
         picked = kept[value]
         if not picked:
-            raise SelectionError("E303", f"the slice selects no unit of axis '{axis.name}' (size {n})")
+            raise Problem("E303", f"the slice selects no unit of axis '{axis.name}' (size {n})")
         return picked
     if isinstance(value, tuple):
         if not value:
-            raise SelectionError("E303", "an empty list selects no unit")
+            raise Problem("E303", "an empty list selects no unit")
         return tuple(kept[position(v)] for v in value)
     return kept[position(value)]
 
@@ -134,7 +124,7 @@ def apply(shape: tuple[ir.Axis, ...], picks: tuple[AxisPick, ...], items: list[I
         if len(retained) == 1 and not named and all(not isinstance(it.value, (slice, tuple)) for it in positional):
             positional = [IndexItem(None, tuple(it.value for it in positional))]  # N[AVAL, AVAR]
         else:
-            raise SelectionError("E303", f"{len(positional)} indices for {len(retained)} axes",
+            raise Problem("E303", f"{len(positional)} indices for {len(retained)} axes",
                                  (f"the axes are {', '.join(shape[i].name for i in retained) or 'none'}",))
     for item, axis_index in zip(positional, retained):
         new[axis_index] = _resolve_one(shape[axis_index], _kept(picks[axis_index]), item.value)
@@ -143,11 +133,11 @@ def apply(shape: tuple[ir.Axis, ...], picks: tuple[AxisPick, ...], items: list[I
         if not matches:
             names = [shape[i].name for i in retained]
             hint = did_you_mean(item.axis or "", names)
-            raise SelectionError("E304", f"no axis named '{item.axis}' here",
+            raise Problem("E304", f"no axis named '{item.axis}' here",
                                  tuple(n for n in (hint, f"the axes are {', '.join(names) or 'none'}") if n))
         axis_index = matches[0]
         if axis_index in [retained[k] for k in range(len(positional))]:
-            raise SelectionError("E304", f"axis '{item.axis}' is indexed twice")
+            raise Problem("E304", f"axis '{item.axis}' is indexed twice")
         new[axis_index] = _resolve_one(shape[axis_index], _kept(picks[axis_index]), item.value)
     return tuple(new)
 

@@ -6,6 +6,7 @@ network is made of — signals, parameters, instances, rules — has a value typ
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final, Union
 
@@ -45,10 +46,7 @@ class Signal:
 
     @property
     def size(self) -> int:
-        n = 1
-        for axis in self.shape:
-            n *= axis.size
-        return n
+        return math.prod(a.size for a in self.shape)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ canonical units of circuitdsl/units.py.
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -201,10 +202,7 @@ class Parameter(_Data):
 
     @property
     def size(self) -> int:
-        n = 1
-        for s in self.shape:
-            n *= s
-        return n
+        return math.prod(self.shape)
 
 
 class Connectivity(_Data):
@@ -286,13 +284,7 @@ class CircuitIR(_Data):
 
     @property
     def units(self) -> int:
-        total = 0
-        for population in self.populations:
-            n = 1
-            for axis in population.shape:
-                n *= axis.size
-            total += n
-        return total
+        return sum(math.prod(a.size for a in p.shape) for p in self.populations)
 
     @property
     def synapses(self) -> int:
