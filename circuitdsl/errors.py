@@ -177,13 +177,16 @@ class Reporter:
             raise KeyError(f"undocumented diagnostic code {code}")
         line = None
         if span is not None and span.file in self.sources:
-            text = self.sources[span.file].splitlines()
+            text = self.sources[span.file].split("\n")  # as the parser counts lines: not at \f, \x85, \u2028...
             if 0 < span.line <= len(text):
-                line = text[span.line - 1]
+                line = text[span.line - 1].rstrip("\r")
         return Diagnostic(code, message, span, tuple(n for n in notes if n), line)
 
     def error(self, code: str, message: str, span: Span | None, notes: Iterable[str | None] = ()) -> None:
-        self.diagnostics.append(self.make(code, message, span, notes))
+        """Record a problem once (a template instantiated many times fails the same way each time)."""
+        diagnostic = self.make(code, message, span, notes)
+        if diagnostic not in self.diagnostics:
+            self.diagnostics.append(diagnostic)
 
     def warn(self, code: str, message: str, span: Span | None, notes: Iterable[str | None] = ()) -> None:
         """Record a warning once per place (a template instantiated many times warns once)."""

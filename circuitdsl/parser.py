@@ -12,7 +12,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 from circuitdsl import ast
@@ -29,7 +29,7 @@ _WORDS = {
     "LONG_STRING": "a docstring",
     "_NL": "a new line",
     "$END": "the end of the file",
-    "ARROW": "'->', '-|' or '<->'",
+    "ARROW": "an arrow ('->', '-|' or '<->')",
     "COMPARE": "a comparison",
     "ADD_OP": "'+' or '-'",
     "MUL_OP": "'*', '/' or '%'",
@@ -37,6 +37,9 @@ _WORDS = {
 # Terminals that can start an expression; when all of them are expected we say "an expression".
 _EXPRESSION_STARTERS = {"NAME", "NUMBER", "STRING", "LONG_STRING", "LPAR", "LSQB", "LBRACE", "ADD_OP", "TRUE",
                         "FALSE", "NOT"}
+# What may follow a complete expression; when '+' and '*' are both expected we say "an operator" once.
+_OPERATOR_WORDS = {"'+' or '-'", "'*', '/' or '%'", "'**'", "a comparison", "'and'", "'or'", "'if'", "'.'", "'('",
+                   "'['"}
 
 
 def grammar_text() -> str:
@@ -97,7 +100,11 @@ def describe_expected(expected: set[str]) -> str:
     if {"NAME", "NUMBER", "LPAR"} <= names:
         names -= _EXPRESSION_STARTERS
         phrases.append("an expression")
+    operators = {"ADD_OP", "MUL_OP"} <= names
+    if operators:
+        names = {n for n in names if words.get(n, n) not in _OPERATOR_WORDS}
     phrases += sorted(words.get(n, n.lower()) for n in names)
+    phrases += ["an operator"] * operators
     return _join(phrases) if phrases else "something else"
 
 
@@ -135,6 +142,8 @@ def _syntax_error(error: UnexpectedInput, text: str, file: str, open_brackets: l
     if innermost is not None:
         closer = _OPENERS[innermost.type]
         later = at_end or (token.line or 0) > (innermost.line or 0)
+        if innermost.type == "LBRACE" and not at_end:  # newlines count in braces: a missing '}' shows at a line start
+            later = later and not text.split("\n")[(token.line or 1) - 1][: (token.column or 1) - 1].strip()
         if later and (closer in expected or at_end):
             span = _token_span(file, innermost)
             where = "the end of the file" if at_end else f"{_describe_token(token)} on line {token.line}"
@@ -143,7 +152,7 @@ def _syntax_error(error: UnexpectedInput, text: str, file: str, open_brackets: l
             return CircuitError(reporter.diagnostics)
     if at_end:
         line_count = text.count("\n") + 1
-        last = text.splitlines()[-1] if text.splitlines() else ""
+        last = text.split("\n")[-1]  # lines as the parser counts them (splitlines also splits at \f, \u2028...)
         span = Span(file=file, line=line_count, column=len(last) + 1, end_line=line_count, end_column=len(last) + 2)
         reporter.error("E004", "unexpected end of the file", span, [f"expected {describe_expected(expected)}"])
         return CircuitError(reporter.diagnostics)
@@ -178,12 +187,32 @@ def parse(text: str, file: str = "<string>") -> ast.Module:
         tree = lark.parse(text)
     except UnexpectedInput as error:
         raise _syntax_error(error, text, file, list(newlines.open)) from None
+    _check_nesting(tree, text, file)
     try:
         return _ToAst(file, text).transform(tree)
     except VisitError as error:  # raised inside a callback: unwrap ours, re-raise anything else
         if isinstance(error.orig_exc, CircuitError):
             raise error.orig_exc from None
         raise
+
+
+# Nesting of expressions and blocks, in parse-tree levels: elaboration recurses once per level, so a
+# 500-term `a + b + ...` or 300 nested `if`s would otherwise end in Python's RecursionError.
+MAX_NESTING = 100
+
+
+def _check_nesting(tree: Tree, text: str, file: str) -> None:
+    """Reject a tree nested deeper than MAX_NESTING (walked without recursion), pointing at the deepest part."""
+    stack: list[tuple[Tree, int]] = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_NESTING:
+            span = Span(file=file, line=1, column=1, end_line=1, end_column=2) if node.meta.empty else _span(
+                file, node.meta)
+            raise Reporter(sources={file: text}).fail(
+                "E006", f"expressions or blocks nested more than {MAX_NESTING} levels deep", span,
+                ["split a long expression into parts named with 'let'"])
+        stack.extend((child, depth + 1) for child in node.children if isinstance(child, Tree))
 
 
 def _span(file: str, meta: Any) -> Span:
@@ -410,4 +439,5 @@ class _ToAst(Transformer[Token, ast.Module]):
 
 def _number(token: Token) -> int | float:
     text = str(token)
-    return float(text) if any(ch in text for ch in ".eE") else int(text)
+    # a literal of thousands of digits is read as a float (it then overflows to inf): int() refuses it
+    return float(text) if any(ch in text for ch in ".eE") or len(text) > 4000 else int(text)

@@ -18,7 +18,7 @@ import numpy as np
 from circuitdsl import ast, units
 from circuitdsl.elaborate import connectivity, select
 from circuitdsl.elaborate.evaluate import (
-    Abort, CircuitCall, Evaluator, Poisoned, dim_of, format_shape, magnitude, touch,
+    BUILTINS, Abort, CircuitCall, Evaluator, Poisoned, dim_of, format_shape, magnitude, touch,
 )
 from circuitdsl.elaborate.limits import Limits
 from circuitdsl.elaborate.neurons import NeuronBuilder, bind_arguments, model_key, plain
@@ -45,6 +45,7 @@ class _Output:
     dim: Dim
     span: Span
     pieces: list[tuple[tuple[select.AxisPick, ...], Signal, Span]] = field(default_factory=list)
+    failed: bool = False  # an assignment to it failed (and was reported): no E306 on top of that
 
 
 @dataclass
@@ -138,8 +139,17 @@ class CircuitBuilder:
             names = [p.name for p in statement.ports]
         elif isinstance(statement, ast.Let):
             names = [statement.name]
+        elif isinstance(statement, ast.Assign):
+            base = statement.target.value if isinstance(statement.target, ast.Subscript) else statement.target
+            binding = scope.names.get(base.id) if isinstance(base, ast.Name) else None
+            if binding is not None and isinstance(binding.value, _Output):
+                binding.value.failed = True
+            elif isinstance(statement.target, ast.Name):  # a failed instance
+                names = [ast.Ident(statement.target.span, statement.target.id)]
         for ident in names:
-            scope.names.setdefault(ident.name, _poisoned(ident.span))
+            binding = scope.names.setdefault(ident.name, _poisoned(ident.span))
+            if isinstance(binding.value, _Output):
+                binding.value.failed = True
 
     def _statement(self, frame: _Frame, s: ast.Stmt, scope: Scope) -> None:
         ev = self.evaluator
@@ -156,7 +166,9 @@ class CircuitBuilder:
             for port in s.ports:
                 self._input(frame, port, scope)
         elif isinstance(s, ast.InputProjection):
-            source = self._input(frame, s.port, scope)
+            self._input(frame, s.port, scope)
+            # read the port back by name: marks it used (no W201) and, in an instance, raises E307 if unbound
+            source = ev.eval(ast.Name(s.port.name.span, s.port.name.name), scope)
             self._project(frame, scope, source, s.port.span, s.arrow, s.target, s.options, s.span)
         elif isinstance(s, ast.OutputDecl):
             for port in s.ports:
@@ -292,7 +304,7 @@ class CircuitBuilder:
                 if counts[units_].any():
                     self.reporter.error("E202", f"units of output '{output.name}' are assigned twice", span)
                 np.add.at(counts, units_, 1)
-            if not counts.all():
+            if not counts.all() and not output.failed:
                 missing = int(np.argmin(counts))
                 self.reporter.error("E306", f"output '{output.name}' is not assigned everywhere", output.span,
                                     [f"{int((counts == 0).sum())} of {n} units are missing, the first at flat "
@@ -420,6 +432,8 @@ class CircuitBuilder:
                  for i, a in enumerate(ref.args or ())]
         args = bind_arguments(ev, head, given, Scope(parent=head.module.scope), ref.span)
         key = model_key(head.name, {k: plain(v) for k, v in args.items()})
+        if key in self.neurons and self.neurons[key].span != head.node.span:  # a namesake from another file
+            key = f"{head.module.name}:{key}"
         if key not in self.neurons:
             builder = NeuronBuilder(ev, head, args, key)
             self.neurons[key] = builder.build()
@@ -429,13 +443,18 @@ class CircuitBuilder:
 
     def _dotted(self, path: tuple[ast.Ident, ...], scope: Scope) -> object:
         """`Graded` or `lib.Graded`: a name, then members of imported modules."""
+        if len(path) == 1 and scope.lookup(path[0].name) is None and path[0].name not in BUILTINS:
+            models = [n for n in scope.visible_names() if (b := scope.lookup(n)) is not None
+                      and isinstance(b.value, Definition) and b.value.kind == "neuron"]
+            raise self.evaluator.fail("E207", f"unknown neuron model '{path[0].name}'", path[0].span,
+                                      [did_you_mean(path[0].name, models)])
         value = self.evaluator.eval(ast.Name(path[0].span, path[0].name), scope)
         for ident in path[1:]:
             if not isinstance(value, Namespace):
                 raise self.evaluator.fail("E206", f"{describe(value)} has no members", ident.span)
             binding = value.module.scope.names.get(ident.name)
             if binding is None:
-                raise self.evaluator.fail("E201", f"'{value.name}' has no definition '{ident.name}'", ident.span,
+                raise self.evaluator.fail("E207", f"'{value.name}' has no definition '{ident.name}'", ident.span,
                                           [did_you_mean(ident.name, value.module.scope.names)])
             value = binding.value
         return value
@@ -455,7 +474,7 @@ class CircuitBuilder:
                 output = binding.value
                 picks = select.full(output.shape)
                 if indices is not None:
-                    picks = ev._index(ast.Subscript(target.span, base, indices), scope, output.shape, picks)
+                    picks = ev.index_picks(ast.Subscript(target.span, base, indices), scope, output.shape, picks)
                 self._fill_output(output, picks, value, s.value.span)
                 return
         if isinstance(base, ast.Member):
@@ -525,7 +544,7 @@ class CircuitBuilder:
                              outputs=list(child.outputs), populations=[p.name for p in child.populations.values()],
                              children=child.children, span=call.span)
         frame.children.append(record)
-        instance = InstanceValue(prefix[:-1], definition, outputs, {}, bound_inputs, child.populations, record)
+        instance = InstanceValue(prefix[:-1], definition, outputs, bound_inputs, child.populations)
         if array is not None and holder is not None and isinstance(holder.value, InstanceArray):
             holder.value.items[index] = instance  # type: ignore[index]
         else:

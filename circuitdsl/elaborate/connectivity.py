@@ -39,6 +39,7 @@ def wire(rule: Rule, source: tuple[ir.Axis, ...], target: tuple[ir.Axis, ...], m
     """Apply a rule between a source and a target shape."""
     n_source, n_target = _count(source), _count(target)
     if rule.name == "one_to_one":
+        _check_args(rule, ())
         if _sizes(source) != _sizes(target):  # axis names may differ: the rule states the pairing
             raise Problem("E302", "one_to_one needs the same sizes on both sides",
                             (f"source {_fmt(source)}, target {_fmt(target)}",))
@@ -66,7 +67,7 @@ def _check_args(rule: Rule, allowed: tuple[str, ...]) -> dict[str, object]:
     for key in args:
         if key not in allowed:
             raise Problem("E203", f"{rule.name} takes no argument '{key}'" if not key.isdigit() else
-                            f"{rule.name} takes arguments {', '.join(allowed) or 'none'}")
+                            f"{rule.name} takes {'the arguments ' + ', '.join(allowed) if allowed else 'no arguments'}")
     return args
 
 

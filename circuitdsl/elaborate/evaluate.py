@@ -73,7 +73,8 @@ def quantity(value: float | int | bool, dim: Dim) -> object:
 
 
 def is_number(value: object) -> bool:
-    return isinstance(value, int | float | Quantity) and not isinstance(value, bool) or isinstance(value, bool)
+    """Numbers and quantities (bools count, as in Python; callers that want a real number exclude them)."""
+    return isinstance(value, int | float | Quantity)
 
 
 class Evaluator:
@@ -122,8 +123,9 @@ class Evaluator:
             return value
         if isinstance(value, PopulationRef):
             if value.port != "in":
-                raise self.fail("E206", f"'{value.name}.{value.port}' is an input port of the population; "
-                                        "it cannot be read", span)
+                raise self.fail("E206", f"'{value.name}.{value.port}' cannot be read: '.{value.port}' selects an "
+                                        "input port, as the target of a projection", span,
+                                [f"read the population's output as '{value.name}'"])
             return Signal(ir.Ref(source=value.name, select=_list(value.select)), _shape(value), self.output_dims.get(
                 value.model, DIMENSIONLESS))
         if is_number(value):
@@ -170,6 +172,9 @@ class Evaluator:
                 raise self.fail("E307", f"input '{node.id}' of '{binding.value.instance}' is not connected",
                                 node.span, [f"connect it where the circuit is instantiated: "
                                             f"{binding.value.instance} = ...({node.id} = <signal>)"])
+            if binding.kind == "output":
+                raise self.fail("E206", f"output '{node.id}' is assigned, not read", node.span,
+                                ["name the signal with let and use it in both places"])
             return binding.value
         if expect in ENUMS and node.id in ENUMS[expect]:
             return Symbol(node.id, expect)
@@ -276,9 +281,14 @@ class Evaluator:
             dim = self._power_dim(node, da, db, b)
         if node.op in ("/", "%") and b == 0:
             raise self.fail("E802", "division by zero", node.right.span)
+        if (node.op == "**" and isinstance(a, int) and isinstance(b, int) and abs(a) > 1 and b > 0
+                and b * math.log2(abs(a)) > 64):  # 2 ** 10 ** 10 would take minutes to compute, then fail
+            raise self.fail("E801", "the result is too large", node.span)
         try:
             result = _ARITH[node.op](a, b)
-        except (OverflowError, ZeroDivisionError, ValueError) as error:
+        except OverflowError:  # Python's own text here is "(34, 'Numerical result out of range')"
+            raise self.fail("E801", "the result is too large", node.span) from None
+        except (ZeroDivisionError, ValueError) as error:
             raise self.fail("E801", f"cannot compute this: {error}", node.span) from None
         if isinstance(result, complex) or (isinstance(result, float) and not math.isfinite(result)):
             raise self.fail("E801", "the result is not a finite real number", node.span)
@@ -306,6 +316,8 @@ class Evaluator:
     def _signal_binary(self, node: ast.Binary, left: object, right: object) -> Signal:
         a, b = self.signal(left, node.left.span), self.signal(right, node.right.span)
         shape = self._broadcast(node, a, b)
+        if node.op in ("/", "%") and isinstance(b.expr, ir.Const) and b.expr.value == 0:
+            raise self.fail("E802", "division by zero", node.right.span)
         if node.op in _COMPARE:
             if a.dim != b.dim:
                 raise self.fail("E401", f"cannot compare {format_dim(a.dim)} with {format_dim(b.dim)}", node.span)
@@ -456,13 +468,13 @@ class Evaluator:
                 raise self.fail("E303", f"index {index} is out of range for a list of {len(base)}", node.span)
             return base[index]
         if isinstance(base, PopulationRef):
-            picks = self._index(node, scope, base.shape, select.from_ir(base.shape, base.select))
+            picks = self.index_picks(node, scope, base.shape, select.from_ir(base.shape, base.select))
             return PopulationRef(base.name, base.shape, select.to_ir(base.shape, picks), base.model, base.port)
         if isinstance(base, Signal):
             return self._index_signal(node, scope, base)
         raise self.fail("E206", f"{describe(base)} cannot be indexed", node.value.span)
 
-    def _index(self, node: ast.Subscript, scope: Scope, shape: tuple[ir.Axis, ...],
+    def index_picks(self, node: ast.Subscript, scope: Scope, shape: tuple[ir.Axis, ...],
                picks: tuple[select.AxisPick, ...]) -> tuple[select.AxisPick, ...]:
         labels = [label for axis in shape for label in (axis.labels or [])]
         items = [self._index_item(i, scope, labels) for i in node.indices]
@@ -505,7 +517,7 @@ class Evaluator:
                         index.span)
 
     def _index_signal(self, node: ast.Subscript, scope: Scope, base: Signal) -> Signal:
-        picks = self._index(node, scope, base.shape, select.full(base.shape))
+        picks = self.index_picks(node, scope, base.shape, select.full(base.shape))
         if isinstance(base.expr, ir.Ref) or _all_leaves_shaped(base.expr, base.shape):
             expr = _reselect(base.expr, base.shape, picks, self.ref_shapes)
             return Signal(expr, select.result_shape(base.shape, picks), base.dim)
@@ -528,7 +540,7 @@ class Evaluator:
                 return base.bound[name]
             if name in base.populations:
                 return base.populations[name]
-            ports = [*base.outputs, *base.inputs, *base.populations]
+            ports = [*base.outputs, *base.bound, *base.populations]
             raise self.fail("E205", f"'{base.name}' has no output or population '{name}'", node.name.span,
                             [did_you_mean(name, ports)])
         if isinstance(base, PopulationRef):

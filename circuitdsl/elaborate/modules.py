@@ -86,7 +86,11 @@ class Loader:
     def _load(self, key: str, text: str, span: Span | None, with_std: bool, display: str | None = None) -> ModuleScope:
         file = display or key
         self.reporter.sources[file] = text
-        module = parse(text, file)
+        try:
+            module = parse(text, file)
+        except CircuitError as error:  # keep an imported file's syntax error: the importer skips the import
+            self.reporter.diagnostics.extend(error.diagnostics)
+            raise CircuitError(self.reporter.errors) from None
         scope = Scope(parent=self.std_scope() if with_std else self.root)
         loaded = ModuleScope(file, module, scope)
         self.stack.append(key)

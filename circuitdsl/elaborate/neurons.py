@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from circuitdsl import ast, units
-from circuitdsl.elaborate.evaluate import Abort, Evaluator, dim_of, magnitude, touch
-from circuitdsl.elaborate.scope import Scope
+from circuitdsl.elaborate.evaluate import Abort, Evaluator, Poisoned, dim_of, magnitude, touch
+from circuitdsl.elaborate.scope import Binding, Scope
 from circuitdsl.elaborate.values import ENUMS, Definition, Signal, Symbol, describe
 from circuitdsl.errors import CircuitError, Reporter, Span, did_you_mean
 from circuitdsl.functions import SURROGATES
@@ -169,6 +169,7 @@ class NeuronBuilder:
         self.equations: list[ir.Equation] = []
         self.output_dim: Dim | None = None
         self.input_dims: dict[str, Dim] = {}
+        self.out_failed = False  # `out = ...` failed (and was reported): no E804 on top of that
 
     def build(self) -> ir.NeuronModel:
         for name, value in self.args.items():
@@ -179,6 +180,8 @@ class NeuronBuilder:
             self._input("in", DIMENSIONLESS, None)
         self._run(body)
         if self.output_dim is None:
+            if self.out_failed:
+                raise Abort()
             self.reporter.error("E804", f"neuron '{self.definition.name}' never sets its output", self.definition.node.name.span,
                                 ["add a line such as `out = v`"])
             raise Abort()
@@ -198,7 +201,13 @@ class NeuronBuilder:
             try:
                 self._statement(statement)
             except (Abort, CircuitError):
-                continue
+                names = [p.name for p in statement.ports] if isinstance(statement, ast.InputDecl) else \
+                    [statement.name] if isinstance(statement, ast.StateDecl | ast.Spike | ast.Let) else []
+                for ident in names:  # later uses of what the statement declared fail quietly
+                    self.scope.names.setdefault(ident.name, Binding(Poisoned(), ident.span, "poisoned", True))
+                if isinstance(statement, ast.Assign) and isinstance(statement.target, ast.Name) \
+                        and statement.target.id == "out":
+                    self.out_failed = True
 
     def _statement(self, s: ast.Stmt) -> None:
         if isinstance(s, ast.Docstring):
@@ -293,8 +302,8 @@ class NeuronBuilder:
         value = self._value(s.value)
         expected = units.div(self.state_dims[name], units.DIMENSIONS["time"])
         if value.dim != expected:
-            raise self.evaluator.fail("E401", f"d{name}/dt must be a {format_dim(expected)}, but the right side is a "
-                                              f"{format_dim(value.dim)}", s.value.span,
+            raise self.evaluator.fail("E401", f"d{name}/dt is a rate ({format_dim(self.state_dims[name])} per time), "
+                                              f"but the right side is {format_dim(value.dim)}", s.value.span,
                                       ["a rate divides by a time constant, e.g. (-v + in) / tau with tau in ms"])
         step = magnitude(dt.value)
         euler = ir.Binary(op="+", left=ir.Var(name=name),

@@ -136,7 +136,7 @@ def apply(shape: tuple[ir.Axis, ...], picks: tuple[AxisPick, ...], items: list[I
             raise Problem("E304", f"no axis named '{item.axis}' here",
                                  tuple(n for n in (hint, f"the axes are {', '.join(names) or 'none'}") if n))
         axis_index = matches[0]
-        if axis_index in [retained[k] for k in range(len(positional))]:
+        if axis_index in retained[:len(positional)] or [it.axis for it in named].count(item.axis) > 1:
             raise Problem("E304", f"axis '{item.axis}' is indexed twice")
         new[axis_index] = _resolve_one(shape[axis_index], _kept(picks[axis_index]), item.value)
     return tuple(new)

@@ -130,10 +130,8 @@ class InstanceValue:
     name: str
     definition: Definition
     outputs: dict[str, Signal]
-    inputs: dict[str, ir.Port]
     bound: dict[str, Signal]
     populations: dict[str, PopulationRef]
-    record: ir.Instance | None = None
 
 
 @dataclass
