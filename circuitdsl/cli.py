@@ -53,7 +53,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     for warning in result.warnings:
         print(warning.render(), file=sys.stderr)
-    print(result.ir.to_json())
+    try:
+        print(result.ir.to_json())
+    except BrokenPipeError:  # `circuitdsl ir ... | head`: the reader left; that is not an error
+        sys.stderr.close()
     return 0
 
 

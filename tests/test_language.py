@@ -267,3 +267,10 @@ circuit C {
     square = ir.neurons[ir.population("q").model]
     assert [(e.kind, e.target) for e in square.equations] == [("out", "out"), ("update", "t")]
     assert np.isclose(ir.population("q").args["phase"], 0.25)
+
+
+def test_importing_a_file_twice_is_harmless(tmp_path: Path) -> None:
+    (tmp_path / "a.circuit").write_text("neuron Rect { out = relu(in) }\n")
+    (tmp_path / "main.circuit").write_text(
+        'import "a.circuit"\nimport "a.circuit"\ncircuit C {\n  population p : Rect\n}\n')
+    assert circuitdsl.load(tmp_path / "main.circuit").population("p").model == "Rect"

@@ -674,7 +674,7 @@ class CircuitBuilder:
             init = InitRule("constant", (float(magnitude(value)),), dim_of(value))
         else:
             raise ev.fail("E301", f"a weight is a param, a number or an init rule, not {describe(value)}", where)
-        if sign == "fixed" and not ((init.args[0] <= 0) if arrow == "-|" else (init.args[0] >= 0 or arrow == "->")):
+        if sign == "fixed" and not ((init.args[0] <= 0) if arrow == "-|" else (init.args[0] >= 0)):
             raise ev.fail("E502", f"a fixed weight of {init.args[0]:g} does not fit '{arrow}'", where)
         enforce = "clamp" if sign in ("inhibitory", "excitatory") else "none"
         if enforce != "none":

@@ -131,4 +131,7 @@ class Loader:
                                 self.reporter)
             return
         for definition in imported.definitions:
+            existing = loaded.scope.names.get(definition.name)
+            if existing is not None and existing.value is definition:
+                continue  # the same file imported twice (directly, or through two imports): harmless
             loaded.scope.define(definition.name, definition, item.span, "definition", self.reporter)
