@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,13 +118,32 @@ def _command_line_args(definition: Definition, args: Mapping[str, ArgValue],
                                 [did_you_mean(name, types), f"arguments: {', '.join(types) or 'none'}"])
         if isinstance(value, str) and types[name] != "str":
             try:
-                module = _parse(f"let value = {value}", source)
+                module = _parse(f"{_ARG_PREFIX}{value}", source)
             except CircuitError:
                 raise reporter.fail("E301", f"cannot read argument {name}={value!r}", span) from None
+            if len(module.items) != 1:  # joints="1\nlet y = 2": one expression, nothing after it
+                raise reporter.fail("E301", f"cannot read argument {name}={value!r}", span,
+                                    ["an argument is one expression"])
             let = module.items[0]
             try:
                 value = evaluator.eval(let.value, definition.module.scope, expect=types[name])  # type: ignore[union-attr]
             except Abort:
-                raise CircuitError(reporter.errors) from None
+                raise CircuitError(_unprefixed(reporter.errors, source)) from None
         given.append((ast.Ident(span, name), value, span))
     return given
+
+
+_ARG_PREFIX = "let value = "
+
+
+def _unprefixed(diagnostics: list[Diagnostic], source: str) -> list[Diagnostic]:
+    """Spans in an argument, parsed as `let value = <text>`, moved back onto <text> (the line that is shown)."""
+    shift = len(_ARG_PREFIX)
+    out = []
+    for d in diagnostics:
+        if d.span is not None and d.span.file == source and d.span.line == 1:
+            end = d.span.end_column - shift if d.span.end_line == 1 else d.span.end_column
+            span = d.span.model_copy(update={"column": max(d.span.column - shift, 1), "end_column": max(end, 2)})
+            d = dataclasses.replace(d, span=span)
+        out.append(d)
+    return out

@@ -8,6 +8,7 @@ file:line:col, the offending source line with a caret under the whole span, what
 from __future__ import annotations
 
 import difflib
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Final
@@ -165,6 +166,18 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
     return f"did you mean '{matches[0]}'?" if matches else None
 
 
+@functools.lru_cache(maxsize=16)
+def _lines(text: str) -> list[str]:
+    """A source's lines as the parser counts them (at newlines only, unlike str.splitlines), split once per
+    file: a loop failing 100000 times must not split a long file 100000 times."""
+    return text.split("\n")
+
+
+# Errors collected before elaboration stops: `for i in 0 .. 100000 { P[i] -> Q }` with a bad index
+# would otherwise report (and compare for duplicates) 100000 of them.
+MAX_ERRORS: Final = 100
+
+
 @dataclass
 class Reporter:
     """Collects diagnostics so independent errors are all reported in one run (miniwdl's approach)."""
@@ -177,7 +190,7 @@ class Reporter:
             raise KeyError(f"undocumented diagnostic code {code}")
         line = None
         if span is not None and span.file in self.sources:
-            text = self.sources[span.file].split("\n")  # as the parser counts lines: not at \f, \x85, \u2028...
+            text = _lines(self.sources[span.file])
             if 0 < span.line <= len(text):
                 line = text[span.line - 1].rstrip("\r")
         return Diagnostic(code, message, span, tuple(n for n in notes if n), line)
@@ -187,6 +200,8 @@ class Reporter:
         diagnostic = self.make(code, message, span, notes)
         if diagnostic not in self.diagnostics:
             self.diagnostics.append(diagnostic)
+            if not diagnostic.is_warning and len(self.errors) >= MAX_ERRORS:  # a loop failing on every pass
+                raise CircuitError(self.errors)
 
     def warn(self, code: str, message: str, span: Span | None, notes: Iterable[str | None] = ()) -> None:
         """Record a warning once per place (a template instantiated many times warns once)."""

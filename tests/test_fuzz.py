@@ -21,7 +21,7 @@ import circuitdsl
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = sorted((ROOT / "models").glob("*.circuit"))
 FILE = "fuzz.circuit"
-SLOW = 5.0  # seconds; the limits make every elaboration finish far sooner
+SLOW = 10.0  # seconds; at the default limits elaboration stops within ~3 s (2M statements)
 
 FUZZ = settings(max_examples=400, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
@@ -43,17 +43,20 @@ NUMBERS = ["0", "1", "2", "3", "5", "-1", "+1", "0.5", "1e3", "1e-3", "10", "100
 UNITS = ["ms", "s", "mV", "V", "nA", "pA", "uS", "nF", "MOhm", "ohm", "Hz", "kHz", "um", "mM", "C"]
 OPERATORS = ["->", "-|", "<->", "[", "]", "(", ")", "{", "}", ":", "=", ",", "..", ".", "+", "-", "*", "/", "%",
              "**", "==", "!=", "<", "<=", ">", ">=", "\\\n"]
-STRINGS = ['"a"', '""', '"x.circuit"', '"missing.circuit"', '"""doc"""', '"\\n"', '"""', '"']
+STRINGS = ['"a"', '""', '"x.circuit"', '"missing.circuit"', '"""doc"""', '"\\n"', '"""', '"', '"models"', '"."',
+           '"models/ncap_swimmer.circuit"', '"models/ncap_segments.circuit"', '"a\x00b"', '"\\"']
 LAYOUT = ["\n", "\n", "\n  ", " ", "# comment\n", "\t", "\r\n"]
 VOCABULARY = KEYWORDS + NAMES + NUMBERS + UNITS + OPERATORS + STRINGS + LAYOUT
 
 LOCATION = re.compile(r"^(?P<file>.+?):(?P<line>\d+):(?P<col>\d+): error\[E\d{3}\]: ")
 
 
-def _source_lines(file: str, text: str) -> list[str] | None:
+def _source_lines(file: str, text: str, sources: dict[str, str] | None = None) -> list[str] | None:
     """The lines (split at \\n, as the parser counts them) of the file an error names, if we can read it."""
     if file == FILE:
         return text.split("\n")
+    if sources and file in sources:
+        return sources[file].split("\n")
     for candidate in (ROOT / file, ROOT / "circuitdsl" / "library" / file):
         if candidate.is_file():
             return candidate.read_text(encoding="utf-8").split("\n")
@@ -64,23 +67,26 @@ def check_loads(text: str) -> None:
     """`loads` succeeds or raises CircuitError (and only that) promptly, with a well-located rendering."""
     start = time.perf_counter()
     try:
-        circuitdsl.loads(text, file=FILE)
+        ir = circuitdsl.loads(text, file=FILE)
     except circuitdsl.CircuitError as error:
         check_rendering(error, text)
+        ir = None
     elapsed = time.perf_counter() - start
     assert elapsed < SLOW, f"elaboration took {elapsed:.1f} s on {text!r}"
+    if ir is not None and ir.synapses < 100_000:  # what elaborates is valid IR: it survives JSON (no inf, no nan)
+        assert circuitdsl.CircuitIR.from_json(ir.to_json()) == ir
 
 
-def check_rendering(error: circuitdsl.CircuitError, text: str) -> None:
+def check_rendering(error: circuitdsl.CircuitError, text: str, sources: dict[str, str] | None = None) -> None:
     rendered = str(error)
     assert "error[E" in rendered, rendered
     first = rendered.split("\n", 1)[0]
     match = LOCATION.match(first)
     if match is None:  # no span: the message must at least say which file
         assert first.startswith("error[E"), rendered
-        assert FILE in first, rendered
+        assert FILE in first or any(name in first for name in sources or ()), rendered
         return
-    lines = _source_lines(match["file"], text)
+    lines = _source_lines(match["file"], text, sources)
     assert lines is not None, f"error in an unknown file: {rendered}"
     line, column = int(match["line"]), int(match["col"])
     assert 1 <= line <= len(lines), f"line {line} of {len(lines)}: {rendered}"
@@ -146,6 +152,42 @@ PROGRAM = st.tuples(
                 f"  population Q[n = n] : Graded\n  " + "\n  ".join(t[0]) + "\n}\n")
 
 
+# Neuron models: equations over states, inputs and arguments, with units, spikes and conditions.
+NEURON_ATOM = st.sampled_from(["in", "v", "s", "tau", "k", "dt", "0", "1", "-1", "0.5", "2", "1 ms", "10 mV", "3 nA",
+                               "1e400", "2 ** 10 ** 10", "true", "t", "out", "x", "clamp(v, 0, 1)", "detach(s)"])
+NEURON_EXPR = st.recursive(NEURON_ATOM, lambda e: st.one_of(
+    st.tuples(e, st.sampled_from(["+", "-", "*", "/", "%", "**", ">", "==", "and"]), e).map(" ".join),
+    e.map(lambda x: f"({x})"),
+    e.map(lambda x: f"-{x}"),
+    st.tuples(e, e, e).map(lambda t: f"{t[0]} if {t[1]} else {t[2]}"),
+    st.tuples(st.sampled_from(["exp", "tanh", "sqrt", "relu", "step", "where", "clamp", "abs"]),
+              st.lists(e, max_size=3)).map(lambda t: f"{t[0]}({', '.join(t[1])})"),
+), max_leaves=5)
+NEURON_STATEMENT = st.one_of(
+    NEURON_EXPR.map(lambda e: f"state v = {e}"),
+    NEURON_EXPR.map(lambda e: f"state s = {e}"),
+    NEURON_EXPR.map(lambda e: f"dv/dt = {e}"),
+    NEURON_EXPR.map(lambda e: f"v = {e}"),
+    NEURON_EXPR.map(lambda e: f"out = {e}"),
+    NEURON_EXPR.map(lambda e: f"let x = {e}"),
+    st.tuples(NEURON_EXPR, st.sampled_from(["atan(alpha = 2)", "fast_sigmoid(slope = 25)", "straight_through",
+                                            "sigmoid", "atan(beta = 1)", "nope", "atan(alpha = 1 ms)"])).map(
+        lambda t: f"spike s = {t[0]} : surrogate = {t[1]}"),
+    NEURON_EXPR.map(lambda e: f"spike s = {e}"),
+    NEURON_EXPR.map(lambda e: f"if {e} {{\n    v = 0\n  }} else {{\n    v = 1\n  }}"),
+    st.sampled_from(["input I: current", "input extra", "output o", "population P : Graded", "P -> P",
+                     "for i in 0 .. 3 {\n    v = i\n  }", "param w : excitatory = 1", "t = t + 1", "dt/dt = 1"]),
+)
+NEURON_PROGRAM = st.tuples(
+    st.lists(NEURON_STATEMENT, max_size=6),
+    st.sampled_from(["", "(tau: time = 10 ms, k: int = 1, dt: time = 1 ms)", "(tau: time = 2, k: float = 1 ms)"]),
+    st.sampled_from(["N", "N(tau = 5 ms)", "N(k = 2)", "N(tau = 1)", "N(nope = 1)", "N[1]", "LIF(beta = 2)",
+                     "LIF(reset = zero, surrogate = straight_through)", "Leaky(tau = 0 ms)", "SquareWave(period = 0)",
+                     "SineWave(period = -1)"]),
+).map(lambda t: f"neuron N{t[1]} {{\n  state v = 0\n  " + "\n  ".join(t[0]) + f"\n}}\n"
+                f"circuit A {{\n  population P[n = 2] : {t[2]}\n  P -> P : one_to_one\n}}\n")
+
+
 # ---- (a) random text -------------------------------------------------------------------------------
 @FUZZ
 @given(st.text(max_size=200))
@@ -187,7 +229,85 @@ def test_vocabulary_in_a_body(text: str) -> None:
 @example("circuit A { population P[a = 50000], Q[b = 50000] : Graded\n  P -> Q : dense }")
 @example("circuit B(k: int = 2) { b = B(k = k - 1) }\ncircuit A { a = B() }")
 @example("circuit A { let x = 1 ms ** (10 ** 18) }")
+@example("circuit A {\n  input q[n = 3]\n  input q[n = 1]\n  output y[n = 2]\n  y = q[:-1]\n}")
+@example("circuit A {\n  input q[n = 3]\n  for i in 0 .. 65536 {\n    let x = q[i]\n  }\n}")
+@example("circuit A {\n  population P[n = 3] : Graded\n  for i in 0 .. 65536 {\n    P[i] -> P\n  }\n}")
 def test_structured_programs(text: str) -> None:
+    check_loads(text)
+
+
+# Deep nesting: each form at depths around the parser's nesting limit and far beyond it.
+DEEP = {
+    "sum": lambda n: "circuit A { let x = " + " + ".join(["1"] * n) + " }",
+    "negation": lambda n: "circuit A { let x = " + "-" * n + "1 }",
+    "power": lambda n: "circuit A { let x = " + " ** ".join(["1"] * n) + " }",
+    "parentheses": lambda n: "circuit A { let x = " + "(" * n + "1" + ")" * n + " }",
+    "calls": lambda n: "circuit A { let x = " + "abs(" * n + "1" + ")" * n + " }",
+    "lists": lambda n: "circuit A { let x = " + "[" * n + "]" * n + " }",
+    "conditionals": lambda n: "circuit A { let x = " + "1 if true else " * n + "1 }",
+    "not": lambda n: "circuit A { let x = " + "not " * n + "true }",
+    "slices": lambda n: "circuit A { let x = [1]" + "[0:]" * n + " }",
+    "signal sum": lambda n: "circuit A {\n  input q[n = 2]\n  output y[n = 2]\n  y = " + " + ".join(["q"] * n) + "\n}",
+    "signal calls": lambda n: "circuit A {\n  input q[n = 2]\n  output y[n = 2]\n  y = " + "abs(" * n + "q"
+                              + ")" * n + "\n}",
+    "ifs": lambda n: "circuit A {\n" + "if true {\n" * n + "}\n" * n + "}",
+    "fors": lambda n: "circuit A {\n" + "for i in 0 .. 1 {\n" * n + "}\n" * n + "}",
+    "else ifs": lambda n: "circuit A {\n  if false { }" + " else if false { }" * n + "\n}",
+    "neuron sum": lambda n: "neuron N { out = " + " + ".join(["in"] * n) + " }\ncircuit A { population P : N }",
+    "neuron ifs": lambda n: "neuron N(k: int = 1) {\n  state v = 0\n" + "if k == 1 {\n" * n + "v = in\n"
+                            + "}\n" * n + "  out = v\n}\ncircuit A { population P : N }",
+}
+
+
+@pytest.mark.parametrize("depth", [10, 45, 95, 101, 300, 3000])
+@pytest.mark.parametrize("form", sorted(DEEP))
+def test_deep_nesting(form: str, depth: int) -> None:
+    text = DEEP[form](depth)
+    check_loads(text)
+    if depth >= 300 and form != "parentheses":  # parentheses add no level to the tree
+        with pytest.raises(circuitdsl.CircuitError) as info:
+            circuitdsl.loads(text, file=FILE)
+        assert info.value.code == "E006", str(info.value)
+
+
+def test_deep_but_legal_sum_elaborates_to_json() -> None:
+    text = "circuit A {\n  input q[n = 2]\n  output y[n = 2]\n  y = " + " + ".join(["q"] * 80) + "\n}"
+    ir = circuitdsl.loads(text, file=FILE)
+    assert circuitdsl.CircuitIR.from_json(ir.to_json()) == ir
+
+
+def test_a_loop_failing_on_every_pass_stops_early() -> None:
+    text = "circuit A {\n  input q[n = 3]\n  for i in 0 .. 65536 {\n    let x = q[i]\n  }\n}"
+    start = time.perf_counter()
+    with pytest.raises(circuitdsl.CircuitError) as info:
+        circuitdsl.loads(text, file=FILE)
+    assert time.perf_counter() - start < SLOW
+    assert set(info.value.codes) == {"E303"} and len(info.value.diagnostics) <= 100
+
+
+# Command-line style arguments (`--arg joints=...`) are read in the language's own syntax, so fuzz them too.
+SWIMMER = ROOT / "models" / "ncap_swimmer.circuit"
+
+
+@FUZZ
+@given(st.sampled_from(["joints", "period", "shared", "signs"]),
+       st.one_of(st.text(max_size=30), vocabulary_text(max_size=8), st.sampled_from(
+           ["1\nlet y = 2", "5\ncircuit X { }", "2 ** 10 ** 10", "10 ** 9", "(" * 300 + "1" + ")" * 300,
+            "-" * 300 + "1", '"""', "Swimmer()", "q", "1e400", "9" * 5000])))
+def test_arguments(name: str, value: str) -> None:
+    start = time.perf_counter()
+    try:
+        circuitdsl.load(SWIMMER, **{name: value})
+    except circuitdsl.CircuitError as error:
+        check_rendering(error, "", {f"<argument {name}>": value})
+    assert time.perf_counter() - start < SLOW
+
+
+@FUZZ
+@given(NEURON_PROGRAM)
+@example("neuron N {\n  state v = 0\n  dv/dt = -v / (0 ms)\n  out = v\n}\ncircuit A { population P : N }")
+@example("neuron N {\n  state v = 0\n  spike v = v > 1\n  out = v\n}\ncircuit A { population P : N }")
+def test_structured_neurons(text: str) -> None:
     check_loads(text)
 
 
@@ -196,10 +316,25 @@ TOKEN = re.compile(r'"""(?:.|\n)*?"""|"[^"\n]*"|\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|[
                    r"|[=!<>]=|\S")
 
 
+def _doc_examples() -> list[str]:
+    """The ```circuit and ```circuit-error blocks of the docs: every construct of the language, to mutate."""
+    blocks = []
+    for doc in (ROOT / "docs" / "language.md", ROOT / "docs" / "errors.md"):
+        if doc.is_file():
+            text = doc.read_text(encoding="utf-8")
+            blocks += re.findall(r"^```circuit(?:-error)?\n(.*?)^```", text, re.DOTALL | re.MULTILINE)
+    return blocks
+
+
+DOC_EXAMPLES = _doc_examples()
+
+
 @st.composite
-def mutated_model(draw: st.DrawFn) -> str:
-    path = draw(st.sampled_from(MODELS))
-    text = path.read_text(encoding="utf-8")
+def mutated_model(draw: st.DrawFn, corpus: list[str] | None = None) -> str:
+    if corpus is None:
+        text = draw(st.sampled_from(MODELS)).read_text(encoding="utf-8")
+    else:
+        text = draw(st.sampled_from(corpus))
     for _ in range(draw(st.integers(1, 3))):
         text = draw(st.sampled_from(MUTATIONS))(draw, text)
     return text
@@ -266,6 +401,13 @@ def test_mutated_models(text: str) -> None:
     check_loads(text)
 
 
+@pytest.mark.skipif(not DOC_EXAMPLES, reason="no docs/*.md examples in this checkout")
+@settings(FUZZ, max_examples=500)
+@given(st.data())
+def test_mutated_doc_examples(data: st.DataObject) -> None:
+    check_loads(data.draw(mutated_model(DOC_EXAMPLES)))
+
+
 # ---- (c) where errors point --------------------------------------------------------------------------
 @pytest.mark.parametrize("text, code, line", [
     ("circuit A {\n  let x = \n}\n", "E001", 2),
@@ -284,6 +426,23 @@ def test_error_locations(text: str, code: str, line: int) -> None:
         circuitdsl.loads(text, file=FILE)
     assert info.value.code == code, str(info.value)
     assert str(info.value).startswith(f"{FILE}:{line}:"), str(info.value)
+    check_rendering(info.value, text)
+
+
+@pytest.mark.parametrize("path", ["/dev/zero", "/dev/stdin", "a\x00b.circuit", "models", "missing.circuit"])
+def test_imports_that_cannot_be_read(monkeypatch: pytest.MonkeyPatch, path: str) -> None:
+    real = Path.read_text
+
+    def read_text(self: Path, *args: object, **kwargs: object) -> str:  # reading /dev/zero would never end
+        assert str(self) not in ("/dev/zero", "/dev/stdin"), f"tried to read {self}"
+        return real(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Path, "read_text", read_text)
+    text = f'import "{path}"\ncircuit A {{\n}}\n'
+    with pytest.raises(circuitdsl.CircuitError) as info:
+        circuitdsl.loads(text, file=FILE)
+    assert info.value.code in ("E101", "E104"), str(info.value)
+    assert str(info.value).startswith(f"{FILE}:1:8: "), str(info.value)
     check_rendering(info.value, text)
 
 

@@ -263,8 +263,9 @@ class CircuitBuilder:
             value: object = signal
         elif frame.top:
             self._size(shape, port.span)
-            frame.inputs[name] = ir.Port(name=name, shape=list(shape), dim=format_dim(dim), span=port.span)
-            ev.ref_shapes[name] = shape
+            if name not in frame.scope.names:  # a second `input q` is E202 below and must not reshape the first
+                frame.inputs[name] = ir.Port(name=name, shape=list(shape), dim=format_dim(dim), span=port.span)
+                ev.ref_shapes[name] = shape
             value = Signal(ir.Ref(source=name), shape, dim)
         else:
             value = Unbound(name, frame.prefix[:-1])

@@ -118,8 +118,15 @@ def _random(rule: Rule, n_source: int, n_target: int, max_synapses: int) -> Wiri
     if n_source * n_target > max_synapses:
         raise Problem("E703", f"random() draws from {n_source * n_target} possible synapses, over the limit of "
                                 f"{max_synapses}")
-    mask = np.random.default_rng(seed).random((n_target, n_source)) < p
-    post, pre = np.nonzero(mask)
+    # drawn a block of rows at a time (the same stream as one draw): 500M candidates at p = 1e-6 must not
+    # allocate 4 GB of doubles
+    rng, rows = np.random.default_rng(seed), max(1, 2**22 // max(n_source, 1))
+    pres, posts = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+    for start in range(0, n_target, rows):
+        block_post, block_pre = np.nonzero(rng.random((min(rows, n_target - start), n_source)) < p)
+        pres.append(block_pre)
+        posts.append(block_post + start)
+    pre, post = np.concatenate(pres), np.concatenate(posts)
     return _explicit("random", pre, post, n_source, n_target, {"p": float(p), "seed": seed}, max_synapses)
 
 

@@ -143,6 +143,8 @@ class Evaluator:
 
     # ---- atoms -----------------------------------------------------------------------------------
     def _eval_Number(self, node: ast.Number, scope: Scope, expect: str | None, labels: list[str] | None) -> object:
+        if isinstance(node.value, float) and not math.isfinite(node.value):  # 1e400: inf has no place in the IR
+            raise self.fail("E801", "this number is too large", node.span)
         return node.value
 
     def _eval_Quantity(self, node: ast.Quantity, scope: Scope, expect: str | None, labels: list[str] | None) -> object:
@@ -152,6 +154,8 @@ class Evaluator:
                             [did_you_mean(node.unit.name, units.UNITS), "units: ms, s, mV, nA, pA, nS, uS, pF, "
                              "nF, Hz, kHz, Mohm, um, mM, with prefixes p n u m k M G"])
         scale, dim = entry
+        if not math.isfinite(node.value * scale):
+            raise self.fail("E801", "this number is too large", node.span)
         return Quantity(node.value * scale, dim)
 
     def _eval_String(self, node: ast.String, scope: Scope, expect: str | None, labels: list[str] | None) -> object:

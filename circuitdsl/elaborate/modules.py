@@ -63,11 +63,14 @@ class Loader:
             raise self.reporter.fail("E102", f"cyclic import of '{key}'", span, [f"import chain: {chain}"])
         if key in self.loaded:
             return self.loaded[key]
+        if Path(path).exists() and not Path(path).is_file() and not Path(path).is_dir():
+            # /dev/zero, /dev/stdin, a FIFO: reading would never end (or never start)
+            raise self.reporter.fail("E104", f"cannot read '{path}': not a regular file", span)
         try:
             text = Path(path).read_text(encoding="utf-8")
         except FileNotFoundError:
             raise self.reporter.fail("E101", f"no such file '{path}'", span) from None
-        except (OSError, UnicodeDecodeError) as error:
+        except (OSError, ValueError) as error:  # ValueError: not UTF-8, or a NUL byte in the path
             raise self.reporter.fail("E104", f"cannot read '{path}': {error}", span) from None
         return self._load(key, text, span, with_std=True)
 
