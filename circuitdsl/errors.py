@@ -69,6 +69,7 @@ CODES: Final[dict[str, tuple[str, str]]] = {
     "E702": ("limit", "too many units"),
     "E703": ("limit", "too many synapses"),
     "E704": ("limit", "too many instances or statements"),
+    "E705": ("limit", "delay too long"),
     "E801": ("value", "invalid value"),
     "E802": ("value", "division by zero"),
     "E803": ("value", "not a constant"),

@@ -635,6 +635,9 @@ class CircuitBuilder:
                 if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                     raise ev.fail("E301", f"a delay is a whole number of steps >= 0, not {value!r}",
                                   option.value.span)
+                if value > self.limits.delay:
+                    raise ev.fail("E705", f"a delay of {value} steps is over the limit of {self.limits.delay}",
+                                  option.value.span, ["raise Limits.delay if the history is really that long"])
                 delay = value
         return rule, weight, delay
 

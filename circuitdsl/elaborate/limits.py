@@ -15,6 +15,7 @@ class Limits:
     synapses: int = 500_000_000  # synapses in all projections together
     instances: int = 100_000  # circuit instances
     depth: int = 64  # nesting of circuit instances
+    delay: int = 100_000  # steps of one projection's delay (a backend keeps delay x units of history)
 
     @classmethod
     def parse(cls, items: list[str]) -> Limits:
