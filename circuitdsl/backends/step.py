@@ -1,0 +1,297 @@
+"""The semantics of one time step, written once for every backend against a small table of array ops.
+
+Arrays are batch-first and flat per population: an output is [batch, units].  Everything here is
+functional (no in-place writes), so the same code runs under torch autograd and under jax.jit.
+
+A step: populations are computed in the plan's order; each sums its weighted inputs per port (a
+projection reads this step's output of its source, or the previous step's for recurrent edges and gap
+junctions, or its ring buffer for delays), then runs its neuron model's equations in order.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+import numpy as np
+
+from circuitdsl.backends.plan import Plan, ProjectionPlan, ref_key
+from circuitdsl.ir.model import Binary, Call, Cond, Const, Expr, NeuronModel, Parameter, Ref, Unary, Var
+
+Array = Any
+State = dict[str, Array]
+
+
+class Ops(Protocol):
+    """What a backend provides: array creation, indexing, and the element-wise functions by name."""
+
+    functions: Mapping[str, Callable[..., Array]]
+
+    def asarray(self, values: np.ndarray) -> Array: ...
+    def zeros(self, batch: int, n: int) -> Array: ...
+    def full(self, batch: int, n: int, value: float) -> Array: ...
+    def take(self, x: Array, index: Array) -> Array: ...  # x[:, index]
+    def scatter_add(self, n: int, index: Array, values: Array) -> Array: ...  # zeros(B, n) with values added
+    def add_at(self, x: Array, index: Array, values: Array) -> Array: ...  # x with values added at [:, index]
+    def to_float(self, x: Array) -> Array: ...
+    def spike(self, x: Array, surrogate: str, args: Mapping[str, float]) -> Array: ...
+    def softplus(self, x: Array) -> Array: ...
+    def stack_time(self, history: Array, latest: Array) -> Array: ...  # drop the oldest step, append latest
+
+
+# ---- parameters ----------------------------------------------------------------------------------
+
+
+def initial_values(parameter: Parameter, rng: np.random.Generator) -> np.ndarray:
+    """The parameter's stored (raw) values: its init rule's draw, mapped back through its enforcement."""
+    shape = tuple(parameter.shape)
+    args = parameter.init.args
+    if parameter.init.rule == "constant":
+        value = np.full(shape, args[0], dtype=np.float64)
+    elif parameter.init.rule == "uniform":
+        value = rng.uniform(args[0], args[1], size=shape)
+    else:
+        value = rng.normal(args[0], args[1], size=shape)
+    value = np.asarray(value, dtype=np.float32)
+    if parameter.enforce == "softplus":
+        magnitude = np.maximum(np.abs(value), np.float32(1e-6))
+        return (magnitude + np.log(-np.expm1(-magnitude))).astype(np.float32)  # softplus^-1, stable
+    if parameter.enforce == "abs":
+        return np.abs(value)
+    return value
+
+
+def effective(parameter: Parameter, raw: Array, ops: Ops) -> Array:
+    """The value the circuit uses: the sign enforced by projection (clamp) or reparameterisation."""
+    sign = -1.0 if parameter.sign == "inhibitory" else 1.0
+    if parameter.enforce == "clamp":
+        clamp = ops.functions["clamp"]
+        return clamp(raw, 0.0, math.inf) if sign > 0 else clamp(raw, -math.inf, 0.0)
+    if parameter.enforce == "softplus":
+        return sign * ops.softplus(raw)
+    if parameter.enforce == "abs":
+        return sign * ops.functions["abs"](raw)
+    return raw
+
+
+# ---- expressions ---------------------------------------------------------------------------------
+
+
+def evaluate(expr: Expr, lookup: Callable[[Var | Ref], Array], ops: Ops) -> Array:
+    """An IR expression over arrays (and Python floats for constants)."""
+    if isinstance(expr, Const):
+        return float(expr.value)
+    if isinstance(expr, Var | Ref):
+        return lookup(expr)
+    if isinstance(expr, Unary):
+        x = evaluate(expr.x, lookup, ops)
+        return -x if expr.op == "-" else 1.0 - x
+    if isinstance(expr, Binary):
+        a, b = evaluate(expr.left, lookup, ops), evaluate(expr.right, lookup, ops)
+        return _binary(expr.op, a, b, ops)
+    if isinstance(expr, Call):
+        return ops.functions[expr.fn](*[evaluate(a, lookup, ops) for a in expr.args])
+    if isinstance(expr, Cond):
+        c = evaluate(expr.cond, lookup, ops)
+        return ops.functions["where"](c, evaluate(expr.then, lookup, ops), evaluate(expr.other, lookup, ops))
+    raise TypeError(f"unknown expression {expr!r}")
+
+
+def _binary(op: str, a: Array, b: Array, ops: Ops) -> Array:
+    if op == "+":
+        return a + b
+    if op == "-":
+        return a - b
+    if op == "*":
+        return a * b
+    if op == "/":
+        return a / b
+    if op == "%":
+        return a % b
+    if op == "**":
+        return a ** b
+    if op == "and":
+        return a * b
+    if op == "or":
+        return a + b - a * b
+    compare = {"==": lambda: a == b, "!=": lambda: a != b, "<": lambda: a < b, "<=": lambda: a <= b,
+               ">": lambda: a > b, ">=": lambda: a >= b}[op]()
+    return float(compare) if isinstance(compare, bool) else ops.to_float(compare)
+
+
+# ---- state ---------------------------------------------------------------------------------------
+
+
+def initial_state(plan: Plan, batch: int, ops: Ops) -> State:
+    """Neuron states at their initial values, last outputs at 0, delay lines empty."""
+    state: State = {}
+    for population in plan.populations.values():
+        for variable in population.model.states:
+            value = float(evaluate(variable.init, _no_lookup, ops))
+            state[f"{population.name}.{variable.name}"] = ops.full(batch, population.size, value)
+        state[f"{population.name}:out"] = ops.zeros(batch, population.size)
+    for projection in plan.projections:
+        if projection.delay:
+            state[f"{projection.id}:delay"] = ops.zeros(batch, projection.delay * projection.source_size)
+    return state
+
+
+def _no_lookup(name: Var | Ref) -> Array:
+    raise ValueError(f"an initial value cannot read {name!r}")
+
+
+# ---- the step ------------------------------------------------------------------------------------
+
+
+class Stepper:
+    """Runs steps of one plan with one backend; index arrays are converted once."""
+
+    def __init__(self, plan: Plan, ops: Ops) -> None:
+        self.plan = plan
+        self.ops = ops
+        self.index = {key: None if idx is None else ops.asarray(idx) for key, idx in plan.ref_index.items()}
+        self.output_index = {key: None if idx is None else ops.asarray(idx) for key, idx in plan.output_index.items()}
+        self.arrays: dict[str, Array] = {}
+        for p in plan.projections:
+            for name in ("target_index", "pre", "post", "source_index"):
+                value = getattr(p, name)
+                if value is not None:
+                    self.arrays[f"{p.id}:{name}"] = ops.asarray(value)
+        self.incoming: dict[str, list[ProjectionPlan]] = {name: [] for name in plan.populations}
+        for p in plan.projections:
+            self.incoming[p.target].append(p)
+            if p.kind == "electrical" and p.source_population != p.target:
+                self.incoming[p.source_population].append(p)
+
+    def step(self, params: Mapping[str, Array], inputs: Mapping[str, Array], state: State) -> tuple[dict[str, Array],
+                                                                                                      State]:
+        ops, plan = self.ops, self.plan
+        weights = {p.name: effective(p, params[p.name], ops).reshape(-1) for p in plan.parameters}
+        current: dict[str, Array] = {}
+        new_state: State = {}
+
+        def read(ref: Ref, past: bool) -> Array:
+            if ref.source in inputs:
+                whole = inputs[ref.source]
+            elif past or ref.source not in current:
+                whole = state[f"{ref.source}:out"]
+            else:
+                whole = current[ref.source]
+            index = self.index[ref_key(ref)]
+            return whole if index is None else ops.take(whole, index)
+
+        def signal(p: ProjectionPlan, past: bool) -> Array:
+            value = evaluate(p.source, lambda ref: read(ref, past), ops)  # type: ignore[arg-type]
+            return _as_batch(value, _batch_of(inputs, state), p.source_size, ops)
+
+        for name in plan.order:
+            population = plan.populations[name]
+            ports = {i.name: ops.zeros(_batch_of(inputs, state), population.size) for i in population.model.inputs}
+            for p in self.incoming[name]:
+                for port, index, values in self._contributions(p, name, weights, state, signal):
+                    ports[port] = values + ports[port] if index is None else ops.add_at(ports[port], index, values)
+            out, updates = run_neuron(population.model, ports, state, name, ops)
+            current[name] = out
+            new_state.update(updates)
+            new_state[f"{name}:out"] = out
+        for p in plan.projections:
+            if p.delay:
+                history = state[f"{p.id}:delay"]
+                new_state[f"{p.id}:delay"] = ops.stack_time(history, signal(p, past=False))
+        outputs = {o.name: self._output(o, read, _batch_of(inputs, state)) for o in plan.ir.outputs}
+        return outputs, new_state
+
+    def _contributions(self, p: ProjectionPlan, receiver: str, weights: Mapping[str, Array], state: State,
+                       signal: Callable[[ProjectionPlan, bool], Array]) -> list[tuple[str, Array | None, Array]]:
+        """What projection p adds to population `receiver`: (port, flat units or None for all, values)."""
+        ops = self.ops
+        w = weights[p.param]
+        w = w[p.offset] if p.stride == 0 else w[p.offset:p.offset + p.synapses]
+        if p.kind == "electrical":
+            return self._gap_junction(p, receiver, w, state)
+        if p.delay:
+            source = state[f"{p.id}:delay"][:, : p.source_size]
+        else:
+            source = signal(p, p.recurrent)
+        if p.rule == "one_to_one":
+            values = source * w
+        elif p.rule == "all_to_all":
+            if p.stride == 0:
+                values = ops.zeros(source.shape[0], p.target_size) + w * source.sum(1, keepdims=True)
+            else:
+                values = source @ w.reshape(p.target_size, p.source_size).T
+        else:
+            values = ops.scatter_add(p.target_size, self.arrays[f"{p.id}:post"],
+                                     ops.take(source, self.arrays[f"{p.id}:pre"]) * w)
+        return [(p.port, self.arrays.get(f"{p.id}:target_index"), values)]
+
+    def _gap_junction(self, p: ProjectionPlan, receiver: str, g: Array,
+                      state: State) -> list[tuple[str, Array | None, Array]]:
+        """Current g (v_other - v_self) into both ends of every pair, from the previous step's outputs."""
+        ops = self.ops
+        pre, post = self.arrays[f"{p.id}:pre"], self.arrays[f"{p.id}:post"]
+        source_units = self.arrays[f"{p.id}:source_index"]
+        target_units = self.arrays.get(f"{p.id}:target_index")
+        v_source = ops.take(state[f"{p.source_population}:out"], source_units)
+        v_target = state[f"{p.target}:out"]
+        if target_units is not None:
+            v_target = ops.take(v_target, target_units)
+        v_pre, v_post = ops.take(v_source, pre), ops.take(v_target, post)
+        parts = []
+        if receiver == p.target:
+            parts.append((p.port, target_units, ops.scatter_add(p.target_size, post, g * (v_pre - v_post))))
+        if receiver == p.source_population:
+            parts.append((p.source_port, source_units, ops.scatter_add(p.source_size, pre, g * (v_post - v_pre))))
+        return parts
+
+    def _output(self, output: Any, read: Callable[[Ref, bool], Array], batch: int) -> Array:
+        """An output assembled from its pieces, [batch, units]."""
+        ops = self.ops
+        n = math.prod(a.size for a in output.shape)
+        total = ops.zeros(batch, n)
+        for i, piece in enumerate(output.pieces):
+            value = evaluate(piece.expr, lambda ref: read(ref, False), ops)  # type: ignore[arg-type]
+            index = self.output_index[(output.name, i)]
+            part = _as_batch(value, batch, n if index is None else int(index.shape[0]), ops)
+            total = part + total if index is None else ops.add_at(total, index, part)
+        return total
+
+
+def _batch_of(inputs: Mapping[str, Array], state: State) -> int:
+    for value in (*inputs.values(), *state.values()):
+        return int(value.shape[0])
+    return 1
+
+
+def _as_batch(value: Array, batch: int, n: int, ops: Ops) -> Array:
+    """A signal as [batch, n]: constants and single units broadcast."""
+    if isinstance(value, float):
+        return ops.full(batch, n, value)
+    if value.shape[1] == n:
+        return value
+    return ops.zeros(value.shape[0], n) + value
+
+
+def run_neuron(model: NeuronModel, ports: Mapping[str, Array], state: State, name: str,
+               ops: Ops) -> tuple[Array, State]:
+    """One step of a population's neuron model: its equations in order; returns the output and new states."""
+    values: dict[str, Array] = dict(ports)
+    for variable in model.states:
+        values[variable.name] = state[f"{name}.{variable.name}"]
+    reference = next(iter(ports.values()))
+    out = None
+    for equation in model.equations:
+        value = evaluate(equation.expr, lambda var: values[var.name], ops)  # type: ignore[arg-type, union-attr]
+        if equation.kind == "spike":
+            value = ops.spike(_like(value, reference, ops), equation.surrogate or "atan", equation.surrogate_args)
+        if equation.kind == "out":
+            out = _like(value, reference, ops)
+        else:
+            values[equation.target] = _like(value, reference, ops)
+    updates = {f"{name}.{v.name}": values[v.name] for v in model.states}
+    return out, updates
+
+
+def _like(value: Array, reference: Array, ops: Ops) -> Array:
+    return reference * 0.0 + value if isinstance(value, float) else value
