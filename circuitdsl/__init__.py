@@ -10,12 +10,14 @@ from circuitdsl.api import elaborate as elaborate
 from circuitdsl.api import load as load
 from circuitdsl.api import loads as loads
 from circuitdsl.api import parse as parse
-from circuitdsl.backends import compile_circuit as compile  # noqa: A004 (the public verb)
+from circuitdsl.backends import compile_circuit
 from circuitdsl.elaborate.limits import Limits as Limits
 from circuitdsl.errors import CircuitError as CircuitError
 from circuitdsl.errors import Diagnostic as Diagnostic
 from circuitdsl.errors import Span as Span
 from circuitdsl.ir.model import SCHEMA_VERSION as SCHEMA_VERSION
 from circuitdsl.ir.model import CircuitIR as CircuitIR
+
+compile = compile_circuit  # noqa: A001 - the public verb, `circuitdsl.compile(path, backend="torch")`
 
 __version__ = "0.1.0"

@@ -184,3 +184,57 @@ circuit Loop {
         torch.testing.assert_close(out["c_out"], c)
         history = [history[1], a]
         a_prev, b_prev, c_prev = a, b, c
+
+
+@pytest.mark.parametrize(("reset", "surrogate_name"), [("subtract", "atan"), ("zero", "fast_sigmoid")])
+def test_lif_equals_snntorch_leaky(reset: str, surrogate_name: str) -> None:
+    """Spikes, membrane trace and input gradients of the std LIF equal snnTorch's Leaky on the same inputs."""
+    snn = pytest.importorskip("snntorch")
+    from snntorch import surrogate
+
+    slope = 2.0 if surrogate_name == "atan" else 25.0
+    text = f"""
+circuit Layer {{
+  input x[n = 6]
+  output s[n = 6]
+  population lif[n = 6] : LIF(beta = 0.8, threshold = 1, reset = {reset}, surrogate = {surrogate_name}, slope = {slope})
+  x -> lif : one_to_one, weight = fixed(1)
+  s = lif
+}}"""
+    module = circuitdsl.compile(circuitdsl.loads(text))
+    grad_fn = surrogate.atan(alpha=slope) if surrogate_name == "atan" else surrogate.fast_sigmoid(slope=slope)
+    reference = snn.Leaky(beta=0.8, threshold=1.0, spike_grad=grad_fn, reset_mechanism=reset)
+    torch.manual_seed(0)
+    x = (torch.rand(3, 50, 6) * 0.9).requires_grad_(True)
+    x_ref = x.detach().clone().requires_grad_(True)
+
+    state = module.initial_state(3)
+    ours_spikes, ours_mem = [], []
+    for t in range(50):
+        out, state = module({"x": x[:, t]}, state)
+        ours_spikes.append(out["s"])
+        ours_mem.append(state["lif.mem"])
+    mem = reference.init_leaky()
+    ref_spikes, ref_mem = [], []
+    for t in range(50):
+        spk, mem = reference(x_ref[:, t], mem)
+        ref_spikes.append(spk)
+        ref_mem.append(mem)
+    ours, theirs = torch.stack(ours_spikes, 1), torch.stack(ref_spikes, 1)
+    assert theirs.sum() > 10, "the test drives the neurons to spike"
+    torch.testing.assert_close(ours, theirs)
+    torch.testing.assert_close(torch.stack(ours_mem, 1), torch.stack(ref_mem, 1))
+    (ours * torch.linspace(0, 1, 50)[None, :, None]).sum().backward()
+    (theirs * torch.linspace(0, 1, 50)[None, :, None]).sum().backward()
+    torch.testing.assert_close(x.grad, x_ref.grad)
+
+
+@pytest.mark.parametrize("path", sorted(__import__("pathlib").Path("models").glob("*.circuit")), ids=str)
+def test_every_model_compiles_and_runs(path: object) -> None:
+    for result in circuitdsl.check(path):
+        module = circuitdsl.compile(result.ir)
+        inputs = {p.name: torch.rand(2, 20, *[a.size for a in p.shape]) for p in result.ir.inputs}
+        outputs, _ = module.rollout(inputs, steps=20)
+        for output in result.ir.outputs:
+            assert outputs[output.name].shape == (2, 20, *[a.size for a in output.shape])
+            assert torch.isfinite(outputs[output.name]).all()

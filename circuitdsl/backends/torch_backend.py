@@ -49,7 +49,7 @@ class _Spike(torch.autograd.Function):
         return grad * local, None, None
 
 
-def _tensor(x: Any, like: torch.Tensor | None = None) -> torch.Tensor:
+def _tensor(x: Any) -> torch.Tensor:
     return x if isinstance(x, torch.Tensor) else torch.tensor(float(x), dtype=torch.float32)
 
 
@@ -175,8 +175,8 @@ class CircuitModule(nn.Module):
             shape = [a.size for a in ports[name].shape]
             if list(value.shape[1:]) != shape:
                 axes = ", ".join(f"{a.name}={a.size}" for a in ports[name].shape)
-                raise CircuitRuntimeError(f"input '{name}' has shape {list(value.shape)}; expected "
-                                          f"[batch, {axes}]" if axes else f"[batch]")
+                expected = f"[batch, {axes}]" if axes else "[batch]"
+                raise CircuitRuntimeError(f"input '{name}' has shape {list(value.shape)}; expected {expected}")
             flat[name] = value.reshape(value.shape[0], -1).to(torch.float32)
         missing = set(ports) - set(flat)
         if missing:
