@@ -234,6 +234,13 @@ circuit C {
   output torque = bend
 }
 """, "E206", 5, 19),
+    ("gap-junction-from-an-input", """
+circuit C {
+  input x[n = 2]
+  population a[n = 2] : Graded
+  x <-> a : one_to_one
+}
+""", "E206", 5, 3),
     ("population-port-read-as-output", """
 circuit C {
   population Md : Graded

@@ -565,6 +565,9 @@ class CircuitBuilder:
         if port not in inputs:
             raise ev.fail("E205", f"neuron model '{target.model}' has no input '{target.port}'", target_node.span,
                           [did_you_mean(target.port, inputs), f"inputs: {', '.join(inputs)}"])
+        if arrow == "<->" and not (isinstance(source_value, PopulationRef) and source_value.port == "in"):
+            raise ev.fail("E206", f"a gap junction joins two populations, not {describe(source_value)}", source_span,
+                          ["electrical coupling needs a membrane on both sides; use '->' from an input or signal"])
         rule, weight_node, delay = self._projection_options(options, scope, span)
         if rule is None:
             if source.size > 1 and len(target_shape) and _count(target_shape) > 1:
