@@ -53,19 +53,19 @@ def _tensor(x: Any) -> torch.Tensor:
     return x if isinstance(x, torch.Tensor) else torch.tensor(float(x), dtype=torch.float32)
 
 
+def _bound(value: Any) -> Any:
+    """A clamp bound for torch: an infinite float means no bound."""
+    return None if isinstance(value, float) and math.isinf(value) else value
+
+
 def _clamp(x: Any, lo: Any, hi: Any) -> Any:
-    if not isinstance(x, torch.Tensor):
-        return min(max(float(x), float(lo)), float(hi)) if not isinstance(lo, torch.Tensor) else torch.clamp(
-            _tensor(x), lo, hi)
-    return torch.clamp(x, lo if not isinstance(lo, float) or math.isfinite(lo) else None,
-                       hi if not isinstance(hi, float) or math.isfinite(hi) else None)
+    if not any(isinstance(v, torch.Tensor) for v in (x, lo, hi)):
+        return min(max(float(x), float(lo)), float(hi))
+    return torch.clamp(_tensor(x), _bound(lo), _bound(hi))
 
 
 def _pair(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> Callable[[Any, Any], Any]:
-    def apply(a: Any, b: Any) -> Any:
-        a_t, b_t = _tensor(a), _tensor(b)
-        return fn(a_t, b_t)
-    return apply
+    return lambda a, b: fn(_tensor(a), _tensor(b))
 
 
 _FUNCTIONS: dict[str, Callable[..., Any]] = {
