@@ -9,14 +9,20 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	# torch first, pinned: anything that later depends on torch then finds it instead of a CUDA build
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e ".[torch,dev]"
+	$(PY) -m pip install --quiet -e ".[torch,jax,rl,draw,plot,dev]"
 	touch $@
 
+# graphviz's `dot` renders SVG/PNG; DOT text needs no binary.  Installed from Debian when missing and root.
+$(VENV)/.dot:
+	@command -v dot >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq graphviz >/dev/null; } \
+	  || echo "warning: graphviz 'dot' not installed; SVG/PNG rendering will fail (apt-get install graphviz)"
+	@mkdir -p $(VENV) && touch $@
+
 # The main job: check the models and print the summary of each circuit.
-run: $(VENV)/.installed
+run: $(VENV)/.installed $(VENV)/.dot
 	$(VENV)/bin/circuitdsl check models/*.circuit
 	$(VENV)/bin/circuitdsl ir models/ncap_swimmer.circuit --arg joints=9 > $(VENV)/ncap_swimmer_9.json
 	@echo "IR of the 9-joint swimmer written to $(VENV)/ncap_swimmer_9.json"
 
-test: $(VENV)/.installed
+test: $(VENV)/.installed $(VENV)/.dot
 	$(PY) -m pytest -q

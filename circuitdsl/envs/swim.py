@@ -1,0 +1,120 @@
+"""The forward `swim` task of NCAP (Bhattasali, Zador & Engel 2022) on dm-control's N-link swimmer.
+
+The body has `joints + 1` links.  Reward per control step is the linear tolerance of the head's forward
+speed: 0 at <= 0, 1 at >= 0.1 m/s, so a 1000-step episode (30 s at 0.03 s per step) returns at most 1000.
+The target of dm-control's stock swimmer task is neither observed nor rewarded.  A circuit reads the joint
+angles normalised by the joint limit 2*pi/(joints+1) and clipped to [-1, 1]; action i is the torque of joint i.
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+import os
+from collections.abc import Iterable
+from typing import Any, Protocol
+
+import numpy as np
+
+os.environ.setdefault("MUJOCO_GL", "disable")  # physics only: no OpenGL context is needed or wanted
+
+from dm_control.rl import control  # noqa: E402  (after MUJOCO_GL is set)
+from dm_control.suite import base, swimmer  # noqa: E402
+from dm_control.suite.utils import randomizers  # noqa: E402
+from dm_control.utils import rewards  # noqa: E402
+
+CONTROL_TIMESTEP = 0.03  # seconds per control step (dm-control's swimmer)
+EPISODE_STEPS = 1000
+TARGET_SPEED = 0.1  # forward head speed (m/s) that earns the full reward of 1 per step
+
+
+def forward_speed(physics: swimmer.Physics) -> float:
+    """The head's speed along its own axis, nose first (the nose sits at -y in the head frame)."""
+    return -float(physics.named.data.sensordata["head_vel"][1])
+
+
+class SwimTask(base.Task):
+    """Swim forward as fast as possible from a random posture: joints and heading drawn per episode."""
+
+    def initialize_episode(self, physics: swimmer.Physics) -> None:
+        randomizers.randomize_limited_and_rotational_joints(physics, self.random)
+        super().initialize_episode(physics)
+
+    def get_observation(self, physics: swimmer.Physics) -> collections.OrderedDict[str, np.ndarray]:
+        """Joint angles (head to tail) and local body velocities; the target is left out."""
+        return collections.OrderedDict(joints=physics.joints(), body_velocities=physics.body_velocities())
+
+    def get_reward(self, physics: swimmer.Physics) -> float:
+        return float(rewards.tolerance(forward_speed(physics), bounds=(TARGET_SPEED, math.inf),
+                                       margin=TARGET_SPEED, sigmoid="linear", value_at_margin=0.0))
+
+
+def make_env(joints: int = 5, seed: int | None = None) -> control.Environment:
+    """A swim environment for a body with `joints` actuated joints; episodes never end by themselves."""
+    if joints < 2:
+        raise ValueError(f"the swimmer needs at least 2 joints (3 links), got {joints}")
+    xml, assets = swimmer.get_model_and_assets(joints + 1)
+    physics = swimmer.Physics.from_xml_string(xml, assets=assets)
+    return control.Environment(physics, SwimTask(random=seed), time_limit=math.inf,
+                               control_timestep=CONTROL_TIMESTEP)
+
+
+def normalise_joints(angles: np.ndarray, joints: int) -> np.ndarray:
+    """Joint angles as the circuit reads them: divided by the joint limit 2*pi/(joints+1), clipped to [-1, 1]."""
+    return np.clip(angles / (2 * math.pi / (joints + 1)), -1.0, 1.0)
+
+
+def flat_observation(observation: dict[str, np.ndarray], joints: int) -> np.ndarray:
+    """The whole observation as one vector per environment (what an MLP reads): normalised joints, velocities."""
+    return np.concatenate([normalise_joints(observation["joints"], joints), observation["body_velocities"]], -1)
+
+
+class Policy(Protocol):
+    """A controller for a batch of swimmers stepped in lockstep."""
+
+    def reset(self, batch: int) -> None: ...
+    def act(self, observation: dict[str, np.ndarray]) -> np.ndarray: ...  # arrays [batch, ...] -> [batch, joints]
+
+
+class CircuitPolicy:
+    """A compiled circuit as a swim controller: joint angles into input `q`, output `torque` as the action.
+
+    Works with the torch backend's module and the JAX backend's compiled functions (with `params`).
+    """
+
+    def __init__(self, compiled: Any, params: Any = None, joints: int = 5, inputs: str = "q",
+                 output: str = "torque") -> None:
+        self.compiled, self.params, self.joints = compiled, params, joints
+        self.inputs, self.output = inputs, output
+        self.state: Any = None
+
+    def reset(self, batch: int) -> None:
+        self.state = self.compiled.initial_state(batch)
+
+    def act(self, observation: dict[str, np.ndarray]) -> np.ndarray:
+        q = normalise_joints(observation["joints"], self.joints).astype(np.float32)
+        if hasattr(self.compiled, "parameters"):  # a torch module
+            import torch
+
+            with torch.no_grad():
+                outputs, self.state = self.compiled({self.inputs: torch.from_numpy(q)}, self.state)
+            return outputs[self.output].numpy().astype(np.float64)
+        outputs, self.state = self.compiled.step(self.params, self.state, {self.inputs: q})
+        return np.asarray(outputs[self.output], dtype=np.float64)
+
+
+def run_episodes(policy: Policy, joints: int = 5, seeds: Iterable[int] = range(10),
+                 steps: int = EPISODE_STEPS) -> np.ndarray:
+    """The return of one episode per seed, all seeds stepped together through one batched policy."""
+    envs = [make_env(joints, seed) for seed in seeds]
+    observations = [env.reset().observation for env in envs]
+    policy.reset(len(envs))
+    returns = np.zeros(len(envs))
+    for _ in range(steps):
+        batch = {key: np.stack([o[key] for o in observations]) for key in observations[0]}
+        actions = policy.act(batch)
+        for i, env in enumerate(envs):
+            step = env.step(actions[i])
+            observations[i] = step.observation
+            returns[i] += step.reward
+    return returns
