@@ -1,14 +1,22 @@
-"""The `circuitdsl` command: `check` files, print a circuit's `ir` as JSON."""
+"""The `circuitdsl` command: `check` files, print a circuit's `ir` as JSON, `run` a circuit and plot its traces."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 from circuitdsl.api import check, elaborate
 from circuitdsl.elaborate.limits import Limits
 from circuitdsl.errors import CircuitError
+from circuitdsl.ir.model import CircuitIR
+from circuitdsl.simulate import SimulationInputError, read_input, simulate
+
+if TYPE_CHECKING:
+    from circuitdsl.envs.swim import SwimLoop
 
 
 def _args(items: list[str]) -> dict[str, str]:
@@ -31,7 +39,19 @@ def _parser() -> argparse.ArgumentParser:
     ir_cmd.add_argument("file")
     ir_cmd.add_argument("--circuit", help="which circuit of the file (default: the last one)")
     ir_cmd.add_argument("--arg", action="append", default=[], metavar="NAME=VALUE", help="a circuit argument")
-    for command in (check_cmd, ir_cmd):
+    run_cmd = commands.add_parser("run", help="simulate a circuit (torch backend) and plot its activity traces")
+    run_cmd.add_argument("file")
+    run_cmd.add_argument("--circuit", help="which circuit of the file (default: the last one)")
+    run_cmd.add_argument("--arg", action="append", default=[], metavar="NAME=VALUE", help="a circuit argument")
+    run_cmd.add_argument("--steps", type=int, default=200, help="time steps to simulate (default 200)")
+    run_cmd.add_argument("--input", action="append", default=[], metavar="NAME=VALUE|FILE.npy",
+                         help="an input: a constant, or a .npy array [shape] or [time, shape]; others are 0")
+    run_cmd.add_argument("--seed", type=int, default=0, help="seed of the parameters' init rules (and of --env)")
+    run_cmd.add_argument("--env", choices=["swim"], help="close the loop through a world: 'swim' = the dm-control "
+                         "swimmer (input q = joint angles, output torque = actions)")
+    run_cmd.add_argument("--plot", metavar="OUT.png", help="write the traces as a figure (.png, .svg, .pdf)")
+    run_cmd.add_argument("--save", metavar="OUT.npz", help="write the traces as arrays, one per signal")
+    for command in (check_cmd, ir_cmd, run_cmd):
         command.add_argument("--limit", action="append", default=[], metavar="NAME=N",
                              help="raise a resource limit, e.g. units=100000000")
     return parser
@@ -53,6 +73,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     for warning in result.warnings:
         print(warning.render(), file=sys.stderr)
+    if options.command == "run":
+        return _run(result.ir, options)
     try:
         print(result.ir.to_json())
     except BrokenPipeError:  # `circuitdsl ir ... | head`: the reader left; that is not an error
@@ -74,6 +96,46 @@ def _check(files: list[str], limits: Limits) -> int:
                 print(warning.render(), file=sys.stderr)
             print(f"{file}: {result.ir.summary()}")
     return status
+
+
+def _run(ir: CircuitIR, options: argparse.Namespace) -> int:
+    """Simulate, print one line per signal (range of values), and write the figure / arrays asked for."""
+    if options.steps < 1:
+        print("circuitdsl: --steps must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        loop = _swim_loop(ir, options.seed) if options.env == "swim" else None
+        traces = simulate(ir, options.steps, {k: read_input(v) for k, v in _args(options.input).items()},
+                          options.seed, loop)
+    except SimulationInputError as error:
+        print(f"circuitdsl: {error}", file=sys.stderr)
+        return 2
+    for name, values in traces.signals.items():
+        print(f"{name:>12} ({traces.kinds[name]}, {values.shape[1]} units): min {values.min():+.4g}, "
+              f"max {values.max():+.4g}, mean {values.mean():+.4g}")
+    if loop is not None:
+        print(f"swim return over {options.steps} steps: {loop.total_reward:.1f} (at most {options.steps})")
+    if options.save:
+        np.savez(options.save, **traces.signals)
+        print(f"traces written to {options.save}")
+    if options.plot:
+        from circuitdsl.plot import plot_traces
+
+        plot_traces(traces, options.plot)
+        print(f"figure written to {options.plot}")
+    return 0
+
+
+def _swim_loop(ir: CircuitIR, seed: int) -> SwimLoop:
+    """The swimmer whose joints match the circuit's input `q` and output `torque`."""
+    ports = {p.name: p for p in ir.inputs}
+    outputs = {o.name: o for o in ir.outputs}
+    if "q" not in ports or "torque" not in outputs or len(ports["q"].shape) != 1:
+        raise SimulationInputError(f"--env swim needs an input q[joint] and an output torque[joint]; circuit "
+                                   f"'{ir.name}' has inputs {sorted(ports)} and outputs {sorted(outputs)}")
+    from circuitdsl.envs.swim import SwimLoop
+
+    return SwimLoop(ports["q"].shape[0].size, seed)
 
 
 if __name__ == "__main__":

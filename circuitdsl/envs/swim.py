@@ -118,3 +118,18 @@ def run_episodes(policy: Policy, joints: int = 5, seeds: Iterable[int] = range(1
             observations[i] = step.observation
             returns[i] += step.reward
     return returns
+
+
+class SwimLoop:
+    """Closes a simulation's loop through one swimmer: torques in, normalised joint angles out (see simulate)."""
+
+    def __init__(self, joints: int, seed: int = 0, inputs: str = "q", output: str = "torque") -> None:
+        self.env, self.joints, self.inputs, self.output = make_env(joints, seed), joints, inputs, output
+        self.observation = self.env.reset().observation
+        self.total_reward = 0.0
+
+    def __call__(self, previous: dict[str, np.ndarray] | None) -> dict[str, np.ndarray]:
+        if previous is not None:
+            step = self.env.step(previous[self.output])
+            self.observation, self.total_reward = step.observation, self.total_reward + step.reward
+        return {self.inputs: normalise_joints(self.observation["joints"], self.joints).astype(np.float32)}
