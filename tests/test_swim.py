@@ -14,8 +14,8 @@ from circuitdsl.envs.swim import CircuitPolicy, flat_observation, forward_speed,
 MODEL = "models/ncap_swimmer.circuit"
 
 
-def ncap(joints: int = 5) -> CircuitPolicy:
-    return CircuitPolicy(circuitdsl.compile(MODEL, joints=joints), joints=joints)
+def ncap(joints: int = 5, backend: str = "torch") -> CircuitPolicy:
+    return CircuitPolicy(circuitdsl.compile(MODEL, backend=backend, joints=joints), joints=joints)
 
 
 def test_env_has_one_motor_per_joint_and_no_target_in_the_observation() -> None:
@@ -68,3 +68,10 @@ def test_changing_only_joints_compiles_and_swims(joints: int) -> None:
     """3 to 13 joints, same weights: every body swims forward (the 3-joint body is the slowest, about 340)."""
     returns = run_episodes(ncap(joints), joints=joints, seeds=[0])
     assert returns[0] > 300
+
+
+def test_the_jax_backend_swims_the_same_episodes_as_torch() -> None:
+    """Same seed, same circuit: the JAX-driven swimmer's returns equal torch's (float32 round-off only)."""
+    torch_returns = run_episodes(ncap(backend="torch"), seeds=range(3))
+    jax_returns = run_episodes(ncap(backend="jax"), seeds=range(3))
+    assert jax_returns == pytest.approx(torch_returns, abs=1e-3)

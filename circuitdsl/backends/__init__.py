@@ -7,11 +7,17 @@ from typing import Any
 
 from circuitdsl.ir.model import CircuitIR
 
-BACKENDS = ("torch",)
+BACKENDS = ("torch", "jax")
 
 
-def compile_circuit(circuit: CircuitIR | str | Path, backend: str = "torch", seed: int = 0, **args: Any) -> Any:
-    """A circuit (IR, or a .circuit path elaborated with `args`) compiled for `backend`, parameters drawn with `seed`."""
+def compile_circuit(circuit: CircuitIR | str | Path, backend: str = "torch", seed: int = 0, lowering: str = "auto",
+                    **args: Any) -> Any:
+    """A circuit (IR, or a .circuit path elaborated with `args`) compiled for `backend`, parameters drawn with `seed`.
+
+    `lowering` picks how projections run: `auto` (by rule and density), or `dense` / `sparse` for all of them.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; backends: {', '.join(BACKENDS)}")
     if not isinstance(circuit, CircuitIR):
         from circuitdsl.api import load
 
@@ -19,7 +25,23 @@ def compile_circuit(circuit: CircuitIR | str | Path, backend: str = "torch", see
     elif args:
         raise TypeError("circuit arguments apply when compiling from a path; this IR is already elaborated")
     if backend == "torch":
+        try:
+            import torch  # noqa: F401 - the framework first, so a missing one is named with its extra
+        except ImportError as error:
+            raise _not_installed(backend) from error
         from circuitdsl.backends.torch_backend import CircuitModule
 
-        return CircuitModule(circuit, seed=seed)
-    raise ValueError(f"unknown backend {backend!r}; backends: {', '.join(BACKENDS)}")
+        return CircuitModule(circuit, seed=seed, lowering=lowering)
+    try:
+        import jax  # noqa: F401
+    except ImportError as error:
+        raise _not_installed(backend) from error
+    from circuitdsl.backends.jax_backend import JaxCircuit
+
+    return JaxCircuit(circuit, seed=seed, lowering=lowering)
+
+
+def _not_installed(backend: str) -> ImportError:
+    """The error for a backend whose framework is missing: which extra installs it."""
+    return ImportError(f"the {backend} backend needs the '{backend}' package, which is not installed: "
+                       f"pip install 'circuitdsl[{backend}]'")

@@ -5,7 +5,8 @@ functional (no in-place writes), so the same code runs under torch autograd and 
 
 A step: populations are computed in the plan's order; each sums its weighted inputs per port (a
 projection reads this step's output of its source, or the previous step's for recurrent edges and gap
-junctions, or its ring buffer for delays), then runs its neuron model's equations in order.
+junctions, or its ring buffer for delays), then runs its neuron model's equations in order.  Each
+projection is one operation, as the plan lowered it (element-wise, a matmul, or gather/scatter).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ class Ops(Protocol):
     def scatter_add(self, n: int, index: Array, values: Array) -> Array: ...  # zeros(B, n) with values added
     def add_at(self, x: Array, index: Array, values: Array) -> Array: ...  # x with values added at [:, index]
     def to_float(self, x: Array) -> Array: ...
-    def spike(self, x: Array, surrogate: str, args: Mapping[str, float]) -> Array: ...
+    def spike(self, x: Array, surrogate: str, slope: float) -> Array: ...  # x > 0, surrogate_derivative back
     def softplus(self, x: Array) -> Array: ...
     def stack_time(self, history: Array, latest: Array) -> Array: ...  # drop the oldest step, append latest
 
@@ -43,23 +44,32 @@ class Ops(Protocol):
 # ---- parameters ----------------------------------------------------------------------------------
 
 
+Sampler = Callable[[float, float, tuple[int, ...]], Array]
+
+
 def initial_values(parameter: Parameter, rng: np.random.Generator) -> np.ndarray:
-    """The parameter's stored (raw) values: its init rule's draw, mapped back through its enforcement."""
+    """The default stored values, drawn by numpy from `rng`: every backend's init for one seed, bit for bit."""
+    return sampled_values(parameter, rng.uniform, rng.normal, np)  # type: ignore[no-any-return]
+
+
+def sampled_values(parameter: Parameter, uniform: Sampler, normal: Sampler, xp: Any) -> Array:
+    """The parameter's stored (raw) float32 values: its init rule drawn with the given samplers (low/mean,
+    high/std, shape), mapped back through its enforcement with the array namespace `xp` (numpy or jax.numpy)."""
     shape = tuple(parameter.shape)
     args = parameter.init.args
     if parameter.init.rule == "constant":
-        value = np.full(shape, args[0], dtype=np.float64)
+        value = xp.full(shape, args[0], dtype=xp.float32)
     elif parameter.init.rule == "uniform":
-        value = rng.uniform(args[0], args[1], size=shape)
+        value = uniform(args[0], args[1], shape)
     else:
-        value = rng.normal(args[0], args[1], size=shape)
-    value = np.asarray(value, dtype=np.float32)
+        value = normal(args[0], args[1], shape)
+    value = xp.asarray(value, dtype=xp.float32)
     if parameter.enforce == "softplus":
-        magnitude = np.maximum(np.abs(value), np.float32(1e-6))
-        return (magnitude + np.log(-np.expm1(-magnitude))).astype(np.float32)  # softplus^-1, stable
-    if parameter.enforce == "abs":
-        return np.abs(value)
-    return value
+        magnitude = xp.maximum(xp.abs(value), xp.float32(1e-6))
+        value = magnitude + xp.log(-xp.expm1(-magnitude))  # softplus^-1, stable
+    elif parameter.enforce == "abs":
+        value = xp.abs(value)
+    return xp.asarray(value, dtype=xp.float32)  # an array also for a scalar (numpy gives 0-d results as scalars)
 
 
 def effective(parameter: Parameter, raw: Array, ops: Ops) -> Array:
@@ -73,6 +83,26 @@ def effective(parameter: Parameter, raw: Array, ops: Ops) -> Array:
     if parameter.enforce == "abs":
         return sign * ops.functions["abs"](raw)
     return raw
+
+
+# ---- spikes --------------------------------------------------------------------------------------
+
+
+def surrogate_derivative(x: Array, surrogate: str, slope: float, functions: Mapping[str, Callable[..., Array]]) -> Array:
+    """d spike / dx that the backward pass uses in place of the Heaviside's: snnTorch's formulas, for every backend."""
+    if surrogate == "atan":
+        return slope / 2 / (1 + (math.pi / 2 * slope * x) ** 2)
+    if surrogate == "fast_sigmoid":
+        return 1 / (slope * functions["abs"](x) + 1) ** 2
+    if surrogate == "sigmoid":
+        s = functions["sigmoid"](slope * x)
+        return slope * s * (1 - s)
+    return 1.0 + 0.0 * functions["step"](x)  # straight_through: ones shaped like x
+
+
+def surrogate_slope(args: Mapping[str, float]) -> float:
+    """The one argument of a spike's surrogate (alpha or slope; straight_through has none)."""
+    return next(iter(args.values()), 1.0)
 
 
 # ---- expressions ---------------------------------------------------------------------------------
@@ -158,6 +188,11 @@ class Stepper:
                 value = getattr(p, name)
                 if value is not None:
                     self.arrays[f"{p.id}:{name}"] = ops.asarray(value)
+            if p.lowering == "masked":
+                cells = p.post * p.source_size + p.pre  # each synapse's cell of the [target, source] matrix
+                self.arrays[f"{p.id}:cells"] = ops.asarray(cells)
+                counts = np.bincount(cells, minlength=p.target_size * p.source_size).astype(np.float32)
+                self.arrays[f"{p.id}:counts"] = ops.asarray(counts.reshape(p.target_size, p.source_size))
         self.incoming: dict[str, list[ProjectionPlan]] = {name: [] for name in plan.populations}
         for p in plan.projections:
             self.incoming[p.target].append(p)
@@ -205,7 +240,6 @@ class Stepper:
     def _contributions(self, p: ProjectionPlan, receiver: str, weights: Mapping[str, Array], state: State,
                        signal: Callable[[ProjectionPlan, bool], Array]) -> list[tuple[str, Array | None, Array]]:
         """What projection p adds to population `receiver`: (port, flat units or None for all, values)."""
-        ops = self.ops
         w = weights[p.param]
         w = w[p.offset] if p.stride == 0 else w[p.offset:p.offset + p.synapses]
         if p.kind == "electrical":
@@ -214,21 +248,36 @@ class Stepper:
             source = state[f"{p.id}:delay"][:, : p.source_size]
         else:
             source = signal(p, p.recurrent)
-        if p.rule == "one_to_one":
-            values = source * w
-        elif p.rule == "all_to_all":
-            if p.stride == 0:
-                values = ops.zeros(source.shape[0], p.target_size) + w * source.sum(1, keepdims=True)
-            else:
-                values = source @ w.reshape(p.target_size, p.source_size).T
-        else:
-            values = ops.scatter_add(p.target_size, self.arrays[f"{p.id}:post"],
-                                     ops.take(source, self.arrays[f"{p.id}:pre"]) * w)
-        return [(p.port, self.arrays.get(f"{p.id}:target_index"), values)]
+        return [(p.port, self.arrays.get(f"{p.id}:target_index"), self._project(p, w, source))]
+
+    def _project(self, p: ProjectionPlan, w: Array, source: Array) -> Array:
+        """Source [batch, source units] through p's synapses (weights w, one per synapse or shared): [batch, target
+        units], as one operation of p's lowering."""
+        ops = self.ops
+        if p.lowering == "elementwise":
+            return source * w
+        if p.lowering == "sparse":
+            return ops.scatter_add(p.target_size, self.arrays[f"{p.id}:post"],
+                                   ops.take(source, self.arrays[f"{p.id}:pre"]) * w)
+        if p.lowering == "dense" and p.stride == 0:
+            return ops.zeros(source.shape[0], p.target_size) + w * source.sum(1, keepdims=True)
+        return source @ self._matrix(p, w).T
+
+    def _matrix(self, p: ProjectionPlan, w: Array) -> Array:
+        """p's weights as a dense [target, source] matrix: in place for all_to_all, else scattered (repeats add)."""
+        if p.lowering == "dense":
+            return w.reshape(p.target_size, p.source_size)
+        if p.stride == 0:
+            return w * self.arrays[f"{p.id}:counts"]
+        cells = self.ops.scatter_add(p.target_size * p.source_size, self.arrays[f"{p.id}:cells"], w.reshape(1, -1))
+        return cells.reshape(p.target_size, p.source_size)
 
     def _gap_junction(self, p: ProjectionPlan, receiver: str, g: Array,
                       state: State) -> list[tuple[str, Array | None, Array]]:
-        """Current g (v_other - v_self) into both ends of every pair, from the previous step's outputs."""
+        """Current g (v_other - v_self) into both ends of every pair, from the previous step's outputs.
+
+        Masked, with G the [target, source] conductance matrix: G v_source - rowsum(G) v_target into the
+        target, G^T v_target - colsum(G) v_source into the source; sparse, pair by pair."""
         ops = self.ops
         pre, post = self.arrays[f"{p.id}:pre"], self.arrays[f"{p.id}:post"]
         source_units = self.arrays[f"{p.id}:source_index"]
@@ -237,12 +286,19 @@ class Stepper:
         v_target = state[f"{p.target}:out"]
         if target_units is not None:
             v_target = ops.take(v_target, target_units)
-        v_pre, v_post = ops.take(v_source, pre), ops.take(v_target, post)
+        if p.lowering == "masked":
+            matrix = self._matrix(p, g)
+            into_target = v_source @ matrix.T - v_target * matrix.sum(1)
+            into_source = v_target @ matrix - v_source * matrix.sum(0)
+        else:
+            v_pre, v_post = ops.take(v_source, pre), ops.take(v_target, post)
+            into_target = ops.scatter_add(p.target_size, post, g * (v_pre - v_post))
+            into_source = ops.scatter_add(p.source_size, pre, g * (v_post - v_pre))
         parts = []
         if receiver == p.target:
-            parts.append((p.port, target_units, ops.scatter_add(p.target_size, post, g * (v_pre - v_post))))
+            parts.append((p.port, target_units, into_target))
         if receiver == p.source_population:
-            parts.append((p.source_port, source_units, ops.scatter_add(p.source_size, pre, g * (v_post - v_pre))))
+            parts.append((p.source_port, source_units, into_source))
         return parts
 
     def _output(self, output: Any, read: Callable[[Ref, bool], Array], batch: int) -> Array:
@@ -268,9 +324,9 @@ def _as_batch(value: Array, batch: int, n: int, ops: Ops) -> Array:
     """A signal as [batch, n]: constants and single units broadcast."""
     if isinstance(value, float):
         return ops.full(batch, n, value)
-    if value.shape[1] == n:
+    if len(value.shape) == 2 and value.shape[1] == n:
         return value
-    return ops.zeros(value.shape[0], n) + value
+    return ops.zeros(batch, n) + value
 
 
 def run_neuron(model: NeuronModel, ports: Mapping[str, Array], state: State, name: str,
@@ -284,14 +340,16 @@ def run_neuron(model: NeuronModel, ports: Mapping[str, Array], state: State, nam
     for equation in model.equations:
         value = evaluate(equation.expr, lambda var: values[var.name], ops)  # type: ignore[arg-type, union-attr]
         if equation.kind == "spike":
-            value = ops.spike(_like(value, reference, ops), equation.surrogate or "atan", equation.surrogate_args)
+            value = ops.spike(_like(value, reference), equation.surrogate or "atan",
+                              surrogate_slope(equation.surrogate_args))
         if equation.kind == "out":
-            out = _like(value, reference, ops)
+            out = _like(value, reference)
         else:
-            values[equation.target] = _like(value, reference, ops)
+            values[equation.target] = _like(value, reference)
     updates = {f"{name}.{v.name}": values[v.name] for v in model.states}
     return out, updates
 
 
-def _like(value: Array, reference: Array, ops: Ops) -> Array:
-    return reference * 0.0 + value if isinstance(value, float) else value
+def _like(value: Array, reference: Array) -> Array:
+    """A neuron's value shaped like its input port: constants and 0-d results broadcast."""
+    return value if not isinstance(value, float) and value.shape == reference.shape else reference * 0.0 + value

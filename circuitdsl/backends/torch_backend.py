@@ -14,39 +14,25 @@ import numpy as np
 import torch
 from torch import nn
 
+from circuitdsl.backends.interface import flat_inputs, param_key, rollout_length, shaped_outputs
 from circuitdsl.backends.plan import Plan, make_plan
-from circuitdsl.backends.step import State, Stepper, initial_state, initial_values
+from circuitdsl.backends.step import State, Stepper, initial_state, initial_values, surrogate_derivative
 from circuitdsl.ir.model import CircuitIR
 
 
-def param_key(name: str) -> str:
-    """A parameter's key in the module: its qualified name with '.' (reserved by torch) written as '/'."""
-    return name.replace(".", "/")
-
-
 class _Spike(torch.autograd.Function):
-    """Heaviside forward (x > 0), surrogate derivative backward; snnTorch's formulas."""
+    """Heaviside forward (x > 0), the shared surrogate derivative backward."""
 
     @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, surrogate: str, a: float) -> torch.Tensor:  # type: ignore[override]
+    def forward(ctx: Any, x: torch.Tensor, surrogate: str, slope: float) -> torch.Tensor:  # type: ignore[override]
         ctx.save_for_backward(x)
-        ctx.surrogate, ctx.a = surrogate, a
+        ctx.surrogate, ctx.slope = surrogate, slope
         return (x > 0).to(x.dtype)
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:  # type: ignore[override]
         (x,) = ctx.saved_tensors
-        a = ctx.a
-        if ctx.surrogate == "atan":
-            local = a / 2 / (1 + (math.pi / 2 * a * x) ** 2)
-        elif ctx.surrogate == "fast_sigmoid":
-            local = 1 / (a * x.abs() + 1) ** 2
-        elif ctx.surrogate == "sigmoid":
-            s = torch.sigmoid(a * x)
-            local = a * s * (1 - s)
-        else:
-            local = torch.ones_like(x)
-        return grad * local, None, None
+        return grad * surrogate_derivative(x, ctx.surrogate, ctx.slope, _FUNCTIONS), None, None
 
 
 def _tensor(x: Any) -> torch.Tensor:
@@ -118,18 +104,14 @@ class TorchOps:
     def to_float(self, x: torch.Tensor) -> torch.Tensor:
         return x.to(torch.float32)
 
-    def spike(self, x: torch.Tensor, surrogate: str, args: Mapping[str, float]) -> torch.Tensor:
-        return _Spike.apply(x, surrogate, next(iter(args.values()), 1.0))  # type: ignore[no-untyped-call]
+    def spike(self, x: torch.Tensor, surrogate: str, slope: float) -> torch.Tensor:
+        return _Spike.apply(x, surrogate, slope)  # type: ignore[no-untyped-call]
 
     def softplus(self, x: torch.Tensor) -> torch.Tensor:
         return torch.nn.functional.softplus(x)
 
     def stack_time(self, history: torch.Tensor, latest: torch.Tensor) -> torch.Tensor:
         return torch.cat([history[:, latest.shape[1]:], latest], dim=1)
-
-
-class CircuitRuntimeError(ValueError):
-    """Inputs that do not fit the circuit: an unknown port, or a wrong shape."""
 
 
 class CircuitModule(nn.Module):
@@ -139,10 +121,10 @@ class CircuitModule(nn.Module):
     `[batch, *port shape]`.  Outputs come back the same way; the state is a dict of tensors.
     """
 
-    def __init__(self, ir: CircuitIR, seed: int = 0) -> None:
+    def __init__(self, ir: CircuitIR, seed: int = 0, lowering: str = "auto") -> None:
         super().__init__()
         self.ir = ir
-        self.plan: Plan = make_plan(ir)
+        self.plan: Plan = make_plan(ir, lowering)
         rng = np.random.default_rng(seed)
         self.params = nn.ParameterDict({
             param_key(p.name): nn.Parameter(torch.from_numpy(initial_values(p, rng)), requires_grad=p.trainable)
@@ -161,52 +143,35 @@ class CircuitModule(nn.Module):
     def initial_state(self, batch_size: int = 1) -> State:
         return initial_state(self.plan, batch_size, TorchOps(self._device()))
 
-    def _inputs(self, inputs: Mapping[str, torch.Tensor] | torch.Tensor) -> dict[str, torch.Tensor]:
-        ports = {p.name: p for p in self.ir.inputs}
-        if isinstance(inputs, torch.Tensor):
-            if len(ports) != 1:
-                raise CircuitRuntimeError(f"circuit '{self.ir.name}' has inputs {sorted(ports)}; pass a dict")
-            inputs = {next(iter(ports)): inputs}
-        flat = {}
-        for name, value in inputs.items():
-            if name not in ports:
-                raise CircuitRuntimeError(f"circuit '{self.ir.name}' has no input '{name}'; its inputs are "
-                                          f"{sorted(ports) or 'none'}")
-            shape = [a.size for a in ports[name].shape]
-            if list(value.shape[1:]) != shape:
-                axes = ", ".join(f"{a.name}={a.size}" for a in ports[name].shape)
-                expected = f"[batch, {axes}]" if axes else "[batch]"
-                raise CircuitRuntimeError(f"input '{name}' has shape {list(value.shape)}; expected {expected}")
-            flat[name] = value.reshape(value.shape[0], -1).to(torch.float32)
-        missing = set(ports) - set(flat)
-        if missing:
-            raise CircuitRuntimeError(f"missing input{'s' * (len(missing) > 1)} {sorted(missing)}")
-        return flat
+    def _repr_svg_(self) -> str | None:
+        """The circuit's folded diagram, for notebooks (see `CircuitIR._repr_svg_`)."""
+        return self.ir._repr_svg_()
+
+    def _params(self) -> dict[str, torch.Tensor]:
+        return {p.name: self.params[param_key(p.name)] for p in self.ir.parameters}
 
     def forward(self, inputs: Mapping[str, torch.Tensor] | torch.Tensor | None = None,
                 state: State | None = None) -> tuple[dict[str, torch.Tensor], State]:
-        flat = self._inputs(inputs if inputs is not None else {})
+        stepper = self._stepper(self._device())
+        flat = flat_inputs(self.ir, inputs, ("batch",), stepper.ops)
         if state is None:
-            batch = next((v.shape[0] for v in flat.values()), 1)
-            state = self.initial_state(batch)
-        params = {p.name: self.params[param_key(p.name)] for p in self.ir.parameters}
-        outputs, new_state = self._stepper(self._device()).step(params, flat, state)
-        shaped = {name: value.reshape(value.shape[0], *[a.size for a in o.shape])
-                  for (name, value), o in zip(outputs.items(), self.ir.outputs, strict=True)}
-        return shaped, new_state
+            state = self.initial_state(next((v.shape[0] for v in flat.values()), 1))
+        outputs, new_state = stepper.step(self._params(), flat, state)
+        return shaped_outputs(self.ir, outputs), new_state
 
     def rollout(self, inputs: Mapping[str, torch.Tensor] | torch.Tensor | None = None, steps: int | None = None,
                 state: State | None = None) -> tuple[dict[str, torch.Tensor], State]:
         """Run over time: each input is [batch, time, *shape]; outputs come back [batch, time, *shape]."""
-        sequence = inputs if isinstance(inputs, Mapping) or inputs is None else {
-            self.ir.inputs[0].name if self.ir.inputs else "": inputs}
-        length = steps if sequence is None or not sequence else next(iter(sequence.values())).shape[1]
-        if length is None:
-            raise CircuitRuntimeError("rollout needs inputs over time or a number of steps")
+        stepper = self._stepper(self._device())
+        sequence = flat_inputs(self.ir, inputs, ("batch", "time"), stepper.ops)
+        length = rollout_length(sequence, steps)
+        if state is None:
+            state = self.initial_state(next((v.shape[0] for v in sequence.values()), 1))
+        params = self._params()
         collected: dict[str, list[torch.Tensor]] = {o.name: [] for o in self.ir.outputs}
         for t in range(length):
-            step_inputs = {k: v[:, t] for k, v in (sequence or {}).items()}
-            outputs, state = self.forward(step_inputs, state)
+            outputs, state = stepper.step(params, {k: v[:, t] for k, v in sequence.items()}, state)
             for name, value in outputs.items():
                 collected[name].append(value)
-        return {name: torch.stack(values, dim=1) for name, values in collected.items()}, state  # type: ignore[return-value]
+        stacked = {name: torch.stack(values, dim=1) for name, values in collected.items()}
+        return shaped_outputs(self.ir, stacked), state

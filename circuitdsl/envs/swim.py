@@ -79,13 +79,19 @@ class Policy(Protocol):
 class CircuitPolicy:
     """A compiled circuit as a swim controller: joint angles into input `q`, output `torque` as the action.
 
-    Works with the torch backend's module and the JAX backend's compiled functions (with `params`).
+    Works with the torch backend's module and with the JAX backend's functions (its step is jitted once;
+    `params` default to its `init()`, the torch module's initial values for the same seed).
     """
 
     def __init__(self, compiled: Any, params: Any = None, joints: int = 5, inputs: str = "q",
                  output: str = "torque") -> None:
-        self.compiled, self.params, self.joints = compiled, params, joints
-        self.inputs, self.output = inputs, output
+        self.compiled, self.joints, self.inputs, self.output = compiled, joints, inputs, output
+        self.torch = hasattr(compiled, "parameters")
+        if not self.torch:
+            import jax
+
+            self.params = compiled.init() if params is None else params
+            self._step = jax.jit(compiled.step)
         self.state: Any = None
 
     def reset(self, batch: int) -> None:
@@ -93,13 +99,13 @@ class CircuitPolicy:
 
     def act(self, observation: dict[str, np.ndarray]) -> np.ndarray:
         q = normalise_joints(observation["joints"], self.joints).astype(np.float32)
-        if hasattr(self.compiled, "parameters"):  # a torch module
+        if self.torch:
             import torch
 
             with torch.no_grad():
                 outputs, self.state = self.compiled({self.inputs: torch.from_numpy(q)}, self.state)
             return outputs[self.output].numpy().astype(np.float64)
-        outputs, self.state = self.compiled.step(self.params, self.state, {self.inputs: q})
+        outputs, self.state = self._step(self.params, self.state, {self.inputs: q})
         return np.asarray(outputs[self.output], dtype=np.float64)
 
 

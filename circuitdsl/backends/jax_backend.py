@@ -1,0 +1,200 @@
+"""The JAX backend: the shared step semantics over jax.numpy, as pure functions of parameters and state.
+
+`JaxCircuit` holds no arrays that change: `init` makes the parameters (a dict keyed like the torch
+module's `params`), `step` and `rollout` map (params, state, inputs) to (outputs, state), and all of
+them work under `jax.jit`, `jax.vmap` and `jax.grad`.  Parameters that the circuit fixes
+(`fixed(x)`, not trainable) pass through `stop_gradient`, so their gradient is zero as in torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from functools import partial
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from circuitdsl.backends.interface import flat_inputs, param_key, rollout_length, shaped_outputs
+from circuitdsl.backends.plan import Plan, make_plan
+from circuitdsl.backends.step import (
+    State,
+    Stepper,
+    initial_state,
+    initial_values,
+    sampled_values,
+    surrogate_derivative,
+)
+from circuitdsl.ir.model import CircuitIR
+
+Params = dict[str, jax.Array]
+
+
+def _clamp(x: Any, lo: Any, hi: Any) -> jax.Array:
+    """x limited to [lo, hi], with torch.clamp's gradient: 1 inside the closed interval, 0 outside."""
+    return jnp.where(x < lo, lo, jnp.where(x > hi, hi, x))
+
+
+def _abs(x: Any) -> jax.Array:
+    """|x| with torch's gradient at 0 (sign(0) = 0)."""
+    return x * jnp.sign(x)
+
+
+def _step(x: Any) -> jax.Array:
+    return (jnp.asarray(x) > 0).astype(jnp.float32)
+
+
+_FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "clamp": _clamp,
+    "min": jnp.minimum,
+    "max": jnp.maximum,
+    "abs": _abs,
+    "relu": jax.nn.relu,
+    "detach": jax.lax.stop_gradient,
+    "floor": jnp.floor,
+    "exp": jnp.exp,
+    "log": jnp.log,
+    "tanh": jnp.tanh,
+    "sigmoid": jax.nn.sigmoid,
+    "sin": jnp.sin,
+    "cos": jnp.cos,
+    "step": _step,
+    "sqrt": jnp.sqrt,
+    "where": lambda c, a, b: jnp.where(jnp.asarray(c) > 0, a, b),
+}
+
+
+@partial(jax.custom_vjp, nondiff_argnums=(1, 2))
+def _spike(x: jax.Array, surrogate: str, slope: float) -> jax.Array:
+    """Heaviside forward (x > 0), the shared surrogate derivative backward."""
+    return (x > 0).astype(x.dtype)
+
+
+def _spike_forward(x: jax.Array, surrogate: str, slope: float) -> tuple[jax.Array, jax.Array]:
+    return _spike(x, surrogate, slope), x
+
+
+def _spike_backward(surrogate: str, slope: float, x: jax.Array, grad: jax.Array) -> tuple[jax.Array]:
+    return (grad * surrogate_derivative(x, surrogate, slope, _FUNCTIONS),)
+
+
+_spike.defvjp(_spike_forward, _spike_backward)
+
+
+class JaxOps:
+    """The array operations the shared step semantics needs, in jax.numpy."""
+
+    functions = _FUNCTIONS
+
+    def asarray(self, values: np.ndarray) -> jax.Array:
+        return jnp.asarray(values.astype(np.int32) if values.dtype.kind in "iu" else values)
+
+    def zeros(self, batch: int, n: int) -> jax.Array:
+        return jnp.zeros((batch, n), jnp.float32)
+
+    def full(self, batch: int, n: int, value: float) -> jax.Array:
+        return jnp.full((batch, n), value, jnp.float32)
+
+    def take(self, x: jax.Array, index: jax.Array) -> jax.Array:
+        return jnp.take(x, index, axis=1)
+
+    def scatter_add(self, n: int, index: jax.Array, values: jax.Array) -> jax.Array:
+        return jax.ops.segment_sum(values.T, index, num_segments=n).T
+
+    def add_at(self, x: jax.Array, index: jax.Array, values: jax.Array) -> jax.Array:
+        return x.at[:, index].add(jnp.broadcast_to(values, (x.shape[0], index.shape[0])))
+
+    def to_float(self, x: Any) -> jax.Array:
+        return jnp.asarray(x, jnp.float32)
+
+    def spike(self, x: jax.Array, surrogate: str, slope: float) -> jax.Array:
+        return _spike(x, surrogate, slope)
+
+    def softplus(self, x: jax.Array) -> jax.Array:
+        return jax.nn.softplus(x)
+
+    def stack_time(self, history: jax.Array, latest: jax.Array) -> jax.Array:
+        return jnp.concatenate([history[:, latest.shape[1]:], latest], axis=1)
+
+
+class JaxCircuit:
+    """A compiled circuit as pure functions: `init`, `initial_state`, `step`, `rollout`; batch-first.
+
+    Inputs are a dict keyed by input port (a bare array when the circuit has one input), each
+    `[batch, *port shape]` for a step and `[batch, time, *port shape]` for a rollout; outputs come back
+    the same way.  Parameters are a dict keyed as the torch module's `params` (`osc`, `seg[2]/w`).
+    """
+
+    def __init__(self, ir: CircuitIR, seed: int = 0, lowering: str = "auto") -> None:
+        self.ir = ir
+        self.seed = seed
+        self.plan: Plan = make_plan(ir, lowering)
+        self._ops = JaxOps()
+        self._stepper = Stepper(self.plan, self._ops)
+
+    def init(self, key: jax.Array | None = None) -> Params:
+        """The parameters.  Without a key: numpy's draws seeded by the compile `seed`, equal to the torch
+        module's initial parameters.  With a PRNG key: other draws from the same init rules (jax.random),
+        so `jax.vmap(circuit.init)(keys)` gives a stack of parameter sets."""
+        if key is None:
+            rng = np.random.default_rng(self.seed)
+            return {param_key(p.name): jnp.asarray(initial_values(p, rng)) for p in self.ir.parameters}
+        params = {}
+        for i, parameter in enumerate(self.ir.parameters):
+            k = jax.random.fold_in(key, i)
+            params[param_key(parameter.name)] = sampled_values(
+                parameter, lambda lo, hi, shape, k=k: jax.random.uniform(k, shape, jnp.float32, lo, hi),
+                lambda mean, std, shape, k=k: mean + std * jax.random.normal(k, shape, jnp.float32), jnp)
+        return params
+
+    def initial_state(self, batch_size: int = 1) -> State:
+        """Neuron states at their initial values, last outputs at 0, delay lines empty: a dict of [batch, units]."""
+        return initial_state(self.plan, batch_size, self._ops)
+
+    def step(self, params: Params, state: State | None = None,
+             inputs: Mapping[str, Any] | Any | None = None) -> tuple[dict[str, jax.Array], State]:
+        """One time step: (outputs, new state); a missing state starts from `initial_state`."""
+        flat = flat_inputs(self.ir, inputs, ("batch",), self._ops)
+        if state is None:
+            state = self.initial_state(next((v.shape[0] for v in flat.values()), 1))
+        outputs, new_state = self._stepper.step(self._named(params), flat, state)
+        return shaped_outputs(self.ir, outputs), new_state
+
+    def rollout(self, params: Params, inputs: Mapping[str, Any] | Any | None = None, state: State | None = None,
+                steps: int | None = None) -> tuple[dict[str, jax.Array], State]:
+        """Run over time with `jax.lax.scan`: inputs [batch, time, *shape] (or `steps` for a circuit without
+        inputs); outputs come back [batch, time, *shape], with the final state."""
+        sequence = flat_inputs(self.ir, inputs, ("batch", "time"), self._ops)
+        length = rollout_length(sequence, steps)
+        if state is None:
+            state = self.initial_state(next((v.shape[0] for v in sequence.values()), 1))
+        named = self._named(params)
+
+        def one_step(carry: State, x: dict[str, jax.Array]) -> tuple[State, dict[str, jax.Array]]:
+            outputs, carry = self._stepper.step(named, x, carry)
+            return carry, outputs
+
+        time_major = {k: jnp.swapaxes(v, 0, 1) for k, v in sequence.items()}
+        state, outputs = jax.lax.scan(one_step, state, time_major, length=length)
+        return shaped_outputs(self.ir, {k: jnp.swapaxes(v, 0, 1) for k, v in outputs.items()}), state
+
+    def _named(self, params: Params) -> dict[str, jax.Array]:
+        """Parameters by IR name, the fixed ones cut from the gradient."""
+        named = {p.name: params[param_key(p.name)] for p in self.ir.parameters}
+        return {p.name: named[p.name] if p.trainable else jax.lax.stop_gradient(named[p.name])
+                for p in self.ir.parameters}
+
+    def to_torch(self, params: Params) -> dict[str, Any]:
+        """The parameters as a torch `state_dict` for the same circuit's `CircuitModule` (`load_state_dict`)."""
+        import torch
+
+        return {f"params.{k}": torch.from_numpy(np.array(v, dtype=np.float32)) for k, v in params.items()}
+
+    def from_torch(self, state_dict: Mapping[str, Any]) -> Params:
+        """Parameters from a `CircuitModule`'s `state_dict()`, exactly."""
+        expected = {f"params.{param_key(p.name)}" for p in self.ir.parameters}
+        if set(state_dict) != expected:
+            raise KeyError(f"state_dict keys {sorted(state_dict)} are not this circuit's {sorted(expected)}")
+        return {key.removeprefix("params."): jnp.asarray(value.detach().cpu().numpy())
+                for key, value in state_dict.items()}
