@@ -114,17 +114,18 @@ def ref_key(ref: Ref) -> tuple[str, str]:
     return ref.source, "" if ref.select is None else repr(ref.select)
 
 
-def _refs(expr: Expr) -> list[Ref]:
+def refs(expr: Expr) -> list[Ref]:
+    """Every signal read in a source expression, in order."""
     if isinstance(expr, Ref):
         return [expr]
     if isinstance(expr, Unary):
-        return _refs(expr.x)
+        return refs(expr.x)
     if isinstance(expr, Binary):
-        return _refs(expr.left) + _refs(expr.right)
+        return refs(expr.left) + refs(expr.right)
     if isinstance(expr, Call):
-        return [r for a in expr.args for r in _refs(a)]
+        return [r for a in expr.args for r in refs(a)]
     if isinstance(expr, Cond):
-        return _refs(expr.cond) + _refs(expr.then) + _refs(expr.other)
+        return refs(expr.cond) + refs(expr.then) + refs(expr.other)
     if isinstance(expr, Const):
         return []
     raise TypeError(f"not a signal expression: {expr!r}")
@@ -141,7 +142,7 @@ def make_plan(ir: CircuitIR, lowering: str = "auto") -> Plan:
     ref_index: dict[tuple[str, str], np.ndarray | None] = {}
     exprs = [p.source for p in ir.projections] + [piece.expr for o in ir.outputs for piece in o.pieces]
     for expr in exprs:
-        for ref in _refs(expr):
+        for ref in refs(expr):
             ref_index.setdefault(ref_key(ref), flat_index(sizes[ref.source], ref.select))
     output_index = {(o.name, i): flat_index([a.size for a in o.shape], piece.select)
                     for o in ir.outputs for i, piece in enumerate(o.pieces)}

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from circuitdsl.backends.plan import Plan, ProjectionPlan, ref_key
+from circuitdsl.backends.plan import Plan, ProjectionPlan, ref_key, refs
 from circuitdsl.ir.model import Binary, Call, Cond, Const, Expr, NeuronModel, Parameter, Ref, Unary, Var
 
 Array = Any
@@ -180,7 +180,12 @@ class Stepper:
     def __init__(self, plan: Plan, ops: Ops) -> None:
         self.plan = plan
         self.ops = ops
-        self.index = {key: None if idx is None else ops.asarray(idx) for key, idx in plan.ref_index.items()}
+        index = {key: None if idx is None else ops.asarray(idx) for key, idx in plan.ref_index.items()}
+        exprs = [p.source for p in plan.projections] + [piece.expr for o in plan.ir.outputs for piece in o.pieces]
+        # each read's units, keyed by the Ref object itself: no selection is hashed or printed inside a step
+        # (which also keeps the step traceable by torch.compile)
+        self.units_read = {id(ref): index[ref_key(ref)] for expr in exprs for ref in refs(expr)}
+        self.output_size = {o.name: math.prod(a.size for a in o.shape) for o in plan.ir.outputs}
         self.output_index = {key: None if idx is None else ops.asarray(idx) for key, idx in plan.output_index.items()}
         self.arrays: dict[str, Array] = {}
         for p in plan.projections:
@@ -213,7 +218,7 @@ class Stepper:
                 whole = state[f"{ref.source}:out"]
             else:
                 whole = current[ref.source]
-            index = self.index[ref_key(ref)]
+            index = self.units_read[id(ref)]
             return whole if index is None else ops.take(whole, index)
 
         def signal(p: ProjectionPlan, past: bool) -> Array:
@@ -304,7 +309,7 @@ class Stepper:
     def _output(self, output: Any, read: Callable[[Ref, bool], Array], batch: int) -> Array:
         """An output assembled from its pieces, [batch, units]."""
         ops = self.ops
-        n = math.prod(a.size for a in output.shape)
+        n = self.output_size[output.name]
         total = ops.zeros(batch, n)
         for i, piece in enumerate(output.pieces):
             value = evaluate(piece.expr, lambda ref: read(ref, False), ops)  # type: ignore[arg-type]

@@ -129,7 +129,8 @@ class CircuitModule(nn.Module):
         self.params = nn.ParameterDict({
             param_key(p.name): nn.Parameter(torch.from_numpy(initial_values(p, rng)), requires_grad=p.trainable)
             for p in ir.parameters})
-        self._steppers: dict[str, Stepper] = {}
+        # built here, not on first use, so that torch.compile traces only the step itself
+        self._steppers: dict[str, Stepper] = {"cpu": Stepper(self.plan, TorchOps(torch.device("cpu")))}
 
     def _stepper(self, device: torch.device) -> Stepper:
         key = str(device)
