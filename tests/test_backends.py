@@ -16,6 +16,7 @@ import circuitdsl
 from circuitdsl.backends.interface import CircuitRuntimeError
 from circuitdsl.backends.plan import DENSE_ABOVE
 from tests import backend_harness as harness
+from tests.ncap_reference import ncap_reference
 
 SWIMMER = "models/ncap_swimmer.circuit"
 MODELS = sorted(Path("models").glob("*.circuit"))
@@ -24,37 +25,6 @@ MODELS = sorted(Path("models").glob("*.circuit"))
 @pytest.fixture(params=harness.BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
-
-
-def ncap_reference(q: np.ndarray, w: dict[str, np.ndarray], shared: bool, constrained: bool,
-                   period: int = 60) -> np.ndarray:
-    """NCAP written by hand from Bhattasali et al. (see shared/reference/ncap.md): q is [batch, time, joints].
-
-    Unshared weights are indexed per edge: osc [d, v]; prop [d for joints 1.., v for joints 1..];
-    ipsi and contra [d side for every joint, v side for every joint].
-    """
-    exc = (lambda x: np.maximum(x, 0)) if constrained else (lambda x: x)
-    inh = (lambda x: np.minimum(x, 0)) if constrained else (lambda x: x)
-    batch, steps, joints = q.shape
-
-    def pick(name: str, k: int) -> np.ndarray:
-        return w[name] if shared else w[name][k]
-
-    torques = np.zeros((batch, steps, joints), np.float32)
-    for t in range(steps):
-        o_d = float((t % period) < period / 2)
-        o_v = 1.0 - o_d
-        q_d, q_v = q[:, t].clip(0, 1), (-q[:, t]).clip(0, 1)
-        for i in range(joints):
-            if i == 0:
-                b_d, b_v = exc(pick("osc", 0)) * o_d, exc(pick("osc", 1)) * o_v
-            else:
-                b_d, b_v = exc(pick("prop", i - 1)) * q_d[:, i - 1], exc(pick("prop", joints - 1 + i - 1)) * q_v[:, i - 1]
-            b_d, b_v = np.clip(b_d, 0, 1), np.clip(b_v, 0, 1)
-            m_d = np.clip(exc(pick("ipsi", i)) * b_d + inh(pick("contra", joints + i)) * b_v, 0, 1)
-            m_v = np.clip(exc(pick("ipsi", joints + i)) * b_v + inh(pick("contra", i)) * b_d, 0, 1)
-            torques[:, t, i] = m_d - m_v
-    return torques
 
 
 @pytest.mark.parametrize("shared", [True, False])
