@@ -9,7 +9,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	# torch first, pinned: anything that later depends on torch then finds it instead of a CUDA build
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e ".[torch,jax,rl,draw,plot,dev]"
+	$(PY) -m pip install --quiet -e ".[torch,jax,rl,draw,plot,connectome,dev]"
 	touch $@
 
 # graphviz's `dot` renders SVG/PNG; DOT text needs no binary.  Installed from Debian when missing and root.
@@ -18,11 +18,12 @@ $(VENV)/.dot:
 	  || echo "warning: graphviz 'dot' not installed; SVG/PNG rendering will fail (apt-get install graphviz)"
 	@mkdir -p $(VENV) && touch $@
 
-# The main job: check the models and print the summary of each circuit.
+# The main job: check the models, print the summary of each circuit, draw the swimmer.
 run: $(VENV)/.installed $(VENV)/.dot
 	$(VENV)/bin/circuitdsl check models/*.circuit
 	$(VENV)/bin/circuitdsl ir models/ncap_swimmer.circuit --arg joints=9 > $(VENV)/ncap_swimmer_9.json
 	@echo "IR of the 9-joint swimmer written to $(VENV)/ncap_swimmer_9.json"
+	$(VENV)/bin/circuitdsl draw models/ncap_swimmer.circuit -o $(VENV)/ncap_swimmer.svg
 
 test: $(VENV)/.installed $(VENV)/.dot
 	$(PY) -m pytest -q

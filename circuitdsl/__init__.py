@@ -1,7 +1,8 @@
 """circuitdsl: a declarative language for neural circuits.
 
 Write a circuit once in a .circuit file; parse and check it into a typed graph IR; compile it to a
-backend; draw it.  Public API: `parse`, `load`, `loads`, `check`, `compile`, `CircuitError`, `Limits`, `CircuitIR`.
+backend; draw it.  Public API: `parse`, `load`, `loads`, `check`, `compile`, `draw`, `CircuitError`, `Limits`,
+`CircuitIR`.
 """
 
 from circuitdsl.api import Elaborated as Elaborated
@@ -11,6 +12,7 @@ from circuitdsl.api import load as load
 from circuitdsl.api import loads as loads
 from circuitdsl.api import parse as parse
 from circuitdsl.backends import compile_circuit
+from circuitdsl.draw import draw as draw
 from circuitdsl.elaborate.limits import Limits as Limits
 from circuitdsl.errors import CircuitError as CircuitError
 from circuitdsl.errors import Diagnostic as Diagnostic

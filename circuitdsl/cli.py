@@ -1,10 +1,12 @@
-"""The `circuitdsl` command: `check` files, print a circuit's `ir` as JSON, `run` a circuit and plot its traces."""
+"""The `circuitdsl` command: `check` files, print a circuit's `ir` as JSON, `run` a circuit and plot its traces,
+`draw` its diagram."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -51,7 +53,18 @@ def _parser() -> argparse.ArgumentParser:
                          "swimmer (input q = joint angles, output torque = actions)")
     run_cmd.add_argument("--plot", metavar="OUT.png", help="write the traces as a figure (.png, .svg, .pdf)")
     run_cmd.add_argument("--save", metavar="OUT.npz", help="write the traces as arrays, one per signal")
-    for command in (check_cmd, ir_cmd, run_cmd):
+    draw_cmd = commands.add_parser("draw", help="draw a circuit's diagram (DOT text on stdout, or an image with -o)")
+    draw_cmd.add_argument("file")
+    draw_cmd.add_argument("--circuit", help="which circuit of the file (default: the last one)")
+    draw_cmd.add_argument("--arg", action="append", default=[], metavar="NAME=VALUE", help="a circuit argument")
+    draw_cmd.add_argument("-o", "--output", metavar="OUT.svg", help="write .svg, .png, .pdf (these need graphviz's "
+                          "`dot`) or .dot; without it, DOT text goes to stdout")
+    draw_cmd.add_argument("--view", choices=["folded", "unrolled"], default="folded",
+                          help="folded: a box per population, repeats folded ×N (default); unrolled: one node per "
+                          "neuron")
+    draw_cmd.add_argument("--depth", type=int, metavar="N",
+                          help="folded view: draw sub-circuits nested deeper than N as one box each")
+    for command in (check_cmd, ir_cmd, run_cmd, draw_cmd):
         command.add_argument("--limit", action="append", default=[], metavar="NAME=N",
                              help="raise a resource limit, e.g. units=100000000")
     return parser
@@ -75,6 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(warning.render(), file=sys.stderr)
     if options.command == "run":
         return _run(result.ir, options)
+    if options.command == "draw":
+        return _draw(result.ir, options)
     try:
         print(result.ir.to_json())
     except BrokenPipeError:  # `circuitdsl ir ... | head`: the reader left; that is not an error
@@ -123,6 +138,32 @@ def _run(ir: CircuitIR, options: argparse.Namespace) -> int:
 
         plot_traces(traces, options.plot)
         print(f"figure written to {options.plot}")
+    return 0
+
+
+def _draw(ir: CircuitIR, options: argparse.Namespace) -> int:
+    """Print the diagram as DOT text, or write it where -o says, in the format its suffix names."""
+    from circuitdsl.draw import GraphvizNotInstalled, draw, render
+
+    if options.output and Path(options.output).suffix.lower().lstrip(".") not in render.FORMATS:
+        print(f"circuitdsl: cannot draw to {options.output!r}: name a .svg, .png, .pdf or .dot file", file=sys.stderr)
+        return 2
+    if options.depth is not None and options.depth < 0:
+        print(f"circuitdsl: --depth must be 0 or more, not {options.depth}", file=sys.stderr)
+        return 2
+    graph = draw(ir, options.view, options.depth)
+    if options.output is None:
+        try:
+            print(graph.source, end="")
+        except BrokenPipeError:  # `circuitdsl draw ... | head`
+            sys.stderr.close()
+        return 0
+    try:
+        render.write(graph, options.output)
+    except (GraphvizNotInstalled, OSError) as error:
+        print(f"circuitdsl: {error}", file=sys.stderr)
+        return 1
+    print(f"diagram written to {options.output}")
     return 0
 
 

@@ -543,7 +543,8 @@ class CircuitBuilder:
         record = ir.Instance(name=prefix[:-1], circuit=definition.name, args={k: plain(v) for k, v in args.items()},
                              doc=definition.node.doc, array=array, index=index, inputs=list(bound_inputs),
                              outputs=list(child.outputs), populations=[p.name for p in child.populations.values()],
-                             children=child.children, span=call.span)
+                             children=child.children, bound=_wires(bound_inputs), exported=_wires(outputs),
+                             span=call.span)
         frame.children.append(record)
         instance = InstanceValue(prefix[:-1], definition, outputs, bound_inputs, child.populations)
         if array is not None and holder is not None and isinstance(holder.value, InstanceArray):
@@ -733,6 +734,11 @@ class CircuitBuilder:
                     continue
                 what = {"let": "constant", "param": "param", "population": "population", "input": "input"}
                 self.reporter.warn("W201", f"{what[binding.kind]} '{name}' is never used", binding.span)
+
+
+def _wires(signals: dict[str, Signal]) -> list[ir.Wire]:
+    """The signals on an instance's ports, recorded in the IR for diagrams."""
+    return [ir.Wire(port=name, expr=s.expr, shape=list(s.shape)) for name, s in signals.items()]
 
 
 def _poisoned(span: Span | None) -> Binding:

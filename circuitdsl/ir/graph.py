@@ -9,21 +9,26 @@ import networkx as nx
 from circuitdsl.ir.model import Binary, Call, CircuitIR, Cond, Expr, Ref, Unary
 
 
-def signal_sources(expr: Expr) -> Iterator[str]:
-    """The populations and ports a signal expression reads, in order of appearance."""
+def refs(expr: Expr) -> Iterator[Ref]:
+    """The reads of populations and ports in a signal expression, with their selections, in order of appearance."""
     if isinstance(expr, Ref):
-        yield expr.source
+        yield expr
     elif isinstance(expr, Unary):
-        yield from signal_sources(expr.x)
+        yield from refs(expr.x)
     elif isinstance(expr, Binary):
-        yield from signal_sources(expr.left)
-        yield from signal_sources(expr.right)
+        yield from refs(expr.left)
+        yield from refs(expr.right)
     elif isinstance(expr, Call):
         for arg in expr.args:
-            yield from signal_sources(arg)
+            yield from refs(arg)
     elif isinstance(expr, Cond):
         for part in (expr.cond, expr.then, expr.other):
-            yield from signal_sources(part)
+            yield from refs(part)
+
+
+def signal_sources(expr: Expr) -> Iterator[str]:
+    """The populations and ports a signal expression reads, in order of appearance."""
+    return (ref.source for ref in refs(expr))
 
 
 def to_networkx(ir: CircuitIR) -> nx.MultiDiGraph:

@@ -246,6 +246,15 @@ class Projection(_Data):
     span: Span | None = None
 
 
+class Wire(_Data):
+    """The signal on a port of an instance: for an input, the parent's signal bound to it; for an output, the
+    instance's signal it exports.  Renderers draw sub-circuit ports with these; backends need not read them."""
+
+    port: str
+    expr: Expr
+    shape: list[Axis]
+
+
 class Instance(_Data):
     """A node of the circuit hierarchy (the top circuit is the root, with name "")."""
 
@@ -259,6 +268,8 @@ class Instance(_Data):
     outputs: list[str] = []
     populations: list[str] = []
     children: list[Instance] = []
+    bound: list[Wire] = []
+    exported: list[Wire] = []
     span: Span | None = None
 
 
@@ -322,6 +333,12 @@ class CircuitIR(_Data):
 
     def _repr_pretty_(self, printer, cycle: bool) -> None:  # type: ignore[no-untyped-def]
         printer.text(self.summary())
+
+    def _repr_svg_(self) -> str | None:
+        """The folded diagram, for notebooks; None (text is shown instead) where graphviz is not installed."""
+        from circuitdsl.draw import notebook_svg
+
+        return notebook_svg(self)
 
 
 Instance.model_rebuild()

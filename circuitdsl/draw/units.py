@@ -1,0 +1,70 @@
+"""The IR at neuron level: unit names, the units a selection picks, the unit pairs each projection joins."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from circuitdsl.ir.model import Axis, AxisSel, Parameter, Projection, SliceSel
+
+
+def flat_index(sizes: Sequence[int], select: Sequence[AxisSel] | None) -> np.ndarray:
+    """Row-major flat indices of the selected units, in selection order (every unit when `select` is None)."""
+    if select is None:
+        return np.arange(math.prod(sizes), dtype=np.int64)
+    picks = []
+    for sel in select:
+        if isinstance(sel, int):
+            picks.append(np.array([sel], dtype=np.int64))
+        elif isinstance(sel, SliceSel):
+            picks.append(np.arange(sel.start, sel.stop, sel.step, dtype=np.int64))
+        else:
+            picks.append(np.asarray(sel.indices.data, dtype=np.int64))
+    if not picks:
+        return np.zeros(1, dtype=np.int64)
+    mesh = np.meshgrid(*picks, indexing="ij")
+    return np.ravel_multi_index([m.ravel() for m in mesh], list(sizes)).astype(np.int64)
+
+
+def selected_axes(shape: Sequence[Axis], select: Sequence[AxisSel] | None) -> list[Axis]:
+    """The axes left after a selection: an index drops its axis, a slice or list shortens it."""
+    if select is None:
+        return list(shape)
+    kept = []
+    for axis, sel in zip(shape, select, strict=True):
+        if not isinstance(sel, int):
+            size = len(flat_index([axis.size], [sel]))
+            kept.append(Axis(name=axis.name, size=size))
+    return kept
+
+
+def unit_names(name: str, shape: Sequence[Axis]) -> list[str]:
+    """Every unit of a population or port, row-major: `Bd[2]`, `N[AVAL]`, `h[1,0]`; a single unit is `name`."""
+    if not shape:
+        return [name]
+    per_axis = [axis.labels or [str(i) for i in range(axis.size)] for axis in shape]
+    return [f"{name}[{','.join(index)}]" for index in itertools.product(*per_axis)]
+
+
+def synapses(projection: Projection) -> tuple[np.ndarray, np.ndarray]:
+    """(source signal unit, target unit within the selection) of every synapse, in the IR's synapse order."""
+    rule = projection.connectivity
+    if rule.pre is not None and rule.post is not None:
+        return np.asarray(rule.pre.data, dtype=np.int64), np.asarray(rule.post.data, dtype=np.int64)
+    sources = math.prod(a.size for a in projection.source_shape)
+    if rule.rule == "one_to_one":
+        every = np.arange(sources, dtype=np.int64)
+        return every, every
+    targets = math.prod(a.size for a in projection.target_shape)
+    target, source = np.divmod(np.arange(targets * sources, dtype=np.int64), sources)  # synapse t * n_source + s
+    return source, target
+
+
+def given_weights(projection: Projection, parameter: Parameter) -> np.ndarray | None:
+    """Each synapse's weight where the IR gives it (a constant init); None where it is drawn at random."""
+    if parameter.init.rule != "constant":
+        return None
+    return np.full(projection.synapses, parameter.init.args[0])

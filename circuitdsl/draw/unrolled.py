@@ -1,0 +1,293 @@
+"""The unrolled view: one node per neuron, on a grid that graphviz's neato keeps (`layout=neato`, pinned nodes).
+
+Columns follow the flow of signals (a population's layer: the longest chain of instantaneous projections that
+reaches it).  When the circuit has a body axis (the instance array or named axis most units lie on, e.g.
+NCAP's `joint` or `seg`), each index along it is a block of columns, head to tail from left to right.  Within a
+column, units stand in declaration order (Bd above Bv: dorsal above ventral), then by index.  A unit nothing
+projects to (an input, an oscillator) stands just before the first unit it drives.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from graphlib import TopologicalSorter
+
+import graphviz
+import numpy as np
+
+from circuitdsl.draw import notation, text
+from circuitdsl.draw.hierarchy import Hierarchy
+from circuitdsl.draw.units import flat_index, given_weights, synapses, unit_names
+from circuitdsl.ir.graph import refs
+from circuitdsl.ir.model import Axis, CircuitIR, Expr
+
+_ROW = 0.7  # inches between units of a column
+_GAP = 0.5  # inches between columns
+_BLOCK_GAP = 0.3  # extra inches between blocks of the body axis
+_CHAR = 0.075  # inches per character of a label
+_SPLINE_LIMIT = 1500  # edges up to which neato routes curved edges around nodes; straight lines beyond
+_FILLS = ("#FFF7E0", "#EAF2FB", "#EEF7EA", "#FBEDEF", "#F3EEF8", "#FDF1E6", "#EAF6F6", "#F6F6E8")
+_INPUT = {"shape": "cds", "style": "filled", "fillcolor": "#DFF0D8", "color": "#3C763D", "margin": "0.15,0.05"}
+_OUTPUT = {"shape": "cds", "style": "filled", "fillcolor": "#D9EDF7", "color": "#31708F", "margin": "0.15,0.05"}
+
+
+_EdgeKey = tuple[str, str, tuple[tuple[str, str], ...]]  # source unit, target unit, edge attributes
+
+
+@dataclass
+class _Unit:
+    """One neuron (or one unit of an input or output) and where it goes on the grid."""
+
+    id: str
+    label: str
+    owner: str  # its population, input or output
+    role: int  # rank of its population's local name: the order of rows in a column
+    segment: int | None  # its index along the body axis
+    column: tuple[int, int] = (0, 0)  # (block, layer)
+
+
+@dataclass(frozen=True)
+class _Body:
+    """The axis the units are laid out along: an instance array (`seg`) or a named axis (`joint`)."""
+
+    name: str
+    size: int
+    array: bool
+
+    def header(self, index: int) -> str:
+        """The title of one block: `seg[2]` or `joint 2`."""
+        return f"{self.name}[{index}]" if self.array else f"{self.name} {index}"
+
+
+def unrolled(ir: CircuitIR) -> graphviz.Digraph:
+    """The neuron-level diagram of a circuit."""
+    return _UnrolledView(ir).build()
+
+
+class _UnrolledView:
+    """Builds one unrolled diagram: units, synapses, their grid."""
+
+    def __init__(self, ir: CircuitIR) -> None:
+        self.ir = ir
+        self.hierarchy = Hierarchy(ir)
+        self.colours = notation.shared_colours(ir)
+        self.parameters = {p.name: p for p in ir.parameters}
+        self.shapes: dict[str, list[Axis]] = {p.name: p.shape for p in ir.inputs}
+        self.shapes.update({p.name: p.shape for p in ir.populations})
+        self.shapes.update({o.name: o.shape for o in ir.outputs})
+        self.names = {owner: unit_names(owner, shape) for owner, shape in self.shapes.items()}
+        self.kinds = {p.name: "input" for p in ir.inputs} | {o.name: "output" for o in ir.outputs}
+        self.body = self._body()
+
+    def build(self) -> graphviz.Digraph:
+        """Units at their pinned positions, block titles, synapses and readouts, the legend."""
+        units = self._units()
+        edges = self._edges()
+        self._place(units, edges)
+        defaults = notation.graph_defaults(f"{self.ir.name}  (unrolled)")
+        graph = graphviz.Digraph(self.ir.name, graph_attr={
+            **defaults["graph"], "layout": "neato", "outputorder": "edgesfirst",
+            "splines": "true" if len(edges) <= _SPLINE_LIMIT else "line"},
+            node_attr={**defaults["node"], "fontsize": "11"}, edge_attr={**defaults["edge"], "arrowsize": "0.7"})
+        positions = self._positions(units)
+        fills = {}
+        for unit in units.values():
+            attrs = {"input": _INPUT, "output": _OUTPUT}.get(self.kinds.get(unit.owner, ""))
+            if attrs is None:
+                fill = fills.setdefault(unit.role, _FILLS[len(fills) % len(_FILLS)])
+                attrs = {"shape": "ellipse", "style": "filled", "fillcolor": fill, "color": "gray35", "margin": "0.04"}
+            graph.node(unit.id, text.html(unit.label), pos=_pin(*positions[unit.id]), **attrs)
+        self._headers(graph, units, positions)
+        for (source, target, style), width in edges.items():
+            attrs = dict(style)
+            if width is not None:
+                attrs["penwidth"] = f"{width:.2f}"
+            graph.edge(source, target, **attrs)
+        if self.colours:
+            bottom = min(y for _, y in positions.values())
+            display = {name: self.hierarchy.param_display(name) for name in self.colours}
+            graph.node("shared parameters", notation.legend(self.ir, self.colours, display), shape="plain",
+                       pos=_pin(1.5, bottom - 1.2))
+        return graph
+
+    # ---- units ---------------------------------------------------------------------------------------
+
+    def _local(self, owner: str) -> str:
+        """A population's name within its instance (`Bd` for `seg[2].Bd`), which orders rows; ports are their own."""
+        population = self.hierarchy.populations.get(owner)
+        return self.hierarchy.local(owner, population.instance) if population else owner
+
+    def _units(self) -> dict[str, _Unit]:
+        """Every unit of every input, population and output, with its row rank and body index."""
+        owners = [p.name for p in self.ir.inputs]
+        owners += [p.name for p in self.ir.populations] + [o.name for o in self.ir.outputs]
+        roles: dict[str, int] = {}
+        units: dict[str, _Unit] = {}
+        for owner in owners:
+            role = roles.setdefault(self._local(owner), len(roles))
+            segments, prefix = self._segments(owner)
+            for flat, name in enumerate(self.names[owner]):
+                units[name] = _Unit(name, name[len(prefix):], owner, role, segments[flat] if segments else None)
+        return units
+
+    def _body(self) -> _Body | None:
+        """The repeated structure the most units lie on: a top-level instance array, or an axis (name and size)
+        that several populations share; None when there is none."""
+        weights: dict[_Body, int] = {}
+        for group in self.hierarchy.root.children:
+            if group.letter is not None:
+                body = _Body(group.array or "", len(group.indices), True)
+                units = sum(math.prod(a.size for a in p.shape) for p in self.ir.populations
+                            if self.hierarchy.population_group(p.name).within(group))
+                weights[body] = weights.get(body, 0) + units
+        sharing: dict[_Body, int] = {}
+        for population in self.ir.populations:
+            for axis in population.shape:
+                if axis.size > 1:
+                    body = _Body(axis.name, axis.size, False)
+                    sharing[body] = sharing.get(body, 0) + 1
+                    weights[body] = weights.get(body, 0) + math.prod(a.size for a in population.shape)
+        candidates = {b: w for b, w in weights.items() if b.array or sharing[b] > 1}
+        return max(candidates, key=lambda b: candidates[b]) if candidates else None  # first of the heaviest
+
+    def _segments(self, owner: str) -> tuple[list[int] | None, str]:
+        """Each unit's index along the body axis (None when the owner is not on it), and the prefix that its
+        block's title already says (`seg[2].` under `seg[2]`)."""
+        body = self.body
+        if body is None:
+            return None, ""
+        size = math.prod(a.size for a in self.shapes[owner])
+        population = self.hierarchy.populations.get(owner)
+        if body.array and population is not None and population.instance:
+            top = population.instance.split(".")[0]
+            instance = self.hierarchy.instances[top]
+            if instance.array == body.name and instance.index is not None:
+                return [instance.index] * size, top + "."
+        for position, axis in enumerate(self.shapes[owner]):
+            if axis.size == body.size and (body.array or axis.name == body.name):
+                sizes = [a.size for a in self.shapes[owner]]
+                return [int(i) for i in np.unravel_index(np.arange(size), sizes)[position]], ""
+        return None, ""
+
+    # ---- edges ---------------------------------------------------------------------------------------
+    def _edges(self) -> dict[_EdgeKey, float | None]:
+        """Every synapse and readout wire as (source unit, target unit, style) with its pen width, if weighted."""
+        edges: dict[_EdgeKey, float | None] = {}
+        weights = []
+        for projection in self.ir.projections:
+            param = self.parameters[projection.weight.param]
+            style = notation.synapse(projection, param)
+            colour = self.colours.get(param.name)
+            if colour:
+                style["color"] = colour
+            pre, post = synapses(projection)
+            sizes = [a.size for a in self.shapes[projection.target]]
+            targets = flat_index(sizes, projection.target_select)[post]
+            given = given_weights(projection, param)
+            for source, units in self._reads(projection.source, pre):
+                for k, (s, t) in enumerate(zip(units, targets)):
+                    key = (self.names[source][s], self.names[projection.target][t], tuple(style.items()))
+                    edges[key] = None if given is None else abs(float(given[k]))
+                    if given is not None:
+                        weights.append(abs(float(given[k])))
+        for output in self.ir.outputs:
+            sizes = [a.size for a in output.shape]
+            for piece in output.pieces:
+                places = flat_index(sizes, piece.select)
+                for source, units in self._reads(piece.expr, np.arange(len(places))):
+                    for s, t in zip(units, places):
+                        edges[(self.names[source][s], self.names[output.name][t], tuple(notation.WIRE.items()))] = None
+        return self._widths(edges, weights)
+
+    def _reads(self, expr: Expr, signal_units: np.ndarray) -> list[tuple[str, np.ndarray]]:
+        """For each population or input an expression reads, the unit of it behind each unit of the signal."""
+        found = []
+        for ref in refs(expr):
+            units = flat_index([a.size for a in self.shapes[ref.source]], ref.select)
+            found.append((ref.source, units[signal_units] if len(units) > 1 else np.repeat(units, len(signal_units))))
+        return found
+
+    @staticmethod
+    def _widths(edges: dict[_EdgeKey, float | None],
+                weights: list[float]) -> dict[_EdgeKey, float | None]:
+        """Pen widths 0.5 to 2.5 in proportion to |weight| where weights are given and differ; else the default."""
+        if not weights or max(weights) == min(weights):
+            return dict.fromkeys(edges)
+        top = max(weights)
+        return {key: None if w is None else 0.5 + 2.0 * w / top for key, w in edges.items()}
+
+    # ---- layout --------------------------------------------------------------------------------------
+    def _layers(self) -> dict[str, int]:
+        """Each population's and port's layer: the longest chain of instantaneous wires from an input to it."""
+        sorter: TopologicalSorter[str] = TopologicalSorter({owner: () for owner in self.shapes})
+        feeds: dict[str, list[str]] = {owner: [] for owner in self.shapes}
+        for projection in self.ir.projections:
+            if projection.kind == "chemical" and not projection.recurrent and projection.delay == 0:
+                for ref in refs(projection.source):
+                    if ref.source != projection.target:
+                        sorter.add(projection.target, ref.source)
+                        feeds[projection.target].append(ref.source)
+        for output in self.ir.outputs:
+            for piece in output.pieces:
+                for ref in refs(piece.expr):
+                    sorter.add(output.name, ref.source)
+                    feeds[output.name].append(ref.source)
+        layers: dict[str, int] = {}
+        for owner in sorter.static_order():
+            layers[owner] = max((layers[f] + 1 for f in feeds[owner]), default=0)
+        return layers
+
+    def _place(self, units: dict[str, _Unit], edges: dict[_EdgeKey, float | None]) -> None:
+        """Give each unit its column: (block along the body axis, layer); sources just before what they drive."""
+        layers = self._layers()
+        for unit in units.values():
+            unit.column = (-1 if unit.segment is None else unit.segment, layers[unit.owner])
+        driven = {target for _, target, _ in edges}
+        firsts: dict[str, tuple[int, int]] = {}
+        for source, target, _ in edges:
+            if source not in driven and source != target:
+                block, layer = units[target].column
+                firsts[source] = min(firsts.get(source, (block, layer - 1)), (block, layer - 1))
+        for name, column in firsts.items():
+            units[name].column = column
+
+    def _positions(self, units: dict[str, _Unit]) -> dict[str, tuple[float, float]]:
+        """Pinned positions (inches): columns left to right, units of a column top to bottom, wrapped when tall."""
+        columns: dict[tuple[int, int], list[_Unit]] = {}
+        for unit in sorted(units.values(), key=lambda u: (u.column, u.role)):
+            columns.setdefault(unit.column, []).append(unit)
+        rows = max(8, math.ceil(math.sqrt(len(units))))
+        positions: dict[str, tuple[float, float]] = {}
+        x, block = 0.0, None
+        for (this_block, _), members in sorted(columns.items()):
+            if block is not None and this_block != block:
+                x += _BLOCK_GAP
+            block = this_block
+            for start in range(0, len(members), rows):
+                chunk = members[start:start + rows]
+                width = max(len(u.label) for u in chunk) * _CHAR + 0.3
+                x += width / 2
+                for i, unit in enumerate(chunk):
+                    positions[unit.id] = (x, (len(chunk) - 1) / 2 * _ROW - i * _ROW)
+                x += width / 2 + _GAP
+        return positions
+
+    def _headers(self, graph: graphviz.Digraph, units: dict[str, _Unit],
+                 positions: dict[str, tuple[float, float]]) -> None:
+        """A title above each block of the body axis: `joint 0`, `seg[3]`."""
+        if self.body is None:
+            return
+        top = max(y for _, y in positions.values()) + 0.7
+        spans: dict[int, list[float]] = {}
+        for unit in units.values():
+            if unit.column[0] >= 0:
+                spans.setdefault(unit.column[0], []).append(positions[unit.id][0])
+        for block, xs in sorted(spans.items()):
+            graph.node(f"header {block}", self.body.header(block), shape="plaintext", fontsize="13",
+                       fontcolor="gray30", pos=_pin((min(xs) + max(xs)) / 2, top))
+
+
+def _pin(x: float, y: float) -> str:
+    """A pinned neato position in inches, printed the same on every platform."""
+    return f"{x:.2f},{y:.2f}!"
