@@ -18,11 +18,13 @@ $(VENV)/.dot:
 	  || echo "warning: graphviz 'dot' not installed; SVG/PNG rendering will fail (apt-get install graphviz)"
 	@mkdir -p $(VENV) && touch $@
 
-# The main job: check the models, print the summary of each circuit, draw the swimmer.
+# The main job: check the models, print the summary of each circuit, run the swimmer through the dm-control
+# swimmer and plot its traces, draw it.
 run: $(VENV)/.installed $(VENV)/.dot
 	$(VENV)/bin/circuitdsl check models/*.circuit
 	$(VENV)/bin/circuitdsl ir models/ncap_swimmer.circuit --arg joints=9 > $(VENV)/ncap_swimmer_9.json
 	@echo "IR of the 9-joint swimmer written to $(VENV)/ncap_swimmer_9.json"
+	$(VENV)/bin/circuitdsl run models/ncap_swimmer.circuit --steps 200 --env swim --plot $(VENV)/ncap_swimmer_traces.png
 	$(VENV)/bin/circuitdsl draw models/ncap_swimmer.circuit -o $(VENV)/ncap_swimmer.svg
 
 test: $(VENV)/.installed $(VENV)/.dot

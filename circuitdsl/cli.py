@@ -7,7 +7,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -32,19 +32,22 @@ def _args(items: list[str]) -> dict[str, str]:
     return values
 
 
+def _circuit_command(commands: Any, name: str, help: str) -> argparse.ArgumentParser:
+    """A subcommand about one circuit of a file: FILE, --circuit NAME, --arg NAME=VALUE."""
+    command: argparse.ArgumentParser = commands.add_parser(name, help=help)
+    command.add_argument("file")
+    command.add_argument("--circuit", help="which circuit of the file (default: the last one)")
+    command.add_argument("--arg", action="append", default=[], metavar="NAME=VALUE", help="a circuit argument")
+    return command
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="circuitdsl", description="A declarative language for neural circuits.")
     commands = parser.add_subparsers(dest="command", required=True)
     check_cmd = commands.add_parser("check", help="check .circuit files and print a summary of each circuit")
     check_cmd.add_argument("files", nargs="+")
-    ir_cmd = commands.add_parser("ir", help="print a circuit's elaborated IR as JSON")
-    ir_cmd.add_argument("file")
-    ir_cmd.add_argument("--circuit", help="which circuit of the file (default: the last one)")
-    ir_cmd.add_argument("--arg", action="append", default=[], metavar="NAME=VALUE", help="a circuit argument")
-    run_cmd = commands.add_parser("run", help="simulate a circuit (torch backend) and plot its activity traces")
-    run_cmd.add_argument("file")
-    run_cmd.add_argument("--circuit", help="which circuit of the file (default: the last one)")
-    run_cmd.add_argument("--arg", action="append", default=[], metavar="NAME=VALUE", help="a circuit argument")
+    ir_cmd = _circuit_command(commands, "ir", "print a circuit's elaborated IR as JSON")
+    run_cmd = _circuit_command(commands, "run", "simulate a circuit (torch backend) and plot its activity traces")
     run_cmd.add_argument("--steps", type=int, default=200, help="time steps to simulate (default 200)")
     run_cmd.add_argument("--input", action="append", default=[], metavar="NAME=VALUE|FILE.npy",
                          help="an input: a constant, or a .npy array [shape] or [time, shape]; others are 0")
@@ -53,10 +56,7 @@ def _parser() -> argparse.ArgumentParser:
                          "swimmer (input q = joint angles, output torque = actions)")
     run_cmd.add_argument("--plot", metavar="OUT.png", help="write the traces as a figure (.png, .svg, .pdf)")
     run_cmd.add_argument("--save", metavar="OUT.npz", help="write the traces as arrays, one per signal")
-    draw_cmd = commands.add_parser("draw", help="draw a circuit's diagram (DOT text on stdout, or an image with -o)")
-    draw_cmd.add_argument("file")
-    draw_cmd.add_argument("--circuit", help="which circuit of the file (default: the last one)")
-    draw_cmd.add_argument("--arg", action="append", default=[], metavar="NAME=VALUE", help="a circuit argument")
+    draw_cmd = _circuit_command(commands, "draw", "draw a circuit's diagram (DOT text on stdout, or an image with -o)")
     draw_cmd.add_argument("-o", "--output", metavar="OUT.svg", help="write .svg, .png, .pdf (these need graphviz's "
                           "`dot`) or .dot; without it, DOT text goes to stdout")
     draw_cmd.add_argument("--view", choices=["folded", "unrolled"], default="folded",
