@@ -11,31 +11,15 @@ from collections.abc import Callable
 
 import numpy as np
 
-from circuitdsl.ir.model import (
-    AxisSel, Binary, Call, CircuitIR, Cond, Const, Expr, Gather, Ref, SliceSel, Unary,
-)
+from circuitdsl.ir import units
+from circuitdsl.ir.model import AxisSel, Binary, Call, CircuitIR, Cond, Const, Expr, Ref, Unary
 
 Rename = Callable[[str, int], str]
 
 
-def _axis_indices(size: int, sel: AxisSel) -> list[int] | int:
-    if isinstance(sel, int):
-        return sel
-    if isinstance(sel, SliceSel):
-        return list(range(sel.start, sel.stop, sel.step))
-    assert isinstance(sel, Gather)
-    return [int(i) for i in sel.indices.data]
-
-
 def selected_units(sizes: list[int], select: list[AxisSel] | None) -> list[int]:
-    """Flat (row-major) indices of the selected units, in selection order."""
-    picks = [list(range(n)) for n in sizes] if select is None else [
-        _axis_indices(n, s) for n, s in zip(sizes, select)]
-    grids = [np.array([p]) if isinstance(p, int) else np.array(p) for p in picks]
-    if not grids:
-        return [0]
-    mesh = np.meshgrid(*grids, indexing="ij")
-    return [int(i) for i in np.ravel_multi_index([m.ravel() for m in mesh], sizes)]
+    """Flat (row-major) indices of the selected units, in selection order, as Python ints."""
+    return [int(i) for i in units.selected_units(sizes, select)]
 
 
 class UnitGraph:

@@ -16,6 +16,7 @@ import networkx as nx
 import numpy as np
 
 from circuitdsl.ir.graph import signal_sources
+from circuitdsl.ir.units import selected_units
 from circuitdsl.ir.model import (
     AxisSel,
     Binary,
@@ -28,7 +29,6 @@ from circuitdsl.ir.model import (
     Parameter,
     Projection,
     Ref,
-    SliceSel,
     Unary,
 )
 
@@ -44,18 +44,7 @@ LOWERINGS: Final = ("auto", "dense", "sparse")
 
 def flat_index(sizes: list[int], select: list[AxisSel] | None) -> np.ndarray | None:
     """Row-major flat indices of the selected units, in selection order; None when all units are selected."""
-    if select is None:
-        return None
-    picks = []
-    for size, sel in zip(sizes, select, strict=True):
-        if isinstance(sel, int):
-            picks.append(np.array([sel]))
-        elif isinstance(sel, SliceSel):
-            picks.append(np.arange(sel.start, sel.stop, sel.step))
-        else:
-            picks.append(np.asarray(sel.indices.data, dtype=np.int64))
-    mesh = np.meshgrid(*picks, indexing="ij")
-    return np.ravel_multi_index([m.ravel() for m in mesh], sizes).astype(np.int64)
+    return None if select is None else selected_units(sizes, select)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ import numpy as np
 
 from circuitdsl.draw import notation, text
 from circuitdsl.draw.hierarchy import End, Group, Hierarchy, Resolved, Resolver
-from circuitdsl.draw.units import flat_index, selected_axes
+from circuitdsl.draw.units import selected_axes
+from circuitdsl.ir.units import selected_units
 from circuitdsl.ir.model import Axis, AxisSel, CircuitIR, Instance, Population, Projection, Wire
 
 _POPULATION = {"shape": "box", "style": "rounded,filled", "fillcolor": "#FFF7E0", "color": "#8A6D3B"}
@@ -385,7 +386,7 @@ class _FoldedView:
         """Whether the output pieces of an edge fill their whole output."""
         output = self.outputs[edge.items[0].target.name]
         sizes = [a.size for a in output.shape]
-        filled = np.unique(np.concatenate([flat_index(sizes, i.target_select) for i in edge.items]))
+        filled = np.unique(np.concatenate([selected_units(sizes, i.target_select) for i in edge.items]))
         return len(filled) == int(np.prod(sizes))
 
     def _repeats(self, edge: _Edge) -> str:

@@ -14,7 +14,7 @@ from typing import NamedTuple
 import numpy as np
 
 from circuitdsl.draw import text
-from circuitdsl.draw.units import flat_index
+from circuitdsl.ir.units import selected_units
 from circuitdsl.ir.model import (
     Axis,
     Binary,
@@ -230,7 +230,7 @@ class Resolver:
             if node.source != wire.source:
                 return False
             sizes = [a.size for a in self.hierarchy.shapes[node.source]]
-            mine, theirs = flat_index(sizes, node.select), flat_index(sizes, wire.select)
+            mine, theirs = selected_units(sizes, node.select), selected_units(sizes, wire.select)
             return bool(np.isin(mine, theirs).all())
         if isinstance(node, Unary) and isinstance(wire, Unary):
             return node.op == wire.op and self._within(node.x, wire.x)

@@ -8,25 +8,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from circuitdsl.ir.model import Axis, AxisSel, Parameter, Projection, SliceSel
-
-
-def flat_index(sizes: Sequence[int], select: Sequence[AxisSel] | None) -> np.ndarray:
-    """Row-major flat indices of the selected units, in selection order (every unit when `select` is None)."""
-    if select is None:
-        return np.arange(math.prod(sizes), dtype=np.int64)
-    picks = []
-    for sel in select:
-        if isinstance(sel, int):
-            picks.append(np.array([sel], dtype=np.int64))
-        elif isinstance(sel, SliceSel):
-            picks.append(np.arange(sel.start, sel.stop, sel.step, dtype=np.int64))
-        else:
-            picks.append(np.asarray(sel.indices.data, dtype=np.int64))
-    if not picks:
-        return np.zeros(1, dtype=np.int64)
-    mesh = np.meshgrid(*picks, indexing="ij")
-    return np.ravel_multi_index([m.ravel() for m in mesh], list(sizes)).astype(np.int64)
+from circuitdsl.ir.model import Axis, AxisSel, Parameter, Projection
+from circuitdsl.ir.units import selected_units
 
 
 def selected_axes(shape: Sequence[Axis], select: Sequence[AxisSel] | None) -> list[Axis]:
@@ -36,7 +19,7 @@ def selected_axes(shape: Sequence[Axis], select: Sequence[AxisSel] | None) -> li
     kept = []
     for axis, sel in zip(shape, select, strict=True):
         if not isinstance(sel, int):
-            size = len(flat_index([axis.size], [sel]))
+            size = len(selected_units([axis.size], [sel]))
             kept.append(Axis(name=axis.name, size=size))
     return kept
 

@@ -18,7 +18,8 @@ import numpy as np
 
 from circuitdsl.draw import notation, text
 from circuitdsl.draw.hierarchy import Hierarchy
-from circuitdsl.draw.units import flat_index, given_weights, synapses, unit_names
+from circuitdsl.draw.units import given_weights, synapses, unit_names
+from circuitdsl.ir.units import selected_units
 from circuitdsl.ir.graph import refs
 from circuitdsl.ir.model import Axis, CircuitIR, Expr
 
@@ -183,7 +184,7 @@ class _UnrolledView:
                 style["color"] = colour
             pre, post = synapses(projection)
             sizes = [a.size for a in self.shapes[projection.target]]
-            targets = flat_index(sizes, projection.target_select)[post]
+            targets = selected_units(sizes, projection.target_select)[post]
             given = given_weights(projection, param)
             for source, units in self._reads(projection.source, pre):
                 for k, (s, t) in enumerate(zip(units, targets)):
@@ -194,7 +195,7 @@ class _UnrolledView:
         for output in self.ir.outputs:
             sizes = [a.size for a in output.shape]
             for piece in output.pieces:
-                places = flat_index(sizes, piece.select)
+                places = selected_units(sizes, piece.select)
                 for source, units in self._reads(piece.expr, np.arange(len(places))):
                     for s, t in zip(units, places):
                         edges[(self.names[source][s], self.names[output.name][t], tuple(notation.WIRE.items()))] = None
@@ -204,7 +205,7 @@ class _UnrolledView:
         """For each population or input an expression reads, the unit of it behind each unit of the signal."""
         found = []
         for ref in refs(expr):
-            units = flat_index([a.size for a in self.shapes[ref.source]], ref.select)
+            units = selected_units([a.size for a in self.shapes[ref.source]], ref.select)
             found.append((ref.source, units[signal_units] if len(units) > 1 else np.repeat(units, len(signal_units))))
         return found
 

@@ -13,6 +13,7 @@ import numpy as np
 from circuitdsl.errors import Problem, did_you_mean
 from circuitdsl.ir import model as ir
 from circuitdsl.ir.arrays import Array
+from circuitdsl.ir.units import ravel_picks
 
 AxisPick = int | tuple[int, ...]
 
@@ -74,11 +75,7 @@ def result_shape(shape: tuple[ir.Axis, ...], picks: tuple[AxisPick, ...]) -> tup
 def flat_units(shape: tuple[ir.Axis, ...], picks: tuple[AxisPick, ...]) -> np.ndarray:
     """Row-major flat indices (into the whole population) of the selected units, in selection order."""
     grids = [np.array([p]) if isinstance(p, int) else np.array(p, dtype=np.int64) for p in picks]
-    sizes = [a.size for a in shape]
-    if not grids:
-        return np.zeros(1, dtype=np.int64)
-    mesh = np.meshgrid(*grids, indexing="ij")
-    return np.ravel_multi_index([m.ravel() for m in mesh], sizes).astype(np.int64) if sizes else np.zeros(1, np.int64)
+    return ravel_picks([a.size for a in shape], grids)
 
 
 def _resolve_one(axis: ir.Axis, kept: tuple[int, ...], value: int | slice | tuple[int | str, ...] | str) -> AxisPick:
