@@ -78,6 +78,14 @@ class Conditional(Node):
 
 
 @dataclass(frozen=True)
+class Over(Node):
+    """`dense over channel`, `operator(spectral, modes = 16) over x`: an operator and the axis it acts on."""
+
+    value: Expr
+    axis: Ident
+
+
+@dataclass(frozen=True)
 class Arg(Node):
     """One argument of a call or one option of a declaration: `expr` or `name = expr`."""
 
@@ -133,7 +141,8 @@ class SetLit(Node):
     items: tuple[Expr, ...]
 
 
-Expr = Union[Number, Quantity, String, Bool, Name, Unary, Binary, Conditional, Call, Subscript, Member, ListLit, SetLit]
+Expr = Union[Number, Quantity, String, Bool, Name, Unary, Binary, Conditional, Call, Subscript, Member, ListLit, SetLit,
+             Over]
 
 
 # ---- declarations and statements -----------------------------------------------------------------
@@ -167,6 +176,7 @@ class Let(Node):
 class StateDecl(Node):
     name: Ident
     init: Expr
+    shape: tuple[Axis, ...] | None = None  # a vector state over a neuron's internal axis
 
 
 @dataclass(frozen=True)
@@ -216,6 +226,7 @@ class ParamDecl(Node):
     sign: Expr
     init: Expr | None
     options: tuple[Arg, ...]
+    shape: tuple[Axis, ...] | None = None  # a neuron's private weights: axes inside each unit
 
 
 @dataclass(frozen=True)
@@ -234,6 +245,7 @@ class PopName(Node):
 class PopulationDecl(Node):
     names: tuple[PopName, ...]
     model: ModelRef
+    source: Expr | None = None  # `from net`: the units and wiring of a connectome
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from circuitdsl.api import check, elaborate
 from circuitdsl.elaborate.limits import Limits
 from circuitdsl.errors import CircuitError
 from circuitdsl.ir.model import CircuitIR
+from circuitdsl.ir.stats import stats
 from circuitdsl.simulate import SimulationInputError, read_input, simulate
 
 if TYPE_CHECKING:
@@ -46,6 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     check_cmd = commands.add_parser("check", help="check .circuit files and print a summary of each circuit")
     check_cmd.add_argument("files", nargs="+")
+    check_cmd.add_argument("--stats", action="store_true", help="also print units, synapses per kind, free and "
+                           "fixed parameters and the effective rank of the initial weight matrix")
     ir_cmd = _circuit_command(commands, "ir", "print a circuit's elaborated IR as JSON")
     run_cmd = _circuit_command(commands, "run", "simulate a circuit (torch backend) and plot its activity traces")
     run_cmd.add_argument("--steps", type=int, default=200, help="time steps to simulate (default 200)")
@@ -78,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"circuitdsl: {error}", file=sys.stderr)
         return 2
     if options.command == "check":
-        return _check(options.files, limits)
+        return _check(options.files, limits, options.stats)
     try:
         result = elaborate(options.file, options.circuit, _args(options.arg), limits)
     except CircuitError as error:
@@ -97,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _check(files: list[str], limits: Limits) -> int:
+def _check(files: list[str], limits: Limits, with_stats: bool = False) -> int:
     status = 0
     for file in files:
         try:
@@ -110,6 +113,8 @@ def _check(files: list[str], limits: Limits) -> int:
             for warning in result.warnings:
                 print(warning.render(), file=sys.stderr)
             print(f"{file}: {result.ir.summary()}")
+            if with_stats:
+                print(stats(result.ir).format())
     return status
 
 

@@ -74,6 +74,12 @@ CODES: Final[dict[str, tuple[str, str]]] = {
     "E802": ("value", "division by zero"),
     "E803": ("value", "not a constant"),
     "E804": ("value", "bad neuron model"),
+    "E901": ("data", "unknown dataset"),
+    "E902": ("data", "unknown neuron"),
+    "E903": ("data", "neuron not in dataset"),
+    "E904": ("data", "sign policy incomplete"),
+    "E905": ("data", "Dale's law violated"),
+    "E906": ("data", "unreadable connectivity file"),
     "W201": ("name", "unused name"),
     "W501": ("sign", "self-junction dropped"),
 }

@@ -18,7 +18,11 @@ from typing import Final, Literal
 #   indicator   any dimension in, a dimensionless 0/1 out (step)
 #   sqrt        halves the dimension's exponents
 #   where       a dimensionless condition, then two branches of one dimension
-DimRule = Literal["same", "keep", "pure", "indicator", "sqrt", "where"]
+#   reduce      the first argument's dimension, its last axis reduced away (a neuron port's segments)
+#   winners     the first argument's dimension; the second is a whole number of winners (k-WTA)
+#   matvec      the product of the dimensions: a neuron's matrix param times a vector over its last axis
+#   push        a vector (a history) and one value of its dimension; the vector's shape
+DimRule = Literal["same", "keep", "pure", "indicator", "sqrt", "where", "reduce", "winners", "matvec", "push"]
 
 
 @dataclass(frozen=True)
@@ -63,7 +67,20 @@ FUNCTIONS: Final[dict[str, Function]] = {f.name: f for f in [
     Function("step", 1, "indicator", lambda x: 1.0 if x > 0 else 0.0, "step(x) = 1 if x > 0 else 0"),
     Function("sqrt", 1, "sqrt", _sqrt, "square root"),
     Function("where", 3, "where", lambda c, a, b: a if c else b, "where(c, a, b): a where c holds, else b"),
+    Function("reduce_sum", 1, "reduce", lambda x: x, "reduce_sum(x): the sum over x's last axis"),
+    Function("reduce_max", 1, "reduce", lambda x: x, "reduce_max(x): the largest value over x's last axis"),
+    Function("reduce_absmax", 1, "reduce", lambda x: x,
+             "reduce_absmax(x): the value of largest magnitude over x's last axis, its sign kept"),
+    Function("kwta", 2, "winners", lambda x, k: x,
+             "kwta(x, k): the k largest values over all units kept, the others 0; gradient to winners only"),
+    Function("matvec", 2, "matvec", lambda w, x: w * x,
+             "matvec(W, x): a neuron's matrix param W[out, in] times its vector x[in], per unit: a vector [out]"),
+    Function("push", 2, "push", lambda h, x: x,
+             "push(h, x): the history h without its first (oldest) element, x appended last"),
 ]}
+
+REDUCTIONS: Final = frozenset(f.name for f in FUNCTIONS.values() if f.dims == "reduce")
+"""Functions over an axis: the IR passes the axis' size as an extra last argument, so backends reshape."""
 
 # Surrogate gradients for `spike` statements: name -> (parameter, default), as in snnTorch.
 SURROGATES: Final[dict[str, dict[str, float]]] = {

@@ -293,7 +293,7 @@ class _ToAst(Transformer[Token, ast.Module]):
         return ast.Let(self._s(meta), self._ident(c[0]), c[1])
 
     def state_decl(self, meta: Any, c: list[Any]) -> ast.StateDecl:
-        return ast.StateDecl(self._s(meta), self._ident(c[0]), c[1])
+        return ast.StateDecl(self._s(meta), self._ident(c[0]), c[2], c[1])
 
     def spike(self, meta: Any, c: list[Any]) -> ast.Spike:
         return ast.Spike(self._s(meta), self._ident(c[0]), c[1], c[2] or ())
@@ -311,13 +311,17 @@ class _ToAst(Transformer[Token, ast.Module]):
         return ast.InputProjection(self._s(meta), c[0], str(c[1]), c[2], c[3] or ())
 
     def param_decl(self, meta: Any, c: list[Any]) -> ast.ParamDecl:
+        shape = c.pop(1)  # the optional shape after the first name (a neuron's private weights)
         names = [x for x in c if isinstance(x, Token)]
         rest = c[len(names):]
         options = tuple(self._as_arg(x) for x in rest[2:])
-        return ast.ParamDecl(self._s(meta), tuple(self._ident(n) for n in names), rest[0], rest[1], options)
+        return ast.ParamDecl(self._s(meta), tuple(self._ident(n) for n in names), rest[0], rest[1], options, shape)
 
     def population_decl(self, meta: Any, c: list[Any]) -> ast.PopulationDecl:
-        return ast.PopulationDecl(self._s(meta), tuple(c[:-1]), c[-1])
+        return ast.PopulationDecl(self._s(meta), tuple(c[:-2]), c[-2], c[-1])
+
+    def population_source(self, meta: Any, c: list[Any]) -> ast.Expr:
+        return c[0]  # type: ignore[no-any-return]
 
     def pop_name(self, meta: Any, c: list[Any]) -> ast.PopName:
         return ast.PopName(self._s(meta), self._ident(c[0]), c[1])
@@ -351,6 +355,9 @@ class _ToAst(Transformer[Token, ast.Module]):
 
     def options(self, meta: Any, c: list[Any]) -> tuple[ast.Arg, ...]:
         return tuple(self._as_arg(x) for x in c)
+
+    def over(self, meta: Any, c: list[Any]) -> ast.Over:
+        return ast.Over(self._s(meta), c[0], self._ident(c[1]))
 
     def call_args(self, meta: Any, c: list[Any]) -> tuple[ast.Arg, ...]:
         return tuple(self._as_arg(x) for x in c if x is not None)

@@ -320,7 +320,9 @@ def test_element_functions_agree_with_their_gradients_at_ties() -> None:
 
     assert set(TorchOps.functions) == set(JaxOps.functions) == set(FUNCTIONS)
     x = np.array([-2.0, -1.0, 0.0, 0.5, 1.0, 2.0], np.float32)
-    other = {"clamp": (0.0, 1.0), "min": (np.float32(1.0),), "max": (np.float32(0.0),), "where": (x, -x)}
+    other = {"clamp": (0.0, 1.0), "min": (np.float32(1.0),), "max": (np.float32(0.0),), "where": (x, -x),
+             "reduce_sum": (2.0,), "reduce_max": (2.0,), "reduce_absmax": (2.0,), "kwta": (2.0,),
+             "matvec": (x[::-1].copy(),), "push": (np.float32(3.0),)}
     for name in FUNCTIONS:
         extra = other.get(name, ())
         values = np.abs(x) + 1 if name in ("log", "sqrt") else x

@@ -71,7 +71,8 @@ def test_every_model_draws_to_svg_and_png(path: str, view: str, tmp_path: Path) 
 
 
 # ---- golden DOT -----------------------------------------------------------------------------------------
-@pytest.mark.parametrize(("path", "view"), [(SWIMMER, "folded"), (SWIMMER, "unrolled"), (SEGMENTS, "folded")])
+@pytest.mark.parametrize(("path", "view"), [(SWIMMER, "folded"), (SWIMMER, "unrolled"), (SEGMENTS, "folded"),
+                                           ("models/celegans_touch.circuit", "unrolled")])
 def test_golden_dot(path: str, view: str) -> None:
     golden = GOLDEN / f"{Path(path).stem}.{view}.dot"
     drawn = dot(path, view)
@@ -301,3 +302,18 @@ def test_a_300_neuron_model_draws(tmp_path: Path) -> None:
         assert graph.source.count("->") >= (5 if view == "folded" else ir.synapses // 2)
     folded = circuitdsl.draw(ir).source
     assert folded.count("shape=box") == 5  # legible: one box per population
+
+
+def test_unrolled_connectome_by_layer_and_class_with_left_right_pairs_on_one_row() -> None:
+    """Interneurons in a band left of motor neurons, each pair (AVBL, AVBR) on one row, inhibition as tees."""
+    ir = circuitdsl.load("models/celegans_forward_locomotion.circuit")
+    source = circuitdsl.draw(ir, view="unrolled").source
+    pos = {m.group(1): (float(m.group(2)), float(m.group(3)))
+           for m in re.finditer(r'^\t"([^"]+)" \[.*pos="([-\d.]+),([-\d.]+)!"', source, re.MULTILINE)}
+    assert pos["M[AVBL]"][1] == pos["M[AVBR]"][1] and pos["M[AVBL]"][0] < pos["M[AVBR]"][0]
+    assert max(x for name, (x, _) in pos.items() if name.startswith("M[AVB")) < pos["M[DB1]"][0]  # inter, motor
+    assert pos["M[VB2]"][1] > pos["M[VB10]"][1]  # numbered cells in body order
+    assert 'label="inter (2)"' in source and 'label="motor (37)"' in source
+    tees = [re.findall(r'"M\[([A-Z]+)\d*\]"', line) for line in source.splitlines() if "arrowhead=tee" in line]
+    # c302: the GABAergic D cells inhibit; the model also makes DB -> DD and VB -> VD inhibitory
+    assert tees and all(pre in ("DD", "VD") or (pre, post) in (("DB", "DD"), ("VB", "VD")) for pre, post in tees)

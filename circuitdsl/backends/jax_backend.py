@@ -45,6 +45,26 @@ def _step(x: Any) -> jax.Array:
     return (jnp.asarray(x) > 0).astype(jnp.float32)
 
 
+def _segments(x: jax.Array, size: float) -> jax.Array:
+    """[..., units * size] as [..., units, size]: a port's internal axis last."""
+    return x.reshape(*x.shape[:-1], -1, int(size))
+
+
+def _absmax(x: jax.Array, size: float) -> jax.Array:
+    """The element of largest magnitude along the last axis, sign kept; its gradient goes to that element."""
+    segments = _segments(x, size)
+    pick = jnp.argmax(jnp.abs(segments), axis=-1)[..., None]
+    return jnp.take_along_axis(segments, pick, axis=-1)[..., 0]
+
+
+def _kwta(x: jax.Array, k: float) -> jax.Array:
+    """The k largest values of each sample (over all its units) kept, the rest zeroed; the mask is constant, so
+    losers get no gradient."""
+    fixed = jax.lax.stop_gradient(x).reshape(x.shape[:1] + (-1,) * (x.ndim > 1))  # [batch, units, 1]: [batch, units]
+    threshold = jax.lax.top_k(fixed, int(k))[0][..., -1:]
+    return x * (fixed >= threshold).astype(x.dtype).reshape(x.shape)
+
+
 _FUNCTIONS: dict[str, Callable[..., Any]] = {
     "clamp": _clamp,
     "min": jnp.minimum,
@@ -62,6 +82,12 @@ _FUNCTIONS: dict[str, Callable[..., Any]] = {
     "step": _step,
     "sqrt": jnp.sqrt,
     "where": lambda c, a, b: jnp.where(jnp.asarray(c) > 0, a, b),
+    "reduce_sum": lambda x, size: _segments(x, size).sum(-1),
+    "reduce_max": lambda x, size: _segments(x, size).max(-1),
+    "reduce_absmax": _absmax,
+    "kwta": _kwta,
+    "matvec": lambda w, x: (w * x[..., None, :]).sum(-1),  # [units or 1, out, in] by [..., units, in]
+    "push": lambda h, x: jnp.concatenate([h[..., 1:], h[..., -1:] * 0.0 + x], -1),
 }
 
 
@@ -116,6 +142,24 @@ class JaxOps:
 
     def stack_time(self, history: jax.Array, latest: jax.Array) -> jax.Array:
         return jnp.concatenate([history[:, latest.shape[1]:], latest], axis=1)
+
+    def einsum(self, spec: str, *operands: jax.Array) -> jax.Array:
+        return jnp.einsum(spec, *operands, precision=jax.lax.Precision.HIGHEST)
+
+    def roll(self, x: jax.Array, shift: int) -> jax.Array:
+        return jnp.roll(x, shift, axis=-1)
+
+    def stack(self, xs: list[jax.Array], axis: int) -> jax.Array:
+        return jnp.stack(xs, axis=axis)
+
+    def rfft(self, x: jax.Array) -> jax.Array:
+        return jnp.fft.rfft(x, norm="forward")
+
+    def irfft(self, x: jax.Array, n: int) -> jax.Array:
+        return jnp.fft.irfft(x, n, norm="forward")
+
+    def complex(self, real: jax.Array, imag: jax.Array) -> jax.Array:
+        return jax.lax.complex(real, imag)
 
 
 class JaxCircuit:
@@ -178,6 +222,13 @@ class JaxCircuit:
         time_major = {k: jnp.swapaxes(v, 0, 1) for k, v in sequence.items()}
         state, outputs = jax.lax.scan(one_step, state, time_major, length=length)
         return shaped_outputs(self.ir, {k: jnp.swapaxes(v, 0, 1) for k, v in outputs.items()}), state
+
+    def rezero_weights(self, params: Params) -> Params:
+        """The parameters with every masked weight (a projection's `sparsity`) set back to zero: apply after
+        each optimiser update, as the torch module's `keep_masks` hook does."""
+        masks = {param_key(p.name): jnp.asarray(p.mask.data.reshape(p.shape), jnp.float32)
+                 for p in self.ir.parameters if p.mask is not None}
+        return {k: v * masks[k] if k in masks else v for k, v in params.items()}
 
     def _named(self, params: Params) -> dict[str, jax.Array]:
         """Parameters by IR name, the fixed ones cut from the gradient."""

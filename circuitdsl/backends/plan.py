@@ -18,6 +18,7 @@ import numpy as np
 from circuitdsl.ir.graph import signal_sources
 from circuitdsl.ir.units import selected_units
 from circuitdsl.ir.model import (
+    Axis,
     AxisSel,
     Binary,
     Call,
@@ -26,6 +27,7 @@ from circuitdsl.ir.model import (
     Const,
     Expr,
     NeuronModel,
+    Operator,
     Parameter,
     Projection,
     Ref,
@@ -85,6 +87,12 @@ class ProjectionPlan:
     source_population: str | None = None  # gap junctions: the population on the source side ...
     source_index: np.ndarray | None = None  # ... the flat units of it the junctions join ...
     source_port: str | None = None  # ... and the port their current enters there
+    gather: np.ndarray | None = None  # each synapse's element of the parameter (shared groups), if not offset/stride
+    factor: np.ndarray | None = None  # each synapse's fixed float32 factor (sign × scale of connectome data)
+    delay_param: str | None = None  # learnable delays: the param of each synapse's delay ...
+    delay_sigma: str | None = None  # ... and of the kernel width (the history is `delay` steps; see delays.py)
+    operator: Operator | None = None  # fields: the operator (see operators.py) ...
+    channels: tuple[int, int] = (1, 1)  # ... the channels it maps from and to
 
 
 @dataclass(frozen=True)
@@ -143,8 +151,8 @@ def lowering_of(rule: str, synapses: int, target_size: int, source_size: int, fo
     """How a projection's synapses run: by rule, and for explicit synapses by density against DENSE_ABOVE."""
     if force == "dense":
         return "dense" if rule == "all_to_all" else "masked"
-    if force == "sparse":
-        return "sparse"
+    if force in ("sparse", "operator"):
+        return force
     if rule in ("one_to_one", "all_to_all"):
         return "elementwise" if rule == "one_to_one" else "dense"
     return "masked" if synapses > DENSE_ABOVE * target_size * source_size else "sparse"
@@ -176,15 +184,52 @@ def _projection(p: Projection, sizes: dict[str, list[int]], populations: dict[st
         extra = {"source_population": p.source.source,
                  "source_index": np.arange(source_size, dtype=np.int64) if index is None else index,
                  "source_port": populations[p.source.source].model.inputs[0].name}
+    if p.weight.index is not None:
+        extra["gather"] = np.array(p.weight.index.data, dtype=np.int64)
+    if p.weight.sign is not None or p.weight.scale is not None:
+        factor = np.ones(p.synapses, dtype=np.float32)
+        for part in (p.weight.sign, p.weight.scale):
+            if part is not None:
+                factor *= part.data.astype(np.float32)
+        extra["factor"] = factor
+    if p.operator is not None:
+        extra.update(operator=p.operator, channels=(_channels(p.source_shape), _channels(p.target_shape)))
+        rule = force = "operator"
+    if p.learnable_delay is not None:  # each synapse reads its own mix of the history: gather, then scatter
+        extra.update(delay_param=p.learnable_delay.param, delay_sigma=p.learnable_delay.sigma)
+        force = "sparse"
     lowering = lowering_of(rule, p.synapses, target_size, source_size, force)
     if lowering in ("masked", "sparse") and rule != "explicit":
         pre, post = _synapse_units(rule, target_size, source_size)
     return ProjectionPlan(
         id=p.id, kind=p.kind, source=p.source, source_size=source_size, target=p.target,
-        target_index=flat_index(sizes[p.target], p.target_select), target_size=target_size, port=p.port,
+        target_index=_target_index(p, sizes[p.target], populations[p.target].model), target_size=target_size,
+        port=p.port,
         rule=rule, lowering=lowering, pre=pre, post=post, param=p.weight.param, offset=p.weight.offset,
         stride=p.weight.stride, synapses=p.synapses, delay=p.delay, recurrent=p.recurrent,
         **extra)  # type: ignore[arg-type]
+
+
+def port_size(model: NeuronModel, port: str) -> int:
+    """Elements per unit on a port of a neuron model: its internal axis (segments), or 1."""
+    for i in model.inputs:  # a loop, not a generator: torch.compile traces the step through this
+        if i.name == port:
+            return math.prod([a.size for a in i.shape])
+    raise KeyError(port)
+
+
+def _target_index(p: Projection, sizes: list[int], model: NeuronModel) -> np.ndarray | None:
+    """Flat elements of the target port this projection reaches: units, times the port's segments if it has them."""
+    segments = port_size(model, p.port)
+    if p.target_select is None or segments == 1:
+        return flat_index(sizes, p.target_select)
+    units = flat_index(sizes, p.target_select)
+    return (units[:, None] * segments + np.arange(segments)).ravel()  # type: ignore[index]
+
+
+def _channels(shape: list[Axis]) -> int:
+    """The channels of a field: the size of its one axis without a domain, 1 when it has none."""
+    return math.prod(a.size for a in shape if a.domain is None)
 
 
 def _order(ir: CircuitIR) -> list[str]:

@@ -17,8 +17,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from circuitdsl.backends.plan import Plan, ProjectionPlan, ref_key, refs
-from circuitdsl.ir.model import Binary, Call, Cond, Const, Expr, NeuronModel, Parameter, Ref, Unary, Var
+from circuitdsl.backends import delays, operators
+from circuitdsl.backends.plan import Plan, ProjectionPlan, port_size, ref_key, refs
+from circuitdsl.ir.model import Binary, Call, Cond, Const, Expr, NeuronModel, Operator, Parameter, Ref, Unary, Var
 
 Array = Any
 State = dict[str, Array]
@@ -39,6 +40,13 @@ class Ops(Protocol):
     def spike(self, x: Array, surrogate: str, slope: float) -> Array: ...  # x > 0, surrogate_derivative back
     def softplus(self, x: Array) -> Array: ...
     def stack_time(self, history: Array, latest: Array) -> Array: ...  # drop the oldest step, append latest
+    # fields (circuitdsl/backends/operators.py): over the last axis unless said
+    def einsum(self, spec: str, *operands: Array) -> Array: ...
+    def roll(self, x: Array, shift: int) -> Array: ...
+    def stack(self, xs: list[Array], axis: int) -> Array: ...
+    def rfft(self, x: Array) -> Array: ...  # norm 'forward': coefficients are means
+    def irfft(self, x: Array, n: int) -> Array: ...  # norm 'forward'; x zero-padded or cut to n // 2 + 1
+    def complex(self, real: Array, imag: Array) -> Array: ...
 
 
 # ---- parameters ----------------------------------------------------------------------------------
@@ -57,7 +65,9 @@ def sampled_values(parameter: Parameter, uniform: Sampler, normal: Sampler, xp: 
     high/std, shape), mapped back through its enforcement with the array namespace `xp` (numpy or jax.numpy)."""
     shape = tuple(parameter.shape)
     args = parameter.init.args
-    if parameter.init.rule == "constant":
+    if parameter.init.rule == "data":
+        value = xp.asarray(parameter.init.values.data.reshape(shape))  # type: ignore[union-attr]
+    elif parameter.init.rule == "constant":
         value = xp.full(shape, args[0], dtype=xp.float32)
     elif parameter.init.rule == "uniform":
         value = uniform(args[0], args[1], shape)
@@ -69,6 +79,8 @@ def sampled_values(parameter: Parameter, uniform: Sampler, normal: Sampler, xp: 
         value = magnitude + xp.log(-xp.expm1(-magnitude))  # softplus^-1, stable
     elif parameter.enforce == "abs":
         value = xp.abs(value)
+    if parameter.mask is not None:  # weight sparsity: masked elements start (and stay) at zero
+        value = value * xp.asarray(parameter.mask.data.reshape(shape), dtype=xp.float32)
     return xp.asarray(value, dtype=xp.float32)  # an array also for a scalar (numpy gives 0-d results as scalars)
 
 
@@ -159,8 +171,10 @@ def initial_state(plan: Plan, batch: int, ops: Ops) -> State:
     for population in plan.populations.values():
         for variable in population.model.states:
             value = float(evaluate(variable.init, _no_lookup, ops))
-            state[f"{population.name}.{variable.name}"] = ops.full(batch, population.size, value)
-        state[f"{population.name}:out"] = ops.zeros(batch, population.size)
+            size = population.size * math.prod([a.size for a in variable.shape])
+            state[f"{population.name}.{variable.name}"] = ops.full(batch, size, value)
+        out_size = math.prod([a.size for a in population.model.output_shape])
+        state[f"{population.name}:out"] = ops.zeros(batch, population.size * out_size)
     for projection in plan.projections:
         if projection.delay:
             state[f"{projection.id}:delay"] = ops.zeros(batch, projection.delay * projection.source_size)
@@ -189,10 +203,12 @@ class Stepper:
         self.output_index = {key: None if idx is None else ops.asarray(idx) for key, idx in plan.output_index.items()}
         self.arrays: dict[str, Array] = {}
         for p in plan.projections:
-            for name in ("target_index", "pre", "post", "source_index"):
+            for name in ("target_index", "pre", "post", "source_index", "gather", "factor"):
                 value = getattr(p, name)
                 if value is not None:
                     self.arrays[f"{p.id}:{name}"] = ops.asarray(value)
+            if p.delay_param is not None:
+                self.arrays[f"{p.id}:taps"] = ops.asarray(delays.taps(p.delay))
             if p.lowering == "masked":
                 cells = p.post * p.source_size + p.pre  # each synapse's cell of the [target, source] matrix
                 self.arrays[f"{p.id}:cells"] = ops.asarray(cells)
@@ -227,11 +243,13 @@ class Stepper:
 
         for name in plan.order:
             population = plan.populations[name]
-            ports = {i.name: ops.zeros(_batch_of(inputs, state), population.size) for i in population.model.inputs}
+            ports = {i.name: ops.zeros(_batch_of(inputs, state), population.size * port_size(population.model, i.name))
+                     for i in population.model.inputs}
             for p in self.incoming[name]:
                 for port, index, values in self._contributions(p, name, weights, state, signal):
                     ports[port] = values + ports[port] if index is None else ops.add_at(ports[port], index, values)
-            out, updates = run_neuron(population.model, ports, state, name, ops)
+            private = {p.name: weights[f"{name}.{p.name}"] for p in population.model.params}
+            out, updates = run_neuron(population.model, ports, state, name, ops, private)
             current[name] = out
             new_state.update(updates)
             new_state[f"{name}:out"] = out
@@ -245,10 +263,20 @@ class Stepper:
     def _contributions(self, p: ProjectionPlan, receiver: str, weights: Mapping[str, Array], state: State,
                        signal: Callable[[ProjectionPlan, bool], Array]) -> list[tuple[str, Array | None, Array]]:
         """What projection p adds to population `receiver`: (port, flat units or None for all, values)."""
+        if p.operator is not None:
+            return [(p.port, self.arrays.get(f"{p.id}:target_index"),
+                     self._operator(p, p.operator, weights, signal(p, p.recurrent)))]
         w = weights[p.param]
-        w = w[p.offset] if p.stride == 0 else w[p.offset:p.offset + p.synapses]
+        if p.gather is not None:
+            w = w[self.arrays[f"{p.id}:gather"]]
+        else:
+            w = w[p.offset] if p.stride == 0 else w[p.offset:p.offset + p.synapses]
+        if p.factor is not None:
+            w = w * self.arrays[f"{p.id}:factor"]
         if p.kind == "electrical":
             return self._gap_junction(p, receiver, w, state)
+        if p.delay_param is not None:
+            return [(p.port, self.arrays.get(f"{p.id}:target_index"), self._learned_delay(p, w, weights, state))]
         if p.delay:
             source = state[f"{p.id}:delay"][:, : p.source_size]
         else:
@@ -267,6 +295,25 @@ class Stepper:
         if p.lowering == "dense" and p.stride == 0:
             return ops.zeros(source.shape[0], p.target_size) + w * source.sum(1, keepdims=True)
         return source @ self._matrix(p, w).T
+
+    def _operator(self, p: ProjectionPlan, operator: Operator, weights: Mapping[str, Array], source: Array) -> Array:
+        """A field [batch, in channels * x] through p's operator, plus its function-valued bias if any:
+        [batch, out channels * x] (the grid's size read from the signal, so any resolution runs)."""
+        (channels_in, channels_out), ops = p.channels, self.ops
+        n = source.shape[1] // channels_in
+        out = operators.apply(operator, weights[p.param], source.reshape(-1, channels_in, n), channels_out, ops)
+        if operator.bias is not None:
+            out = out + operators.bias(weights[operator.bias].reshape(channels_out, 2, -1), n, ops)
+        return out.reshape(-1, channels_out * n)
+
+    def _learned_delay(self, p: ProjectionPlan, w: Array, weights: Mapping[str, Array], state: State) -> Array:
+        """Each synapse's source read through its delay kernel over the history (gathered per synapse),
+        weighted and scattered into the target: [batch, target units]."""
+        history = state[f"{p.id}:delay"].reshape(-1, p.delay, p.source_size)  # [batch, K, source], oldest first
+        pre, post = self.arrays[f"{p.id}:pre"], self.arrays[f"{p.id}:post"]
+        k = delays.kernel(weights[p.delay_param], weights[p.delay_sigma], self.arrays[f"{p.id}:taps"],
+                          self.ops.functions)
+        return self.ops.scatter_add(p.target_size, post, (history[:, :, pre] * k).sum(1) * w)
 
     def _matrix(self, p: ProjectionPlan, w: Array) -> Array:
         """p's weights as a dense [target, source] matrix: in place for all_to_all, else scattered (repeats add)."""
@@ -335,12 +382,23 @@ def _as_batch(value: Array, batch: int, n: int, ops: Ops) -> Array:
 
 
 def run_neuron(model: NeuronModel, ports: Mapping[str, Array], state: State, name: str,
-               ops: Ops) -> tuple[Array, State]:
-    """One step of a population's neuron model: its equations in order; returns the output and new states."""
-    values: dict[str, Array] = dict(ports)
+               ops: Ops, params: Mapping[str, Array]) -> tuple[Array, State]:
+    """One step of a population's neuron model: its equations in order; returns the output and new states.
+
+    Inside, every value is [batch, units, k] (k: its internal axis, 1 for a plain value) and a param of the
+    model [units, *its axes] (`params`: flat, by the model's names), so per-unit values broadcast over a
+    unit's axis; ports and states are flat [batch, units * k] outside."""
+    batch = int(next(iter(ports.values())).shape[0])
+    units = int(next(iter(ports.values())).shape[1]) // port_size(model, model.inputs[0].name)
+    values: dict[str, Array] = {port: x.reshape(batch, units, -1) for port, x in ports.items()}
+    shaped: dict[str, Array] = {}  # each state's zeros [batch, units, k], to broadcast its new value
     for variable in model.states:
-        values[variable.name] = state[f"{name}.{variable.name}"]
-    reference = next(iter(ports.values()))
+        values[variable.name] = state[f"{name}.{variable.name}"].reshape(batch, units, -1)
+        shaped[variable.name] = values[variable.name] * 0.0
+    for param in model.params:
+        copies = 1 if param.shared else units
+        values[param.name] = params[param.name].reshape(copies, *([a.size for a in param.shape] or [1]))
+    reference = ops.zeros(batch, units).reshape(batch, units, 1)  # one value per unit
     out = None
     for equation in model.equations:
         value = evaluate(equation.expr, lambda var: values[var.name], ops)  # type: ignore[arg-type, union-attr]
@@ -348,13 +406,15 @@ def run_neuron(model: NeuronModel, ports: Mapping[str, Array], state: State, nam
             value = ops.spike(_like(value, reference), equation.surrogate or "atan",
                               surrogate_slope(equation.surrogate_args))
         if equation.kind == "out":
-            out = _like(value, reference)
+            out = _like(value, reference).reshape(batch, -1)
+        elif equation.kind in ("update", "ode"):
+            values[equation.target] = _like(value, shaped[equation.target])
         else:
-            values[equation.target] = _like(value, reference)
-    updates = {f"{name}.{v.name}": values[v.name] for v in model.states}
+            values[equation.target] = value if equation.kind == "let" else _like(value, reference)
+    updates = {f"{name}.{v.name}": _like(values[v.name], shaped[v.name]).reshape(batch, -1) for v in model.states}
     return out, updates
 
 
 def _like(value: Array, reference: Array) -> Array:
-    """A neuron's value shaped like its input port: constants and 0-d results broadcast."""
+    """A neuron's value shaped like `reference`: constants, per-unit params and smaller shapes broadcast."""
     return value if not isinstance(value, float) and value.shape == reference.shape else reference * 0.0 + value

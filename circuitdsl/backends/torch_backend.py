@@ -54,6 +54,25 @@ def _pair(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> Callable[
     return lambda a, b: fn(_tensor(a), _tensor(b))
 
 
+def _segments(x: torch.Tensor, size: float) -> torch.Tensor:
+    """[..., units * size] as [..., units, size]: a port's internal axis last."""
+    return x.reshape(*x.shape[:-1], -1, int(size))
+
+
+def _absmax(x: torch.Tensor, size: float) -> torch.Tensor:
+    """The element of largest magnitude along the last axis, sign kept; its gradient goes to that element."""
+    segments = _segments(x, size)
+    return segments.gather(-1, segments.abs().argmax(-1, keepdim=True)).squeeze(-1)
+
+
+def _kwta(x: torch.Tensor, k: float) -> torch.Tensor:
+    """The k largest values of each sample (over all its units) kept, the rest zeroed; the mask is constant, so
+    losers get no gradient."""
+    fixed = x.detach().flatten(start_dim=min(1, x.dim() - 1))  # [batch, units, 1] inside a neuron: [batch, units]
+    threshold = fixed.topk(int(k), dim=-1).values[..., -1:]
+    return x * (fixed >= threshold).to(x.dtype).reshape(x.shape)
+
+
 _FUNCTIONS: dict[str, Callable[..., Any]] = {
     "clamp": _clamp,
     "min": _pair(torch.minimum),
@@ -71,6 +90,12 @@ _FUNCTIONS: dict[str, Callable[..., Any]] = {
     "step": lambda x: (_tensor(x) > 0).to(torch.float32),
     "sqrt": lambda x: torch.sqrt(_tensor(x)),
     "where": lambda c, a, b: torch.where(_tensor(c) > 0, _tensor(a), _tensor(b)),
+    "reduce_sum": lambda x, size: _segments(x, size).sum(-1),
+    "reduce_max": lambda x, size: _segments(x, size).amax(-1),
+    "reduce_absmax": _absmax,
+    "kwta": _kwta,
+    "matvec": lambda w, x: (w * x[..., None, :]).sum(-1),  # [units or 1, out, in] by [..., units, in]
+    "push": lambda h, x: torch.cat([h[..., 1:], h[..., -1:] * 0.0 + x], -1),
 }
 
 
@@ -113,6 +138,24 @@ class TorchOps:
     def stack_time(self, history: torch.Tensor, latest: torch.Tensor) -> torch.Tensor:
         return torch.cat([history[:, latest.shape[1]:], latest], dim=1)
 
+    def einsum(self, spec: str, *operands: torch.Tensor) -> torch.Tensor:
+        return torch.einsum(spec, *operands)
+
+    def roll(self, x: torch.Tensor, shift: int) -> torch.Tensor:
+        return torch.roll(x, shift, dims=-1)
+
+    def stack(self, xs: list[torch.Tensor], axis: int) -> torch.Tensor:
+        return torch.stack(xs, dim=axis)
+
+    def rfft(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.fft.rfft(x, norm="forward")
+
+    def irfft(self, x: torch.Tensor, n: int) -> torch.Tensor:
+        return torch.fft.irfft(x, n, norm="forward")
+
+    def complex(self, real: torch.Tensor, imag: torch.Tensor) -> torch.Tensor:
+        return torch.complex(real, imag)
+
 
 class CircuitModule(nn.Module):
     """A compiled circuit: `forward(inputs, state)` advances one time step, batch-first.
@@ -129,6 +172,8 @@ class CircuitModule(nn.Module):
         self.params = nn.ParameterDict({
             param_key(p.name): nn.Parameter(torch.from_numpy(initial_values(p, rng)), requires_grad=p.trainable)
             for p in ir.parameters})
+        self._masks = {param_key(p.name): torch.tensor(p.mask.data.reshape(p.shape), dtype=torch.float32)
+                       for p in ir.parameters if p.mask is not None}  # not buffers: state_dict keeps only params
         # built here, not on first use, so that torch.compile traces only the step itself
         self._steppers: dict[str, Stepper] = {"cpu": Stepper(self.plan, TorchOps(torch.device("cpu")))}
 
@@ -143,6 +188,16 @@ class CircuitModule(nn.Module):
 
     def initial_state(self, batch_size: int = 1) -> State:
         return initial_state(self.plan, batch_size, TorchOps(self._device()))
+
+    def rezero_weights(self) -> None:
+        """Set every masked weight (a projection's `sparsity`) back to zero: call after each optimiser step."""
+        with torch.no_grad():
+            for key, mask in self._masks.items():
+                self.params[key].mul_(mask.to(self.params[key].device))
+
+    def keep_masks(self, optimizer: torch.optim.Optimizer) -> Any:
+        """Re-zero the masked weights after every step of `optimizer`; returns the hook's removable handle."""
+        return optimizer.register_step_post_hook(lambda *_: self.rezero_weights())
 
     def _repr_svg_(self) -> str | None:
         """The circuit's folded diagram, for notebooks (see `CircuitIR._repr_svg_`)."""

@@ -350,6 +350,13 @@ class _FoldedView:
     def _rule(self, projections: list[Projection]) -> str:
         """The connectivity rule as written, with the number of synapses of an explicit one."""
         rule = projections[0].connectivity
+        operator = projections[0].operator
+        if operator is not None:  # an operator and the axis it acts on (the channel axis for dense)
+            settings = ", ".join(f"{k}={_value(v)}" for k, v in rule.args.items())
+            shown = f"operator({operator.kind}{', ' + settings if settings else ''})" if operator.kind != "dense" \
+                else "dense"
+            over = operator.channel if operator.kind == "dense" else ", ".join(operator.axes)
+            return f"{shown} over {over}" + (" + bias(x)" if operator.bias else "")
         args = ", ".join(f"{k}={_value(v)}" for k, v in rule.args.items() if k not in ("pre", "post"))
         shown = f"{rule.rule}({args})" if args else rule.rule
         if rule.pre is not None:
@@ -408,7 +415,9 @@ class _FoldedView:
             per_member[item.member.name] = per_member.get(item.member.name, 0) + 1
         if max(per_member.values()) > 1:
             notes.append(f"×{max(per_member.values())}")
-        if first.projection is not None and first.projection.delay:
+        if first.projection is not None and first.projection.learnable_delay is not None:
+            notes.append(f"delay ≤ {first.projection.delay}, learned")
+        elif first.projection is not None and first.projection.delay:
             notes.append(f"delay {first.projection.delay}")
         return ", ".join(notes)
 

@@ -39,13 +39,16 @@ def shared_colours(ir: CircuitIR) -> dict[str, str]:
     return {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(shared)}
 
 
+INHIBITORY = {"arrowhead": "tee", "arrowsize": "1.1"}
+
+
 def synapse(projection: Projection, parameter: Parameter) -> dict[str, str]:
     """Edge attributes of a projection's synapses: tee for inhibition, dashed and undirected for gap junctions."""
     if projection.kind == "electrical":
         return {"style": "dashed", "dir": "none", "penwidth": "1.5"}
     negative = parameter.sign == "inhibitory" or (parameter.sign == "fixed" and parameter.init.args[0] < 0)
     if projection.arrow == "-|" or negative:
-        return {"arrowhead": "tee", "arrowsize": "1.1"}
+        return dict(INHIBITORY)
     return {"arrowhead": "empty" if parameter.sign == "free" else "normal"}
 
 

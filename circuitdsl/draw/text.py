@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from html import escape
 
-from circuitdsl.ir.model import Axis, AxisSel, Binary, Call, Cond, Const, Expr, Init, SliceSel, Unary
+from circuitdsl.ir.model import Axis, AxisSel, Binary, Call, Cond, Const, Domain, Expr, Init, SliceSel, Unary
 
 HOLE = "\x00"
 
@@ -40,8 +40,13 @@ def number(value: float | bool) -> str:
 
 
 def axes(shape: Sequence[Axis]) -> str:
-    """`joint=5`, `channel=2 × x=8`; empty for a single unit."""
-    return " × ".join(f"{a.name}={a.size}" for a in shape)
+    """`joint=5`, `channel=2 × x=8`, a grid as `x=128 on [0,1)`; empty for a single unit."""
+    return " × ".join(f"{a.name}={a.size}" + (_domain(a.domain) if a.domain else "") for a in shape)
+
+
+def _domain(domain: Domain) -> str:
+    """` on [0,1)` for a periodic grid over [0, 1] (the end point is the start), ` on [0,1]` otherwise."""
+    return f" on [{number(domain.low)},{number(domain.high)}{')' if domain.periodic else ']'}"
 
 
 def indices(values: Sequence[int]) -> str:

@@ -47,7 +47,20 @@ def synapses(projection: Projection) -> tuple[np.ndarray, np.ndarray]:
 
 
 def given_weights(projection: Projection, parameter: Parameter) -> np.ndarray | None:
-    """Each synapse's weight where the IR gives it (a constant init); None where it is drawn at random."""
-    if parameter.init.rule != "constant":
+    """Each synapse's initial weight where the IR gives it (a constant, or data such as a connectome's
+    counts, with the synapse's fixed sign and scale); None where it is drawn at random."""
+    init = parameter.init
+    if init.rule == "constant":
+        values = np.full(max(math.prod(parameter.shape), 1), init.args[0], dtype=np.float64)
+    elif init.rule == "data" and init.values is not None:
+        values = np.asarray(init.values.data, dtype=np.float64).reshape(-1)
+    else:
         return None
-    return np.full(projection.synapses, parameter.init.args[0])
+    ref = projection.weight
+    synapse = np.arange(projection.synapses)
+    index = np.asarray(ref.index.data, dtype=np.int64) if ref.index is not None else ref.offset + ref.stride * synapse
+    weights = values[index]
+    for factor in (ref.sign, ref.scale):
+        if factor is not None:
+            weights = weights * np.asarray(factor.data, dtype=np.float64)
+    return weights

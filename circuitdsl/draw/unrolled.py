@@ -5,11 +5,16 @@ reaches it).  When the circuit has a body axis (the instance array or named axis
 NCAP's `joint` or `seg`), each index along it is a block of columns, head to tail from left to right.  Within a
 column, units stand in declaration order (Bd above Bv: dorsal above ventral), then by index.  A unit nothing
 projects to (an input, an oscillator) stands just before the first unit it drives.
+
+A population whose axis names each unit's class (a connectome) is laid out by cells instead: one band of
+columns per layer (sensory, inter, motor, muscle), classes stacked in each band with a gap between them, and
+left-right pairs (AVAL, AVAR) side by side on one row.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from graphlib import TopologicalSorter
 
@@ -19,6 +24,7 @@ import numpy as np
 from circuitdsl.draw import notation, text
 from circuitdsl.draw.hierarchy import Hierarchy
 from circuitdsl.draw.units import given_weights, synapses, unit_names
+from circuitdsl.backends.plan import port_size
 from circuitdsl.ir.units import selected_units
 from circuitdsl.ir.graph import refs
 from circuitdsl.ir.model import Axis, CircuitIR, Expr
@@ -46,6 +52,7 @@ class _Unit:
     role: int  # rank of its population's local name: the order of rows in a column
     segment: int | None  # its index along the body axis
     column: tuple[int, int] = (0, 0)  # (block, layer)
+    cell: tuple[str, str, str] | None = None  # (layer, class, name) where the population's axis gives classes
 
 
 @dataclass(frozen=True)
@@ -86,12 +93,13 @@ class _UnrolledView:
         units = self._units()
         edges = self._edges()
         self._place(units, edges)
+        by_cell = any(unit.cell for unit in units.values())
         defaults = notation.graph_defaults(f"{self.ir.name}  (unrolled)")
         graph = graphviz.Digraph(self.ir.name, graph_attr={
             **defaults["graph"], "layout": "neato", "outputorder": "edgesfirst",
             "splines": "true" if len(edges) <= _SPLINE_LIMIT else "line"},
             node_attr={**defaults["node"], "fontsize": "11"}, edge_attr={**defaults["edge"], "arrowsize": "0.7"})
-        positions = self._positions(units)
+        positions = self._cell_positions(graph, units) if by_cell else self._positions(units)
         fills = {}
         for unit in units.values():
             attrs = {"input": _INPUT, "output": _OUTPUT}.get(self.kinds.get(unit.owner, ""))
@@ -99,7 +107,8 @@ class _UnrolledView:
                 fill = fills.setdefault(unit.role, _FILLS[len(fills) % len(_FILLS)])
                 attrs = {"shape": "ellipse", "style": "filled", "fillcolor": fill, "color": "gray35", "margin": "0.04"}
             graph.node(unit.id, text.html(unit.label), pos=_pin(*positions[unit.id]), **attrs)
-        self._headers(graph, units, positions)
+        if not by_cell:
+            self._headers(graph, units, positions)
         for (source, target, style), width in edges.items():
             attrs = dict(style)
             if width is not None:
@@ -128,8 +137,10 @@ class _UnrolledView:
         for owner in owners:
             role = roles.setdefault(self._local(owner), len(roles))
             segments, prefix = self._segments(owner)
+            cells = _cells(self.shapes[owner])
             for flat, name in enumerate(self.names[owner]):
-                units[name] = _Unit(name, name[len(prefix):], owner, role, segments[flat] if segments else None)
+                units[name] = _Unit(name, name[len(prefix):], owner, role, segments[flat] if segments else None,
+                                    cell=cells[flat] if cells else None)
         return units
 
     def _body(self) -> _Body | None:
@@ -184,11 +195,16 @@ class _UnrolledView:
                 style["color"] = colour
             pre, post = synapses(projection)
             sizes = [a.size for a in self.shapes[projection.target]]
-            targets = selected_units(sizes, projection.target_select)[post]
+            model = self.ir.neurons[self.ir.population(projection.target).model]
+            segments = port_size(model, projection.port)  # a dendrite port: synapses reach unit × segment
+            targets = selected_units(sizes, projection.target_select)[post // segments]
             given = given_weights(projection, param)
+            styles = (tuple(style.items()), tuple((style | notation.INHIBITORY).items()))
+            negative = (np.zeros(len(pre), dtype=bool) if projection.weight.sign is None or projection.kind != "chemical"
+                        else np.asarray(projection.weight.sign.data) < 0)  # a connectome's per-synapse signs
             for source, units in self._reads(projection.source, pre):
                 for k, (s, t) in enumerate(zip(units, targets)):
-                    key = (self.names[source][s], self.names[projection.target][t], tuple(style.items()))
+                    key = (self.names[source][s], self.names[projection.target][t], styles[int(negative[k])])
                     edges[key] = None if given is None else abs(float(given[k]))
                     if given is not None:
                         weights.append(abs(float(given[k])))
@@ -274,6 +290,52 @@ class _UnrolledView:
                 x += width / 2 + _GAP
         return positions
 
+    def _cell_positions(self, graph: graphviz.Digraph, units: dict[str, _Unit]) -> dict[str, tuple[float, float]]:
+        """Cells by layer band and class, left-right pairs on one row; other units in columns before and after
+        (inputs and what feeds the cells to the left, outputs to the right).  Each band gets a title."""
+        cells = [u for u in units.values() if u.cell]
+        bands: dict[str, dict[str, list[_Unit]]] = {}
+        for unit in sorted(cells, key=_cell_order):
+            layer, cls, _ = unit.cell  # type: ignore[misc]
+            bands.setdefault(layer, {}).setdefault(cls, []).append(unit)
+        rows = max(12, math.ceil(math.sqrt(len(cells)) * 1.2))
+        width = max(len(u.label) for u in cells) * _CHAR + 0.3
+        positions: dict[str, tuple[float, float]] = {}
+        others = sorted((u for u in units.values() if not u.cell), key=lambda u: (u.column, u.role))
+        before = [u for u in others if self.kinds.get(u.owner) != "output"]
+        after = [u for u in others if self.kinds.get(u.owner) == "output"]
+        x = self._stack(before, 0.0, max(rows, min(len(before), 3 * rows)), positions)
+        for layer, classes in bands.items():
+            start, row = x, 0
+            for members in classes.values():
+                pairs = _pairs(members)
+                if row and row + len(pairs) > rows:  # wrap at a class boundary
+                    x, row = x + 2 * width + _GAP, 0
+                for left, right in pairs:
+                    y = -row * _ROW
+                    if right is None:
+                        positions[left.id] = (x + width / 2, y)
+                    else:
+                        positions[left.id], positions[right.id] = (x, y), (x + width, y)
+                    row += 1
+                row += 0.5  # a gap between classes
+            graph.node(f"band {layer}", f"{layer} ({sum(len(m) for m in classes.values())})", shape="plaintext",
+                       fontsize="13", fontcolor="gray30", pos=_pin((start + x + width) / 2, _ROW * 1.2))
+            x += 2 * width + _GAP * 2
+        self._stack(after, x, max(rows, min(len(after), 3 * rows)), positions)
+        return positions
+
+    @staticmethod
+    def _stack(members: list[_Unit], x: float, rows: int, positions: dict[str, tuple[float, float]]) -> float:
+        """Units in columns of `rows` from x on (top row at 0); returns the x after them."""
+        for start in range(0, len(members), rows):
+            chunk = members[start:start + rows]
+            width = max(len(u.label) for u in chunk) * _CHAR + 0.3
+            for i, unit in enumerate(chunk):
+                positions[unit.id] = (x + width / 2, -i * _ROW)
+            x += width + _GAP
+        return x
+
     def _headers(self, graph: graphviz.Digraph, units: dict[str, _Unit],
                  positions: dict[str, tuple[float, float]]) -> None:
         """A title above each block of the body axis: `joint 0`, `seg[3]`."""
@@ -287,6 +349,41 @@ class _UnrolledView:
         for block, xs in sorted(spans.items()):
             graph.node(f"header {block}", self.body.header(block), shape="plaintext", fontsize="13",
                        fontcolor="gray30", pos=_pin((min(xs) + max(xs)) / 2, top))
+
+
+_LAYER_ORDER = {"sensory": 0, "inter": 1, "motor": 2, "muscle": 3}
+
+
+def _cell_order(unit: _Unit) -> tuple[int, str, tuple[str | int, ...]]:
+    """Layers in body order, classes by name, cells by name with numbers in order (VB2 before VB10)."""
+    layer, cls, name = unit.cell  # type: ignore[misc]
+    natural = tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name))
+    return _LAYER_ORDER.get(layer, len(_LAYER_ORDER)), cls, natural
+
+
+def _cells(shape: list[Axis]) -> list[tuple[str, str, str]] | None:
+    """(layer, class, name) of each unit of a one-axis population whose axis gives classes; else None."""
+    if len(shape) != 1 or shape[0].classes is None:
+        return None
+    axis = shape[0]
+    names = axis.labels or [str(i) for i in range(axis.size)]
+    layers = axis.layers or [""] * axis.size
+    return list(zip(layers, axis.classes, names, strict=True))
+
+
+def _pairs(members: list[_Unit]) -> list[tuple[_Unit, _Unit | None]]:
+    """A class's units as rows: a left-right pair (AVAL, AVAR) shares a row; others stand alone."""
+    by_name = {u.cell[2]: u for u in members}  # type: ignore[index]
+    rows: list[tuple[_Unit, _Unit | None]] = []
+    placed: set[str] = set()
+    for unit in members:
+        name = unit.cell[2]  # type: ignore[index]
+        if name in placed:
+            continue
+        partner = by_name.get(name[:-1] + "R") if name.endswith("L") else None
+        rows.append((unit, partner))
+        placed.update({name} | ({partner.cell[2]} if partner else set()))  # type: ignore[index]
+    return rows
 
 
 def _pin(x: float, y: float) -> str:

@@ -9,6 +9,7 @@ are all recorded; a statement that fails is skipped and the names it declared ar
 from __future__ import annotations
 
 import math
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -16,24 +17,27 @@ import networkx as nx
 import numpy as np
 
 from circuitdsl import ast, units
-from circuitdsl.elaborate import connectivity, select
+from circuitdsl.backends.operators import BIAS_MODES
+from circuitdsl.elaborate import connectivity, delays, operators, select
+from circuitdsl.elaborate import connectome as data
 from circuitdsl.elaborate.evaluate import (
     BUILTINS, Abort, CircuitCall, Evaluator, Poisoned, dim_of, format_shape, magnitude, touch,
 )
 from circuitdsl.elaborate.limits import Limits
-from circuitdsl.elaborate.neurons import NeuronBuilder, bind_arguments, model_key, plain
+from circuitdsl.elaborate.neurons import NeuronBuilder, bind_arguments, model_key, plain, unit_parameters
 from circuitdsl.elaborate.scope import Binding, Scope
 from circuitdsl.elaborate.values import (
-    Builtin, Definition, InitRule, InstanceArray, InstanceValue, Namespace, ParamHandle, PopulationRef, Rule, Signal,
-    Symbol, Unbound, describe,
+    Builtin, DataCall, Definition, InitRule, InstanceArray, InstanceValue, Namespace, ParamHandle, PopulationRef, Rule,
+    Signal, Symbol, Unbound, describe,
 )
 from circuitdsl.errors import CircuitError, Problem, Reporter, Span, did_you_mean
+from circuitdsl.ir import arrays as ir_arrays
 from circuitdsl.ir import model as ir
 from circuitdsl.ir.graph import signal_sources
 from circuitdsl.units import DIMENSIONLESS, Dim, Quantity, format_dim
 
 _NEURON_ONLY = {ast.StateDecl: "state", ast.Spike: "spike"}
-_PROJECTION_OPTIONS = ("weight", "delay")
+_PROJECTION_OPTIONS = ("weight", "delay", "sparsity")
 _SIGNS_OF_ARROWS = {"->": ("excitatory", "free", "fixed"), "-|": ("inhibitory", "fixed"),
                     "<->": ("excitatory", "free", "fixed")}
 
@@ -85,7 +89,9 @@ class CircuitBuilder:
         self.model_inputs: dict[str, dict[str, Dim]] = {}
         self.populations: list[ir.Population] = []
         self.params: list[ParamHandle] = []
-        self.pending: list[_Pending] = []
+        self.pending: list[_Pending | ir.Projection] = []  # ir.Projection: a connectome's, complete
+        self.data_parameters: list[ir.Parameter] = []
+        self.sources: list[ir.DataSource] = []
         self.projection_ids: set[str] = set()
         self.active: list[Definition] = []
         self.counts = {"units": 0, "synapses": 0, "statements": 0, "instances": 0}
@@ -114,7 +120,8 @@ class CircuitBuilder:
         return ir.CircuitIR(name=definition.name, doc=definition.node.doc, args=hierarchy.args,
                             inputs=list(frame.inputs.values()), outputs=outputs, populations=self.populations,
                             projections=_mark_recurrent(projections, self.populations), parameters=parameters,
-                            neurons=self.neurons, hierarchy=hierarchy, files=sorted(self.reporter.sources))
+                            neurons=self.neurons, hierarchy=hierarchy, files=sorted(self.reporter.sources),
+                            sources=self.sources)
 
     # ---- statements --------------------------------------------------------------------------------
     def _run(self, frame: _Frame, statements: Iterable[ast.Stmt], scope: Scope) -> None:
@@ -161,6 +168,8 @@ class CircuitBuilder:
             value = ev.eval(s.value, scope)
             if isinstance(value, CircuitCall):
                 raise ev.fail("E005", "instantiate a circuit with `name = Circuit(...)`, not with let", s.span)
+            if isinstance(value, DataCall):
+                value = data.build(ev, value, scope)
             scope.define(s.name.name, value, s.name.span, "let", self.reporter)
         elif isinstance(s, ast.InputDecl):
             for port in s.ports:
@@ -213,7 +222,9 @@ class CircuitBuilder:
                 raise self.evaluator.fail("E304", "an axis needs a name", axis.span,
                                           ["write it as name = size, e.g. B[joint = 5]"])
             value = self.evaluator.constant(axis.size, scope, f"the size of axis '{axis.name.name}'")
-            labels = None
+            labels, domain = None, None
+            if isinstance(value, operators.Grid):
+                value, domain = value.size, value.domain
             if isinstance(value, frozenset):
                 if not all(isinstance(v, Symbol | str) for v in value):
                     raise self.evaluator.fail("E301", "unit names are names or strings", axis.size.span)
@@ -235,7 +246,7 @@ class CircuitBuilder:
                                                   f"{self.limits.units}", axis.size.span)
             if any(a.name == axis.name.name for a in out):
                 raise self.evaluator.fail("E304", f"axis '{axis.name.name}' appears twice", axis.name.span)
-            out.append(ir.Axis(name=axis.name.name, size=size, labels=labels))
+            out.append(ir.Axis(name=axis.name.name, size=size, labels=labels, domain=domain))
         return tuple(out)
 
     def _size(self, shape: tuple[ir.Axis, ...], span: Span) -> int:
@@ -319,6 +330,9 @@ class CircuitBuilder:
     # ---- params ------------------------------------------------------------------------------------
     def _param(self, frame: _Frame, s: ast.ParamDecl, scope: Scope) -> None:
         ev = self.evaluator
+        if s.shape is not None:
+            raise ev.fail("E005", "a param with axes belongs in a neuron (private weights of each unit)", s.span,
+                          ["a circuit's param takes its shape from the projections using it: `shared = ...`"])
         sign = ev.constant(s.sign, scope, "a sign class", expect="sign")
         if not isinstance(sign, Symbol) or sign.enum != "sign":
             raise ev.fail("E301", f"the sign class is excitatory, inhibitory, free or fixed, not {describe(sign)}",
@@ -407,9 +421,10 @@ class CircuitBuilder:
     def _population(self, frame: _Frame, s: ast.PopulationDecl, scope: Scope) -> None:
         ev = self.evaluator
         model = self._model(s.model, scope)
+        net = self._data_source(s, scope)
         for pop in s.names:
             try:
-                shape = self._shape(pop.shape, scope)
+                shape = self._shape(pop.shape, scope) if net is None else data.population_shape(net)
                 self._size(shape, pop.span)
             except Abort:
                 frame.scope.names.setdefault(pop.name.name, _poisoned(pop.name.span))
@@ -423,6 +438,46 @@ class CircuitBuilder:
             frame.populations[pop.name.name] = ref
             self.populations.append(ir.Population(name=name, shape=list(shape), model=model.name,
                                                   args=model.args, instance=frame.prefix[:-1], span=pop.span))
+            self.data_parameters.extend(unit_parameters(name, _count(shape), model, pop.span))
+            if net is not None:
+                self._wire_data(frame, net, name, model, s)
+
+    def _data_source(self, s: ast.PopulationDecl, scope: Scope) -> data.Connectome | None:
+        """The connectome of `population N : Model from net`, checked: one population, no shape, used once."""
+        if s.source is None:
+            return None
+        ev = self.evaluator
+        net = ev.eval(s.source, scope)
+        if not isinstance(net, data.Connectome):
+            raise ev.fail("E206", f"a population is made from a connectome, not from {describe(net)}", s.source.span,
+                          ["net = celegans.connectome(\"Cook2019Herm\", neurons = {AVA, AVB}, sign = c302)"])
+        if len(s.names) != 1 or s.names[0].shape is not None:
+            raise ev.fail("E304", "a population from a connectome is one name without a shape", s.span,
+                          ["its units are the selected neurons: population N : Leaky from net"])
+        if net.populated:
+            raise ev.fail("E202", f"this connectome already made the population '{net.populated[0]}'", s.source.span)
+        return net
+
+    def _wire_data(self, frame: _Frame, net: data.Connectome, name: str, model: ir.NeuronModel,
+                   s: ast.PopulationDecl) -> None:
+        """A connectome's synapses: one projection and one parameter per kind, onto its population."""
+        synapses = sum(len(kind.synapses.pre) for kind in net.kinds)
+        if self.counts["synapses"] + synapses > self.limits.synapses:
+            raise self.evaluator.fail("E703", f"{synapses} synapses would pass the limit of {self.limits.synapses}",
+                                      s.span)
+        self.counts["synapses"] += synapses
+        net.populated.append(name)
+        frame.scope.names[s.names[0].name.name].used = True  # its own synapses read it
+        port = model.inputs[0].name
+        ids = {kind.name: self._projection_id(frame, ir.Ref(source=name), "<->" if kind.name == "electrical" else "->",
+                                              name) for kind in net.kinds}
+        parameters, projections = data.weights(net, name, ids, port, self.model_inputs[model.name][port],
+                                               self.output_dims.get(model.name, DIMENSIONLESS), net.span,
+                                               self.reporter)
+        self.data_parameters.extend(parameters)
+        self.pending.extend(projections)
+        label = s.source.id if isinstance(s.source, ast.Name) else name
+        self.sources.append(data.data_source(net, label, name))
 
     def _model(self, ref: ast.ModelRef, scope: Scope) -> ir.NeuronModel:
         ev = self.evaluator
@@ -439,6 +494,7 @@ class CircuitBuilder:
             builder = NeuronBuilder(ev, head, args, key)
             self.neurons[key] = builder.build()
             self.output_dims[key] = builder.output_dim or DIMENSIONLESS
+            ev.output_axes[key] = tuple(self.neurons[key].output_shape)
             self.model_inputs[key] = builder.input_dims
         return self.neurons[key]
 
@@ -467,6 +523,11 @@ class CircuitBuilder:
         value = ev.eval(s.value, scope)
         if isinstance(value, CircuitCall):
             self._instantiate(frame, target, value, scope)
+            return
+        if isinstance(value, DataCall):
+            if not isinstance(target, ast.Name):
+                raise ev.fail("E006", "a connectome is named `name = celegans.connectome(...)`", target.span)
+            frame.scope.define(target.id, data.build(ev, value, scope), target.span, "let", self.reporter)
             return
         base, indices = (target.value, target.indices) if isinstance(target, ast.Subscript) else (target, None)
         if isinstance(base, ast.Name):
@@ -566,10 +627,23 @@ class CircuitBuilder:
         if port not in inputs:
             raise ev.fail("E205", f"neuron model '{target.model}' has no input '{target.port}'", target_node.span,
                           [did_you_mean(target.port, inputs), f"inputs: {', '.join(inputs)}"])
+        target_shape += tuple(next(i.shape for i in self.neurons[target.model].inputs if i.name == port))
+        options, sparsity = self._sparsity(options, scope)
         if arrow == "<->" and not (isinstance(source_value, PopulationRef) and source_value.port == "in"):
             raise ev.fail("E206", f"a gap junction joins two populations, not {describe(source_value)}", source_span,
                           ["electrical coupling needs a membrane on both sides; use '->' from an input or signal"])
+        operator = operators.operator_option(options)
+        if operator is not None:
+            spec = operators.parse(ev, operator, options, scope, source.shape, target_shape, span)
+            if arrow != "->" or units.mul(DIMENSIONLESS, source.dim) != inputs[port]:
+                raise ev.fail("E301", f"an operator projection is written '->' between fields of one dimension, "
+                                      f"into input '{port}' of {target.model}", span)
+            self._operator(frame, spec, source, target, target_shape, port, span)
+            return
         rule, weight_node, delay = self._projection_options(options, scope, span)
+        if isinstance(delay, delays.Learnable) and arrow == "<->":
+            raise ev.fail("E301", "a gap junction has no delay to learn", span,
+                          ["learnable delays are for chemical projections, '->' or '-|'"])
         if rule is None:
             if source.size > 1 and len(target_shape) and _count(target_shape) > 1:
                 raise ev.fail("E305", f"say how {format_shape(source.shape)} connects to {format_shape(target_shape)}",
@@ -590,6 +664,11 @@ class CircuitBuilder:
         self.counts["synapses"] += wiring.synapses
         projection_id = self._projection_id(frame, source.expr, arrow, target.name)
         handle = self._weight(frame, weight_node, scope, arrow, projection_id, wiring, source, span)
+        if sparsity:
+            if not handle.anonymous or wiring.connectivity.rule != "all_to_all":
+                raise ev.fail("E305", "weight sparsity needs a dense projection with its own weights", span,
+                              ["x -> h : dense, sparsity = 0.5 (weight = a number or an init rule, not a param)"])
+            handle.mask = sparsity_mask(projection_id, _count(target_shape), source.size, sparsity)
         weight_dim = handle.init.dim
         port_dim = inputs[port]
         if units.mul(weight_dim, source.dim) != port_dim:
@@ -601,15 +680,60 @@ class CircuitBuilder:
                       target_select=_list(target.select), target_shape=list(target_shape), port=port,
                       connectivity=wiring.connectivity, synapses=wiring.synapses, delay=delay,
                       instance=frame.prefix[:-1], span=span)
+        if isinstance(delay, delays.Learnable):
+            learned, sigma = delays.delay_params(projection_id, delay, span)
+            learned.uses.append((projection_id, wiring.synapses, wiring.natural_shape, target.name))
+            sigma.uses.append((projection_id, 1, (), target.name))
+            self.params += [learned, sigma]
+            fields.update(delay=delay.max, learnable_delay=delays.ir_delay(learned, sigma, delay))
         handle.uses.append((projection_id, wiring.synapses, wiring.natural_shape, target.name))
         self.pending.append(_Pending(fields, handle, len(handle.uses) - 1))
 
+    def _sparsity(self, options: tuple[ast.Arg, ...], scope: Scope) -> tuple[tuple[ast.Arg, ...], float]:
+        """The `sparsity = f` option (the fraction of each target unit's weights fixed at zero) and the others."""
+        found = [o for o in options if o.name is not None and o.name.name == "sparsity"]
+        if not found:
+            return options, 0.0
+        if len(found) > 1:
+            raise self.evaluator.fail("E202", "option 'sparsity' is given twice", found[1].span)
+        value = self.evaluator.constant(found[0].value, scope, "a weight sparsity")
+        if not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value < 1:
+            raise self.evaluator.fail("E301", f"a weight sparsity is a fraction in [0, 1), not {value!r}",
+                                      found[0].value.span)
+        return tuple(o for o in options if o is not found[0]), float(value)
+
+    def _operator(self, frame: _Frame, spec: operators.OperatorSpec, source: Signal, target: PopulationRef,
+                  target_shape: tuple[ir.Axis, ...], port: str, span: Span) -> None:
+        """Record an operator projection: its weights (and function-valued bias) as params of its own."""
+        projection_id = self._projection_id(frame, source.expr, "->", target.name)
+        weights = ParamHandle(f"{projection_id}.weight", "free", "none", InitRule("normal", (0.0, spec.scale)),
+                              True, "edge", span, anonymous=True)
+        weights.uses.append((projection_id, spec.weights, (spec.weights,), target.name))
+        self.params.append(weights)
+        operator = spec.operator
+        if spec.bias:
+            bias = ParamHandle(f"{projection_id}.bias", "free", "none", InitRule("constant", (0.0,)),
+                               True, "edge", span, anonymous=True)  # starts as the zero function
+            bias.uses.append((projection_id, spec.channels_out * 2 * BIAS_MODES, (spec.channels_out, 2, BIAS_MODES),
+                              target.name))
+            self.params.append(bias)
+            operator = operator.model_copy(update={"bias": bias.name})
+        args = {"modes": operator.modes[0]} if operator.modes else {}
+        if operator.kind == "multigrid":
+            args = {"levels": operator.levels, "smoothing": "/".join(map(str, operator.smoothing))}
+        fields = dict(id=projection_id, kind="chemical", arrow="->", source=source.expr,
+                      source_shape=list(source.shape), target=target.name, target_select=_list(target.select),
+                      target_shape=list(target_shape), port=port,
+                      connectivity=ir.Connectivity(rule=operator.kind, args=args), synapses=0,
+                      operator=operator, instance=frame.prefix[:-1], span=span)
+        self.pending.append(_Pending(fields, weights, 0))
+
     def _projection_options(self, options: tuple[ast.Arg, ...], scope: Scope,
-                            span: Span) -> tuple[Rule | None, ast.Expr | None, int]:
+                            span: Span) -> tuple[Rule | None, ast.Expr | None, int | delays.Learnable]:
         ev = self.evaluator
         rule: Rule | None = None
         weight: ast.Expr | None = None
-        delay = 0
+        delay: int | delays.Learnable = 0
         seen: set[str] = set()
         for option in options:
             if option.name is None:
@@ -632,6 +756,8 @@ class CircuitBuilder:
             seen.add(name)
             if name == "weight":
                 weight = option.value
+            elif delays.is_learnable(option.value):
+                delay = delays.learnable(ev, option.value, scope, self.limits.delay)  # type: ignore[arg-type]
             else:
                 value = ev.constant(option.value, scope, "a delay")
                 if isinstance(value, Quantity):
@@ -719,9 +845,15 @@ class CircuitBuilder:
             parameters.append(ir.Parameter(name=handle.name, shape=shape, sign=handle.sign, enforce=handle.enforce,
                                            init=ir.Init(rule=handle.init.rule, args=list(handle.init.args)),
                                            trainable=handle.trainable, share=handle.share,
-                                           dim=format_dim(handle.init.dim), span=handle.span))
+                                           dim=format_dim(handle.init.dim),
+                                           mask=None if handle.mask is None else ir_arrays.Array(handle.mask),
+                                           span=handle.span))
+        parameters.extend(self.data_parameters)
         projections = []
         for pending in self.pending:
+            if isinstance(pending, ir.Projection):
+                projections.append(pending)
+                continue
             offset, stride = offsets[(pending.param.name, pending.use)]
             weight = ir.WeightRef(param=pending.param.name, offset=offset, stride=stride)
             projections.append(ir.Projection(weight=weight, **pending.fields))  # type: ignore[arg-type]
@@ -747,6 +879,17 @@ def _poisoned(span: Span | None) -> Binding:
 
 def _count(shape: tuple[ir.Axis, ...]) -> int:
     return math.prod(axis.size for axis in shape)
+
+
+def sparsity_mask(projection_id: str, targets: int, sources: int, sparsity: float) -> np.ndarray:
+    """A fixed 0/1 mask over a dense [target, source] weight, round(sparsity · sources) zeros in every row at
+    random places; seeded by the projection's id, so an IR is the same on every elaboration."""
+    rng = np.random.default_rng(zlib.crc32(projection_id.encode()))
+    zeros = round(sparsity * sources)
+    mask = np.ones((targets, sources), dtype=np.int32)
+    for row in mask:
+        row[rng.permutation(sources)[:zeros]] = 0
+    return mask.ravel()
 
 
 def _list(selection: tuple[ir.AxisSel, ...] | None) -> list[ir.AxisSel] | None:

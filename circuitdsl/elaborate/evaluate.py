@@ -13,10 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from circuitdsl import ast, units
-from circuitdsl.elaborate import select
+from circuitdsl.elaborate import operators, select
 from circuitdsl.elaborate.scope import Scope
 from circuitdsl.elaborate.values import (
-    ENUMS, Builtin, Definition, InitRule, InstanceArray, InstanceValue, Namespace, PopulationRef, Rule, Signal,
+    ENUMS, Builtin, DataCall, Definition, InitRule, InstanceArray, InstanceValue, Namespace, PopulationRef, Rule, Signal,
     Symbol, Unbound, describe,
 )
 from circuitdsl.errors import Problem, Reporter, Span, did_you_mean
@@ -46,6 +46,9 @@ BUILTINS: dict[str, Builtin] = {
     **{name: Builtin(name, "function") for name in FUNCTIONS},
     **{name: Builtin(name, "init") for name in ("constant", "uniform", "normal", "fixed")},
     **{name: Builtin(name, "rule") for name in ("one_to_one", "all_to_all", "dense", "pairs", "random")},
+    "connectome": Builtin("connectome", "data"),
+    "grid": Builtin("grid", "grid"),
+    **{name: Builtin(name, "option") for name in ("learnable", "operator")},
 }
 
 _ARITH: dict[str, Callable[[float, float], float]] = {
@@ -83,6 +86,7 @@ class Evaluator:
     def __init__(self, reporter: Reporter, output_dims: dict[str, Dim] | None = None) -> None:
         self.reporter = reporter
         self.output_dims = output_dims if output_dims is not None else {}
+        self.output_axes: dict[str, tuple[ir.Axis, ...]] = {}  # a neuron model's output axis, if it has one
         self.ref_shapes: dict[str, tuple[ir.Axis, ...]] = {}  # every population's and port's full shape
 
     # ---- errors ----------------------------------------------------------------------------------
@@ -126,8 +130,12 @@ class Evaluator:
                 raise self.fail("E206", f"'{value.name}.{value.port}' cannot be read: '.{value.port}' selects an "
                                         "input port, as the target of a projection", span,
                                 [f"read the population's output as '{value.name}'"])
-            return Signal(ir.Ref(source=value.name, select=_list(value.select)), _shape(value), self.output_dims.get(
-                value.model, DIMENSIONLESS))
+            axes = self.output_axes.get(value.model, ())
+            if axes and value.select is not None:
+                raise self.fail("E302", f"'{value.name}' gives each unit a vector {format_shape(axes)}; it is read "
+                                        "whole, not a selection of it", span)
+            return Signal(ir.Ref(source=value.name, select=_list(value.select)), _shape(value) + axes,
+                          self.output_dims.get(value.model, DIMENSIONLESS))
         if is_number(value):
             return Signal(ir.Const(value=magnitude(value)), (), dim_of(value))
         raise self.fail("E301", f"expected a signal or a number, got {describe(value)}", span)
@@ -378,7 +386,19 @@ class Evaluator:
             return self._function(node, scope, func.name)
         if func.kind == "init":
             return self._init_rule(node, scope, func.name)
+        if func.kind == "data":
+            return DataCall(func, node)
+        if func.kind == "grid":
+            return operators.grid(self, node, scope)
+        if func.kind == "option":
+            raise self.fail("E206", f"{func.name}(...) is written as a projection's option", node.span,
+                            ["x -> h : all_to_all, delay = learnable(max = 25)" if func.name == "learnable"
+                             else "u -> h : operator(spectral, modes = 16)"])
         return self._rule(node, scope, func.name)
+
+    def _eval_Over(self, node: ast.Over, scope: Scope, expect: str | None, labels: list[str] | None) -> object:
+        raise self.fail("E305", "'over' names the axis of an operator projection, in its options", node.span,
+                        ["u -> h : dense over channel"])
 
     def _positional(self, node: ast.Call, what: str) -> None:
         for arg in node.args:
@@ -394,6 +414,8 @@ class Evaluator:
         values = [self.eval(a.value, scope) for a in node.args]
         dims = [dim_of(v) if not isinstance(v, PopulationRef) else self.signal(v, node.span).dim for v in values]
         dim = self._function_dim(node, spec.dims, dims)
+        if spec.dims in ("reduce", "winners", "matvec", "push"):
+            return self._axis_function(node, name, spec.dims, values, dim)
         if all(is_number(v) for v in values):
             try:
                 result = spec.value(*[magnitude(v) for v in values])
@@ -405,6 +427,42 @@ class Evaluator:
         for s in signals:
             shape = self._broadcast(node, Signal(ir.Const(value=0), shape), s)
         return Signal(ir.Call(fn=name, args=[s.expr for s in signals]), shape, dim)
+
+    def _axis_function(self, node: ast.Call, name: str, rule: str, values: list[object], dim: Dim) -> Signal:
+        """A reduction over a signal's last axis (its size passed on as a constant), or kwta(x, k) over all units."""
+        x = self.signal(values[0], node.args[0].value.span)
+        if rule == "matvec":
+            return self._matvec(node, x, self.signal(values[1], node.args[1].value.span), dim)
+        if rule == "push":
+            value = self.signal(values[1], node.args[1].value.span)
+            if len(x.shape) != 1 or value.shape:
+                raise self.fail("E302", "push(h, x) appends one value x to a vector h (a state over one axis)",
+                                node.span, ["state history[time = 8] = 0, then history = push(history, in)"])
+            if value.dim != dim:
+                raise self.fail("E401", f"push() appends {format_dim(value.dim)} to a history of {format_dim(dim)}",
+                                node.span)
+            return Signal(ir.Call(fn=name, args=[x.expr, value.expr]), x.shape, dim)
+        if rule == "winners":
+            k = values[1]
+            if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+                raise self.fail("E301", f"kwta() keeps a whole number k >= 1 of winners, not {describe(k)}",
+                                node.args[1].value.span)
+            return Signal(ir.Call(fn=name, args=[x.expr, ir.Const(value=k)]), x.shape, dim)
+        if not x.shape:
+            raise self.fail("E302", f"{name}() reduces an axis, but this signal has none", node.span,
+                            ["reduce a neuron's shaped port, e.g. reduce_absmax(context)"])
+        size = ir.Const(value=x.shape[-1].size)
+        return Signal(ir.Call(fn=name, args=[x.expr, size]), x.shape[:-1], dim)
+
+    def _matvec(self, node: ast.Call, w: Signal, x: Signal, dim: Dim) -> Signal:
+        """matvec(W, x) inside a neuron: W a matrix param [out, in], x a vector over the same `in` axis."""
+        if not isinstance(w.expr, ir.Var) or len(w.shape) != 2:
+            raise self.fail("E302", "matvec() takes a neuron's matrix param first: param W[out = 4, in = 3]",
+                            node.args[0].value.span, ["matvec(W, x), W declared in the neuron with two axes"])
+        if len(x.shape) != 1 or x.shape[0].name != w.shape[1].name or x.shape[0].size != w.shape[1].size:
+            raise self.fail("E302", f"matvec() needs a vector over {format_shape(w.shape[1:])}, got "
+                                    f"{format_shape(x.shape)}", node.args[1].value.span)
+        return Signal(ir.Call(fn="matvec", args=[w.expr, x.expr]), w.shape[:1], dim)
 
     def _function_dim(self, node: ast.Call, rule: str, dims: list[Dim]) -> Dim:
         name = node.func.id if isinstance(node.func, ast.Name) else "function"
@@ -423,6 +481,8 @@ class Evaluator:
             return dims[1]
         if rule == "indicator":
             return DIMENSIONLESS
+        if rule == "matvec":
+            return units.mul(dims[0], dims[1])
         return dims[0]
 
     def _init_rule(self, node: ast.Call, scope: Scope, name: str) -> InitRule:
@@ -532,8 +592,8 @@ class Evaluator:
         name = node.name.name
         if isinstance(base, Namespace):
             binding = base.module.scope.names.get(name)
-            if binding is None or not isinstance(binding.value, Definition):
-                names = [n for n, b in base.module.scope.names.items() if isinstance(b.value, Definition)]
+            if binding is None or not isinstance(binding.value, Definition | Builtin):
+                names = [n for n, b in base.module.scope.names.items() if isinstance(b.value, Definition | Builtin)]
                 raise self.fail("E201", f"'{base.name}' has no definition '{name}'", node.name.span,
                                 [did_you_mean(name, names)])
             return binding.value
@@ -594,8 +654,9 @@ def _all_leaves_shaped(expr: ir.Expr, shape: tuple[ir.Axis, ...]) -> bool:
         return _all_leaves_shaped(expr.x, shape)
     if isinstance(expr, ir.Binary):
         return _all_leaves_shaped(expr.left, shape) and _all_leaves_shaped(expr.right, shape)
-    if isinstance(expr, ir.Call):
-        return all(_all_leaves_shaped(a, shape) for a in expr.args)
+    if isinstance(expr, ir.Call):  # an axis function is not element-wise: a selection does not distribute
+        return FUNCTIONS[expr.fn].dims not in ("reduce", "winners", "matvec", "push") and all(_all_leaves_shaped(a, shape)
+                                                                             for a in expr.args)
     if isinstance(expr, ir.Cond):
         return all(_all_leaves_shaped(e, shape) for e in (expr.cond, expr.then, expr.other))
     return False

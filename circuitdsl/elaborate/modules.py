@@ -15,7 +15,7 @@ from pathlib import Path
 from circuitdsl import ast
 from circuitdsl.elaborate.evaluate import Abort, Evaluator
 from circuitdsl.elaborate.scope import Scope
-from circuitdsl.elaborate.values import Definition, Namespace
+from circuitdsl.elaborate.values import LIBRARY_BUILTINS, Definition, Namespace
 from circuitdsl.errors import CircuitError, Reporter, Span, did_you_mean
 from circuitdsl.parser import parse
 
@@ -83,8 +83,11 @@ class Loader:
             raise self.reporter.fail("E103", f"unknown library '{name}'", span,
                                      [did_you_mean(name, library_names()),
                                       f"libraries: {', '.join(library_names())}"])
-        return self._load(key, resource.read_text(encoding="utf-8"), span, with_std=with_std,
-                          display=f"{name}.circuit")
+        loaded = self._load(key, resource.read_text(encoding="utf-8"), span, with_std=with_std,
+                            display=f"{name}.circuit")
+        for builtin_name, builtin in LIBRARY_BUILTINS.get(name, {}).items():
+            loaded.scope.define(builtin_name, builtin, None, "builtin", self.reporter)
+        return loaded
 
     def _load(self, key: str, text: str, span: Span | None, with_std: bool, display: str | None = None) -> ModuleScope:
         file = display or key

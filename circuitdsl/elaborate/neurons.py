@@ -9,17 +9,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import numpy as np
+
 from circuitdsl import ast, units
-from circuitdsl.elaborate.evaluate import Abort, Evaluator, Poisoned, dim_of, magnitude, touch
+from circuitdsl.elaborate.evaluate import Abort, Evaluator, Poisoned, dim_of, format_shape, magnitude, touch
 from circuitdsl.elaborate.scope import Binding, Scope
-from circuitdsl.elaborate.values import ENUMS, Definition, Signal, Symbol, describe
+from circuitdsl.elaborate.values import ENUMS, Definition, InitRule, Signal, Symbol, describe
 from circuitdsl.errors import CircuitError, Reporter, Span, did_you_mean
 from circuitdsl.functions import SURROGATES
 from circuitdsl.ir import model as ir
+from circuitdsl.ir.arrays import Array
 from circuitdsl.units import DIMENSIONLESS, Dim, Quantity, format_dim
 
 _CIRCUIT_ONLY = {
-    ast.PopulationDecl: "population", ast.ParamDecl: "param", ast.Projection: "projection",
+    ast.PopulationDecl: "population", ast.Projection: "projection",
     ast.For: "for", ast.OutputDecl: "output", ast.InputProjection: "projection",
 }
 
@@ -166,9 +169,12 @@ class NeuronBuilder:
         self.states: dict[str, ir.StateVar] = {}
         self.state_dims: dict[str, Dim] = {}
         self.inputs: list[ir.NeuronInput] = []
+        self.params: list[ir.NeuronParam] = []
         self.equations: list[ir.Equation] = []
         self.output_dim: Dim | None = None
+        self.output_shape: tuple[ir.Axis, ...] = ()
         self.input_dims: dict[str, Dim] = {}
+        self.state_shapes: dict[str, tuple[ir.Axis, ...]] = {}
         self.out_failed = False  # `out = ...` failed (and was reported): no E804 on top of that
 
     def build(self) -> ir.NeuronModel:
@@ -188,13 +194,33 @@ class NeuronBuilder:
         return ir.NeuronModel(name=self.key, definition=self.definition.name, doc=self.definition.node.doc,
                               args={k: plain(v) for k, v in self.args.items()}, inputs=self.inputs,
                               states=list(self.states.values()), equations=self.equations,
-                              output_dim=format_dim(self.output_dim), span=self.definition.node.span)
+                              output_dim=format_dim(self.output_dim), params=self.params,
+                              output_shape=list(self.output_shape),
+                              span=self.definition.node.span)
 
-    def _input(self, name: str, dim: Dim, span: Span | None) -> None:
-        self.inputs.append(ir.NeuronInput(name=name, dim=format_dim(dim)))
+    def _input(self, name: str, dim: Dim, span: Span | None, shape: tuple[ir.Axis, ...] = ()) -> None:
+        self.inputs.append(ir.NeuronInput(name=name, dim=format_dim(dim), shape=list(shape)))
         self.input_dims[name] = dim
-        self.scope.define(name, Signal(ir.Var(name=name), (), dim), span, "input", self.reporter)
+        self.scope.define(name, Signal(ir.Var(name=name), shape, dim), span, "input", self.reporter)
         self.scope.names[name].used = True
+
+    def _axes(self, shape: tuple[ast.Axis, ...] | None, span: Span, what: str, most: int = 1) -> tuple[ir.Axis, ...]:
+        """The internal axes of a port, state or param (`input context[segment = 5]`): named, constant sizes >= 1."""
+        if shape is None:
+            return ()
+        if len(shape) > most or any(axis.name is None for axis in shape):
+            raise self.evaluator.fail("E302", f"a neuron {what} has at most {most} named ax{'es' if most > 1 else 'is'}",
+                                      span, [f"{what} x[segment = 4]"])
+        axes = []
+        for axis in shape:
+            size = self.evaluator.constant(axis.size, self.scope, f"the size of a {what}'s axis")
+            if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+                raise self.evaluator.fail("E301", f"the size of a {what}'s axis is a whole number >= 1, not {size!r}",
+                                          axis.span)
+            axes.append(ir.Axis(name=axis.name.name, size=size))  # type: ignore[union-attr]
+        if len({a.name for a in axes}) < len(axes):
+            raise self.evaluator.fail("E302", f"a neuron {what}'s axes need different names", span)
+        return tuple(axes)
 
     def _run(self, statements: Iterable[ast.Stmt]) -> None:
         for statement in statements:
@@ -217,16 +243,19 @@ class NeuronBuilder:
                                       s.span)
         if isinstance(s, ast.InputDecl):
             for port in s.ports:
-                if port.shape or port.value is not None:
-                    raise self.evaluator.fail("E005", "a neuron input is a name with an optional dimension",
-                                              port.span, [f"input {port.name.name}: current"])
-                self._input(port.name.name, self.evaluator.dimension(port.dim), port.name.span)
+                if port.value is not None:
+                    raise self.evaluator.fail("E005", "a neuron input is a name with an optional shape and "
+                                                      "dimension", port.span, [f"input {port.name.name}: current"])
+                self._input(port.name.name, self.evaluator.dimension(port.dim), port.name.span,
+                            self._axes(port.shape, port.span, "port"))
         elif isinstance(s, ast.StateDecl):
             self._state(s)
+        elif isinstance(s, ast.ParamDecl):
+            self._param(s)
         elif isinstance(s, ast.Let):
-            value = self._value(s.value)
-            self.scope.define(s.name.name, Signal(ir.Var(name=s.name.name), (), value.dim), s.name.span, "let",
-                              self.reporter)
+            value = self._value(s.value, vector=True)
+            self.scope.define(s.name.name, Signal(ir.Var(name=s.name.name), value.shape, value.dim), s.name.span,
+                              "let", self.reporter)
             self.equations.append(ir.Equation(kind="let", target=s.name.name, expr=value.expr))
         elif isinstance(s, ast.Assign):
             self._assign(s)
@@ -240,25 +269,82 @@ class NeuronBuilder:
             touch(s.orelse if cond else s.body, self.scope)
             self._run(s.body if cond else (s.orelse or ()))
 
-    def _value(self, node: ast.Expr) -> Signal:
+    def _value(self, node: ast.Expr, vector: bool = False) -> Signal:
+        """An equation's right side: one value per unit, or with `vector` at most one internal axis."""
         value = self.evaluator.eval(node, self.scope)
         if isinstance(value, Signal):
-            if value.shape:
-                raise self.evaluator.fail("E302", "a neuron equation works on one unit; this has a shape", node.span)
+            if len(value.shape) > int(vector):
+                hint = "a matrix param is read through matvec(W, x)" if value.shape[1:] else \
+                    "reduce the axis: reduce_absmax, reduce_max or reduce_sum"
+                raise self.evaluator.fail("E302", "a neuron equation works on one unit; this has the shape "
+                                                  f"{format_shape(value.shape)}", node.span, [hint])
             return value
         if isinstance(value, int | float | Quantity):
             return Signal(ir.Const(value=magnitude(value)), (), dim_of(value))
         raise self.evaluator.fail("E301", f"expected a number, got {describe(value)}", node.span)
+
+    def _param(self, s: ast.ParamDecl) -> None:
+        """`param w[hidden = 8, memory = 4] : free = uniform(-0.5, 0.5)`: private weights of every unit."""
+        sign = self.evaluator.constant(s.sign, self.scope, "a sign class", expect="sign")
+        if not isinstance(sign, Symbol) or sign.name not in ("free", "fixed"):
+            raise self.evaluator.fail("E301", f"a neuron's param is free (learnt) or fixed, not {describe(sign)}",
+                                      s.sign.span, ["param w[hidden = 8] : free = uniform(-0.1, 0.1)"])
+        shared = False
+        for option in s.options:
+            if option.name is None or option.name.name != "shared":
+                raise self.evaluator.fail("E203", "a neuron's param takes one option, `shared`", option.span)
+            shared = self.evaluator.constant(option.value, self.scope, "the option 'shared'")
+            if not isinstance(shared, bool):
+                raise self.evaluator.fail("E301", f"shared is true (one value for the whole population) or false, "
+                                                  f"not {describe(shared)}", option.value.span)
+        if len(s.names) != 1:
+            raise self.evaluator.fail("E006", "declare a neuron's params one per line", s.span)
+        ident = s.names[0]
+        shape = self._axes(s.shape, s.span, "param", most=2)
+        init = self._init(s.init, shape, s.span)
+        self.params.append(ir.NeuronParam(name=ident.name, shape=list(shape), init=init,
+                                          trainable=sign.name == "free", shared=shared))
+        self.scope.define(ident.name, Signal(ir.Var(name=ident.name), shape, DIMENSIONLESS), ident.span, "state",
+                          self.reporter)
+        self.scope.names[ident.name].used = True
+
+    def _init(self, node: ast.Expr | None, shape: tuple[ir.Axis, ...], span: Span) -> ir.Init:
+        """A neuron param's init for one unit: a number, uniform/normal(...), or logspace(low, high) over its
+        last axis (e.g. time constants spread from low to high)."""
+        if node is None:
+            raise self.evaluator.fail("E204", "a neuron's param needs its init", span,
+                                      ["param w[hidden = 8] : free = uniform(-0.1, 0.1)"])
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "logspace":
+            bounds = [self.evaluator.constant(a.value, self.scope, "an argument of logspace()") for a in node.args]
+            if len(bounds) != 2 or not all(isinstance(b, int | float) and not isinstance(b, bool) and b > 0
+                                           for b in bounds):
+                raise self.evaluator.fail("E301", "logspace(low, high) takes two positive numbers", node.span)
+            if not shape:
+                raise self.evaluator.fail("E302", "logspace() spreads values over a param's axis; this has none",
+                                          node.span)
+            line = np.geomspace(float(bounds[0]), float(bounds[1]), shape[-1].size)  # type: ignore[arg-type]
+            values = np.broadcast_to(line, tuple(a.size for a in shape))
+            return ir.Init(rule="data", args=[], values=Array(values.astype(np.float64).ravel()))
+        value = self.evaluator.constant(node, self.scope, "an initial value")
+        if isinstance(value, InitRule) and not value.fixed and value.dim == DIMENSIONLESS:
+            return ir.Init(rule=value.rule, args=list(value.args))  # type: ignore[arg-type]
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return ir.Init(rule="constant", args=[float(value)])
+        raise self.evaluator.fail("E301", f"a neuron's param starts from a plain number, uniform(...), normal(...) "
+                                          f"or logspace(...), not {describe(value)}", node.span)
 
     def _state(self, s: ast.StateDecl) -> None:
         init = self.evaluator.constant(s.init, self.scope, f"the initial value of '{s.name.name}'")
         if not isinstance(init, int | float | Quantity):
             raise self.evaluator.fail("E301", f"a state starts from a number, not {describe(init)}", s.init.span)
         dim = dim_of(init)
+        shape = self._axes(s.shape, s.span, "state")
         self.state_dims[s.name.name] = dim
+        self.state_shapes[s.name.name] = shape
         self.states[s.name.name] = ir.StateVar(name=s.name.name, init=ir.Const(value=magnitude(init)),
-                                               dim=format_dim(dim))
-        self.scope.define(s.name.name, Signal(ir.Var(name=s.name.name), (), dim), s.name.span, "state", self.reporter)
+                                               dim=format_dim(dim), shape=list(shape))
+        self.scope.define(s.name.name, Signal(ir.Var(name=s.name.name), shape, dim), s.name.span, "state",
+                          self.reporter)
         self.scope.names[s.name.name].used = True
 
     def _assign(self, s: ast.Assign) -> None:
@@ -270,14 +356,19 @@ class NeuronBuilder:
         if not isinstance(target, ast.Name):
             raise self.evaluator.fail("E006", "a neuron assigns to a state, to `out`, or writes dv/dt = ...",
                                       target.span)
-        value = self._value(s.value)
+        value = self._value(s.value, vector=True)
         if target.id == "out":
             if self.output_dim is not None:
                 raise self.evaluator.fail("E202", "the output `out` is set twice", target.span)
             self.output_dim = value.dim
+            self.output_shape = value.shape
             self.equations.append(ir.Equation(kind="out", target="out", expr=value.expr))
             return
         state = self._state_named(target.id, target.span)
+        shape = self.state_shapes[target.id]
+        if value.shape and [(a.name, a.size) for a in value.shape] != [(a.name, a.size) for a in shape]:
+            raise self.evaluator.fail("E302", f"'{target.id}' has the shape {format_shape(shape)} but the right side "
+                                              f"{format_shape(value.shape)}", s.value.span)
         if value.dim != self.state_dims[target.id]:
             raise self.evaluator.fail("E401", f"'{target.id}' is a {state.dim} but the right side is a "
                                               f"{format_dim(value.dim)}", s.value.span)
@@ -351,3 +442,19 @@ class NeuronBuilder:
             params[arg.name.name] = float(number)
         return value.name, params
 
+
+def unit_parameters(population: str, units: int, model: ir.NeuronModel, span: Span | None) -> list[ir.Parameter]:
+    """A population's own copies of its neuron model's params: `<population>.<name>`, shape [units, *axes]
+    ([*axes] where the param is shared by all units)."""
+    parameters = []
+    for param in model.params:
+        copies = 1 if param.shared else units
+        init = param.init
+        if init.values is not None and copies > 1:  # one unit's values (logspace), the same for every unit
+            init = ir.Init(rule="data", args=[], values=Array(np.tile(init.values.data, copies)))
+        shape = [*([] if param.shared else [units]), *(a.size for a in param.shape)]
+        parameters.append(ir.Parameter(name=f"{population}.{param.name}", shape=shape,
+                                       sign="free" if param.trainable else "fixed", enforce="none", init=init,
+                                       trainable=param.trainable, share="population" if param.shared else "unit",
+                                       dim=param.dim, span=span))
+    return parameters

@@ -68,7 +68,8 @@ def result_shape(shape: tuple[ir.Axis, ...], picks: tuple[AxisPick, ...]) -> tup
         if isinstance(pick, int):
             continue
         labels = [axis.labels[i] for i in pick] if axis.labels else None
-        axes.append(ir.Axis(name=axis.name, size=len(pick), labels=labels))
+        whole = list(pick) == list(range(axis.size))  # a grid stays a grid only when all of it is taken
+        axes.append(ir.Axis(name=axis.name, size=len(pick), labels=labels, domain=axis.domain if whole else None))
     return tuple(axes)
 
 

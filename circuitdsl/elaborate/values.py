@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Final, Union
+from typing import TYPE_CHECKING, Any, Final, Union
 
 from circuitdsl import ast
 from circuitdsl.errors import Span
@@ -25,6 +25,7 @@ ENUMS: Final[dict[str, tuple[str, ...]]] = {
     "share": ("all", "population", "projection", "edge"),
     "reset": ("subtract", "zero", "none"),
     "surrogate": ("atan", "fast_sigmoid", "sigmoid", "straight_through"),
+    "dendrite": ("absolute", "gate", "bias"),  # how active dendrites modulate a unit (library/dendrites.circuit)
 }
 
 
@@ -89,14 +90,29 @@ class ParamHandle:
     span: Span
     uses: list[tuple[str, int, tuple[int, ...], str]] = field(default_factory=list)  # (projection, synapses, natural shape, target)
     anonymous: bool = False
+    mask: Any = None  # a numpy 0/1 weight-sparsity mask (flat), for a projection's own dense weight
 
 
 @dataclass(frozen=True)
 class Builtin:
-    """A built-in callable: an element-wise function, an init rule or a connectivity rule."""
+    """A built-in callable: an element-wise function, an init rule, a connectivity rule or a data import."""
 
     name: str
-    kind: str  # function | init | rule
+    kind: str  # function | init | rule | data
+
+
+@dataclass(frozen=True)
+class DataCall:
+    """`celegans.connectome(...)` or `connectome("edges.npz", ...)`, waiting for the name it is assigned to."""
+
+    builtin: Builtin
+    node: ast.Call
+
+
+# Built-ins that a shipped library adds to its namespace: `import celegans` gives `celegans.connectome`.
+LIBRARY_BUILTINS: Final[dict[str, dict[str, Builtin]]] = {
+    "celegans": {"connectome": Builtin("celegans.connectome", "data")},
+}
 
 
 @dataclass(frozen=True)
@@ -154,7 +170,8 @@ def describe(value: object) -> str:
              Symbol: "a symbol", Signal: "a signal", PopulationRef: "a population", InitRule: "an init rule",
              Rule: "a connectivity rule", ParamHandle: "a param", Builtin: "a built-in function",
              Namespace: "an imported module", InstanceValue: "a circuit instance",
-             InstanceArray: "an array of circuit instances", list: "a list", frozenset: "a set"}
+             InstanceArray: "an array of circuit instances", list: "a list", frozenset: "a set",
+             DataCall: "a connectome"}
     if isinstance(value, Definition):
         return f"the {value.kind} '{value.name}'"
     return names.get(type(value), type(value).__name__)

@@ -96,28 +96,66 @@ for _model in (Unary, Binary, Call, Cond):
 # ---- shapes -----------------------------------------------------------------------------------------
 
 
+class Domain(_Data):
+    """A field-valued axis: `size` points discretising [low, high] (the last point left out when periodic),
+    each point carrying the quadrature weight `measure` = (high - low) / size; operator layers may run the
+    axis at another size (`CircuitIR.at_resolution`)."""
+
+    low: float
+    high: float
+    periodic: bool = False
+
+    def measure(self, size: int) -> float:
+        """The quadrature weight of one of `size` points."""
+        return (self.high - self.low) / (size if self.periodic else max(size - 1, 1))
+
+
 class Axis(_Data):
-    """A named axis of a population or port; `labels` name its units (e.g. neuron names)."""
+    """A named axis of a population or port; `labels` name its units (e.g. neuron names); `domain` makes it
+    a grid over an interval (`x = grid(128, domain = [0, 1], periodic)`)."""
 
     name: str
     size: int
     labels: list[str] | None = None
+    domain: Domain | None = None
+    classes: list[str] | None = None  # per unit, its cell class (AVAL, AVAR -> AVA): diagrams group by it
+    layers: list[str] | None = None  # per unit, its layer (sensory, inter, motor, muscle): diagram columns
 
 
 # ---- neuron models ----------------------------------------------------------------------------------
 
 
 class NeuronInput(_Data):
-    """An input port of a neuron model: every projection into it is summed into the variable `name`."""
+    """An input port of a neuron model: every projection into it is summed into the variable `name`.
+
+    `shape` gives each unit an internal axis on this port (a dendrite's segments): a projection into it
+    reaches unit × segment, and the model's equations reduce the axis (reduce_absmax, ...)."""
 
     name: str
     dim: str = "dimensionless"
+    shape: list[Axis] = []
 
 
 class StateVar(_Data):
+    """A neuron's state; with `shape` (one axis) each unit holds a vector of it, e.g. a history."""
+
     name: str
     init: Expr
     dim: str
+    shape: list[Axis] = []
+
+
+class NeuronParam(_Data):
+    """A neuron model's private weights: every unit of a population holds its own tensor of `shape` (at most
+    two axes; a matrix is read through matvec), registered as the parameter `<population>.<name>`; `shared`:
+    one tensor for all units of the population instead."""
+
+    name: str
+    shape: list[Axis] = []
+    init: Init
+    trainable: bool = True
+    shared: bool = False
+    dim: str = "dimensionless"
 
 
 class Equation(_Data):
@@ -145,6 +183,8 @@ class NeuronModel(_Data):
     states: list[StateVar]
     equations: list[Equation]
     output_dim: str
+    params: list[NeuronParam] = []
+    output_shape: list[Axis] = []  # a vector output: each unit's out has this axis (e.g. a readout)
     span: Span | None = None
 
 
@@ -183,8 +223,11 @@ class Output(_Data):
 
 
 class Init(_Data):
-    rule: Literal["constant", "uniform", "normal"]
+    """How a parameter starts: `constant`, `uniform` or `normal` with `args`, or `data`: exactly `values`."""
+
+    rule: Literal["constant", "uniform", "normal", "data"]
     args: list[float]
+    values: Array | None = None
 
 
 class Parameter(_Data):
@@ -196,8 +239,9 @@ class Parameter(_Data):
     enforce: Literal["clamp", "softplus", "abs", "none"]
     init: Init
     trainable: bool
-    share: Literal["all", "population", "projection", "edge"]
+    share: Literal["all", "population", "projection", "edge", "class", "unit"]  # unit: a neuron's private weights
     dim: str = "dimensionless"
+    mask: Array | None = None  # 0/1 per element (flat): a fixed weight-sparsity mask, kept at 0 after each update
     span: Span | None = None
 
     @property
@@ -220,11 +264,42 @@ class Connectivity(_Data):
 
 
 class WeightRef(_Data):
-    """Synapse s of a projection uses element `offset + stride * s` of the flattened parameter."""
+    """Synapse s of a projection uses element `offset + stride * s` of the flattened parameter, or element
+    `index[s]` where `index` is given (a shared group per synapse); times `sign[s] * scale[s]` where those are
+    given (fixed data of a connectome: the sign and the magnitude that training scales)."""
 
     param: str
     offset: int = 0
     stride: int = 0
+    index: Array | None = None
+    sign: Array | None = None
+    scale: Array | None = None
+
+
+class LearnableDelay(_Data):
+    """`delay = learnable(max = K)`: each synapse's delay (element s of `param`) lies in 1..K steps and is read
+    through a normalised Gaussian kernel of width `sigma` (a fixed scalar param: > 0 while training, 0 for
+    whole-step delays); the projection's `delay` is K, the steps of history it keeps."""
+
+    param: str
+    sigma: str
+    max: int
+
+
+class Operator(_Data):
+    """A projection between fields: `kind` spectral (FFT, complex weights on `modes` kept modes per grid axis),
+    multigrid (a V-cycle over `levels` grids with `smoothing` = [pre, post] steps) or dense (a pointwise
+    matrix over `channel`); it acts on the grid `axes` and mixes `channel` (absent: one channel).  Its weights
+    are the projection's param (layout: circuitdsl/backends/operators.py); `bias`, when given, names a param
+    holding a function on the grid per output channel."""
+
+    kind: Literal["spectral", "multigrid", "dense"]
+    axes: list[str]
+    channel: str | None = None
+    modes: list[int] = []
+    levels: int = 0
+    smoothing: list[int] = []
+    bias: str | None = None
 
 
 class Projection(_Data):
@@ -241,6 +316,8 @@ class Projection(_Data):
     synapses: int
     weight: WeightRef
     delay: int = 0
+    learnable_delay: LearnableDelay | None = None
+    operator: Operator | None = None
     recurrent: bool = False
     instance: str = ""
     span: Span | None = None
@@ -273,6 +350,19 @@ class Instance(_Data):
     span: Span | None = None
 
 
+class DataSource(_Data):
+    """Where a population's units and wiring came from: a cect dataset or a user's edge file."""
+
+    name: str  # the name the circuit gave it (`net`)
+    population: str
+    provider: str  # "cect 0.3.5", or "file"
+    dataset: str  # the dataset's name, or the file's path
+    weights: str  # what a count means, as the provider states it
+    sign: str  # the sign policy
+    weight: str  # the weight expression as written, e.g. "count * 0.1"
+    neurons: int
+
+
 class CircuitIR(_Data):
     """A whole elaborated circuit, ready for a backend or a renderer."""
 
@@ -288,6 +378,7 @@ class CircuitIR(_Data):
     neurons: dict[str, NeuronModel]
     hierarchy: Instance
     files: list[str]
+    sources: list[DataSource] = []
 
     @property
     def trainable_scalars(self) -> int:
@@ -319,6 +410,12 @@ class CircuitIR(_Data):
                 f"{len(self.projections)} projections, {self.synapses} synapses, "
                 f"{self.trainable_scalars} trainable scalars")
 
+    def at_resolution(self, **sizes: int) -> CircuitIR:
+        """This circuit with grid axes at other sizes (`x = 512`), for operator layers: see circuitdsl/ir/fields.py."""
+        from circuitdsl.ir.fields import at_resolution
+
+        return at_resolution(self, **sizes)
+
     def to_json(self, indent: int | None = 2) -> str:
         return self.model_dump_json(indent=indent)
 
@@ -342,3 +439,5 @@ class CircuitIR(_Data):
 
 
 Instance.model_rebuild()
+NeuronParam.model_rebuild()  # its Init is defined further down
+NeuronModel.model_rebuild()

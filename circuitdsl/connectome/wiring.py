@@ -1,0 +1,128 @@
+"""Selected cells -> the synapses among them, their signs, sharing groups and per-edge quantities, in numpy.
+
+Chemical synapses stay directed; gap junctions become one edge per unordered pair (lo < hi in the selection's
+order), self-junctions dropped.  Nothing here holds a Python object per synapse.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from circuitdsl.backends.step import evaluate
+from circuitdsl.connectome.source import Edges
+from circuitdsl.errors import Problem
+from circuitdsl.ir import model as ir
+
+
+@dataclass(frozen=True)
+class Synapses:
+    """One kind's synapses among the selected cells: indices into the selection, canonical (pre, post) order."""
+
+    pre: np.ndarray
+    post: np.ndarray
+    count: np.ndarray
+    sign: np.ndarray | None = None  # the source's own signs, if it has them
+    self_junctions: int = 0
+
+
+def restrict(edges: Edges, selected: np.ndarray, n_cells: int, symmetric: bool) -> Synapses:
+    """The edges whose ends are both selected, renumbered into the selection; symmetric: one per unordered pair
+    (the larger reading where the two directions differ), self-junctions counted and dropped."""
+    where = np.full(n_cells, -1, dtype=np.int64)
+    where[selected] = np.arange(len(selected))
+    pre, post = where[edges.pre], where[edges.post]
+    keep = (pre >= 0) & (post >= 0)
+    pre, post, count = pre[keep], post[keep], edges.count[keep]
+    sign = None if edges.sign is None else edges.sign[keep]
+    self_junctions = 0
+    if symmetric:
+        loops = pre == post
+        self_junctions = len(np.unique(pre[loops]))
+        lo, hi = np.minimum(pre, post)[~loops], np.maximum(pre, post)[~loops]
+        count = count[~loops]
+        key = lo * len(selected) + hi
+        order = np.lexsort((-count, key))  # per pair, the largest reading first
+        key, count = key[order], count[order]
+        first = np.ones(len(key), dtype=bool)
+        first[1:] = key[1:] != key[:-1]
+        key, count = key[first], count[first]
+        return Synapses(key // len(selected), key % len(selected), count, None, self_junctions)
+    order = np.lexsort((post, pre))
+    return Synapses(pre[order], post[order], count[order], None if sign is None else sign[order])
+
+
+def totals(synapses: Synapses, n: int, symmetric: bool) -> dict[str, np.ndarray]:
+    """Per-edge quantities a weight expression may read: `count`, `total_in` (the count summed over the
+    target's inputs of this kind) and `total_out` (over the source's outputs).  For gap junctions both are the
+    larger of the two neurons' junction totals, so a normalised junction stays symmetric."""
+    into = np.bincount(synapses.post, synapses.count, minlength=n)
+    out = np.bincount(synapses.pre, synapses.count, minlength=n)
+    if symmetric:
+        both = into + out
+        larger = np.maximum(both[synapses.pre], both[synapses.post])
+        return {"count": synapses.count, "total_in": larger, "total_out": larger}
+    return {"count": synapses.count, "total_in": into[synapses.post], "total_out": out[synapses.pre]}
+
+
+def groups(synapses: Synapses, share: str, classes: list[str] | None, symmetric: bool) -> tuple[np.ndarray, int]:
+    """Each synapse's sharing group and the number of groups: one per synapse, per (pre class, post class) pair
+    (unordered for gap junctions), or one for all; groups numbered in synapse order."""
+    n = len(synapses.pre)
+    if share == "synapse":
+        return np.arange(n, dtype=np.int64), n
+    if share == "all":
+        return np.zeros(n, dtype=np.int64), 1 if n else 0
+    assert classes is not None
+    names, class_index = np.unique(np.array(classes, dtype=object).astype(str), return_inverse=True)
+    a, b = class_index[synapses.pre], class_index[synapses.post]
+    if symmetric:
+        a, b = np.minimum(a, b), np.maximum(a, b)
+    key = a.astype(np.int64) * len(names) + b
+    _, first, index = np.unique(key, return_index=True, return_inverse=True)
+    rank = np.empty(len(first), dtype=np.int64)
+    rank[np.argsort(first)] = np.arange(len(first))  # number groups by their first synapse
+    return rank[index].astype(np.int64), len(first)
+
+
+def group_quantities(count: np.ndarray, index: np.ndarray, n_groups: int) -> dict[str, np.ndarray]:
+    """Per-group quantities a strength expression may read: `mean_count` and `edges` (synapses in the group)."""
+    edges = np.bincount(index, minlength=n_groups).astype(np.float64)
+    total = np.bincount(index, count, minlength=n_groups)
+    return {"mean_count": total / np.maximum(edges, 1), "edges": edges}
+
+
+class _NumpyOps:
+    """Just enough of a backend for `evaluate` to compute a weight expression over numpy arrays."""
+
+    functions: Mapping[str, Callable[..., Any]] = {
+        "clamp": np.clip, "min": np.minimum, "max": np.maximum, "abs": np.abs,
+        "relu": lambda x: np.maximum(x, 0.0), "detach": lambda x: x, "floor": np.floor, "exp": np.exp,
+        "log": np.log, "tanh": np.tanh, "sigmoid": lambda x: 1.0 / (1.0 + np.exp(-x)), "sin": np.sin,
+        "cos": np.cos, "step": lambda x: (np.asarray(x) > 0).astype(np.float64), "sqrt": np.sqrt,
+        "where": lambda c, a, b: np.where(np.asarray(c) > 0, a, b),
+    }
+
+    def to_float(self, x: Any) -> np.ndarray:
+        return np.asarray(x, dtype=np.float64)
+
+
+def per_edge(expr: ir.Expr, values: Mapping[str, np.ndarray], n: int) -> np.ndarray:
+    """An expression over named per-edge (or per-group) arrays, as n float64 values (nan where undefined)."""
+    unknown = _functions(expr) - set(_NumpyOps.functions)
+    if unknown:
+        raise Problem("E301", f"{min(unknown)}() works on signals, not on per-synapse data")
+    with np.errstate(all="ignore"):
+        result = evaluate(expr, lambda var: values[var.name], _NumpyOps())  # type: ignore[arg-type, union-attr]
+    return np.broadcast_to(np.asarray(result, dtype=np.float64), (n,)).copy()
+
+
+def _functions(expr: ir.Expr) -> set[str]:
+    """The names of the functions an expression calls."""
+    if isinstance(expr, ir.Call):
+        return {expr.fn}.union(*(_functions(a) for a in expr.args))
+    children = [getattr(expr, name) for name in ("x", "left", "right", "cond", "then", "other") if hasattr(expr, name)]
+    return set().union(*(_functions(c) for c in children))

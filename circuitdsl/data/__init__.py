@@ -1,0 +1,1 @@
+"""Data generated on the fly for examples and benchmarks (no downloads)."""
