@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
@@ -22,6 +21,7 @@ import numpy as np
 import torch
 
 import circuitdsl
+from timing import best_seconds  # benchmarks/timing.py, beside this script
 
 NCAP = Path("models/ncap_swimmer.circuit")
 STEPS = 1000
@@ -34,17 +34,6 @@ def largest_model() -> Path:
         return ir.units, ir.synapses, len(ir.populations)
 
     return max(sorted(Path("models").glob("*.circuit")), key=size)
-
-
-def best_seconds(fn: Callable[[], object], repeat: int) -> float:
-    """The fastest of `repeat` calls, after one warm-up call."""
-    fn()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def measure(path: Path, batch: int, repeat: int) -> tuple[float, float, float]:

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 import circuitdsl
+from timing import best_seconds  # benchmarks/timing.py, beside this script
 from circuitdsl.backends.interface import param_key
 
 WORM = Path("models/celegans_whole.circuit")
@@ -46,17 +47,6 @@ circuit Fly {
   population cells : FlyCell from net
 }
 """
-
-
-def best_seconds(fn: Callable[[], object], repeat: int) -> float:
-    """The fastest of `repeat` calls, after one warm-up call."""
-    fn()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 # ---- (a) and (b): the whole worm --------------------------------------------------------------------------
