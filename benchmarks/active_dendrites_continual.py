@@ -3,7 +3,7 @@
 Tasks are learned one after another (task 0 the identity, the others fixed pixel permutations, labels shared);
 the score is the mean test accuracy over all tasks after the last one.  Active dendrites get the task's prototype
 (the mean training input) as context while training and the nearest prototype at test time.
-Run: python benchmarks/active_dendrites_continual.py [tasks] [seeds]   (the reference note: 5 tasks, 3 seeds).
+Run: python -m benchmarks.active_dendrites_continual [tasks] [seeds]   (the reference note: 5 tasks, 3 seeds).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 import circuitdsl
+from benchmarks.digits import digits_split
 from circuitdsl.dendrites import nearest_prototype, prototypes
 
 MODEL = "models/active_dendrites_continual.circuit"
@@ -23,26 +24,9 @@ MODEL = "models/active_dendrites_continual.circuit"
 Tasks = list[tuple[np.ndarray, np.ndarray]]
 
 
-def base_data(data: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """64-feature, 10-class (train x, test x, train y, test y), 1347/450: sklearn's digits /16, or, where
-    scikit-learn is not installed, noisy Gaussian clusters (a stand-in with the same sizes)."""
-    if data == "digits":
-        from sklearn.datasets import load_digits
-        from sklearn.model_selection import train_test_split
-
-        x, y = load_digits(return_X_y=True)
-        return train_test_split(x / 16, y, test_size=450, random_state=0)  # type: ignore[no-any-return]
-    rng = np.random.default_rng(0)
-    centres, y = rng.standard_normal((10, 64)), rng.integers(0, 10, 1797)
-    x = centres[y] + 3.0 * rng.standard_normal((1797, 64))
-    return x[:1347], x[1347:], y[:1347], y[1347:]
-
-
-def permuted_tasks(tasks: int, data: str = "digits") -> tuple[Tasks, Tasks]:
-    """(train, test) sets per task, standardised; task 0 the identity, task t a fixed permutation of the features."""
-    x_train, x_test, y_train, y_test = base_data(data)
-    mean, std = x_train.mean(0), x_train.std(0) + 1e-6
-    x_train, x_test = ((x_train - mean) / std).astype(np.float32), ((x_test - mean) / std).astype(np.float32)
+def permuted_tasks(tasks: int) -> tuple[Tasks, Tasks]:
+    """(train, test) sets per task: task 0 the digits as they are, task t a fixed permutation of the pixels."""
+    x_train, x_test, y_train, y_test = digits_split()
     rng = np.random.default_rng(42)
     orders = [np.arange(64)] + [rng.permutation(64) for _ in range(tasks - 1)]
     return ([(x_train[:, o], y_train) for o in orders], [(x_test[:, o], y_test) for o in orders])
@@ -59,11 +43,22 @@ class _Dendritic(torch.nn.Module):
         return self.circuit({"x": x, "context": context})[0]["logits"]
 
 
-def continual_accuracy(model: str, tasks: int = 5, seed: int = 0, epochs: int = 20, hidden: int = 256,
-                       lr: float = 5e-4, batch: int = 64, data: str = "digits", winners: float = 0.1) -> float:
-    """Mean test accuracy over all tasks after learning them in order (`model`: "dendrites" or "mlp")."""
+def _accuracy(net: torch.nn.Module, x: np.ndarray, y: np.ndarray, protos: np.ndarray) -> float:
+    """Test accuracy; the dendritic network gets each input's nearest prototype as context."""
+    with torch.no_grad():
+        if isinstance(net, _Dendritic):
+            logits = net(torch.from_numpy(x), torch.from_numpy(nearest_prototype(x, protos)))
+        else:
+            logits = net(torch.from_numpy(x))
+    return float((logits.argmax(1).numpy() == y).mean())
+
+
+def continual_accuracies(model: str, tasks: int = 5, seed: int = 0, epochs: int = 20, hidden: int = 256,
+                         lr: float = 5e-4, batch: int = 64, winners: float = 0.1) -> list[list[float]]:
+    """Learn the tasks in order (`model`: "dendrites" or "mlp"); row t: the test accuracy on every task after
+    learning task t (the last row is the score, the drop down a column the forgetting)."""
     torch.manual_seed(seed)
-    train, test = permuted_tasks(tasks, data)
+    train, test = permuted_tasks(tasks)
     protos = prototypes(np.concatenate([x for x, _ in train]), np.repeat(np.arange(tasks), len(train[0][0])))
     if model == "dendrites":
         net: torch.nn.Module = _Dendritic(tasks, hidden, seed, winners)
@@ -71,6 +66,7 @@ def continual_accuracy(model: str, tasks: int = 5, seed: int = 0, epochs: int = 
         net = torch.nn.Sequential(torch.nn.Linear(64, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, hidden),
                                   torch.nn.ReLU(), torch.nn.Linear(hidden, 10))
     rng = np.random.default_rng(seed)
+    history = []
     for task, (x, y) in enumerate(train):
         optimiser = torch.optim.Adam(net.parameters(), lr=lr)  # re-created per task
         if model == "dendrites":
@@ -85,29 +81,17 @@ def continual_accuracy(model: str, tasks: int = 5, seed: int = 0, epochs: int = 
                 optimiser.zero_grad()
                 torch.nn.functional.cross_entropy(logits, labels).backward()
                 optimiser.step()
-    accuracies = []
-    with torch.no_grad():
-        for x, y in test:
-            inputs = torch.from_numpy(x)
-            if model == "dendrites":
-                logits = net(inputs, torch.from_numpy(nearest_prototype(x, protos)))
-            else:
-                logits = net(inputs)
-            accuracies.append(float((logits.argmax(1).numpy() == y).mean()))
-    return float(np.mean(accuracies))
+        history.append([_accuracy(net, x, y, protos) for x, y in test])
+    return history
 
 
 def main(tasks: int = 5, seeds: int = 3) -> None:
-    """Print the table: each seed's mean accuracy for both models, and the time taken."""
-    torch.set_num_threads(2)
-    try:
-        import sklearn  # noqa: F401
-        data = "digits"
-    except ImportError:
-        data = "clusters"
+    """Print the table: each seed's mean accuracy over the tasks for both models, and the time taken."""
+    torch.set_num_threads(1)
     start = time.perf_counter()
-    rows = {m: [continual_accuracy(m, tasks, s, data=data) for s in range(seeds)] for m in ("dendrites", "mlp")}
-    print(f"permuted {data}, {tasks} tasks, hidden [256, 256], 20 epochs/task, seeds 0..{seeds - 1}")
+    rows = {m: [float(np.mean(continual_accuracies(m, tasks, s)[-1])) for s in range(seeds)]
+            for m in ("dendrites", "mlp")}
+    print(f"permuted digits, {tasks} tasks, hidden [256, 256], 20 epochs/task, seeds 0..{seeds - 1}")
     for name, values in rows.items():
         print(f"  {name:9s}  " + "  ".join(f"{v:.3f}" for v in values) + f"   mean {np.mean(values):.3f}")
     print(f"  took {time.perf_counter() - start:.0f} s")

@@ -4,7 +4,7 @@ For NCAP (models/ncap_swimmer.circuit) and the largest model in models/ (most un
 populations), 1000 steps at batch 1 and 64 on the same random inputs, forward only; compile time is excluded
 from the rollout times and printed on its own.  Both frameworks run on one CPU thread, as benchmarks/ncap_step.py.
 
-Run: `python benchmarks/backends.py` (prints a table; about a minute).
+Run: `python -m benchmarks.backends` (prints a table; about a minute).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 import circuitdsl
-from timing import best_seconds  # benchmarks/timing.py, beside this script
+from benchmarks.timing import best_seconds
 
 NCAP = Path("models/ncap_swimmer.circuit")
 STEPS = 1000

@@ -9,7 +9,7 @@
     sparse-matmul baseline, all in this process.
 Both frameworks run on one CPU thread, as the other benchmarks.
 
-Run: `python benchmarks/connectome.py` (prints a table; about a minute).
+Run: `python -m benchmarks.connectome` (prints a table; about a minute).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 import circuitdsl
-from timing import best_seconds  # benchmarks/timing.py, beside this script
+from benchmarks.timing import best_seconds
 from circuitdsl.backends.interface import param_key
 
 WORM = Path("models/celegans_whole.circuit")

@@ -5,7 +5,7 @@ student with `delay = learnable(max = K)` learns weights and delays from the tea
 trains (p = 0.1), while the kernel width anneals from K/2 to 0.5 over the first half of training.  Prints, per
 seed, the fraction of synapses whose learned delay lies within half a step of the teacher's, and the time.
 
-Run: `python benchmarks/delays.py [--seeds 5 --steps 800]` (about 17 s a seed on one core).
+Run: `python -m benchmarks.delays [--seeds 5 --steps 800]` (about 17 s a seed on one core).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@
    eager and under torch.compile.
 2. 1000 steps of the swim task driven by the compiled policy against the physics alone (zero torques).
 
-Run: `python benchmarks/ncap_step.py` (CPU; prints a table; takes about a minute, torch.compile included).
+Run: `python -m benchmarks.ncap_step` (CPU; prints a table; takes about a minute, torch.compile included).
 """
 
 from __future__ import annotations

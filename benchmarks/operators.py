@@ -7,7 +7,7 @@ on the relative L2 loss; the trained params then run at 256 and 512 points (`Cir
 Prints the relative L2 test error at each resolution and the training time.  If `neuraloperator` is installed,
 also prints the largest difference between our spectral layer and its `SpectralConv` on the same weights.
 
-Run: `python benchmarks/operators.py [--epochs 100] [--models operator_burgers mgno_burgers]` (minutes on 2 cores).
+Run: `python -m benchmarks.operators [--epochs 100] [--models operator_burgers mgno_burgers]` (minutes on 2 cores).
 """
 
 from __future__ import annotations

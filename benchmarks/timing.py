@@ -1,4 +1,4 @@
-"""Timing shared by the benchmark scripts (imported as a sibling module: `python benchmarks/<script>.py`)."""
+"""Timing shared by the benchmark scripts (run from the repository root: `python -m benchmarks.<script>`)."""
 
 from __future__ import annotations
 
