@@ -321,3 +321,52 @@ def test_a_population_from_something_else_is_an_error() -> None:
         circuitdsl.elaborate(None, text="circuit C {\n  let net = 3\n  population N : Leaky from net\n}\n",
                              file="t.circuit")
     assert error.value.code == "E206"
+
+
+CLASS_RATE = """
+import celegans
+
+neuron ClassRate(dt: time = 10 ms) {
+  param tau : free = 50, shared = SHARING
+  state v = 0
+  dv/dt = (-v + in) / (tau * 1 ms)
+  out = tanh(v)
+}
+
+circuit Touch() {
+  net = celegans.connectome("White_whole", neurons = {PLM, ALM, AVM, PVD, AVD, AVA, AVB, PVC, DVA},
+          synapses = {chemical, electrical}, sign = c302, weight = count * 0.1, share = class)
+  population N : ClassRate from net
+  input  touch[site = 4] -> N[PLML, PLMR, ALML, ALMR] : one_to_one, weight = fixed(1)
+  output reverse = N[AVAL] + N[AVAR]
+}
+"""
+
+
+@pytest.mark.parametrize("backend", ["torch", "jax"])
+def test_a_neuron_param_shared_per_class_gives_each_neuron_its_class_value(backend: str) -> None:
+    """One time constant per class (9 classes, 16 neurons): equal to per-neuron values set class by class."""
+    from tests import backend_harness as harness
+
+    by_class = circuitdsl.loads(CLASS_RATE.replace("SHARING", "class"))
+    per_unit = circuitdsl.loads(CLASS_RATE.replace("SHARING", "false"))
+    assert by_class.parameter("N.tau").shape == [9] and by_class.parameter("N.tau").share == "class"
+    axis = by_class.population("N").shape[0]
+    order = list(dict.fromkeys(axis.classes))  # classes numbered in order of first appearance
+    class_tau = np.linspace(20, 80, 9).astype(np.float32)
+    unit_tau = class_tau[[order.index(c) for c in axis.classes]]
+    a, b = harness.build(by_class, backend), harness.build(per_unit, backend)
+    harness.set_params(a, {"N/tau": class_tau})
+    harness.set_params(b, {"N/tau": unit_tau})
+    touch = np.random.default_rng(0).uniform(0, 1, (2, 40, 4)).astype(np.float32)
+    np.testing.assert_allclose(harness.run(a, {"touch": touch})["reverse"],
+                               harness.run(b, {"touch": touch})["reverse"], atol=1e-6)
+
+
+def test_a_param_shared_per_class_needs_units_with_classes() -> None:
+    text = CLASS_RATE.replace("SHARING", "class").replace("population N : ClassRate from net",
+                                                          "population N[n = 3] : ClassRate")
+    with pytest.raises(circuitdsl.CircuitError) as caught:
+        circuitdsl.loads(text, file="m.circuit")
+    assert caught.value.code == "E505"
+    assert "shared per class" in str(caught.value) and "m.circuit:15:" in str(caught.value)

@@ -20,6 +20,7 @@ import numpy as np
 from circuitdsl.backends import delays, operators
 from circuitdsl.backends.plan import Plan, ProjectionPlan, port_size, ref_key, refs
 from circuitdsl.ir.model import Binary, Call, Cond, Const, Expr, NeuronModel, Operator, Parameter, Ref, Unary, Var
+from circuitdsl.ir.units import class_groups
 
 Array = Any
 State = dict[str, Array]
@@ -214,6 +215,14 @@ class Stepper:
                 self.arrays[f"{p.id}:cells"] = ops.asarray(cells)
                 counts = np.bincount(cells, minlength=p.target_size * p.source_size).astype(np.float32)
                 self.arrays[f"{p.id}:counts"] = ops.asarray(counts.reshape(p.target_size, p.source_size))
+        self.by_class: dict[tuple[str, str], Array] = {}  # (population, param): flat elements each unit reads
+        for population in plan.ir.populations:
+            for param in plan.populations[population.name].model.params:
+                if param.by_class:
+                    rows = class_groups(population.shape[0].classes or [])[0]
+                    k = math.prod(a.size for a in param.shape)
+                    self.by_class[population.name, param.name] = ops.asarray(
+                        (rows[:, None] * k + np.arange(k)).reshape(-1))
         self.incoming: dict[str, list[ProjectionPlan]] = {name: [] for name in plan.populations}
         for p in plan.projections:
             self.incoming[p.target].append(p)
@@ -248,7 +257,7 @@ class Stepper:
             for p in self.incoming[name]:
                 for port, index, values in self._contributions(p, name, weights, state, signal):
                     ports[port] = values + ports[port] if index is None else ops.add_at(ports[port], index, values)
-            private = {p.name: weights[f"{name}.{p.name}"] for p in population.model.params}
+            private = {p.name: self._private(name, p.name, weights[f"{name}.{p.name}"]) for p in population.model.params}
             out, updates = run_neuron(population.model, ports, state, name, ops, private)
             current[name] = out
             new_state.update(updates)
@@ -259,6 +268,11 @@ class Stepper:
                 new_state[f"{p.id}:delay"] = ops.stack_time(history, signal(p, past=False))
         outputs = {o.name: self._output(o, read, _batch_of(inputs, state)) for o in plan.ir.outputs}
         return outputs, new_state
+
+    def _private(self, population: str, param: str, values: Array) -> Array:
+        """A neuron param's flat values for every unit: per-class values gathered to the units of each class."""
+        index = self.by_class.get((population, param))
+        return values if index is None else self.ops.take(values.reshape(1, -1), index).reshape(-1)
 
     def _contributions(self, p: ProjectionPlan, receiver: str, weights: Mapping[str, Array], state: State,
                        signal: Callable[[ProjectionPlan, bool], Array]) -> list[tuple[str, Array | None, Array]]:

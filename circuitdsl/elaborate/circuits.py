@@ -438,7 +438,11 @@ class CircuitBuilder:
             frame.populations[pop.name.name] = ref
             self.populations.append(ir.Population(name=name, shape=list(shape), model=model.name,
                                                   args=model.args, instance=frame.prefix[:-1], span=pop.span))
-            self.data_parameters.extend(unit_parameters(name, _count(shape), model, pop.span))
+            classes = shape[0].classes if len(shape) == 1 else None
+            try:
+                self.data_parameters.extend(unit_parameters(name, _count(shape), model, classes, pop.span))
+            except Problem as error:
+                raise ev.fail(error.code, error.message, pop.span, list(error.notes)) from None
             if net is not None:
                 self._wire_data(frame, net, name, model, s)
 

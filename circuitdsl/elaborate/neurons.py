@@ -15,10 +15,11 @@ from circuitdsl import ast, units
 from circuitdsl.elaborate.evaluate import Abort, Evaluator, Poisoned, dim_of, format_shape, magnitude, touch
 from circuitdsl.elaborate.scope import Binding, Scope
 from circuitdsl.elaborate.values import ENUMS, Definition, InitRule, Signal, Symbol, describe
-from circuitdsl.errors import CircuitError, Reporter, Span, did_you_mean
+from circuitdsl.errors import CircuitError, Problem, Reporter, Span, did_you_mean
 from circuitdsl.functions import SURROGATES
 from circuitdsl.ir import model as ir
 from circuitdsl.ir.arrays import Array
+from circuitdsl.ir.units import class_groups
 from circuitdsl.units import DIMENSIONLESS, Dim, Quantity, format_dim
 
 _CIRCUIT_ONLY = {
@@ -289,21 +290,23 @@ class NeuronBuilder:
         if not isinstance(sign, Symbol) or sign.name not in ("free", "fixed"):
             raise self.evaluator.fail("E301", f"a neuron's param is free (learnt) or fixed, not {describe(sign)}",
                                       s.sign.span, ["param w[hidden = 8] : free = uniform(-0.1, 0.1)"])
-        shared = False
+        shared: bool | Symbol = False
         for option in s.options:
             if option.name is None or option.name.name != "shared":
                 raise self.evaluator.fail("E203", "a neuron's param takes one option, `shared`", option.span)
-            shared = self.evaluator.constant(option.value, self.scope, "the option 'shared'")
-            if not isinstance(shared, bool):
-                raise self.evaluator.fail("E301", f"shared is true (one value for the whole population) or false, "
-                                                  f"not {describe(shared)}", option.value.span)
+            shared = self.evaluator.constant(option.value, self.scope, "the option 'shared'", expect="unit_share")
+            if not isinstance(shared, bool | Symbol) or isinstance(shared, Symbol) and shared.enum != "unit_share":
+                raise self.evaluator.fail("E301", f"shared is true (one value for the whole population), false or "
+                                                  f"class (one per cell class), not {describe(shared)}",
+                                          option.value.span)
         if len(s.names) != 1:
             raise self.evaluator.fail("E006", "declare a neuron's params one per line", s.span)
         ident = s.names[0]
         shape = self._axes(s.shape, s.span, "param", most=2)
         init = self._init(s.init, shape, s.span)
         self.params.append(ir.NeuronParam(name=ident.name, shape=list(shape), init=init,
-                                          trainable=sign.name == "free", shared=shared))
+                                          trainable=sign.name == "free", shared=shared is True,
+                                          by_class=isinstance(shared, Symbol)))
         self.scope.define(ident.name, Signal(ir.Var(name=ident.name), shape, DIMENSIONLESS), ident.span, "state",
                           self.reporter)
         self.scope.names[ident.name].used = True
@@ -443,18 +446,23 @@ class NeuronBuilder:
         return value.name, params
 
 
-def unit_parameters(population: str, units: int, model: ir.NeuronModel, span: Span | None) -> list[ir.Parameter]:
+def unit_parameters(population: str, units: int, model: ir.NeuronModel, classes: list[str] | None,
+                    span: Span | None) -> list[ir.Parameter]:
     """A population's own copies of its neuron model's params: `<population>.<name>`, shape [units, *axes]
-    ([*axes] where the param is shared by all units)."""
+    ([*axes] where the param is shared by all units, [classes, *axes] where it is shared per cell class)."""
     parameters = []
     for param in model.params:
-        copies = 1 if param.shared else units
+        if param.by_class and classes is None:
+            raise Problem("E505", f"param '{param.name}' of {model.name} is shared per class, but the units of "
+                                  f"'{population}' have no classes",
+                          ("a population made `from` a connectome has them (its neurons' classes)",))
+        copies = 1 if param.shared else len(class_groups(classes)[1]) if param.by_class and classes else units
         init = param.init
         if init.values is not None and copies > 1:  # one unit's values (logspace), the same for every unit
             init = ir.Init(rule="data", args=[], values=Array(np.tile(init.values.data, copies)))
-        shape = [*([] if param.shared else [units]), *(a.size for a in param.shape)]
+        shape = [*([] if param.shared else [copies]), *(a.size for a in param.shape)]
+        share = "population" if param.shared else "class" if param.by_class else "unit"
         parameters.append(ir.Parameter(name=f"{population}.{param.name}", shape=shape,
                                        sign="free" if param.trainable else "fixed", enforce="none", init=init,
-                                       trainable=param.trainable, share="population" if param.shared else "unit",
-                                       dim=param.dim, span=span))
+                                       trainable=param.trainable, share=share, dim=param.dim, span=span))
     return parameters

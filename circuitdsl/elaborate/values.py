@@ -25,7 +25,8 @@ ENUMS: Final[dict[str, tuple[str, ...]]] = {
     "share": ("all", "population", "projection", "edge"),
     "reset": ("subtract", "zero", "none"),
     "surrogate": ("atan", "fast_sigmoid", "sigmoid", "straight_through"),
-    "dendrite": ("absolute", "gate", "bias"),  # how active dendrites modulate a unit (library/dendrites.circuit)
+    "dendrite": ("absolute", "gate", "bias"),
+    "unit_share": ("class",),  # a neuron param's `shared = class`: one value per cell class of the population  # how active dendrites modulate a unit (library/dendrites.circuit)
 }
 
 

@@ -148,13 +148,15 @@ class StateVar(_Data):
 class NeuronParam(_Data):
     """A neuron model's private weights: every unit of a population holds its own tensor of `shape` (at most
     two axes; a matrix is read through matvec), registered as the parameter `<population>.<name>`; `shared`:
-    one tensor for all units of the population instead."""
+    one tensor for all units of the population instead; `by_class`: one per cell class of the population's
+    units (its axis' `classes`, in order of first appearance), gathered per unit as flyvis does."""
 
     name: str
     shape: list[Axis] = []
     init: Init
     trainable: bool = True
     shared: bool = False
+    by_class: bool = False
     dim: str = "dimensionless"
 
 

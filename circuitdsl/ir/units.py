@@ -32,3 +32,10 @@ def selected_units(sizes: Sequence[int], select: Sequence[AxisSel] | None) -> np
     if select is None:
         return np.arange(math.prod(sizes), dtype=np.int64)
     return ravel_picks(sizes, [axis_picks(s) for s in select])
+
+
+def class_groups(classes: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+    """Each unit's class number and the classes, numbered in order of first appearance."""
+    names = list(dict.fromkeys(classes))
+    number = {name: i for i, name in enumerate(names)}
+    return np.array([number[c] for c in classes], dtype=np.int64), names
