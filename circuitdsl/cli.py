@@ -15,7 +15,7 @@ from circuitdsl.api import check, elaborate
 from circuitdsl.elaborate.limits import Limits
 from circuitdsl.errors import CircuitError
 from circuitdsl.ir.model import CircuitIR
-from circuitdsl.ir.stats import stats
+from circuitdsl.stats import stats
 from circuitdsl.simulate import SimulationInputError, read_input, simulate
 
 if TYPE_CHECKING:

@@ -17,7 +17,7 @@ import circuitdsl
 from circuitdsl.cli import main
 from circuitdsl.connectome.cect_data import DATASETS
 from circuitdsl.connectome.worm import worm
-from circuitdsl.ir.stats import effective_rank, stats
+from circuitdsl.stats import effective_rank, stats
 
 MODULES = {"White_whole": "White_whole", "Varshney": "VarshneyDataReader", "Cook2019Herm": "Cook2019HermReader",
            "Witvliet8": "WitvlietDataReader8", "WhiteN2U": "DurbinN2UDataReader"}

@@ -16,7 +16,6 @@ import networkx as nx
 import numpy as np
 
 from circuitdsl.ir.graph import signal_sources
-from circuitdsl.ir.units import selected_units
 from circuitdsl.ir.model import (
     Axis,
     AxisSel,
@@ -33,6 +32,7 @@ from circuitdsl.ir.model import (
     Ref,
     Unary,
 )
+from circuitdsl.ir.units import port_size, selected_units
 
 DENSE_ABOVE: Final = 0.1
 """An explicit projection whose synapses fill more than this fraction of its [target, source] matrix runs as
@@ -208,14 +208,6 @@ def _projection(p: Projection, sizes: dict[str, list[int]], populations: dict[st
         rule=rule, lowering=lowering, pre=pre, post=post, param=p.weight.param, offset=p.weight.offset,
         stride=p.weight.stride, synapses=p.synapses, delay=p.delay, recurrent=p.recurrent,
         **extra)  # type: ignore[arg-type]
-
-
-def port_size(model: NeuronModel, port: str) -> int:
-    """Elements per unit on a port of a neuron model: its internal axis (segments), or 1."""
-    for i in model.inputs:  # a loop, not a generator: torch.compile traces the step through this
-        if i.name == port:
-            return math.prod([a.size for a in i.shape])
-    raise KeyError(port)
 
 
 def _target_index(p: Projection, sizes: list[int], model: NeuronModel) -> np.ndarray | None:

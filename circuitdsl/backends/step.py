@@ -18,9 +18,9 @@ from typing import Any, Protocol
 import numpy as np
 
 from circuitdsl.backends import delays, operators
-from circuitdsl.backends.plan import Plan, ProjectionPlan, port_size, ref_key, refs
+from circuitdsl.backends.plan import Plan, ProjectionPlan, ref_key, refs
 from circuitdsl.ir.model import Binary, Call, Cond, Const, Expr, NeuronModel, Operator, Parameter, Ref, Unary, Var
-from circuitdsl.ir.units import class_groups
+from circuitdsl.ir.units import class_groups, port_size
 
 Array = Any
 State = dict[str, Array]

@@ -7,6 +7,7 @@ or the iterations of a `for` loop) fold into one edge whose label says which rep
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -16,8 +17,8 @@ import numpy as np
 from circuitdsl.draw import notation, text
 from circuitdsl.draw.hierarchy import End, Group, Hierarchy, Resolved, Resolver
 from circuitdsl.draw.units import selected_axes
-from circuitdsl.ir.units import selected_units
 from circuitdsl.ir.model import Axis, AxisSel, CircuitIR, Instance, Population, Projection, Wire
+from circuitdsl.ir.units import selected_units
 
 _POPULATION = {"shape": "box", "style": "rounded,filled", "fillcolor": "#FFF7E0", "color": "#8A6D3B"}
 _INPUT = {"shape": "cds", "style": "filled", "fillcolor": "#DFF0D8", "color": "#3C763D", "margin": "0.25,0.12"}
@@ -452,6 +453,9 @@ def _value(value: object) -> str:
     return text.number(value) if isinstance(value, int | float) else str(value)
 
 
+_LAYERS = ("sensory", "inter", "motor", "muscle")
+
+
 def _shape(shape: Sequence[Axis]) -> str:
     """A shape for a node: `joint=5`, labels shown for a short labelled axis, `1 unit` for a single one."""
     if not shape:
@@ -461,8 +465,18 @@ def _shape(shape: Sequence[Axis]) -> str:
         part = f"{axis.name}={axis.size}"
         if axis.labels:
             part += " {" + ", ".join(axis.labels[:4]) + (", …" if axis.size > 4 else "") + "}"
-        parts.append(part)
+        parts.append(part + _groups(axis))
     return " × ".join(parts)
+
+
+def _groups(axis: Axis) -> str:
+    """How a connectome's units group: units per layer in body order, and the number of cell classes."""
+    if axis.classes is None:
+        return ""
+    counts = Counter(axis.layers or ())
+    layers = sorted(counts, key=lambda layer: (_LAYERS.index(layer) if layer in _LAYERS else len(_LAYERS), layer))
+    described = [f"{counts[layer]} {layer}" for layer in layers] + [f"{len(set(axis.classes))} classes"]
+    return "\n" + " · ".join(described)
 
 
 def _node_label(name: str, lines: list[str], shape: Sequence[Axis], ports: Sequence[str] = (),
@@ -471,7 +485,8 @@ def _node_label(name: str, lines: list[str], shape: Sequence[Axis], ports: Seque
     left that wires attach to."""
     rows = [f"<TR><TD><B>{text.html(name)}</B></TD></TR>"]
     rows += [f'<TR><TD><FONT POINT-SIZE="10">{line}</FONT></TD></TR>' for line in lines]
-    rows.append(f'<TR><TD><FONT POINT-SIZE="10" COLOR="gray25">{text.html(_shape(shape))}</FONT></TD></TR>')
+    described = "<BR/>".join(text.html(line) for line in _shape(shape).split("\n"))
+    rows.append(f'<TR><TD><FONT POINT-SIZE="10" COLOR="gray25">{described}</FONT></TD></TR>')
     rows += [f'<TR><TD><FONT POINT-SIZE="9">{note}</FONT></TD></TR>' for note in notes]
     info = '<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">' + "".join(rows) + "</TABLE>"
     if not ports:

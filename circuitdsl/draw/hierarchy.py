@@ -14,7 +14,6 @@ from typing import NamedTuple
 import numpy as np
 
 from circuitdsl.draw import text
-from circuitdsl.ir.units import selected_units
 from circuitdsl.ir.model import (
     Axis,
     Binary,
@@ -29,6 +28,7 @@ from circuitdsl.ir.model import (
     Unary,
     Wire,
 )
+from circuitdsl.ir.units import selected_units
 
 _LETTERS = "ijklmnpqrs"
 

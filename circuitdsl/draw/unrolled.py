@@ -24,10 +24,9 @@ import numpy as np
 from circuitdsl.draw import notation, text
 from circuitdsl.draw.hierarchy import Hierarchy
 from circuitdsl.draw.units import given_weights, synapses, unit_names
-from circuitdsl.backends.plan import port_size
-from circuitdsl.ir.units import selected_units
 from circuitdsl.ir.graph import refs
 from circuitdsl.ir.model import Axis, CircuitIR, Expr
+from circuitdsl.ir.units import port_size, selected_units
 
 _ROW = 0.7  # inches between units of a column
 _GAP = 0.5  # inches between columns

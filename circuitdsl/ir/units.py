@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from circuitdsl.ir.model import AxisSel, SliceSel
+from circuitdsl.ir.model import AxisSel, NeuronModel, SliceSel
 
 
 def ravel_picks(sizes: Sequence[int], picks: Sequence[np.ndarray]) -> np.ndarray:
@@ -39,3 +39,11 @@ def class_groups(classes: Sequence[str]) -> tuple[np.ndarray, list[str]]:
     names = list(dict.fromkeys(classes))
     number = {name: i for i, name in enumerate(names)}
     return np.array([number[c] for c in classes], dtype=np.int64), names
+
+
+def port_size(model: NeuronModel, port: str) -> int:
+    """Elements per unit on a port of a neuron model: its internal axis (segments), or 1."""
+    for i in model.inputs:  # a loop, not a generator: torch.compile traces the step through this
+        if i.name == port:
+            return math.prod([a.size for a in i.shape])
+    raise KeyError(port)

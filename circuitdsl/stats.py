@@ -15,9 +15,10 @@ from typing import Any, ClassVar, Final
 
 import numpy as np
 
-from circuitdsl.backends.plan import make_plan, port_size, ref_key
+from circuitdsl.backends.plan import make_plan, ref_key
 from circuitdsl.backends.step import effective, initial_values
 from circuitdsl.ir.model import CircuitIR, Ref
+from circuitdsl.ir.units import port_size
 
 MAX_RANK_UNITS: Final = 5000
 
