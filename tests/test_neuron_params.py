@@ -122,6 +122,15 @@ def test_mistakes_with_private_weights(body: str, code: str) -> None:
     assert error.value.diagnostics[0].code == code
 
 
+def test_a_failed_param_gives_one_error_not_a_cascade_at_its_uses() -> None:
+    text = ("neuron N {\n  param g : free = 1, shared = clas\n  out = g * in\n}\n"
+            "circuit C() {\n  input x\n  population n : N\n  x -> n\n}")
+    with pytest.raises(CircuitError) as error:
+        circuitdsl.loads(text, file="m.circuit")
+    assert [(d.code, d.span.line, d.span.column) for d in error.value.diagnostics] == [("E201", 2, 32)]
+    assert "did you mean 'class'?" in str(error.value)
+
+
 def test_a_shaped_param_in_a_circuit_is_an_error() -> None:
     with pytest.raises(CircuitError) as error:
         circuitdsl.loads("circuit C() {\n  param w[a = 2] : free = 0\n}")

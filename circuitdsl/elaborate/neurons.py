@@ -229,7 +229,8 @@ class NeuronBuilder:
                 self._statement(statement)
             except (Abort, CircuitError):
                 names = [p.name for p in statement.ports] if isinstance(statement, ast.InputDecl) else \
-                    [statement.name] if isinstance(statement, ast.StateDecl | ast.Spike | ast.Let) else []
+                    [statement.name] if isinstance(statement, ast.StateDecl | ast.Spike | ast.Let) else \
+                    list(statement.names) if isinstance(statement, ast.ParamDecl) else []
                 for ident in names:  # later uses of what the statement declared fail quietly
                     self.scope.names.setdefault(ident.name, Binding(Poisoned(), ident.span, "poisoned", True))
                 if isinstance(statement, ast.Assign) and isinstance(statement.target, ast.Name) \
