@@ -131,6 +131,33 @@ def test_a_failed_param_gives_one_error_not_a_cascade_at_its_uses() -> None:
     assert "did you mean 'class'?" in str(error.value)
 
 
+USES_N = "circuit C() {\n  input x\n  population n : N\n  x -> n\n}"
+
+
+@pytest.mark.parametrize(("text", "meant", "expected"), [
+    ("neuron N {\n  param g : free = 1, shared = clas\n  out = g * in\n}\n" + USES_N, "class", "true, false, class"),
+    ("neuron N {\n  param g : free = 1, shared = ture\n  out = g * in\n}\n" + USES_N, "true", "true, false, class"),
+    ("neuron N(s: unit_share = fals) {\n  param g : free = 1, shared = s\n  out = g * in\n}\n" + USES_N, "false",
+     "true, false, class"),
+    (("circuit C() {\n  input x\n  param w : excitatory = 1, shared = popluation\n  population n : Graded\n"
+      "  x -> n : weight = w\n}"), "population", "true, false, all, population, projection, edge"),
+])
+def test_a_misspelt_shared_lists_every_value_it_takes(text: str, meant: str, expected: str) -> None:
+    """`shared` also takes true and false, so the hint lists them beside the enumeration's members."""
+    with pytest.raises(CircuitError) as error:
+        circuitdsl.loads(text)
+    assert error.value.diagnostics[0].code == "E201"
+    assert f"did you mean '{meant}'?" in str(error.value) and f"expected one of: {expected}" in str(error.value)
+
+
+def test_a_unit_share_argument_takes_true_and_false_as_the_option_does() -> None:
+    """A neuron argument typed unit_share passes on to `shared` whatever `shared` itself accepts."""
+    text = ("neuron N(s: unit_share = class) {\n  param g : free = 1, shared = s\n  out = g * in\n}\n"
+            "circuit C(s: bool = true) {\n  input x\n  population n : N(s = s)\n  x -> n\n}")
+    assert circuitdsl.loads(text).parameter("n.g").share == "population"
+    assert circuitdsl.loads(text, s=False).parameter("n.g").share == "unit"
+
+
 def test_a_shaped_param_in_a_circuit_is_an_error() -> None:
     with pytest.raises(CircuitError) as error:
         circuitdsl.loads("circuit C() {\n  param w[a = 2] : free = 0\n}")

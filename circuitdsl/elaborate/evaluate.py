@@ -17,7 +17,7 @@ from circuitdsl.elaborate import operators, select
 from circuitdsl.elaborate.scope import Scope
 from circuitdsl.elaborate.values import (
     ENUMS, Builtin, DataCall, Definition, InitRule, InstanceArray, InstanceValue, Namespace, PopulationRef, Rule, Signal,
-    Symbol, Unbound, describe,
+    Symbol, Unbound, choices, describe,
 )
 from circuitdsl.errors import Problem, Reporter, Span, did_you_mean
 from circuitdsl.functions import FUNCTIONS
@@ -194,10 +194,11 @@ class Evaluator:
             return node.id
         if node.id in BUILTINS:
             return BUILTINS[node.id]
-        candidates = scope.visible_names() | set(BUILTINS) | set(labels or ()) | set(ENUMS.get(expect or "", ()))
+        accepted = choices(expect) if expect in ENUMS else ()
+        candidates = scope.visible_names() | set(BUILTINS) | set(labels or ()) | set(accepted)
         notes = [did_you_mean(node.id, candidates)]
-        if expect in ENUMS:
-            notes.append(f"expected one of: {', '.join(ENUMS[expect])}")
+        if accepted:
+            notes.append(f"expected one of: {', '.join(accepted)}")
         raise self.fail("E201", f"unknown name '{node.id}'", node.span, notes)
 
     def _eval_ListLit(self, node: ast.ListLit, scope: Scope, expect: str | None, labels: list[str] | None) -> object:

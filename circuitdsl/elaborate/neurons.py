@@ -14,7 +14,7 @@ import numpy as np
 from circuitdsl import ast, units
 from circuitdsl.elaborate.evaluate import Abort, Evaluator, Poisoned, dim_of, format_shape, magnitude, touch
 from circuitdsl.elaborate.scope import Binding, Scope
-from circuitdsl.elaborate.values import ENUMS, Definition, InitRule, Signal, Symbol, describe
+from circuitdsl.elaborate.values import ENUMS, WITH_BOOLS, Definition, InitRule, Signal, Symbol, choices, describe
 from circuitdsl.errors import CircuitError, Problem, Reporter, Span, did_you_mean
 from circuitdsl.functions import SURROGATES
 from circuitdsl.ir import model as ir
@@ -85,11 +85,11 @@ def check_type(evaluator: Evaluator, value: object, param: ast.ArgDecl, span: Sp
     if kind in ENUMS:
         if isinstance(value, str) and value in ENUMS[kind]:
             return Symbol(value, kind)
-        if kind == "share" and isinstance(value, bool):
+        if kind in WITH_BOOLS and isinstance(value, bool):
             return value
         if isinstance(value, Symbol) and value.enum == kind:
             return value
-        raise evaluator.fail("E301", f"'{param.name.name}' must be one of {', '.join(ENUMS[kind])}, "
+        raise evaluator.fail("E301", f"'{param.name.name}' must be one of {', '.join(choices(kind))}, "
                                      f"not {describe(value)}", span)
     if kind == "int":
         if isinstance(value, float) and value.is_integer():

@@ -25,9 +25,16 @@ ENUMS: Final[dict[str, tuple[str, ...]]] = {
     "share": ("all", "population", "projection", "edge"),
     "reset": ("subtract", "zero", "none"),
     "surrogate": ("atan", "fast_sigmoid", "sigmoid", "straight_through"),
-    "dendrite": ("absolute", "gate", "bias"),
-    "unit_share": ("class",),  # a neuron param's `shared = class`: one value per cell class of the population  # how active dendrites modulate a unit (library/dendrites.circuit)
+    "dendrite": ("absolute", "gate", "bias"),  # how active dendrites modulate a unit (library/dendrites.circuit)
+    "unit_share": ("class",),  # a neuron param's `shared = class`: one value per cell class of the population
 }
+# Enumerations whose places also take true or false (`shared = true`, `shared = class`).
+WITH_BOOLS: Final[frozenset[str]] = frozenset({"share", "unit_share"})
+
+
+def choices(kind: str) -> tuple[str, ...]:
+    """Every value an enumeration's place accepts, as written (true and false first where they are accepted)."""
+    return ("true", "false", *ENUMS[kind]) if kind in WITH_BOOLS else ENUMS[kind]
 
 
 @dataclass(frozen=True)
