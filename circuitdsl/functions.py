@@ -61,6 +61,7 @@ FUNCTIONS: Final[dict[str, Function]] = {f.name: f for f in [
     Function("exp", 1, "pure", math.exp, "exp(x)"),
     Function("log", 1, "pure", _log, "natural logarithm"),
     Function("tanh", 1, "pure", math.tanh, "tanh(x)"),
+    Function("erf", 1, "pure", math.erf, "erf(x), the Gauss error function (GELU is x (1 + erf(x / sqrt(2))) / 2)"),
     Function("sigmoid", 1, "pure", _sigmoid, "sigmoid(x) = 1 / (1 + exp(-x))"),
     Function("sin", 1, "pure", math.sin, "sin(x), x in radians"),
     Function("cos", 1, "pure", math.cos, "cos(x), x in radians"),

@@ -29,6 +29,24 @@ circuit Fixed {
     assert [(k, p.requires_grad) for k, p in fixed.named_parameters()] == [("params.x -> a/weight", False)]
 
 
+def test_gelu_equals_torch_gelu_in_values_and_gradients() -> None:
+    module = circuitdsl.compile(circuitdsl.loads("""
+circuit G {
+  input x[n = 7]
+  output y[n = 7]
+  population g[n = 7] : Gelu
+  x -> g : one_to_one, weight = fixed(1)
+  y = g
+}"""))
+    x = torch.linspace(-4, 4, 7).repeat(2, 1).requires_grad_(True)
+    reference = x.detach().clone().requires_grad_(True)
+    out = module(x)[0]["y"]
+    torch.testing.assert_close(out, torch.nn.functional.gelu(reference))
+    out.sum().backward()
+    torch.nn.functional.gelu(reference).sum().backward()
+    torch.testing.assert_close(x.grad, reference.grad)
+
+
 @pytest.mark.parametrize(("reset", "surrogate_name"), [("subtract", "atan"), ("zero", "fast_sigmoid")])
 def test_lif_equals_snntorch_leaky(reset: str, surrogate_name: str) -> None:
     """Spikes, membrane trace and input gradients of the std LIF equal snnTorch's Leaky on the same inputs."""

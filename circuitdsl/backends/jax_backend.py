@@ -76,6 +76,7 @@ _FUNCTIONS: dict[str, Callable[..., Any]] = {
     "exp": jnp.exp,
     "log": jnp.log,
     "tanh": jnp.tanh,
+    "erf": jax.lax.erf,
     "sigmoid": jax.nn.sigmoid,
     "sin": jnp.sin,
     "cos": jnp.cos,

@@ -84,6 +84,7 @@ _FUNCTIONS: dict[str, Callable[..., Any]] = {
     "exp": lambda x: torch.exp(_tensor(x)),
     "log": lambda x: torch.log(_tensor(x)),
     "tanh": lambda x: torch.tanh(_tensor(x)),
+    "erf": lambda x: torch.erf(_tensor(x)),
     "sigmoid": lambda x: torch.sigmoid(_tensor(x)),
     "sin": lambda x: torch.sin(_tensor(x)),
     "cos": lambda x: torch.cos(_tensor(x)),
