@@ -79,10 +79,10 @@ class Conditional(Node):
 
 @dataclass(frozen=True)
 class Over(Node):
-    """`dense over channel`, `operator(spectral, modes = 16) over x`: an operator and the axis it acts on."""
+    """`dense over channel`, `operator(spectral, modes = [12, 12]) over x, y`: an operator and the axes it acts on."""
 
     value: Expr
-    axis: Ident
+    axes: tuple[Ident, ...]
 
 
 @dataclass(frozen=True)

@@ -354,10 +354,15 @@ class _ToAst(Transformer[Token, ast.Module]):
         return x if isinstance(x, ast.Arg) else ast.Arg(x.span, None, x)
 
     def options(self, meta: Any, c: list[Any]) -> tuple[ast.Arg, ...]:
-        return tuple(self._as_arg(x) for x in c)
+        over = c[-1] if isinstance(c[-1], tuple) else ()  # `over` comes last, with its keyword options
+        return tuple(self._as_arg(x) for x in c if x is not None and not isinstance(x, tuple)) + over
 
-    def over(self, meta: Any, c: list[Any]) -> ast.Over:
-        return ast.Over(self._s(meta), c[0], self._ident(c[1]))
+    def over(self, meta: Any, c: list[Any]) -> tuple[ast.Arg, ...]:
+        """`value over x, y` as one option (spanning the value and its axes), then the keyword options after it."""
+        axes = tuple(self._ident(t) for t in c[1:] if isinstance(t, Token))
+        value = ast.Over(c[0].span.model_copy(update={"end_line": axes[-1].span.end_line,
+                                                      "end_column": axes[-1].span.end_column}), c[0], axes)
+        return (self._as_arg(value), *(x for x in c[1:] if isinstance(x, ast.Arg)))
 
     def call_args(self, meta: Any, c: list[Any]) -> tuple[ast.Arg, ...]:
         return tuple(self._as_arg(x) for x in c if x is not None)

@@ -147,17 +147,25 @@ class JaxOps:
     def einsum(self, spec: str, *operands: jax.Array) -> jax.Array:
         return jnp.einsum(spec, *operands, precision=jax.lax.Precision.HIGHEST)
 
-    def roll(self, x: jax.Array, shift: int) -> jax.Array:
-        return jnp.roll(x, shift, axis=-1)
+    def correlate(self, x: jax.Array, w: jax.Array) -> jax.Array:
+        """Valid cross-correlation over the grid axes: x [batch, in, *grid], w [out, in, *taps]."""
+        return jax.lax.conv_general_dilated(x, w, (1,) * (w.ndim - 2), "VALID",
+                                            precision=jax.lax.Precision.HIGHEST)
 
     def stack(self, xs: list[jax.Array], axis: int) -> jax.Array:
         return jnp.stack(xs, axis=axis)
 
-    def rfft(self, x: jax.Array) -> jax.Array:
-        return jnp.fft.rfft(x, norm="forward")
+    def concat(self, xs: list[jax.Array], axis: int) -> jax.Array:
+        return jnp.concatenate(xs, axis=axis)
 
-    def irfft(self, x: jax.Array, n: int) -> jax.Array:
-        return jnp.fft.irfft(x, n, norm="forward")
+    def pad(self, x: jax.Array, widths: list[tuple[int, int]]) -> jax.Array:
+        return jnp.pad(x, [(0, 0)] * (x.ndim - len(widths)) + list(widths))
+
+    def rfftn(self, x: jax.Array, axes: int) -> jax.Array:
+        return jnp.fft.rfftn(x, axes=tuple(range(-axes, 0)), norm="forward")
+
+    def irfftn(self, x: jax.Array, sizes: list[int]) -> jax.Array:
+        return jnp.fft.irfftn(x, s=sizes, axes=tuple(range(-len(sizes), 0)), norm="forward")
 
     def complex(self, real: jax.Array, imag: jax.Array) -> jax.Array:
         return jax.lax.complex(real, imag)
@@ -174,6 +182,7 @@ class JaxCircuit:
     def __init__(self, ir: CircuitIR, seed: int = 0, lowering: str = "auto") -> None:
         self.ir = ir
         self.seed = seed
+        self.lowering = lowering
         self.plan: Plan = make_plan(ir, lowering)
         self._ops = JaxOps()
         self._stepper = Stepper(self.plan, self._ops)
@@ -223,6 +232,11 @@ class JaxCircuit:
         time_major = {k: jnp.swapaxes(v, 0, 1) for k, v in sequence.items()}
         state, outputs = jax.lax.scan(one_step, state, time_major, length=length)
         return shaped_outputs(self.ir, {k: jnp.swapaxes(v, 0, 1) for k, v in outputs.items()}), state
+
+    def at_resolution(self, **sizes: int) -> JaxCircuit:
+        """This circuit with grid axes at other sizes (`x = 512`); it takes the same parameters (an operator
+        layer's do not depend on its grid)."""
+        return JaxCircuit(self.ir.at_resolution(**sizes), self.seed, self.lowering)
 
     def rezero_weights(self, params: Params) -> Params:
         """The parameters with every masked weight (a projection's `sparsity`) set back to zero: apply after

@@ -92,7 +92,8 @@ class ProjectionPlan:
     delay_param: str | None = None  # learnable delays: the param of each synapse's delay ...
     delay_sigma: str | None = None  # ... and of the kernel width (the history is `delay` steps; see delays.py)
     operator: Operator | None = None  # fields: the operator (see operators.py) ...
-    channels: tuple[int, int] = (1, 1)  # ... the channels it maps from and to
+    channels: tuple[int, int] = (1, 1)  # ... the channels it maps from and to ...
+    grid: tuple[int, ...] = ()  # ... and the points of each grid axis it acts on
 
 
 @dataclass(frozen=True)
@@ -193,7 +194,8 @@ def _projection(p: Projection, sizes: dict[str, list[int]], populations: dict[st
                 factor *= part.data.astype(np.float32)
         extra["factor"] = factor
     if p.operator is not None:
-        extra.update(operator=p.operator, channels=(_channels(p.source_shape), _channels(p.target_shape)))
+        extra.update(operator=p.operator, channels=(_channels(p.source_shape), _channels(p.target_shape)),
+                     grid=tuple(a.size for a in p.target_shape if a.domain is not None))
         rule = force = "operator"
     if p.learnable_delay is not None:  # each synapse reads its own mix of the history: gather, then scatter
         extra.update(delay_param=p.learnable_delay.param, delay_sigma=p.learnable_delay.sigma)

@@ -20,6 +20,7 @@ import numpy as np
 from circuitdsl.backends import delays, operators
 from circuitdsl.backends.plan import Plan, ProjectionPlan, ref_key, refs
 from circuitdsl.ir.model import Binary, Call, Cond, Const, Expr, NeuronModel, Operator, Parameter, Ref, Unary, Var
+from circuitdsl.ir.operators import bias_shape
 from circuitdsl.ir.units import class_groups, port_size
 
 Array = Any
@@ -41,13 +42,15 @@ class Ops(Protocol):
     def spike(self, x: Array, surrogate: str, slope: float) -> Array: ...  # x > 0, surrogate_derivative back
     def softplus(self, x: Array) -> Array: ...
     def stack_time(self, history: Array, latest: Array) -> Array: ...  # drop the oldest step, append latest
-    # fields (circuitdsl/backends/operators.py): over the last axis unless said
+    # fields (circuitdsl/backends/operators.py): the grid is the trailing axes
     def einsum(self, spec: str, *operands: Array) -> Array: ...
-    def roll(self, x: Array, shift: int) -> Array: ...
     def stack(self, xs: list[Array], axis: int) -> Array: ...
-    def rfft(self, x: Array) -> Array: ...  # norm 'forward': coefficients are means
-    def irfft(self, x: Array, n: int) -> Array: ...  # norm 'forward'; x zero-padded or cut to n // 2 + 1
+    def concat(self, xs: list[Array], axis: int) -> Array: ...
+    def pad(self, x: Array, widths: list[tuple[int, int]]) -> Array: ...  # zeros (before, after) the last axes
+    def rfftn(self, x: Array, axes: int) -> Array: ...  # over the last `axes` axes; norm 'forward': means
+    def irfftn(self, x: Array, sizes: list[int]) -> Array: ...  # norm 'forward'; the last axis zero-padded
     def complex(self, real: Array, imag: Array) -> Array: ...
+    def correlate(self, x: Array, w: Array) -> Array: ...  # valid: x [batch, in, *grid], w [out, in, *taps]
 
 
 # ---- parameters ----------------------------------------------------------------------------------
@@ -311,14 +314,14 @@ class Stepper:
         return source @ self._matrix(p, w).T
 
     def _operator(self, p: ProjectionPlan, operator: Operator, weights: Mapping[str, Array], source: Array) -> Array:
-        """A field [batch, in channels * x] through p's operator, plus its function-valued bias if any:
-        [batch, out channels * x] (the grid's size read from the signal, so any resolution runs)."""
-        (channels_in, channels_out), ops = p.channels, self.ops
-        n = source.shape[1] // channels_in
-        out = operators.apply(operator, weights[p.param], source.reshape(-1, channels_in, n), channels_out, ops)
+        """A field [batch, in channels * grid points] through p's operator, plus its function-valued bias if any:
+        [batch, out channels * grid points]."""
+        (channels_in, channels_out), ops, grid = p.channels, self.ops, list(p.grid)
+        out = operators.apply(operator, weights[p.param], source.reshape(-1, channels_in, *grid), channels_out, ops)
         if operator.bias is not None:
-            out = out + operators.bias(weights[operator.bias].reshape(channels_out, 2, -1), n, ops)
-        return out.reshape(-1, channels_out * n)
+            coefficients = weights[operator.bias].reshape(bias_shape(operator, channels_out))
+            out = out + operators.bias(coefficients, grid, operator.periodic, ops)
+        return out.reshape(-1, channels_out * math.prod(grid))
 
     def _learned_delay(self, p: ProjectionPlan, w: Array, weights: Mapping[str, Array], state: State) -> Array:
         """Each synapse's source read through its delay kernel over the history (gathered per synapse),

@@ -142,17 +142,24 @@ class TorchOps:
     def einsum(self, spec: str, *operands: torch.Tensor) -> torch.Tensor:
         return torch.einsum(spec, *operands)
 
-    def roll(self, x: torch.Tensor, shift: int) -> torch.Tensor:
-        return torch.roll(x, shift, dims=-1)
+    def correlate(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        """Valid cross-correlation over the grid axes: x [batch, in, *grid], w [out, in, *taps]."""
+        return (torch.nn.functional.conv1d if w.dim() == 3 else torch.nn.functional.conv2d)(x, w)
 
     def stack(self, xs: list[torch.Tensor], axis: int) -> torch.Tensor:
         return torch.stack(xs, dim=axis)
 
-    def rfft(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.fft.rfft(x, norm="forward")
+    def concat(self, xs: list[torch.Tensor], axis: int) -> torch.Tensor:
+        return torch.cat(xs, dim=axis)
 
-    def irfft(self, x: torch.Tensor, n: int) -> torch.Tensor:
-        return torch.fft.irfft(x, n, norm="forward")
+    def pad(self, x: torch.Tensor, widths: list[tuple[int, int]]) -> torch.Tensor:
+        return torch.nn.functional.pad(x, [w for pair in reversed(widths) for w in pair])
+
+    def rfftn(self, x: torch.Tensor, axes: int) -> torch.Tensor:
+        return torch.fft.rfftn(x, dim=tuple(range(-axes, 0)), norm="forward")
+
+    def irfftn(self, x: torch.Tensor, sizes: list[int]) -> torch.Tensor:
+        return torch.fft.irfftn(x, s=sizes, dim=tuple(range(-len(sizes), 0)), norm="forward")
 
     def complex(self, real: torch.Tensor, imag: torch.Tensor) -> torch.Tensor:
         return torch.complex(real, imag)
@@ -168,6 +175,7 @@ class CircuitModule(nn.Module):
     def __init__(self, ir: CircuitIR, seed: int = 0, lowering: str = "auto") -> None:
         super().__init__()
         self.ir = ir
+        self.lowering = lowering
         self.plan: Plan = make_plan(ir, lowering)
         rng = np.random.default_rng(seed)
         self.params = nn.ParameterDict({
@@ -199,6 +207,14 @@ class CircuitModule(nn.Module):
     def keep_masks(self, optimizer: torch.optim.Optimizer) -> Any:
         """Re-zero the masked weights after every step of `optimizer`; returns the hook's removable handle."""
         return optimizer.register_step_post_hook(lambda *_: self.rezero_weights())
+
+    def at_resolution(self, **sizes: int) -> CircuitModule:
+        """This circuit with grid axes at other sizes (`x = 512`), sharing these very parameters (an operator
+        layer's do not depend on its grid): train at one resolution, run or go on training at another."""
+        other = CircuitModule(self.ir.at_resolution(**sizes), lowering=self.lowering)
+        other.params = self.params
+        other._masks = self._masks
+        return other.to(self._device())
 
     def _repr_svg_(self) -> str | None:
         """The circuit's folded diagram, for notebooks (see `CircuitIR._repr_svg_`)."""

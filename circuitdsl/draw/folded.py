@@ -357,7 +357,7 @@ class _FoldedView:
             shown = f"operator({operator.kind}{', ' + settings if settings else ''})" if operator.kind != "dense" \
                 else "dense"
             over = operator.channel if operator.kind == "dense" else ", ".join(operator.axes)
-            return f"{shown} over {over}" + (" + bias(x)" if operator.bias else "")
+            return f"{shown} over {over}" + (f" + bias({', '.join(operator.axes)})" if operator.bias else "")
         args = ", ".join(f"{k}={_value(v)}" for k, v in rule.args.items() if k not in ("pre", "post"))
         shown = f"{rule.rule}({args})" if args else rule.rule
         if rule.pre is not None:

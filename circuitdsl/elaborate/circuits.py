@@ -17,7 +17,6 @@ import networkx as nx
 import numpy as np
 
 from circuitdsl import ast, units
-from circuitdsl.backends.operators import BIAS_MODES
 from circuitdsl.elaborate import connectivity, delays, operators, select
 from circuitdsl.elaborate import connectome as data
 from circuitdsl.elaborate.evaluate import (
@@ -34,6 +33,7 @@ from circuitdsl.errors import CircuitError, Problem, Reporter, Span, did_you_mea
 from circuitdsl.ir import arrays as ir_arrays
 from circuitdsl.ir import model as ir
 from circuitdsl.ir.graph import signal_sources
+from circuitdsl.ir.operators import bias_shape
 from circuitdsl.units import DIMENSIONLESS, Dim, Quantity, format_dim
 
 _NEURON_ONLY = {ast.StateDecl: "state", ast.Spike: "spike"}
@@ -718,11 +718,13 @@ class CircuitBuilder:
         if spec.bias:
             bias = ParamHandle(f"{projection_id}.bias", "free", "none", InitRule("constant", (0.0,)),
                                True, "edge", span, anonymous=True)  # starts as the zero function
-            bias.uses.append((projection_id, spec.channels_out * 2 * BIAS_MODES, (spec.channels_out, 2, BIAS_MODES),
-                              target.name))
+            shape = bias_shape(spec.operator, spec.channels_out)
+            bias.uses.append((projection_id, math.prod(shape), shape, target.name))
             self.params.append(bias)
             operator = operator.model_copy(update={"bias": bias.name})
-        args = {"modes": operator.modes[0]} if operator.modes else {}
+        args: dict[str, ir.Value] = {}
+        if operator.modes:  # as written: `modes = 12`, or `modes = [12, 12]` on two axes
+            args["modes"] = operator.modes[0] if len(operator.modes) == 1 else f"[{', '.join(map(str, operator.modes))}]"
         if operator.kind == "multigrid":
             args = {"levels": operator.levels, "smoothing": "/".join(map(str, operator.smoothing))}
         fields = dict(id=projection_id, kind="chemical", arrow="->", source=source.expr,

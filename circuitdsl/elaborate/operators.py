@@ -1,9 +1,10 @@
 """Fields: `grid(...)` axes, and operator projections between populations on them.
 
 `x = grid(128, domain = [0, 1], periodic)` makes an axis a discretised interval.  A projection between two
-populations on the same grid is an operator when one of its options is `operator(spectral, modes = m)`,
-`operator(multigrid, levels = L, smoothing = [pre, post])` (either optionally `... over x`, naming the grid
-axis) or `dense over channel`; `bias = function` adds a learnable function per output channel.
+populations on the same grid (one or two grid axes, each periodic or not) is an operator when one of its
+options is `operator(spectral, modes = m)` (`modes = [m1, m2]` on two axes), `operator(multigrid, levels = L,
+smoothing = [pre, post])` (either optionally `... over x, y`, naming the grid axes: all of the target's, in its
+order) or `dense over channel`; `bias = function` adds a learnable function per output channel.
 """
 
 from __future__ import annotations
@@ -12,17 +13,18 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from circuitdsl import ast
-from circuitdsl.backends.operators import init_scale, weight_count
 from circuitdsl.elaborate.scope import Scope
 from circuitdsl.elaborate.values import describe
 from circuitdsl.errors import Span, did_you_mean
 from circuitdsl.ir import model as ir
+from circuitdsl.ir.operators import coarsens, init_scale, most_modes, weight_count
 
 if TYPE_CHECKING:
     from circuitdsl.elaborate.evaluate import Evaluator
 
 KINDS = ("spectral", "multigrid")
 _SETTINGS = {"spectral": ("modes",), "multigrid": ("levels", "smoothing")}
+MAX_AXES = 2  # the grid axes one operator acts on: a line or a rectangle
 
 
 @dataclass(frozen=True)
@@ -102,14 +104,15 @@ def parse(ev: Evaluator, option: ast.Arg, others: tuple[ast.Arg, ...], scope: Sc
           target: tuple[ir.Axis, ...], span: Span) -> OperatorSpec:
     """The operator a projection from `source` to `target` axes is, checked against both shapes."""
     value = option.value
-    over = value.axis if isinstance(value, ast.Over) else None
+    over = value.axes if isinstance(value, ast.Over) else ()
     call = value.value if isinstance(value, ast.Over) else value
     bias = _bias(ev, others, option)
     grid_axes = [a for a in target if a.domain is not None]
-    if isinstance(call, ast.Name) and call.id == "dense" and over is not None:
+    if isinstance(call, ast.Name) and call.id == "dense" and over:
         operator, grid_used = _dense(ev, over, source, target), grid_axes
     elif _is_call(call, "operator"):
-        operator, grid_used = _operator(ev, call, over, scope, grid_axes, span)  # type: ignore[arg-type]
+        grid_used = _grid(ev, over, grid_axes, span)
+        operator = _operator(ev, call, scope, grid_used)  # type: ignore[arg-type]
     else:
         raise ev.fail("E305", "'over' follows `dense` or `operator(...)`", call.span,
                       ["dense over channel, or operator(spectral, modes = 16) over x"])
@@ -138,19 +141,49 @@ def _bias(ev: Evaluator, others: tuple[ast.Arg, ...], option: ast.Arg) -> bool:
     return bias
 
 
-def _dense(ev: Evaluator, over: ast.Ident, source: tuple[ir.Axis, ...], target: tuple[ir.Axis, ...]) -> ir.Operator:
+def _dense(ev: Evaluator, over: tuple[ast.Ident, ...], source: tuple[ir.Axis, ...],
+           target: tuple[ir.Axis, ...]) -> ir.Operator:
     """`dense over channel`: the named axis is the one axis that is not a grid of the target (of the source when
     the target is a single channel)."""
     plain = [a.name for a in target if a.domain is None] or [a.name for a in source if a.domain is None]
-    if over.name not in plain:
-        raise ev.fail("E304", f"the target has no channel axis '{over.name}'", over.span,
-                      [did_you_mean(over.name, plain), f"axes: {', '.join(a.name for a in target)}"])
-    return ir.Operator(kind="dense", axes=[a.name for a in target if a.domain is not None], channel=over.name)
+    channel, *more = over
+    if channel.name not in plain:
+        raise ev.fail("E304", f"the target has no channel axis '{channel.name}'", channel.span,
+                      [did_you_mean(channel.name, plain), f"axes: {', '.join(a.name for a in target)}"])
+    if more:
+        raise ev.fail("E304", f"dense mixes one channel axis, not also '{more[0].name}'", more[0].span,
+                      ["an operator projection takes no rule; its options: bias = function"])
+    grid = [a for a in target if a.domain is not None]
+    return ir.Operator(kind="dense", axes=[a.name for a in grid], periodic=_periodic(grid), channel=channel.name)
 
 
-def _operator(ev: Evaluator, call: ast.Call, over: ast.Ident | None, scope: Scope, grid_axes: list[ir.Axis],
-              span: Span) -> tuple[ir.Operator, list[ir.Axis]]:
-    """`operator(spectral, modes = m)` or `operator(multigrid, levels = L, smoothing = [pre, post])`."""
+def _periodic(axes: list[ir.Axis]) -> list[bool]:
+    """Whether each grid axis wraps around."""
+    return [a.domain is not None and a.domain.periodic for a in axes]
+
+
+def _grid(ev: Evaluator, over: tuple[ast.Ident, ...], grid_axes: list[ir.Axis], span: Span) -> list[ir.Axis]:
+    """The grid axes an `operator(...)` acts on: those named after `over`, which must be all of the target's in
+    its order (one or two), or all of them when `over` is left out."""
+    names = [a.name for a in grid_axes]
+    for i, axis in enumerate(over):
+        if axis.name not in names:
+            raise ev.fail("E304", f"'{axis.name}' is not a grid axis of the target", axis.span,
+                          [did_you_mean(axis.name, names), "declare it as one: x = grid(128, domain = [0, 1], periodic)"])
+        if axis.name in [a.name for a in over[:i]]:
+            raise ev.fail("E304", f"grid axis '{axis.name}' is named twice", axis.span)
+    if over and [a.name for a in over] != names:
+        raise ev.fail("E304", f"an operator acts on every grid axis of its field, in order: over {', '.join(names)}",
+                      over[0].span.model_copy(update={"end_line": over[-1].span.end_line,
+                                                      "end_column": over[-1].span.end_column}))
+    if not 1 <= len(grid_axes) <= MAX_AXES:
+        raise ev.fail("E304", f"an operator acts on one or two grid axes; the target has {len(grid_axes)}", span,
+                      ["declare an axis as x = grid(128, domain = [0, 1], periodic)"])
+    return grid_axes
+
+
+def _operator(ev: Evaluator, call: ast.Call, scope: Scope, axes: list[ir.Axis]) -> ir.Operator:
+    """`operator(spectral, modes = m)` or `operator(multigrid, levels = L, smoothing = [pre, post])` on `axes`."""
     positional = [a for a in call.args if a.name is None]
     if len(positional) != 1 or not isinstance(positional[0].value, ast.Name):
         raise ev.fail("E204", "operator() needs its kind first: spectral or multigrid", call.span,
@@ -160,20 +193,7 @@ def _operator(ev: Evaluator, call: ast.Call, over: ast.Ident | None, scope: Scop
         raise ev.fail("E201", f"unknown operator '{kind_node.id}'", kind_node.span,
                       [did_you_mean(kind_node.id, KINDS), f"operators: {', '.join(KINDS)}"])
     kind = kind_node.id
-    if over is not None:
-        if over.name not in [a.name for a in grid_axes]:
-            raise ev.fail("E304", f"'{over.name}' is not a grid axis of the target", over.span,
-                          [did_you_mean(over.name, [a.name for a in grid_axes]),
-                           "declare it as one: x = grid(128, domain = [0, 1], periodic)"])
-        grid_axes = [a for a in grid_axes if a.name == over.name]
-    if len(grid_axes) != 1:
-        raise ev.fail("E304", f"an operator acts on one grid axis; the target has {len(grid_axes)}", span,
-                      ["declare one axis as x = grid(128, domain = [0, 1], periodic)"])
-    axis = grid_axes[0]
-    if axis.domain is None or not axis.domain.periodic:
-        raise ev.fail("E304", f"grid axis '{axis.name}' must be periodic for a {kind} operator", span,
-                      ["write grid(..., periodic): FFTs and the V-cycle's convolutions wrap around"])
-    settings: dict[str, object] = {}
+    settings: dict[str, tuple[object, Span]] = {}
     for arg in call.args:
         if arg.name is None:
             continue
@@ -182,8 +202,8 @@ def _operator(ev: Evaluator, call: ast.Call, over: ast.Ident | None, scope: Scop
                           [did_you_mean(arg.name.name, _SETTINGS[kind]), f"settings: {', '.join(_SETTINGS[kind])}"])
         settings[arg.name.name] = (ev.constant(arg.value, scope, f"the setting '{arg.name.name}'"), arg.value.span)
     if kind == "spectral":
-        return _spectral(ev, settings, axis, call.span), [axis]
-    return _multigrid(ev, settings, axis, call.span), [axis]
+        return _spectral(ev, settings, axes, call.span)
+    return _multigrid(ev, settings, axes, call.span)
 
 
 def _whole(ev: Evaluator, value: object, at: Span, what: str, least: int) -> int:
@@ -192,32 +212,53 @@ def _whole(ev: Evaluator, value: object, at: Span, what: str, least: int) -> int
     return value
 
 
-def _spectral(ev: Evaluator, settings: dict[str, object], axis: ir.Axis, span: Span) -> ir.Operator:
+def _spectral(ev: Evaluator, settings: dict[str, tuple[object, Span]], axes: list[ir.Axis], span: Span) -> ir.Operator:
+    """`modes = m` on one grid axis, `modes = [m1, m2]` on two, each fitting its axis (`most_modes`)."""
     if "modes" not in settings:
-        raise ev.fail("E204", "a spectral operator needs modes = m (the m lowest frequencies it keeps)", span)
-    value, at = settings["modes"]  # type: ignore[misc]
-    modes = _whole(ev, value, at, "modes", 1)
-    if modes > axis.size // 2 + 1:
-        raise ev.fail("E304", f"{modes} modes do not fit a grid of {axis.size} points (at most {axis.size // 2 + 1})",
-                      at)
-    return ir.Operator(kind="spectral", axes=[axis.name], modes=[modes])
+        raise ev.fail("E204", "a spectral operator needs modes = m (the m lowest frequencies it keeps)", span,
+                      ["modes = [m1, m2] on two grid axes"])
+    value, at = settings["modes"]
+    values = value if isinstance(value, list) else [value]
+    if len(values) != len(axes):
+        names = ", ".join(a.name for a in axes)
+        raise ev.fail("E301", f"modes are one whole number per grid axis ({names}), not {describe(value)}", at,
+                      ["modes = [12, 12] over x, y" if len(axes) > 1 else "modes = 12"])
+    modes = [_whole(ev, v, at, "modes", 1) for v in values]
+    for i, (m, axis) in enumerate(zip(modes, axes)):
+        periodic = axis.domain is not None and axis.domain.periodic
+        most = most_modes(axis.size, periodic, last=i == len(axes) - 1)
+        if m > most:
+            raise ev.fail("E304", f"{m} modes do not fit {'' if periodic else 'non-periodic '}grid axis "
+                                  f"'{axis.name}' of {axis.size} points (at most {most})", at,
+                          [None if i == len(axes) - 1 else "on every axis but the last, m modes keep 2m - 1 "
+                                                           "frequencies |k| < m"])
+    return ir.Operator(kind="spectral", axes=[a.name for a in axes], periodic=_periodic(axes), modes=modes)
 
 
-def _multigrid(ev: Evaluator, settings: dict[str, object], axis: ir.Axis, span: Span) -> ir.Operator:
+def _multigrid(ev: Evaluator, settings: dict[str, tuple[object, Span]], axes: list[ir.Axis],
+               span: Span) -> ir.Operator:
+    """`levels = L` (every grid axis halving L - 1 times) and `smoothing = [pre, post]` (default [1, 1])."""
     if "levels" not in settings:
         raise ev.fail("E204", "a multigrid operator needs levels = L (the grids of its V-cycle)", span)
-    value, at = settings["levels"]  # type: ignore[misc]
+    value, at = settings["levels"]
     levels = _whole(ev, value, at, "levels", 1)
-    if axis.size % 2 ** (levels - 1):
-        raise ev.fail("E304", f"{levels} levels halve the grid {levels - 1} times, but {axis.size} points do not "
-                              f"divide by {2 ** (levels - 1)}", at)
+    step = 2 ** (levels - 1)
+    for axis in axes:
+        periodic = axis.domain is not None and axis.domain.periodic
+        if not coarsens(axis.size, periodic, levels):
+            rule = f"do not divide by {step}" if periodic else f"are not {step} k + 1 (both ends stay grid points)"
+            nearest = axis.size + (-axis.size if periodic else 1 - axis.size) % step
+            raise ev.fail("E304", f"{levels} levels halve the grid {levels - 1} times, but the {axis.size} points of "
+                                  f"{'' if periodic else 'non-periodic '}'{axis.name}' {rule}", at,
+                          [f"e.g. {nearest} points"])
     smoothing = [1, 1]
     if "smoothing" in settings:
-        value, at = settings["smoothing"]  # type: ignore[misc]
+        value, at = settings["smoothing"]
         if not (isinstance(value, list) and len(value) == 2):
             raise ev.fail("E301", f"smoothing is [pre, post] steps, not {describe(value)}", at)
         smoothing = [_whole(ev, v, at, "a smoothing count", 0) for v in value]
-    return ir.Operator(kind="multigrid", axes=[axis.name], levels=levels, smoothing=smoothing)
+    return ir.Operator(kind="multigrid", axes=[a.name for a in axes], periodic=_periodic(axes), levels=levels,
+                       smoothing=smoothing, points=[a.size for a in axes])
 
 
 def _field(ev: Evaluator, shape: tuple[ir.Axis, ...], grid_axes: list[ir.Axis], side: str, span: Span) -> int:

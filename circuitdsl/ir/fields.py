@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from circuitdsl.ir.model import CircuitIR
+from circuitdsl.ir.operators import most_modes
 
 
 def at_resolution(ir: CircuitIR, **sizes: int) -> CircuitIR:
     """`ir` with each named grid axis (an axis with a domain) at the given number of points, everywhere it
-    appears.  Only operator projections may touch a resized axis (their params do not depend on its size), and
-    the multigrid ones need the new size to halve as often as they have levels below the top."""
+    appears.  Only operator projections may touch a resized axis: their params do not depend on its size (a
+    multigrid operator keeps running its V-cycle at the size it was elaborated at, its `points`), and a spectral
+    one's modes must still fit each resized axis."""
     grids = {a.name for p in (*ir.populations, *ir.inputs) for a in p.shape if a.domain is not None}
     unknown = set(sizes) - grids
     if unknown:
@@ -21,11 +23,12 @@ def at_resolution(ir: CircuitIR, **sizes: int) -> CircuitIR:
             raise ValueError(f"projection {projection.id!r} is not an operator, so its synapses fix the size of "
                              f"{', '.join(sorted(touched & set(sizes)))}")
         operator = projection.operator
-        if operator is not None and operator.kind == "multigrid":
-            for name in set(operator.axes) & set(sizes):
-                if sizes[name] % 2 ** (operator.levels - 1):
-                    raise ValueError(f"{sizes[name]} points of {name} do not halve {operator.levels - 1} times "
-                                     f"for the V-cycle of {projection.id!r}")
+        if operator is not None and operator.kind == "spectral":  # its modes must still fit each axis
+            for i, (name, periodic, modes) in enumerate(zip(operator.axes, operator.periodic, operator.modes)):
+                last = i == len(operator.axes) - 1
+                if name in sizes and modes > (most := most_modes(sizes[name], periodic, last)):
+                    raise ValueError(f"{sizes[name]} points of {name} keep at most {most} modes, and the spectral "
+                                     f"operator of {projection.id!r} has {modes}")
     return CircuitIR.model_validate(_resized(ir.model_dump(), sizes))
 
 

@@ -291,16 +291,21 @@ class LearnableDelay(_Data):
 class Operator(_Data):
     """A projection between fields: `kind` spectral (FFT, complex weights on `modes` kept modes per grid axis),
     multigrid (a V-cycle over `levels` grids with `smoothing` = [pre, post] steps) or dense (a pointwise
-    matrix over `channel`); it acts on the grid `axes` and mixes `channel` (absent: one channel).  Its weights
-    are the projection's param (layout: circuitdsl/backends/operators.py); `bias`, when given, names a param
-    holding a function on the grid per output channel."""
+    matrix over `channel`); it acts on the grid `axes` (whether each is `periodic`: the others are zero-padded)
+    and mixes `channel` (absent: one channel).  Its weights are the projection's param (layout:
+    circuitdsl/ir/operators.py); `bias`, when given, names a param
+    holding a function on the grid per output channel.  A multigrid operator's stencils span grid points, so
+    `points` fixes them in domain units: the axes' sizes it was elaborated at, where its V-cycle always runs
+    (at any other size its input and output are resampled; `at_resolution` leaves `points` as it is)."""
 
     kind: Literal["spectral", "multigrid", "dense"]
     axes: list[str]
+    periodic: list[bool] = []
     channel: str | None = None
     modes: list[int] = []
     levels: int = 0
     smoothing: list[int] = []
+    points: list[int] = []
     bias: str | None = None
 
 
