@@ -214,6 +214,16 @@ def test_unrolled_segments_matches_the_swimmer_layout() -> None:
     assert [at[f"seg[{i}].Bd"][0] for i in range(5)] == sorted(at[f"seg[{i}].Bd"][0] for i in range(5))
 
 
+def test_unrolled_fields_draw_one_unit_per_channel_and_operators_join_every_channel_pair() -> None:
+    """A 2D FNO at 9 x 9 points: 4 channels a layer, not 324 units; each spectral layer is 4 x 4 edges."""
+    source = dot("models/operator_darcy2d.circuit", "unrolled")
+    at = pins(source)
+    assert {f"layer2.h[{c}]" for c in range(4)} <= set(at) and not any("," in name for name in at)
+    assert at["layer1.h[0]"][0] < at["layer2.h[0]"][0] < at["project[0]"][0] < at["out"][0]
+    assert all(len(edges(source, f'"layer1.h[{i}]"', f'"layer2.h[{o}]"')) == 1 for i in range(4) for o in range(4))
+    assert len(edges(source, '"project[2]"', "out")) == 1 and len(edges(source, "a", '"lift[3]"')) == 1
+
+
 # ---- without graphviz's dot -----------------------------------------------------------------------------
 def test_without_dot_dot_text_works_and_images_fail_clearly(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
                                                             capsys: Capture) -> None:

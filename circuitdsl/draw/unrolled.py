@@ -6,6 +6,9 @@ NCAP's `joint` or `seg`), each index along it is a block of columns, head to tai
 column, units stand in declaration order (Bd above Bv: dorsal above ventral), then by index.  A unit nothing
 projects to (an input, an oscillator) stands just before the first unit it drives.
 
+A field (a population on grid axes, `h[channel = 8, x = X]`) is one unit per channel: the function on its grid
+is the unit's value, and an operator projection joins every source channel to every target channel.
+
 A population whose axis names each unit's class (a connectome) is laid out by cells instead: one band of
 columns per layer (sensory, inter, motor, muscle), classes stacked in each band with a gap between them, and
 left-right pairs (AVAL, AVAR) side by side on one row.
@@ -25,7 +28,7 @@ from circuitdsl.draw import notation, text
 from circuitdsl.draw.hierarchy import Hierarchy
 from circuitdsl.draw.units import given_weights, synapses, unit_names
 from circuitdsl.ir.graph import refs
-from circuitdsl.ir.model import Axis, CircuitIR, Expr
+from circuitdsl.ir.model import Axis, CircuitIR, Expr, Projection
 from circuitdsl.ir.units import port_size, selected_units
 
 _ROW = 0.7  # inches between units of a column
@@ -80,9 +83,10 @@ class _UnrolledView:
         self.hierarchy = Hierarchy(ir)
         self.colours = notation.shared_colours(ir)
         self.parameters = {p.name: p for p in ir.parameters}
-        self.shapes: dict[str, list[Axis]] = {p.name: p.shape for p in ir.inputs}
-        self.shapes.update({p.name: p.shape for p in ir.populations})
-        self.shapes.update({o.name: o.shape for o in ir.outputs})
+        self.full: dict[str, list[Axis]] = {p.name: p.shape for p in ir.inputs}  # with grid axes: synapses index these
+        self.full.update({p.name: p.shape for p in ir.populations})
+        self.full.update({o.name: o.shape for o in ir.outputs})
+        self.shapes = {owner: [a for a in shape if a.domain is None] for owner, shape in self.full.items()}
         self.names = {owner: unit_names(owner, shape) for owner, shape in self.shapes.items()}
         self.kinds = {p.name: "input" for p in ir.inputs} | {o.name: "output" for o in ir.outputs}
         self.body = self._body()
@@ -154,6 +158,8 @@ class _UnrolledView:
                 weights[body] = weights.get(body, 0) + units
         sharing: dict[_Body, int] = {}
         for population in self.ir.populations:
+            if any(axis.domain is not None for axis in population.shape):
+                continue  # a field's channels are no body: its layers are
             for axis in population.shape:
                 if axis.size > 1:
                     body = _Body(axis.name, axis.size, False)
@@ -192,8 +198,8 @@ class _UnrolledView:
             colour = self.colours.get(param.name)
             if colour:
                 style["color"] = colour
-            pre, post = synapses(projection)
-            sizes = [a.size for a in self.shapes[projection.target]]
+            pre, post = self._channel_pairs(projection) if projection.operator else synapses(projection)
+            sizes = [a.size for a in self.full[projection.target]]
             model = self.ir.neurons[self.ir.population(projection.target).model]
             segments = port_size(model, projection.port)  # a dendrite port: synapses reach unit × segment
             targets = selected_units(sizes, projection.target_select)[post // segments]
@@ -202,7 +208,7 @@ class _UnrolledView:
             negative = (np.zeros(len(pre), dtype=bool) if projection.weight.sign is None or projection.kind != "chemical"
                         else np.asarray(projection.weight.sign.data) < 0)  # a connectome's per-synapse signs
             for source, units in self._reads(projection.source, pre):
-                for k, (s, t) in enumerate(zip(units, targets)):
+                for k, (s, t) in enumerate(zip(self._fold(source, units), self._fold(projection.target, targets))):
                     key = (self.names[source][s], self.names[projection.target][t], styles[int(negative[k])])
                     edges[key] = None if given is None else abs(float(given[k]))
                     if given is not None:
@@ -212,7 +218,8 @@ class _UnrolledView:
             for piece in output.pieces:
                 places = selected_units(sizes, piece.select)
                 for source, units in self._reads(piece.expr, np.arange(len(places))):
-                    for s, t in zip(units, places):
+                    pairs = dict.fromkeys(zip(self._fold(source, units), self._fold(output.name, places)))
+                    for s, t in pairs:
                         edges[(self.names[source][s], self.names[output.name][t], tuple(notation.WIRE.items()))] = None
         return self._widths(edges, weights)
 
@@ -220,9 +227,31 @@ class _UnrolledView:
         """For each population or input an expression reads, the unit of it behind each unit of the signal."""
         found = []
         for ref in refs(expr):
-            units = selected_units([a.size for a in self.shapes[ref.source]], ref.select)
+            units = selected_units([a.size for a in self.full[ref.source]], ref.select)
             found.append((ref.source, units[signal_units] if len(units) > 1 else np.repeat(units, len(signal_units))))
         return found
+
+    def _fold(self, owner: str, units: np.ndarray) -> list[int]:
+        """Units of `owner` (flat over its full shape) as the units drawn: their channel, grid axes dropped."""
+        full = self.full[owner]
+        if len(full) == len(self.shapes[owner]):
+            return [int(u) for u in units]
+        index = np.unravel_index(units, [a.size for a in full])
+        kept = [i for i, axis in zip(index, full) if axis.domain is None]
+        if not kept:  # one channel: every point is the one unit
+            return [0] * len(units)
+        return [int(u) for u in np.ravel_multi_index(kept, [a.size for a in self.shapes[owner]])]
+
+    def _channel_pairs(self, projection: Projection) -> tuple[np.ndarray, np.ndarray]:
+        """An operator's (source, target) units as drawn: each source channel to each target channel, at the first
+        point of the grid (`_fold` drops it)."""
+        sources = math.prod(a.size for a in projection.source_shape)
+        targets = math.prod(a.size for a in projection.target_shape)
+        points = math.prod(a.size for a in projection.target_shape if a.domain is not None)
+        channels_in, channels_out = sources // points, targets // points
+        pre = np.tile(np.arange(channels_in) * points, channels_out)
+        post = np.repeat(np.arange(channels_out) * points, channels_in)
+        return pre, post
 
     @staticmethod
     def _widths(edges: dict[_EdgeKey, float | None],
