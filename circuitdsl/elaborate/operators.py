@@ -224,8 +224,7 @@ def _spectral(ev: Evaluator, settings: dict[str, tuple[object, Span]], axes: lis
         raise ev.fail("E301", f"modes are one whole number per grid axis ({names}), not {describe(value)}", at,
                       ["modes = [12, 12] over x, y" if len(axes) > 1 else "modes = 12"])
     modes = [_whole(ev, v, at, "modes", 1) for v in values]
-    for i, (m, axis) in enumerate(zip(modes, axes)):
-        periodic = axis.domain is not None and axis.domain.periodic
+    for i, (m, axis, periodic) in enumerate(zip(modes, axes, _periodic(axes))):
         most = most_modes(axis.size, periodic, last=i == len(axes) - 1)
         if m > most:
             raise ev.fail("E304", f"{m} modes do not fit {'' if periodic else 'non-periodic '}grid axis "
@@ -243,8 +242,7 @@ def _multigrid(ev: Evaluator, settings: dict[str, tuple[object, Span]], axes: li
     value, at = settings["levels"]
     levels = _whole(ev, value, at, "levels", 1)
     step = 2 ** (levels - 1)
-    for axis in axes:
-        periodic = axis.domain is not None and axis.domain.periodic
+    for axis, periodic in zip(axes, _periodic(axes)):
         if not coarsens(axis.size, periodic, levels):
             rule = f"do not divide by {step}" if periodic else f"are not {step} k + 1 (both ends stay grid points)"
             nearest = axis.size + (-axis.size if periodic else 1 - axis.size) % step
