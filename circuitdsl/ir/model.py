@@ -88,7 +88,15 @@ class Cond(_Data):
     other: Expr
 
 
-Expr = Annotated[Union[Const, Var, Ref, Unary, Binary, Call, Cond], Field(discriminator="node")]
+class Shared(_Data):
+    """A shared subexpression: entry `index` of `CircuitIR.shared`, stored (and evaluated) once however often it
+    is read.  An entry reads only entries before it, so the table is a DAG in topological order."""
+
+    node: Literal["shared"] = "shared"
+    index: int
+
+
+Expr = Annotated[Union[Const, Var, Ref, Unary, Binary, Call, Cond, Shared], Field(discriminator="node")]
 for _model in (Unary, Binary, Call, Cond):
     _model.model_rebuild()
 
@@ -386,6 +394,7 @@ class CircuitIR(_Data):
     hierarchy: Instance
     files: list[str]
     sources: list[DataSource] = []
+    shared: list[Expr] = []  # shared subexpressions, read through `Shared` nodes (a `let` read more than once)
 
     @property
     def trainable_scalars(self) -> int:
