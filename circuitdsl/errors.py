@@ -80,6 +80,7 @@ CODES: Final[dict[str, tuple[str, str]]] = {
     "E904": ("data", "sign policy incomplete"),
     "E905": ("data", "Dale's law violated"),
     "E906": ("data", "unreadable connectivity file"),
+    "E907": ("data", "unreadable weights file"),
     "W201": ("name", "unused name"),
     "W501": ("sign", "self-junction dropped"),
 }

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from circuitdsl.backends import delays, operators
+from circuitdsl.backends import delays, init_rules, operators
 from circuitdsl.backends.plan import Plan, ProjectionPlan, ref_key, refs
 from circuitdsl.ir.model import Binary, Call, Cond, Const, Expr, NeuronModel, Operator, Parameter, Ref, Unary, Var
 from circuitdsl.ir.operators import bias_shape
@@ -75,6 +75,8 @@ def sampled_values(parameter: Parameter, uniform: Sampler, normal: Sampler, xp: 
         value = xp.full(shape, args[0], dtype=xp.float32)
     elif parameter.init.rule == "uniform":
         value = uniform(args[0], args[1], shape)
+    elif parameter.init.rule in init_rules.DRAWN:
+        value = init_rules.draw(parameter.init, shape, uniform, normal, xp)
     else:
         value = normal(args[0], args[1], shape)
     value = xp.asarray(value, dtype=xp.float32)

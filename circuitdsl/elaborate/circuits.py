@@ -17,7 +17,7 @@ import networkx as nx
 import numpy as np
 
 from circuitdsl import ast, units
-from circuitdsl.elaborate import connectivity, delays, operators, select
+from circuitdsl.elaborate import connectivity, delays, init_rules, operators, select
 from circuitdsl.elaborate import connectome as data
 from circuitdsl.elaborate.evaluate import (
     BUILTINS, Abort, CircuitCall, Evaluator, Poisoned, dim_of, format_shape, magnitude, touch,
@@ -115,7 +115,10 @@ class CircuitBuilder:
                                 doc=definition.node.doc, inputs=list(frame.inputs),
                                 outputs=list(frame.outputs), populations=[p.name for p in frame.populations.values()],
                                 children=frame.children, span=definition.node.span)
-        parameters, projections = self._finish_weights()
+        try:
+            parameters, projections = self._finish_weights()
+        except Abort:  # an init rule that does not fit its param's shape
+            raise CircuitError(self.reporter.errors) from None
         self.reporter.raise_if_errors()
         return ir.CircuitIR(name=definition.name, doc=definition.node.doc, args=hierarchy.args,
                             inputs=list(frame.inputs.values()), outputs=outputs, populations=self.populations,
@@ -848,8 +851,9 @@ class CircuitBuilder:
                 spots = [(int(s), 1) for s in starts]
             for i, spot in enumerate(spots):
                 offsets[(handle.name, i)] = spot
+            init = init_rules.to_ir(self.evaluator, handle.init, shape, handle.name, handle.span)
             parameters.append(ir.Parameter(name=handle.name, shape=shape, sign=handle.sign, enforce=handle.enforce,
-                                           init=ir.Init(rule=handle.init.rule, args=list(handle.init.args)),
+                                           init=init,
                                            trainable=handle.trainable, share=handle.share,
                                            dim=format_dim(handle.init.dim),
                                            mask=None if handle.mask is None else ir_arrays.Array(handle.mask),
@@ -924,12 +928,7 @@ def _check_init_sign(ev: Evaluator, init: InitRule, sign: str, enforce: str, spa
     if sign not in ("excitatory", "inhibitory"):
         return
     flip = 1.0 if sign == "excitatory" else -1.0
-    if init.rule == "constant":
-        lowest = flip * init.args[0]
-    elif init.rule == "uniform":
-        lowest = min(flip * init.args[0], flip * init.args[1])
-    else:
-        lowest = flip * init.args[0]  # normal: its mean must sit on the right side
+    lowest = min(flip * v for v in init_rules.value_range(init))  # a normal: its mean must sit on the right side
     strict = enforce == "softplus"
     if lowest < 0 or (strict and lowest <= 0):
         side = "positive" if sign == "excitatory" else "negative"

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from circuitdsl import ast, units
-from circuitdsl.elaborate import operators, select
+from circuitdsl.elaborate import init_rules, operators, select
 from circuitdsl.elaborate.scope import Scope
 from circuitdsl.elaborate.values import (
     ENUMS, Builtin, DataCall, Definition, InitRule, InstanceArray, InstanceValue, Namespace, PopulationRef, Rule, Signal,
@@ -44,7 +44,7 @@ class CircuitCall:
 
 BUILTINS: dict[str, Builtin] = {
     **{name: Builtin(name, "function") for name in FUNCTIONS},
-    **{name: Builtin(name, "init") for name in ("constant", "uniform", "normal", "fixed")},
+    **{name: Builtin(name, "init") for name in ("constant", "uniform", "normal", "fixed", *init_rules.SIGNATURES)},
     **{name: Builtin(name, "rule") for name in ("one_to_one", "all_to_all", "dense", "pairs", "random")},
     "connectome": Builtin("connectome", "data"),
     "grid": Builtin("grid", "grid"),
@@ -226,6 +226,8 @@ class Evaluator:
         if isinstance(value, Signal | PopulationRef):
             s = self.signal(value, node.operand.span)
             return s if node.op == "+" else Signal(ir.Unary(op="-", x=s.expr), s.shape, s.dim)
+        if isinstance(value, InitRule):  # `inhibitory = -init`: the rule mirrored
+            return init_rules.negate(value) if node.op == "-" else value
         if not is_number(value) or isinstance(value, bool):
             raise self.fail("E301", f"'{node.op}' needs a number, not {describe(value)}", node.operand.span)
         return quantity(-magnitude(value) if node.op == "-" else magnitude(value), dim_of(value))
@@ -487,6 +489,8 @@ class Evaluator:
         return dims[0]
 
     def _init_rule(self, node: ast.Call, scope: Scope, name: str) -> InitRule:
+        if name in init_rules.SIGNATURES:
+            return init_rules.call(self, node, scope, name)
         self._positional(node, f"{name}()")
         arity = {"constant": 1, "fixed": 1, "uniform": 2, "normal": 2}[name]
         if len(node.args) != arity:

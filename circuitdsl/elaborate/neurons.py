@@ -12,6 +12,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from circuitdsl import ast, units
+from circuitdsl.elaborate import init_rules
 from circuitdsl.elaborate.evaluate import Abort, Evaluator, Poisoned, dim_of, format_shape, magnitude, touch
 from circuitdsl.elaborate.scope import Binding, Scope
 from circuitdsl.elaborate.values import ENUMS, WITH_BOOLS, Definition, InitRule, Signal, Symbol, choices, describe
@@ -107,6 +108,11 @@ def check_type(evaluator: Evaluator, value: object, param: ast.ArgDecl, span: Sp
     elif kind == "str":
         if isinstance(value, str):
             return value
+    elif kind == "init":  # an init rule as an argument: `init: init = constant(1)`, `--arg init=uniform(0, 1)`
+        if isinstance(value, InitRule):
+            return value
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return InitRule("constant", (float(value),))
     elif kind in units.DIMENSIONS:
         expected = units.DIMENSIONS[kind]
         if isinstance(value, int | float | Quantity) and not isinstance(value, bool):
@@ -115,7 +121,7 @@ def check_type(evaluator: Evaluator, value: object, param: ast.ArgDecl, span: Sp
                                      span, [_unit_hint(kind)])
             return value
     else:
-        types = sorted([*_PLAIN_TYPES, *ENUMS, *units.DIMENSIONS])
+        types = sorted([*_PLAIN_TYPES, "init", *ENUMS, *units.DIMENSIONS])
         raise evaluator.fail("E201", f"unknown type '{kind}'", param.type.span,
                              [did_you_mean(kind, types), f"types: {', '.join(types)}"])
     raise evaluator.fail("E301", f"'{param.name.name}' must be {_article(kind)}, not {describe(value)}", span)
@@ -140,6 +146,8 @@ def plain(value: object) -> ir.Value:
         return value.value
     if isinstance(value, bool | int | float | str):
         return value
+    if isinstance(value, InitRule):
+        return init_rules.text(value)
     raise TypeError(f"not a plain value: {value!r}")
 
 

@@ -233,9 +233,10 @@ class Output(_Data):
 
 
 class Init(_Data):
-    """How a parameter starts: `constant`, `uniform` or `normal` with `args`, or `data`: exactly `values`."""
+    """How a parameter starts: `constant`, `uniform` or `normal` with `args`, or `data`: exactly `values`;
+    `random_sign` [value], `orthogonal` [gain], `low_rank` [rank, Frobenius norm] (circuitdsl/backends/init_rules.py)."""
 
-    rule: Literal["constant", "uniform", "normal", "data"]
+    rule: Literal["constant", "uniform", "normal", "data", "random_sign", "orthogonal", "low_rank"]
     args: list[float]
     values: Array | None = None
 
