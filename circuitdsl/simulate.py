@@ -103,6 +103,8 @@ def simulate(ir: CircuitIR, steps: int, inputs: Mapping[str, float | np.ndarray]
             previous = {name: value[0].reshape(-1).numpy().copy() for name, value in out.items()}
             for name, value in previous.items():
                 recorded[name].append(value)
+    if loop is not None and previous is not None:
+        loop(previous)  # the last step's outputs act on the world too: `steps` steps, `steps` actions taken
     signals = {name: np.stack(values) for name, values in recorded.items()}
     axes = {p.name: p.shape for p in (*ir.inputs, *ir.populations)} | {o.name: o.shape for o in ir.outputs}
     kinds = ({p.name: "input" for p in ir.inputs} | {p.name: "population" for p in ir.populations}

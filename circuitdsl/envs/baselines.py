@@ -9,18 +9,18 @@ from torch import nn
 from circuitdsl.envs.swim import flat_observation
 
 
-def observation_size(joints: int) -> int:
-    """Normalised joint angles plus (vx, vy, wz) of each of the joints + 1 links."""
-    return joints + 3 * (joints + 1)
+def observation_size(joints: int, task: str = "swim") -> int:
+    """Normalised joint angles, the target (x, y) for `swimmer6`, and (vx, vy, wz) of each of the joints + 1 links."""
+    return joints + 3 * (joints + 1) + (2 if task == "swimmer6" else 0)
 
 
 class MLPPolicy(nn.Module):
     """A tanh MLP actor (NCAP's PPO baseline shape, 64x64 by default) with actions squashed into [-1, 1]."""
 
-    def __init__(self, joints: int = 5, hidden: tuple[int, ...] = (64, 64), seed: int = 0) -> None:
+    def __init__(self, joints: int = 5, hidden: tuple[int, ...] = (64, 64), seed: int = 0, task: str = "swim") -> None:
         super().__init__()
         torch.manual_seed(seed)
-        sizes = [observation_size(joints), *hidden]
+        sizes = [observation_size(joints, task), *hidden]
         layers: list[nn.Module] = []
         for n_in, n_out in zip(sizes, sizes[1:], strict=False):
             layers += [nn.Linear(n_in, n_out), nn.Tanh()]

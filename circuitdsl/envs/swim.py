@@ -1,4 +1,5 @@
-"""The forward `swim` task of NCAP (Bhattasali, Zador & Engel 2022) on dm-control's N-link swimmer.
+"""The forward `swim` task of NCAP (Bhattasali, Zador & Engel 2022) on dm-control's N-link swimmer, and beside it
+dm-control's own `swimmer6` task (reach a target shown in the head frame; `TASKS` names both).
 
 The body has `joints + 1` links.  Reward per control step is the linear tolerance of the head's forward
 speed: 0 at <= 0, 1 at >= 0.1 m/s, so a 1000-step episode (30 s at 0.03 s per step) returns at most 1000.
@@ -49,13 +50,20 @@ class SwimTask(base.Task):
                                        margin=TARGET_SPEED, sigmoid="linear", value_at_margin=0.0))
 
 
-def make_env(joints: int = 5, seed: int | None = None) -> control.Environment:
-    """A swim environment for a body with `joints` actuated joints; episodes never end by themselves."""
+# task name -> dm-control task class: `swim` (forward speed, NCAP's) and `swimmer6` (dm-control's target task,
+# whose return depends mostly on where the target spawns; body size from `joints` as for `swim`)
+TASKS: dict[str, type[base.Task]] = {"swim": SwimTask, "swimmer6": swimmer.Swimmer}
+
+
+def make_env(joints: int = 5, seed: int | None = None, task: str = "swim") -> control.Environment:
+    """A `task` environment for a body with `joints` actuated joints; episodes never end by themselves."""
     if joints < 2:
         raise ValueError(f"the swimmer needs at least 2 joints (3 links), got {joints}")
+    if task not in TASKS:
+        raise ValueError(f"unknown swimmer task '{task}': expected one of {', '.join(TASKS)}")
     xml, assets = swimmer.get_model_and_assets(joints + 1)
     physics = swimmer.Physics.from_xml_string(xml, assets=assets)
-    return control.Environment(physics, SwimTask(random=seed), time_limit=math.inf,
+    return control.Environment(physics, TASKS[task](random=seed), time_limit=math.inf,
                                control_timestep=CONTROL_TIMESTEP)
 
 
@@ -65,8 +73,11 @@ def normalise_joints(angles: np.ndarray, joints: int) -> np.ndarray:
 
 
 def flat_observation(observation: dict[str, np.ndarray], joints: int) -> np.ndarray:
-    """The whole observation as one vector per environment (what an MLP reads): normalised joints, velocities."""
-    return np.concatenate([normalise_joints(observation["joints"], joints), observation["body_velocities"]], -1)
+    """The whole observation as one vector per environment (what an MLP reads): normalised joints, the target
+    (`swimmer6` only) and the body velocities."""
+    target = [observation["to_target"]] if "to_target" in observation else []
+    return np.concatenate([normalise_joints(observation["joints"], joints), *target, observation["body_velocities"]],
+                          -1)
 
 
 class Policy(Protocol):
@@ -110,9 +121,9 @@ class CircuitPolicy:
 
 
 def run_episodes(policy: Policy, joints: int = 5, seeds: Iterable[int] = range(10),
-                 steps: int = EPISODE_STEPS) -> np.ndarray:
+                 steps: int = EPISODE_STEPS, task: str = "swim") -> np.ndarray:
     """The return of one episode per seed, all seeds stepped together through one batched policy."""
-    envs = [make_env(joints, seed) for seed in seeds]
+    envs = [make_env(joints, seed, task) for seed in seeds]
     observations = [env.reset().observation for env in envs]
     policy.reset(len(envs))
     returns = np.zeros(len(envs))

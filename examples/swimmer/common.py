@@ -1,6 +1,6 @@
 """What the swimmer trainers share: the controller being trained, the command line, evaluation, the log.
 
-A controller is any torch module driving the `swim` task: the compiled NCAP circuit or the MLP baseline.
+A controller is the compiled NCAP circuit (or any circuit given by `--model` with `--arg`s), or the MLP baseline.
 The trainers change it only through its trainable parameters, so either trains with the same code.
 """
 
@@ -13,53 +13,53 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 from tqdm import tqdm
 
-import circuitdsl
-from circuitdsl.envs.baselines import MLPPolicy
-from circuitdsl.envs.swim import EPISODE_STEPS, CircuitPolicy, Policy, flat_observation, normalise_joints, run_episodes
+from circuitdsl.envs.controllers import SwimController
+from circuitdsl.envs.swim import EPISODE_STEPS, flat_observation, normalise_joints, run_episodes
 
-MODEL = Path(__file__).resolve().parents[2] / "models" / "ncap_swimmer.circuit"
 EVAL_SEED = 1_000_000  # evaluation seeds start here; training seeds are random draws below 2**31
 SHOWN_SCALARS = 16  # print the trained parameters of controllers with at most this many scalars
 
 
-class Controller:
-    """A swim controller under training: its module, a stepping policy for the envs, and a differentiable replay."""
+class Controller(SwimController):
+    """A swim controller under training (see `SwimController`), plus the differentiable replay PPO needs."""
 
-    def __init__(self, kind: str, joints: int, seed: int) -> None:
-        self.kind, self.joints = kind, joints
-        self.module: nn.Module
-        self.policy: Policy
-        if kind == "ncap":
-            self.module = circuitdsl.compile(MODEL, backend="torch", seed=seed, joints=joints)
-            self.policy = CircuitPolicy(self.module, joints=joints)
-        elif kind == "mlp":
-            self.module = self.policy = MLPPolicy(joints, seed=seed)
-        else:
+    def __init__(self, kind: str, joints: int, seed: int, model: str | None = None,
+                 args: dict[str, str] | None = None, backend: str = "torch", task: str = "swim") -> None:
+        if kind not in ("ncap", "mlp"):
             raise ValueError(f"unknown policy '{kind}': expected 'ncap' or 'mlp'")
-
-    def parameters(self) -> list[nn.Parameter]:
-        """The trainable parameters only (the circuit may hold fixed ones)."""
-        return [p for p in self.module.parameters() if p.requires_grad]
+        super().__init__(model or kind, joints, seed, args, backend, task)
+        self.label = Path(model).stem if model else kind
 
     def means(self, observations: dict[str, np.ndarray]) -> torch.Tensor:
         """Actions for whole episodes, [batch, time, ...] -> [batch, time, joints], replayed from the initial state.
 
         Replaying keeps this right for stateful circuits (NCAP's oscillator clock) as well as stateless MLPs.
         """
-        if self.kind == "ncap":
+        assert self.module is not None, "replay needs the torch backend"
+        if self.kind == "circuit":
             q = torch.from_numpy(normalise_joints(observations["joints"], self.joints).astype(np.float32))
             outputs, _ = self.module.rollout({"q": q}, state=self.module.initial_state(q.shape[0]))
             return outputs["torque"]
         return self.module(torch.from_numpy(flat_observation(observations, self.joints).astype(np.float32)))
 
 
+def controller(args: argparse.Namespace) -> Controller:
+    """The controller the command line asks for."""
+    given = dict(item.split("=", 1) for item in args.arg)
+    return Controller(args.policy, args.joints, args.seed, args.model, given, args.backend, args.task)
+
+
 def parser(description: str, iterations: str, default_iterations: int) -> argparse.ArgumentParser:
     """The flags every trainer takes; the budget is `--<iterations>` or `--env-steps`, whichever is given."""
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--policy", choices=["ncap", "mlp"], default="ncap", help="the controller to train")
+    p.add_argument("--model", metavar="FILE.circuit", help="a circuit to train instead of models/ncap_swimmer.circuit "
+                   "(input q = joint angles, output torque)")
+    p.add_argument("--arg", action="append", default=[], metavar="NAME=VALUE",
+                   help="a circuit argument, e.g. --arg init=uniform(0,1) --arg signs=none")
+    p.add_argument("--task", choices=["swim", "swimmer6"], default="swim", help="the dm-control task")
     p.add_argument("--joints", type=int, default=5, help="actuated joints of the swimmer (links = joints + 1)")
     p.add_argument("--seed", type=int, default=0, help="seeds the initial parameters, the noise and the episodes")
     p.add_argument("--episode-steps", type=int, default=EPISODE_STEPS, help="control steps per episode")
@@ -81,7 +81,7 @@ def iterations(args: argparse.Namespace, steps_per_iteration: int) -> int:
 def evaluate(controller: Controller, args: argparse.Namespace) -> float:
     """Mean return of the noise-free controller over fixed held-out seeds (same seeds at every evaluation)."""
     seeds = range(EVAL_SEED, EVAL_SEED + args.eval_episodes)
-    return float(run_episodes(controller.policy, controller.joints, seeds, args.episode_steps).mean())
+    return float(run_episodes(controller.policy, controller.joints, seeds, args.episode_steps, controller.task).mean())
 
 
 @dataclass
@@ -106,8 +106,8 @@ class Log:
     def __post_init__(self) -> None:
         self.bar = tqdm(total=self.total_iterations * self.steps_per_iteration, unit="step", unit_scale=True,
                         disable=not self.args.progress, dynamic_ncols=True)
-        params = sum(p.numel() for p in self.controller.parameters())
-        self.write(f"{self.controller.kind}: {params} trainable parameters, {self.controller.joints} joints, "
+        params = self.controller.vector().size
+        self.write(f"{self.controller.label}: {params} trainable parameters, {self.controller.joints} joints, "
                    f"{self.args.episode_steps}-step episodes (max return {self.args.episode_steps})")
         self.write(f"{'env steps':>10}  {'train return':>12}  {'eval return':>11}")
         self.history.append(Record(0, None, evaluate(self.controller, self.args)))
@@ -138,6 +138,5 @@ class Log:
             self.write(self.line(record))
         if done == self.total_iterations:
             self.bar.close()
-            named = [(name, p) for name, p in self.controller.module.named_parameters() if p.requires_grad]
-            if sum(p.numel() for _, p in named) <= SHOWN_SCALARS:  # a circuit's few weights are worth reading
-                self.write("trained: " + ", ".join(f"{name} = {p.item():+.3f}" for name, p in named))
+            if self.controller.vector().size <= SHOWN_SCALARS:  # a circuit's few weights are worth reading
+                self.write("trained: " + ", ".join(f"{name} = {v:+.3f}" for name, v in self.controller.named_weights()))

@@ -1,12 +1,15 @@
-"""Train a swim controller (the NCAP circuit or the MLP baseline) with evolution strategies.
+"""Train a swim controller (the NCAP circuit, any circuit, or the MLP baseline) with evolution strategies.
 
-NCAP's ES recipe (OpenAI-style ES with Adam): each generation perturbs the flat vector of trainable parameters
-with antithetic Gaussian noise (sigma 0.02), scores every member by the return of one episode, turns the
-returns into centred ranks and steps Adam (lr 0.01, L2 weight decay 0.005) along the estimated gradient.
-All members of a generation swim the same episode (one seed per generation), so a pair differs only by
-its noise.
+NCAP's ES recipe (OpenAI-style ES with Adam; `circuitdsl.envs.es`): each generation perturbs the flat vector of
+trainable parameters with antithetic Gaussian noise (sigma 0.02), scores every member by the return of one
+episode, turns the returns into centred ranks (ties share a rank) and steps Adam (lr 0.01, L2 weight decay
+0.005) along the estimated gradient.  All members of a generation swim the same episode (one seed per
+generation), so a pair differs only by its noise.  With `--backend jax` the whole population is stepped as one
+`vmap`ped call per control step.
 
     python examples/swimmer/train_es.py --policy ncap
+    python examples/swimmer/train_es.py --arg init=uniform(0,1) --backend jax
+    python examples/swimmer/train_es.py --model models/ncap_swimmer.circuit --arg signs=none --arg shared=false
     python examples/swimmer/train_es.py --policy mlp --env-steps 500000
 """
 
@@ -16,17 +19,9 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from common import Controller, Log, iterations, parser
-from torch.nn.utils import parameters_to_vector, vector_to_parameters
+from common import Log, controller, iterations, parser
 
-from circuitdsl.envs.swim import run_episodes
-
-
-def centred_ranks(fitness: np.ndarray) -> np.ndarray:
-    """Ranks scaled to [-0.5, 0.5], so the update ignores the scale of the returns and their outliers."""
-    ranks = np.empty(len(fitness))
-    ranks[np.argsort(fitness, kind="stable")] = np.arange(len(fitness))
-    return ranks / (len(fitness) - 1) - 0.5
+from circuitdsl.envs.es import ESConfig, evolve
 
 
 def main(argv: Sequence[str] | None = None) -> Log:
@@ -36,33 +31,18 @@ def main(argv: Sequence[str] | None = None) -> Log:
     p.add_argument("--sigma", type=float, default=0.02, help="standard deviation of the parameter noise")
     p.add_argument("--lr", type=float, default=0.01, help="Adam learning rate")
     p.add_argument("--weight-decay", type=float, default=0.005, help="L2 penalty added to the ES gradient")
+    p.add_argument("--backend", choices=["torch", "jax"], default="torch",
+                   help="the circuit's backend; jax steps the population as one vmapped call")
     args = p.parse_args(argv)
     if args.population < 2 or args.population % 2:
         p.error(f"--population must be an even number >= 2, got {args.population}")
     torch.manual_seed(args.seed)
-    rng = np.random.default_rng(args.seed)
-    controller = Controller(args.policy, args.joints, args.seed)
-    params = controller.parameters()
-    theta = torch.nn.Parameter(parameters_to_vector(params).detach().clone())
-    optimiser = torch.optim.Adam([theta], lr=args.lr, weight_decay=args.weight_decay)
+    config = ESConfig(args.population, args.sigma, args.lr, args.weight_decay, args.episode_steps)
+    trained = controller(args)
     steps = args.population * args.episode_steps
     generations = iterations(args, steps)
-    log = Log(controller, args, generations, steps)
-    for generation in range(generations):
-        half = torch.from_numpy(rng.standard_normal((args.population // 2, theta.numel()))).to(theta.dtype)
-        noise = torch.cat([half, -half])
-        seed = int(rng.integers(2**31))
-        fitness = np.empty(args.population)
-        with torch.no_grad():
-            for i, eps in enumerate(noise):
-                vector_to_parameters(theta + args.sigma * eps, params)
-                fitness[i] = run_episodes(controller.policy, args.joints, [seed], args.episode_steps)[0]
-        weights = torch.from_numpy(centred_ranks(fitness)).to(theta.dtype)
-        theta.grad = -(weights @ noise) / (args.population * args.sigma)  # negated: Adam descends, ES ascends
-        optimiser.step()
-        with torch.no_grad():
-            vector_to_parameters(theta.detach().clone(), params)  # a copy: the module must not alias theta
-        log.step(generation, float(fitness.mean()))
+    log = Log(trained, args, generations, steps)
+    evolve(trained, config, generations, np.random.default_rng(args.seed), log.step)
     return log
 
 

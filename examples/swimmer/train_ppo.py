@@ -13,6 +13,7 @@ trained correctly.
 
     python examples/swimmer/train_ppo.py --policy ncap
     python examples/swimmer/train_ppo.py --policy mlp --env-steps 200000
+    python examples/swimmer/train_ppo.py --arg init=uniform(0,1) --arg shared=false
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 from common import Controller, Log, iterations, parser
+from common import controller as make_controller
 from torch import nn
 
 from circuitdsl.envs.baselines import observation_size
@@ -54,9 +56,9 @@ class Normaliser(nn.Module):
 class Critic(nn.Module):
     """The PPO critic of NCAP's comparisons: a 64x64 tanh MLP on the standardised flat observation."""
 
-    def __init__(self, joints: int) -> None:
+    def __init__(self, joints: int, task: str = "swim") -> None:
         super().__init__()
-        size = observation_size(joints)
+        size = observation_size(joints, task)
         self.normaliser = Normaliser(size)
         self.net = nn.Sequential(nn.Linear(size, 64), nn.Tanh(), nn.Linear(64, 64), nn.Tanh(), nn.Linear(64, 1))
 
@@ -69,7 +71,7 @@ def collect(controller: Controller, log_std: torch.Tensor, seeds: Sequence[int],
             rng: np.random.Generator) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
     """One episode per seed in lockstep with Normal exploration noise: observations [batch, steps + 1, ...]
     (the last one only for bootstrapping), actions [batch, steps, joints] and rewards [batch, steps]."""
-    envs = [make_env(controller.joints, seed) for seed in seeds]
+    envs = [make_env(controller.joints, seed, controller.task) for seed in seeds]
     first = [env.reset().observation for env in envs]
     observations = {key: np.zeros((len(envs), steps + 1, *value.shape)) for key, value in first[0].items()}
     for key, value in observations.items():
@@ -115,13 +117,14 @@ def main(argv: Sequence[str] | None = None) -> Log:
     p.add_argument("--clip", type=float, default=0.2, help="PPO ratio clip")
     p.add_argument("--gamma", type=float, default=0.99, help="discount")
     p.add_argument("--lam", type=float, default=0.97, help="GAE lambda")
+    p.set_defaults(backend="torch")
     args = p.parse_args(argv)
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
-    controller = Controller(args.policy, args.joints, args.seed)
+    controller = make_controller(args)  # the torch backend: PPO differentiates the replay
     learn_std = args.policy == "mlp" if args.learn_std is None else args.learn_std
     log_std = nn.Parameter(torch.full((args.joints,), math.log(args.std)), requires_grad=learn_std)
-    value = Critic(args.joints)
+    value = Critic(args.joints, args.task)
     actor_optimiser = torch.optim.Adam([*controller.parameters(), *([log_std] if learn_std else [])], lr=args.lr)
     critic_optimiser = torch.optim.Adam(value.parameters(), lr=args.lr)
     scale = 1 - args.gamma  # the critic predicts scale * value, in [0, 1]
