@@ -2,7 +2,7 @@
 
 Write a circuit once in a .circuit file; parse and check it into a typed graph IR; compile it to a
 backend; draw it.  Public API: `parse`, `load`, `loads`, `check`, `compile`, `draw`, `CircuitError`, `Limits`,
-`CircuitIR`.
+`CircuitIR`, `sweep`.
 """
 
 from circuitdsl.api import Elaborated as Elaborated
@@ -19,6 +19,7 @@ from circuitdsl.errors import Diagnostic as Diagnostic
 from circuitdsl.errors import Span as Span
 from circuitdsl.ir.model import SCHEMA_VERSION as SCHEMA_VERSION
 from circuitdsl.ir.model import CircuitIR as CircuitIR
+from circuitdsl import sweep as sweep  # noqa: I001 - callable: circuitdsl.sweep("spec.toml"); after the API it uses
 
 compile = compile_circuit  # noqa: A001 - the public verb, `circuitdsl.compile(path, backend="torch")`
 

@@ -67,6 +67,9 @@ def _parser() -> argparse.ArgumentParser:
                           "neuron")
     draw_cmd.add_argument("--depth", type=int, metavar="N",
                           help="folded view: draw sub-circuits nested deeper than N as one box each")
+    from circuitdsl.sweep.command import add_command
+
+    add_command(commands)
     for command in (check_cmd, ir_cmd, run_cmd, draw_cmd):
         command.add_argument("--limit", action="append", default=[], metavar="NAME=N",
                              help="raise a resource limit, e.g. units=100000000")
@@ -75,6 +78,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     options = _parser().parse_args(argv)
+    if options.command == "sweep":
+        from circuitdsl.sweep.command import main as sweep_main
+
+        return sweep_main(options)
     try:
         limits = Limits.parse(options.limit)
     except ValueError as error:

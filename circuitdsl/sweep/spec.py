@@ -1,0 +1,255 @@
+"""A sweep spec (TOML): variants of a circuit (or the MLP) x tasks x body sizes x trainers x seeds, checked whole
+before anything runs.
+
+    [sweep]                          # name, output and report folders (relative to the spec), seeds (a count or a
+                                     # list), workers
+    [task]                           # env ("swim" | "swimmer6", or a list), joints (int or list), episode_steps,
+                                     # eval_episodes
+    [[trainer]]                      # name = "none" (the return at init) | "es", its settings, and optionally its
+                                     # own joints and seeds
+    [[variant]]                      # name, model (a .circuit path relative to the spec, or "mlp"), args: circuit
+                                     # arguments; a list of values is a grid over them
+
+Every mistake (an unknown key, an unknown env or trainer, a circuit argument or value the circuit rejects) is a
+CircuitError pointing at the spec's line, with a did-you-mean, raised by `load` before any cell runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import re
+import tomllib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from circuitdsl.errors import CircuitError, Reporter, Span, did_you_mean
+
+ArgValue = str | int | float | bool
+ENVS = ("swim", "swimmer6")
+TRAINERS = {"none": {}, "es": {"generations": 20, "population": 8, "sigma": 0.02, "lr": 0.01,
+                               "weight_decay": 0.005, "eval_every": 5, "backend": "jax"}}
+KEYS = {"sweep": {"name", "output", "report", "seeds", "workers"},
+        "task": {"env", "joints", "episode_steps", "eval_episodes"},
+        "trainer": {"name", "joints", "seeds", *TRAINERS["es"]},
+        "variant": {"name", "model", "args"}}
+MAX_UNITS = 100_000  # a grid larger than this is refused before it is expanded
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One run: a variant's circuit with its arguments, on one task and body, trained one way, from one seed."""
+
+    variant: str
+    model: str
+    args: dict[str, ArgValue]
+    env: str
+    joints: int
+    trainer: str
+    settings: dict[str, Any]
+    seed: int
+    episode_steps: int
+    eval_episodes: int
+
+    @property
+    def cell(self) -> str:
+        """The grid cell, every coordinate but the seed, as readable text."""
+        args = ", ".join(f"{k}={v}" for k, v in self.args.items())
+        return f"{self.variant}{f' [{args}]' if args else ''} | {self.env} | {self.joints} joints | {self.trainer}"
+
+    @property
+    def run_id(self) -> str:
+        """A stable id of the unit: the hash of everything that decides its result."""
+        text = json.dumps(asdict(self), sort_keys=True, default=str)
+        return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+@dataclass
+class Spec:
+    """A parsed, checked sweep spec."""
+
+    path: Path
+    name: str
+    output: Path
+    workers: int
+    report: Path
+    units: list[Unit] = field(default_factory=list)
+
+
+def load(path: str | Path) -> Spec:
+    """Read and check a spec; every circuit variant is elaborated once per body size, so a bad argument fails here."""
+    path = Path(path)
+    reporter = Reporter()
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise reporter.fail("E104", f"cannot read sweep spec '{path}': {error.strerror}", None) from None
+    reporter.sources[str(path)] = text
+    checker = _Checker(path, text, reporter)
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise reporter.fail("E001", f"not valid TOML: {error}", checker.at_position(str(error))) from None
+    return checker.spec(data)
+
+
+class _Checker:
+    """Checks a spec's tables, with each error at the line of the key it is about."""
+
+    def __init__(self, path: Path, text: str, reporter: Reporter) -> None:
+        self.path, self.text, self.reporter = path, text, reporter
+        self.lines = text.split("\n")
+
+    def spec(self, data: dict[str, Any]) -> Spec:
+        self.keys(data, {"sweep", "task", "trainer", "variant"}, "table")
+        sweep, task = data.get("sweep", {}), data.get("task", {})
+        for table, keys in (("sweep", sweep), ("task", task)):
+            self.keys(keys, KEYS[table], f"key of [{table}]")
+        seeds = self.seeds(sweep.get("seeds", 1), "seeds")
+        envs = self.listed(task.get("env", "swim"), str, "env")
+        for env in envs:
+            self.member(env, ENVS, "env", "swimmer task")
+        joints = self.listed(task.get("joints", 5), int, "joints")
+        steps = self.number(task.get("episode_steps", 1000), int, "episode_steps", 1)
+        episodes = self.number(task.get("eval_episodes", 1), int, "eval_episodes", 1)
+        variants = [v for table in self.tables(data, "variant") for v in self.variant(table)]
+        if not variants:
+            raise self.fail("E204", "a sweep needs at least one [[variant]]", None)
+        units: list[Unit] = []
+        for trainer in self.tables(data, "trainer") or [{"name": "none"}]:
+            name, settings, own_joints, own_seeds = self.trainer(trainer)
+            grid = itertools.product(variants, envs, own_joints or joints, own_seeds or seeds)
+            for (vname, model, args), env, body, seed in grid:
+                units.append(Unit(vname, model, args, env, body, name, settings, seed, steps, episodes))
+                if len(units) > MAX_UNITS:
+                    raise self.fail("E704", f"the sweep has more than {MAX_UNITS} runs", None)
+        self.check_circuits(units)
+        output = self.path.parent / str(sweep.get("output", f"results/{self.path.stem}"))
+        workers = self.number(sweep.get("workers", 2), int, "workers", 1)
+        report = self.path.parent / str(sweep["report"]) if "report" in sweep else output
+        return Spec(self.path, str(sweep.get("name", self.path.stem)), output, workers, report, units)
+
+    def variant(self, table: dict[str, Any]) -> list[tuple[str, str, dict[str, ArgValue]]]:
+        """One [[variant]]: its model and every combination of its argument lists."""
+        self.keys(table, KEYS["variant"], "key of [[variant]]")
+        model = str(table.get("model", ""))
+        name = str(table.get("name", Path(model).stem or "variant"))
+        after = f'name = "{name}"' if "name" in table else None
+        args = table.get("args", {})
+        if not isinstance(args, dict):
+            raise self.fail("E301", "args is a table of circuit arguments, e.g. args = { signs = \"none\" }",
+                            self.where("args", after))
+        if model == "mlp":
+            if args:
+                raise self.fail("E203", f"variant '{name}': the MLP takes no circuit arguments",
+                                self.where("args", after))
+            return [(name, model, {})]
+        file = self.path.parent / model
+        if not model or not file.is_file():
+            raise self.fail("E104", f"variant '{name}': no circuit file '{model}' (paths are relative to the spec)",
+                            self.where("model", after), ['model = "mlp" for the MLP baseline'])
+        grid = {k: self.listed(v, (str, int, float, bool), k) for k, v in args.items()}
+        return [(name, str(file), dict(zip(grid, combo, strict=True))) for combo in itertools.product(*grid.values())]
+
+    def trainer(self, table: dict[str, Any]) -> tuple[str, dict[str, Any], list[int], list[int]]:
+        self.keys(table, KEYS["trainer"], "key of [[trainer]]")
+        name = str(table.get("name", "none"))
+        self.member(name, TRAINERS, "name", "trainer")
+        settings = dict(TRAINERS[name])
+        for key, value in table.items():
+            if key in ("name", "joints", "seeds"):
+                continue
+            if key not in settings:
+                raise self.fail("E203", f"trainer '{name}' has no setting '{key}'", self.where(key),
+                                [f"settings: {', '.join(settings) or 'none'}"])
+            settings[key] = self.number(value, type(settings[key]), key, 0) if key != "backend" else value
+        if name == "es":
+            self.member(str(settings["backend"]), ("torch", "jax"), "backend", "backend")
+            if settings["population"] < 2 or settings["population"] % 2:
+                raise self.fail("E801", f"population must be an even number >= 2, not {settings['population']}",
+                                self.where("population"))
+        joints = self.listed(table["joints"], int, "joints") if "joints" in table else []
+        seeds = self.seeds(table["seeds"], "seeds") if "seeds" in table else []
+        return name, settings, joints, seeds
+
+    def check_circuits(self, units: list[Unit]) -> None:
+        """Elaborate each distinct (model, args, joints) once: an argument the circuit rejects fails here."""
+        seen: set[str] = set()
+        from circuitdsl.envs.controllers import load_circuit
+
+        for unit in units:
+            key = json.dumps([unit.model, unit.args, unit.joints], sort_keys=True)
+            if unit.model == "mlp" or key in seen:
+                continue
+            seen.add(key)
+            try:
+                load_circuit(Path(unit.model), unit.joints, unit.args)
+            except CircuitError as error:
+                first = error.diagnostics[0]
+                name = next((k for k in unit.args if first.span is not None and k in first.span.file), None)
+                where = f"{name} = {unit.args[name]!r}" if name else str(first.span)
+                raise self.fail(first.code, f"variant '{unit.variant}': {first.message}",
+                                self.where(name or "model", after=f'name = "{unit.variant}"'),
+                                [*first.notes, f"at {where}, {unit.joints} joints"]) from None
+
+    # ---- small readers, each failing at the key's line -------------------------------------------------
+    def keys(self, table: dict[str, Any], allowed: set[str], what: str) -> None:
+        for key in table:
+            if key not in allowed:
+                raise self.fail("E203", f"unknown {what} '{key}'", self.where(key),
+                                [did_you_mean(key, allowed), f"expected: {', '.join(sorted(allowed))}"])
+
+    def tables(self, data: dict[str, Any], name: str) -> list[dict[str, Any]]:
+        tables = data.get(name, [])
+        if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+            raise self.fail("E301", f"'{name}' is a list of tables, written [[{name}]]", self.where(name))
+        return tables
+
+    def member(self, value: str, allowed: Any, key: str, what: str) -> None:
+        if value not in allowed:
+            raise self.fail("E201", f"unknown {what} '{value}'", self.where(key),
+                            [did_you_mean(value, allowed), f"expected: {', '.join(allowed)}"])
+
+    def listed(self, value: object, kind: type | tuple[type, ...], key: str) -> list[Any]:
+        values = value if isinstance(value, list) else [value]
+        for v in values:
+            if not isinstance(v, kind) or (isinstance(v, bool) and kind in (int, float)):
+                raise self.fail("E301", f"'{key}' takes {getattr(kind, '__name__', 'plain')} values, not {v!r}",
+                                self.where(key))
+        return list(values)
+
+    def number(self, value: object, kind: type, key: str, least: float) -> Any:
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, kind) or isinstance(value, bool) or value < least:  # type: ignore[operator]
+            raise self.fail("E301", f"'{key}' must be {'an' if kind is int else 'a'} {kind.__name__} >= {least:g}, "
+                                    f"not {value!r}", self.where(key))
+        return value
+
+    def seeds(self, value: object, key: str) -> list[int]:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return list(range(self.number(value, int, key, 1)))
+        return [self.number(v, int, key, 0) for v in self.listed(value, int, key)]
+
+    def where(self, key: str, after: str | None = None) -> Span | None:
+        """The first line that sets `key` (after the line holding `after`, when given), as a span."""
+        start = next((i for i, line in enumerate(self.lines) if after and after in line), 0)
+        pattern = re.compile(rf"(^|[\s{{,])({re.escape(key)})\s*=")
+        for i in range(start, len(self.lines)):
+            match = pattern.search(self.lines[i].split("#")[0])
+            if match:
+                return Span(file=str(self.path), line=i + 1, column=match.start(2) + 1, end_line=i + 1,
+                            end_column=match.end(2) + 1)
+        return None
+
+    def at_position(self, message: str) -> Span | None:
+        match = re.search(r"line (\d+), column (\d+)", message)
+        if not match:
+            return None
+        line, column = int(match.group(1)), int(match.group(2))
+        return Span(file=str(self.path), line=line, column=column, end_line=line, end_column=column + 1)
+
+    def fail(self, code: str, message: str, span: Span | None, notes: list[str | None] | None = None) -> CircuitError:
+        return self.reporter.fail(code, message, span, notes or [])
