@@ -101,24 +101,37 @@ class _Checker:
     def __init__(self, path: Path, text: str, reporter: Reporter) -> None:
         self.path, self.text, self.reporter = path, text, reporter
         self.lines = text.split("\n")
+        self.section: tuple[str, int] | None = None  # the table being checked, for error places
+        self.variant_index: dict[str, int] = {}  # a variant's name -> its [[variant]] table
 
     def spec(self, data: dict[str, Any]) -> Spec:
         self.keys(data, {"sweep", "task", "trainer", "variant"}, "table")
         sweep, task = data.get("sweep", {}), data.get("task", {})
         for table, keys in (("sweep", sweep), ("task", task)):
+            self.section = (table, 0)
             self.keys(keys, KEYS[table], f"key of [{table}]")
+        self.section = ("sweep", 0)
         seeds = self.seeds(sweep.get("seeds", 1), "seeds")
+        output = self.path.parent / str(sweep.get("output", f"results/{self.path.stem}"))
+        report = self.path.parent / str(sweep["report"]) if "report" in sweep else output
+        workers = self.number(sweep.get("workers", 2), int, "workers", 1)
+        self.section = ("task", 0)
         envs = self.listed(task.get("env", "swim"), str, "env")
         for env in envs:
             self.member(env, ENVS, "env", "swimmer task")
-        joints = self.listed(task.get("joints", 5), int, "joints")
+        joints = self.bodies(task.get("joints", 5))
         steps = self.number(task.get("episode_steps", 1000), int, "episode_steps", 1)
         episodes = self.number(task.get("eval_episodes", 1), int, "eval_episodes", 1)
-        variants = [v for table in self.tables(data, "variant") for v in self.variant(table)]
+        variants = []
+        for i, table in enumerate(self.tables(data, "variant")):
+            self.section = ("variant", i)
+            variants += self.variant(table)
+            self.variant_index.setdefault(variants[-1][0], i)
         if not variants:
             raise self.fail("E204", "a sweep needs at least one [[variant]]", None)
         units: list[Unit] = []
-        for trainer in self.tables(data, "trainer") or [{"name": "none"}]:
+        for i, trainer in enumerate(self.tables(data, "trainer") or [{"name": "none"}]):
+            self.section = ("trainer", i)
             name, settings, own_joints, own_seeds = self.trainer(trainer)
             grid = itertools.product(variants, envs, own_joints or joints, own_seeds or seeds)
             for (vname, model, args), env, body, seed in grid:
@@ -126,9 +139,6 @@ class _Checker:
                 if len(units) > MAX_UNITS:
                     raise self.fail("E704", f"the sweep has more than {MAX_UNITS} runs", None)
         self.check_circuits(units)
-        output = self.path.parent / str(sweep.get("output", f"results/{self.path.stem}"))
-        workers = self.number(sweep.get("workers", 2), int, "workers", 1)
-        report = self.path.parent / str(sweep["report"]) if "report" in sweep else output
         return Spec(self.path, str(sweep.get("name", self.path.stem)), output, workers, report, units)
 
     def variant(self, table: dict[str, Any]) -> list[tuple[str, str, dict[str, ArgValue]]]:
@@ -136,20 +146,19 @@ class _Checker:
         self.keys(table, KEYS["variant"], "key of [[variant]]")
         model = str(table.get("model", ""))
         name = str(table.get("name", Path(model).stem or "variant"))
-        after = f'name = "{name}"' if "name" in table else None
         args = table.get("args", {})
         if not isinstance(args, dict):
             raise self.fail("E301", "args is a table of circuit arguments, e.g. args = { signs = \"none\" }",
-                            self.where("args", after))
+                            self.where("args"))
         if model == "mlp":
             if args:
                 raise self.fail("E203", f"variant '{name}': the MLP takes no circuit arguments",
-                                self.where("args", after))
+                                self.where("args"))
             return [(name, model, {})]
         file = self.path.parent / model
         if not model or not file.is_file():
             raise self.fail("E104", f"variant '{name}': no circuit file '{model}' (paths are relative to the spec)",
-                            self.where("model", after), ['model = "mlp" for the MLP baseline'])
+                            self.where("model"), ['model = "mlp" for the MLP baseline'])
         grid = {k: self.listed(v, (str, int, float, bool), k) for k, v in args.items()}
         return [(name, str(file), dict(zip(grid, combo, strict=True))) for combo in itertools.product(*grid.values())]
 
@@ -170,7 +179,7 @@ class _Checker:
             if settings["population"] < 2 or settings["population"] % 2:
                 raise self.fail("E801", f"population must be an even number >= 2, not {settings['population']}",
                                 self.where("population"))
-        joints = self.listed(table["joints"], int, "joints") if "joints" in table else []
+        joints = self.bodies(table["joints"]) if "joints" in table else []
         seeds = self.seeds(table["seeds"], "seeds") if "seeds" in table else []
         return name, settings, joints, seeds
 
@@ -184,6 +193,7 @@ class _Checker:
             if unit.model == "mlp" or key in seen:
                 continue
             seen.add(key)
+            self.section = ("variant", self.variant_index[unit.variant])
             try:
                 load_circuit(Path(unit.model), unit.joints, unit.args)
             except CircuitError as error:
@@ -191,7 +201,7 @@ class _Checker:
                 name = next((k for k in unit.args if first.span is not None and k in first.span.file), None)
                 where = f"{name} = {unit.args[name]!r}" if name else str(first.span)
                 raise self.fail(first.code, f"variant '{unit.variant}': {first.message}",
-                                self.where(name or "model", after=f'name = "{unit.variant}"'),
+                                self.where(name or "model"),
                                 [*first.notes, f"at {where}, {unit.joints} joints"]) from None
 
     # ---- small readers, each failing at the key's line -------------------------------------------------
@@ -228,21 +238,39 @@ class _Checker:
                                     f"not {value!r}", self.where(key))
         return value
 
+    def bodies(self, value: object) -> list[int]:
+        """Body sizes: the swimmer has at least 2 joints."""
+        return [self.number(v, int, "joints", 2) for v in self.listed(value, int, "joints")]
+
     def seeds(self, value: object, key: str) -> list[int]:
         if isinstance(value, int) and not isinstance(value, bool):
             return list(range(self.number(value, int, key, 1)))
         return [self.number(v, int, key, 0) for v in self.listed(value, int, key)]
 
-    def where(self, key: str, after: str | None = None) -> Span | None:
-        """The first line that sets `key` (after the line holding `after`, when given), as a span."""
-        start = next((i for i, line in enumerate(self.lines) if after and after in line), 0)
+    def where(self, key: str) -> Span | None:
+        """The line that sets `key` in the current section (the table being checked), as a span."""
+        start, end = self._section_lines()
         pattern = re.compile(rf"(^|[\s{{,])({re.escape(key)})\s*=")
-        for i in range(start, len(self.lines)):
+        for i in range(start, end):
             match = pattern.search(self.lines[i].split("#")[0])
             if match:
                 return Span(file=str(self.path), line=i + 1, column=match.start(2) + 1, end_line=i + 1,
                             end_column=match.end(2) + 1)
         return None
+
+    def _section_lines(self) -> tuple[int, int]:
+        """[first, last) line indices of the current section: the `index`-th `[name]` / `[[name]]` table."""
+        if self.section is None:
+            return 0, len(self.lines)
+        name, index = self.section
+        header = re.compile(rf"^\s*\[\[?\s*{re.escape(name)}\s*\]\]?")
+        starts = [i for i, line in enumerate(self.lines) if header.match(line)]
+        if index >= len(starts):
+            return 0, len(self.lines)
+        start = starts[index]
+        end = next((i for i in range(start + 1, len(self.lines)) if self.lines[i].lstrip().startswith("[")),
+                   len(self.lines))
+        return start, end
 
     def at_position(self, message: str) -> Span | None:
         match = re.search(r"line (\d+), column (\d+)", message)

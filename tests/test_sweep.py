@@ -1,0 +1,187 @@
+"""Sweeps: a spec checked before anything runs, a CI-sized grid on a local Ray instance that survives a killed
+worker and resumes without duplicates, ES that stands still on ties, and a closed-loop run's full reward count."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import circuitdsl
+from circuitdsl.cli import main
+from circuitdsl.envs.es import ESConfig, centred_ranks, evolve
+from circuitdsl.errors import CircuitError
+from circuitdsl.sweep import report, runner, spec
+
+ROOT = Path(__file__).resolve().parents[1]
+SWIMMER = ROOT / "models" / "ncap_swimmer.circuit"
+CI_SPEC = f"""
+[sweep]
+name = "CI sweep"
+output = "out"
+seeds = 2
+
+[task]
+joints = 4
+episode_steps = 30
+
+[[trainer]]
+name = "es"
+generations = 1
+population = 2
+eval_every = 1
+backend = "torch"
+
+[[variant]]
+name = "NCAP"
+model = "{SWIMMER.as_posix()}"
+args = {{ init = ["1", "uniform(0, 1)"] }}
+"""
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "spec.toml"
+    path.write_text(text)
+    return path
+
+
+# ---- the spec -------------------------------------------------------------------------------------------------
+def test_spec_expands_the_grid(tmp_path: Path) -> None:
+    checked = spec.load(_write(tmp_path, CI_SPEC))
+    assert [(u.args["init"], u.seed) for u in checked.units] == [("1", 0), ("1", 1), ("uniform(0, 1)", 0),
+                                                                  ("uniform(0, 1)", 1)]
+    assert len({u.run_id for u in checked.units}) == 4 and checked.output == tmp_path / "out"
+
+
+@pytest.mark.parametrize(("change", "code", "line", "words"), [
+    (("init = [", "inti = ["), "E203", 21, "did you mean 'init'?"),
+    (("uniform(0, 1)", "uniform(1, 0)"), "E801", 21, "high must not be below low"),
+    (("generations", "generatons"), "E203", 13, "did you mean 'generations'?"),
+    (("joints = 4", 'env = "swimm"\njoints = 4'), "E201", 8, "did you mean 'swim'?"),
+    (('name = "es"', 'name = "ess"'), "E201", 12, "did you mean 'es'?"),
+    (("ncap_swimmer.circuit", "no_such.circuit"), "E104", 20, "no circuit file"),
+])
+def test_a_bad_spec_fails_before_anything_runs(tmp_path: Path, change: tuple[str, str], code: str, line: int,
+                                               words: str) -> None:
+    with pytest.raises(CircuitError) as info:
+        spec.load(_write(tmp_path, CI_SPEC.replace(*change)))
+    assert info.value.code == code and words in info.value.render()
+    assert info.value.span is not None and info.value.span.line == line
+    assert not (tmp_path / "out").exists()
+
+
+def test_dry_run_lists_the_cells(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sweep", "--dry-run", str(_write(tmp_path, CI_SPEC))]) == 0
+    out = capsys.readouterr().out
+    assert "NCAP [init=uniform(0, 1)] | swim | 4 joints | es | seeds 0, 1 (0/2 done)" in out
+    assert out.strip().endswith("2 cells, 4 runs, 0 done")
+
+
+# ---- ES and the closed loop ------------------------------------------------------------------------------------
+def test_centred_ranks_share_ties() -> None:
+    assert np.array_equal(centred_ranks(np.array([5.0, 5.0, 5.0, 5.0])), np.zeros(4))
+    assert np.array_equal(centred_ranks(np.array([3.0, 1.0, 2.0])), np.array([0.5, -0.5, 0.0]))
+
+
+class _Flat:
+    """A controller whose every member scores the same (a signs-off swimmer stuck at zero weights)."""
+
+    def __init__(self) -> None:
+        self.theta = np.zeros(4)
+
+    def vector(self) -> np.ndarray:
+        return self.theta.copy()
+
+    def set_vector(self, vector: np.ndarray) -> None:
+        self.theta = np.asarray(vector, dtype=np.float64)
+
+    def returns(self, vectors: np.ndarray, seeds: list[int], steps: int) -> np.ndarray:
+        return np.zeros((len(vectors), len(seeds)))
+
+
+def test_es_stands_still_when_every_member_ties() -> None:
+    flat = _Flat()
+    evolve(flat, ESConfig(population=8, weight_decay=0.0), 5, np.random.default_rng(0))  # type: ignore[arg-type]
+    assert np.array_equal(flat.vector(), np.zeros(4))
+
+
+def test_run_with_the_swimmer_counts_every_step(capsys: pytest.CaptureFixture[str]) -> None:
+    from circuitdsl.envs.swim import CircuitPolicy, run_episodes
+
+    assert main(["run", str(SWIMMER), "--env", "swim", "--steps", "40"]) == 0
+    printed = float(capsys.readouterr().out.split("swim return over 40 steps: ")[1].split()[0])
+    expected = run_episodes(CircuitPolicy(circuitdsl.compile(SWIMMER, seed=0)), seeds=[0], steps=40)[0]
+    assert printed == pytest.approx(expected, abs=0.05)
+
+
+# ---- on Ray ---------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def ray_instance() -> Iterator[None]:
+    """One local Ray instance with two workers for every test that sweeps (its start-up is the main cost)."""
+    ray = pytest.importorskip("ray")
+    runner.start(ray, None, 2)
+    yield
+    ray.shutdown()
+
+
+class _Killer(threading.Thread):
+    """Kills (SIGKILL) the worker of each run that starts, up to `times` workers: each writes running/<run>.pid."""
+
+    def __init__(self, folder: Path, times: int) -> None:
+        super().__init__(daemon=True)
+        self.folder, self.times, self.killed, self.stop = folder / "running", times, set(), threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set() and len(self.killed) < self.times:
+            for marker in self.folder.glob("*.pid") if self.folder.exists() else []:
+                text = marker.read_text().strip() if marker.exists() else ""
+                if text.isdigit() and int(text) not in self.killed:
+                    self.killed.add(int(text))
+                    try:
+                        os.kill(int(text), signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                    break
+            self.stop.wait(0.05)
+
+
+def _table(folder: Path) -> list[dict[str, str]]:
+    with (folder / "results.csv").open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_a_killed_worker_loses_nothing_and_a_rerun_adds_nothing(tmp_path: Path, ray_instance: None) -> None:
+    path = _write(tmp_path, CI_SPEC)
+    killer = _Killer(tmp_path / "out", times=1)
+    killer.start()
+    result = circuitdsl.sweep(path, progress=False)
+    killer.stop.set()
+    assert len(killer.killed) == 1 and result.ran == 4 and not result.failed
+    rows = _table(tmp_path / "out")
+    keys = [(r["run_id"], r["generation"]) for r in rows]
+    assert len(rows) == 4 * 2 and len(set(keys)) == len(keys)  # 4 runs x (init, after generation 1)
+    assert {r["args"] for r in rows} == {"init=1", "init=uniform(0, 1)"}
+    again = circuitdsl.sweep(path, progress=False)
+    assert (again.ran, again.skipped) == (0, 4) and _table(tmp_path / "out") == rows
+    summary = (tmp_path / "out" / "summary.md").read_text()
+    assert "| NCAP [init=1] | swim | 4 |" in summary and (tmp_path / "out" / "learning_curves.png").exists()
+    aggregated = report.aggregate(report.pd.read_csv(tmp_path / "out" / "results.csv"))
+    assert set(aggregated["n"]) == {2}
+
+
+def test_a_run_that_keeps_failing_is_reported_and_retried_next_time(tmp_path: Path, ray_instance: None) -> None:
+    path = _write(tmp_path, CI_SPEC.replace("seeds = 2", "seeds = [0]").replace('["1", "uniform(0, 1)"]', '"1"'))
+    killer = _Killer(tmp_path / "out", times=1)
+    killer.start()
+    result = circuitdsl.sweep(path, retries=0, progress=False)
+    killer.stop.set()
+    assert result.ran == 0 and len(result.failed) == 1 and result.failed[0][1] == 0
+    assert not (tmp_path / "out" / "results.csv").exists()
+    again = circuitdsl.sweep(path, retries=0, progress=False)
+    assert again.ran == 1 and not again.failed and len(_table(tmp_path / "out")) == 2
