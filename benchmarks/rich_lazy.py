@@ -85,7 +85,8 @@ def main() -> None:
                   f"{r['effective rank']:12.2f}  {r['accuracy']:8.3f}")
         for key in ("relative change", "effective rank", "accuracy"):
             values = np.array([r[key] for r in results])
-            print(f"{name:>10}  {key}: {values.mean():.4f} ± {values.std(ddof=1):.4f} (mean ± sd, {args.seeds} seeds)")
+            spread = values.std(ddof=1)
+            print(f"{name:>10}  {key}: {values.mean():.4f} ± {spread:.4f} (mean ± sd, {args.seeds} seeds)")
         print(f"{name:>10}  {time.perf_counter() - started:.0f} s")
 
 

@@ -5,6 +5,7 @@ backend; draw it.  Public API: `parse`, `load`, `loads`, `check`, `compile`, `dr
 `CircuitIR`, `sweep`.
 """
 
+from circuitdsl import sweep as sweep  # callable: circuitdsl.sweep("spec.toml")
 from circuitdsl.api import Elaborated as Elaborated
 from circuitdsl.api import check as check
 from circuitdsl.api import elaborate as elaborate
@@ -19,7 +20,6 @@ from circuitdsl.errors import Diagnostic as Diagnostic
 from circuitdsl.errors import Span as Span
 from circuitdsl.ir.model import SCHEMA_VERSION as SCHEMA_VERSION
 from circuitdsl.ir.model import CircuitIR as CircuitIR
-from circuitdsl import sweep as sweep  # noqa: I001 - callable: circuitdsl.sweep("spec.toml"); after the API it uses
 
 compile = compile_circuit  # noqa: A001 - the public verb, `circuitdsl.compile(path, backend="torch")`
 

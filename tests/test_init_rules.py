@@ -7,7 +7,6 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
-from safetensors.numpy import save_file
 
 import circuitdsl
 from circuitdsl.errors import CircuitError
@@ -93,6 +92,7 @@ def test_glorot_and_kaiming_are_normals_of_the_fans() -> None:
 
 
 def test_from_file_reads_npy_npz_and_safetensors(tmp_path: Path) -> None:
+    save_file = pytest.importorskip("safetensors.numpy").save_file
     w = np.arange(24, dtype=np.float32).reshape(4, 6) / 10
     np.save(tmp_path / "w.npy", w)
     np.savez(tmp_path / "w.npz", W=w, b=np.zeros(3))

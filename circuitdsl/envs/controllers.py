@@ -39,12 +39,14 @@ class SwimController:
         self.policy: Policy
         if self.kind == "mlp":
             self.module = self.policy = MLPPolicy(joints, seed=seed, task=task)
+            self._sizes = [(name, p.numel()) for name, p in self.module.named_parameters() if p.requires_grad]
             return
         path = NCAP if str(model) == "ncap" else Path(model)
         ir = load_circuit(path, joints, args or {})
         self.compiled = circuitdsl.compile(ir, backend=backend, seed=seed)
         # trainable weights in the IR's order on both backends, keyed as compiled circuits key them ('.' -> '/')
         self._trainable = [p.name.replace(".", "/") for p in ir.parameters if p.trainable]
+        self._sizes = [(p.name, p.size) for p in ir.parameters if p.trainable]
         if backend == "torch":
             self.module = self.compiled
             self.policy = CircuitPolicy(self.compiled, joints=joints)
@@ -58,17 +60,12 @@ class SwimController:
         if self.module is None:
             return []
         if self.kind == "circuit":
-            return [self.module.params[key] for key in self._trainable]  # type: ignore[index]
+            return [self.module.params[key] for key in self._trainable]  # type: ignore[index,misc]
         return [p for p in self.module.parameters() if p.requires_grad]
 
     def named_weights(self) -> list[tuple[str, float]]:
-        """Every trainable scalar with its name (`ipsi`, `w[3]`), in the order of `vector`."""
-        names = (self._trainable if self.kind == "circuit"
-                 else [name for name, p in self.module.named_parameters() if p.requires_grad])  # type: ignore[union-attr]
-        sizes = [int(np.prod(np.shape(self.params[k]))) for k in names] if self.module is None else \
-            [p.numel() for p in self.parameters()]
-        labels = [name if size == 1 else f"{name}[{i}]" for name, size in zip(names, sizes, strict=True)
-                  for i in range(size)]
+        """Every trainable scalar with its name (`ipsi`, `W[3]`), in the order of `vector`."""
+        labels = [name if size == 1 else f"{name}[{i}]" for name, size in self._sizes for i in range(size)]
         return list(zip(labels, self.vector().tolist(), strict=True))
 
     def vector(self) -> np.ndarray:
@@ -142,7 +139,7 @@ class PopulationPolicy:
 
 def load_circuit(path: Path, joints: int, args: Mapping[str, ArgValue]) -> Any:
     """The circuit's IR for a body of `joints` joints: its argument `joints` set to that, when it declares one."""
-    ir = circuitdsl.load(path, **args)
+    ir = circuitdsl.load(path, None, None, **args)
     if "joints" in ir.args and ir.args["joints"] != joints:
-        ir = circuitdsl.load(path, **{**args, "joints": joints})
+        ir = circuitdsl.load(path, None, None, **{**args, "joints": joints})
     return ir

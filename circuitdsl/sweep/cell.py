@@ -12,7 +12,7 @@ import numpy as np
 
 from circuitdsl.sweep.spec import Unit
 
-EVAL_SEED = 1_000_000  # evaluation episodes start here; run s evaluates on its own episodes, the same at every checkpoint
+EVAL_SEED = 1_000_000  # evaluation episodes start here: run s has its own, the same at every checkpoint
 
 
 def run(unit: Unit, marker: Path | None = None) -> list[dict[str, Any]]:

@@ -29,7 +29,7 @@ from circuitdsl.errors import CircuitError, Reporter, Span, did_you_mean
 
 ArgValue = str | int | float | bool
 ENVS = ("swim", "swimmer6")
-TRAINERS = {"none": {}, "es": {"generations": 20, "population": 8, "sigma": 0.02, "lr": 0.01,
+TRAINERS: dict[str, dict[str, Any]] = {"none": {}, "es": {"generations": 20, "population": 8, "sigma": 0.02, "lr": 0.01,
                                "weight_decay": 0.005, "eval_every": 5, "backend": "jax"}}
 KEYS = {"sweep": {"name", "output", "report", "seeds", "workers"},
         "task": {"env", "joints", "episode_steps", "eval_episodes"},
@@ -122,10 +122,10 @@ class _Checker:
         joints = self.bodies(task.get("joints", 5))
         steps = self.number(task.get("episode_steps", 1000), int, "episode_steps", 1)
         episodes = self.number(task.get("eval_episodes", 1), int, "eval_episodes", 1)
-        variants = []
-        for i, table in enumerate(self.tables(data, "variant")):
+        variants: list[tuple[str, str, dict[str, ArgValue]]] = []
+        for i, variant in enumerate(self.tables(data, "variant")):
             self.section = ("variant", i)
-            variants += self.variant(table)
+            variants += self.variant(variant)
             self.variant_index.setdefault(variants[-1][0], i)
         if not variants:
             raise self.fail("E204", "a sweep needs at least one [[variant]]", None)
@@ -166,7 +166,7 @@ class _Checker:
         self.keys(table, KEYS["trainer"], "key of [[trainer]]")
         name = str(table.get("name", "none"))
         self.member(name, TRAINERS, "name", "trainer")
-        settings = dict(TRAINERS[name])
+        settings: dict[str, Any] = dict(TRAINERS[name])
         for key, value in table.items():
             if key in ("name", "joints", "seeds"):
                 continue
