@@ -125,7 +125,7 @@ def test_ir_prints_json_that_loads(capsys: Capture) -> None:
     ir = CircuitIR.from_json(out)
     assert ir.name == "Swimmer"
     assert ir.trainable_scalars == 4
-    assert ir.args == {"joints": 5, "period": 60, "shared": True, "signs": "clamp"}
+    assert ir.args == {"joints": 5, "period": 60, "shared": True, "signs": "clamp", "init": "constant(1)"}
     assert ir.summary() == SWIMMER_SUMMARY
     assert {p.enforce for p in ir.parameters} == {"clamp"}
 
