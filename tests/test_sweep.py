@@ -54,7 +54,7 @@ def _write(tmp_path: Path, text: str) -> Path:
 # ---- the spec -------------------------------------------------------------------------------------------------
 def test_spec_expands_the_grid(tmp_path: Path) -> None:
     checked = spec.load(_write(tmp_path, CI_SPEC))
-    assert [(u.args["init"], u.seed) for u in checked.units] == [("1", 0), ("1", 1), ("uniform(0, 1)", 0),
+    assert [(u.args["init"], u.seed) for u in checked.units] == [("1", 0), ("uniform(0, 1)", 0), ("1", 1),
                                                                   ("uniform(0, 1)", 1)]
     assert len({u.run_id for u in checked.units}) == 4 and checked.output == tmp_path / "out"
 

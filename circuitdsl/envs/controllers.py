@@ -18,7 +18,7 @@ from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
 import circuitdsl
 from circuitdsl.envs.baselines import MLPPolicy
-from circuitdsl.envs.swim import CircuitPolicy, Policy, normalise_joints, run_episodes
+from circuitdsl.envs.swim import CircuitPolicy, Policy, flat_observation, normalise_joints, run_episodes
 
 MODELS = Path(__file__).resolve().parents[2] / "models"
 NCAP = MODELS / "ncap_swimmer.circuit"
@@ -85,19 +85,24 @@ class SwimController:
         self.policy.params = self.params  # type: ignore[attr-defined]
 
     def returns(self, vectors: np.ndarray, seeds: Sequence[int], steps: int) -> np.ndarray:
-        """The return of every weight vector [P, n] on every episode seed: [P, len(seeds)].  Stepped together."""
+        """The return of every weight vector [P, n] on every episode seed: [P, len(seeds)].  All P x seeds
+        swimmers step together, through one batched policy call per step (the torch circuit: one member at a
+        time)."""
+        batch = np.repeat(np.asarray(vectors, dtype=np.float32), len(seeds), axis=0)
+        episodes = [s for _ in vectors for s in seeds]
         if self.module is None:
-            stacked = self._unflatten(np.repeat(np.asarray(vectors, dtype=np.float32), len(seeds), axis=0))
-            self._population.params = stacked
-            flat = run_episodes(self._population, self.joints, [s for _ in vectors for s in seeds], steps, self.task)
-            return flat.reshape(len(vectors), len(seeds))
-        saved = self.vector()
-        out = np.empty((len(vectors), len(seeds)))
-        for i, vector in enumerate(vectors):
-            self.set_vector(vector)
-            out[i] = run_episodes(self.policy, self.joints, seeds, steps, self.task)
-        self.set_vector(saved)
-        return out
+            self._population.params = self._unflatten(batch)
+            population: Policy = self._population
+        elif self.kind == "mlp":
+            population = MLPPopulation(self.module, batch, self.joints)
+        else:
+            saved, out = self.vector(), np.empty((len(vectors), len(seeds)))
+            for i, vector in enumerate(vectors):
+                self.set_vector(vector)
+                out[i] = run_episodes(self.policy, self.joints, seeds, steps, self.task)
+            self.set_vector(saved)
+            return out
+        return run_episodes(population, self.joints, episodes, steps, self.task).reshape(len(vectors), len(seeds))
 
     def _unflatten(self, vectors: np.ndarray) -> dict[str, Any]:
         """[B, n] vectors -> params with a leading axis B (fixed params broadcast)."""
@@ -113,6 +118,27 @@ class SwimController:
             else:
                 params[key] = jnp.broadcast_to(jnp.asarray(value), (len(vectors), *shape))
         return params
+
+
+class MLPPopulation:
+    """Many weight vectors of one MLP, one swimmer each: member b acts with the weights `vectors[b]`."""
+
+    def __init__(self, module: torch.nn.Module, vectors: np.ndarray, joints: int) -> None:
+        self.module, self.joints, self.params, start = module, joints, {}, 0
+        for name, parameter in module.named_parameters():  # parameters_to_vector's order
+            size = parameter.numel()
+            self.params[name] = torch.from_numpy(vectors[:, start:start + size]).reshape(len(vectors),
+                                                                                         *parameter.shape)
+            start += size
+
+    def reset(self, batch: int) -> None:
+        """Stateless."""
+
+    def act(self, observation: dict[str, np.ndarray]) -> np.ndarray:
+        x = torch.from_numpy(flat_observation(observation, self.joints).astype(np.float32))
+        member = torch.func.vmap(lambda params, row: torch.func.functional_call(self.module, params, (row,)))
+        with torch.no_grad():
+            return member(self.params, x).numpy().astype(np.float64)
 
 
 class PopulationPolicy:

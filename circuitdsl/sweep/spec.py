@@ -133,8 +133,9 @@ class _Checker:
         for i, trainer in enumerate(self.tables(data, "trainer") or [{"name": "none"}]):
             self.section = ("trainer", i)
             name, settings, own_joints, own_seeds = self.trainer(trainer)
-            grid = itertools.product(variants, envs, own_joints or joints, own_seeds or seeds)
-            for (vname, model, args), env, body, seed in grid:
+            # seed-major: a sweep stopped part-way has every cell at fewer seeds, not some cells at none
+            grid = itertools.product(own_seeds or seeds, variants, envs, own_joints or joints)
+            for seed, (vname, model, args), env, body in grid:
                 units.append(Unit(vname, model, args, env, body, name, settings, seed, steps, episodes))
                 if len(units) > MAX_UNITS:
                     raise self.fail("E704", f"the sweep has more than {MAX_UNITS} runs", None)
