@@ -109,6 +109,8 @@ class _Checker:
         sweep, task = data.get("sweep", {}), data.get("task", {})
         for table, keys in (("sweep", sweep), ("task", task)):
             self.section = (table, 0)
+            if not isinstance(keys, dict):
+                raise self.fail("E301", f"'{table}' is a table, written [{table}]", self.where(table))
             self.keys(keys, KEYS[table], f"key of [{table}]")
         self.section = ("sweep", 0)
         seeds = self.seeds(sweep.get("seeds", 1), "seeds")
