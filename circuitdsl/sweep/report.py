@@ -36,8 +36,9 @@ def summary(table: pd.DataFrame) -> pd.DataFrame:
         final = trained[trained["generation"] == trained["generation"].max()].iloc[0] if len(trained) else None
         rows.append({"variant": key[0] + (f" [{key[1]}]" if key[1] else ""), "env": key[2], "joints": key[3],
                      "at init": _cell(init), "trained": _cell(final) if final is not None else "",
-                     "generations": int(final["generation"]) if final is not None else 0})
-    return pd.DataFrame(rows)
+                     "generations": int(final["generation"]) if final is not None else ""})
+    order = {name: i for i, name in enumerate(dict.fromkeys(row["variant"] for row in rows))}
+    return pd.DataFrame(sorted(rows, key=lambda row: (order[row["variant"]], row["env"], row["joints"])))
 
 
 def write(results_csv: Path, folder: Path, title: str) -> list[Path]:
