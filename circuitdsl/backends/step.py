@@ -385,7 +385,7 @@ class Stepper:
 
 def _batch_of(inputs: Mapping[str, Array], state: State) -> int:
     for value in (*inputs.values(), *state.values()):
-        return int(value.shape[0])
+        return value.shape[0]  # not int(): an exporter (torch.export, ONNX) keeps the batch size symbolic
     return 1
 
 
@@ -405,7 +405,7 @@ def run_neuron(model: NeuronModel, ports: Mapping[str, Array], state: State, nam
     Inside, every value is [batch, units, k] (k: its internal axis, 1 for a plain value) and a param of the
     model [units, *its axes] (`params`: flat, by the model's names), so per-unit values broadcast over a
     unit's axis; ports and states are flat [batch, units * k] outside."""
-    batch = int(next(iter(ports.values())).shape[0])
+    batch = next(iter(ports.values())).shape[0]  # not int(): kept symbolic when exported
     units = int(next(iter(ports.values())).shape[1]) // port_size(model, model.inputs[0].name)
     values: dict[str, Array] = {port: x.reshape(batch, units, -1) for port, x in ports.items()}
     shaped: dict[str, Array] = {}  # each state's zeros [batch, units, k], to broadcast its new value
