@@ -120,7 +120,7 @@ def node_map(dt: float) -> dict[type, Callable[[Any], nn.Module]]:
 def run(graph: nir.NIRGraph, inputs: np.ndarray, dt: float, record: list[str] = ()) -> tuple[np.ndarray,
                                                                                             dict[str, np.ndarray]]:
     """Run a graph over inputs [batch, time, units]: its output [batch, time, units], and the outputs of the
-    nodes named in `record` (same layout), each a step of nirtorch's GraphModule."""
+    nodes named in `record` that nirtorch kept as modules (same layout), each a step of its GraphModule."""
     module = nirtorch.nir_to_torch(graph, node_map(dt))
     recorded: dict[str, list[torch.Tensor]] = {name: [] for name in record}
     modules = dict(module.named_modules())
@@ -128,7 +128,9 @@ def run(graph: nir.NIRGraph, inputs: np.ndarray, dt: float, record: list[str] = 
     for name in record:
         def keep(_: nn.Module, __: Any, out: Any, name: str = name) -> None:
             recorded[name].append((out[0] if isinstance(out, tuple) else out).detach().clone())
-        hooks.append(modules[nirtorch_name(name)].register_forward_hook(keep))
+        found = modules.get(name) or modules.get(nirtorch_name(name))  # a nested graph's node: 'outer.inner'
+        if found is not None:
+            hooks.append(found.register_forward_hook(keep))
     x = torch.as_tensor(np.asarray(inputs, dtype=np.float32))
     state = None
     outputs = []
@@ -138,7 +140,7 @@ def run(graph: nir.NIRGraph, inputs: np.ndarray, dt: float, record: list[str] = 
             outputs.append(out)
     for hook in hooks:
         hook.remove()
-    traces = {name: torch.stack(values, 1).numpy() for name, values in recorded.items()}
+    traces = {name: torch.stack(values, 1).numpy() for name, values in recorded.items() if values}
     return torch.stack(outputs, 1).numpy(), traces
 
 
