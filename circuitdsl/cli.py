@@ -1,5 +1,5 @@
 """The `circuitdsl` command: `check` files, print a circuit's `ir` as JSON, `run` a circuit and plot its traces,
-`draw` its diagram."""
+`draw` its diagram, `export` it to NIR / NeuroML2 / ONNX, `convert` a NIR graph into a circuit."""
 
 from __future__ import annotations
 
@@ -67,7 +67,20 @@ def _parser() -> argparse.ArgumentParser:
                           "neuron")
     draw_cmd.add_argument("--depth", type=int, metavar="N",
                           help="folded view: draw sub-circuits nested deeper than N as one box each")
-    for command in (check_cmd, ir_cmd, run_cmd, draw_cmd):
+    export_cmd = _circuit_command(commands, "export", "write a circuit as NIR (.nir), NeuroML2 + LEMS (.nml) or a "
+                                  "stateful ONNX step (.onnx), with a fidelity report beside it")
+    export_cmd.add_argument("-o", "--output", required=True, metavar="OUT.nir|OUT.net.nml|OUT.onnx")
+    convert_cmd = commands.add_parser("convert", help="convert a NIR graph (.nir) into a .circuit file (weights in a "
+                                      ".npz beside it), with a fidelity report")
+    convert_cmd.add_argument("file", metavar="MODEL.nir")
+    convert_cmd.add_argument("-o", "--output", required=True, metavar="OUT.circuit")
+    for command in (export_cmd, convert_cmd):
+        command.add_argument("--allow-lossy", action="store_true",
+                             help="write the result even where parts cannot be converted (the report lists them)")
+        command.add_argument("--dt", type=float, metavar="SECONDS",
+                             help="the time step (default: the circuit's or graph's own, else 1e-4 s)")
+    export_cmd.add_argument("--seed", type=int, default=0, help="seed of the parameters' init rules")
+    for command in (check_cmd, ir_cmd, run_cmd, draw_cmd, export_cmd, convert_cmd):
         command.add_argument("--limit", action="append", default=[], metavar="NAME=N",
                              help="raise a resource limit, e.g. units=100000000")
     return parser
@@ -82,6 +95,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if options.command == "check":
         return _check(options.files, limits, options.stats)
+    if options.command == "convert":
+        return _interop(options, None)
     try:
         result = elaborate(options.file, options.circuit, _args(options.arg), limits)
     except CircuitError as error:
@@ -93,6 +108,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(result.ir, options)
     if options.command == "draw":
         return _draw(result.ir, options)
+    if options.command == "export":
+        return _interop(options, result.ir)
     try:
         print(result.ir.to_json())
     except BrokenPipeError:  # `circuitdsl ir ... | head`: the reader left; that is not an error
@@ -169,6 +186,30 @@ def _draw(ir: CircuitIR, options: argparse.Namespace) -> int:
         print(f"circuitdsl: {error}", file=sys.stderr)
         return 1
     print(f"diagram written to {options.output}")
+    return 0
+
+
+def _interop(options: argparse.Namespace, ir: CircuitIR | None) -> int:
+    """`export` (ir given) or `convert`: print the fidelity report, which is also written beside the output."""
+    try:
+        from circuitdsl.interop import api
+    except ImportError as error:
+        print(f"circuitdsl: {options.command} needs the 'interop' extra ({error.name} is not installed): "
+              "pip install 'circuitdsl[interop]'", file=sys.stderr)
+        return 2
+    try:
+        if ir is None:
+            report = api.convert(options.file, options.output, options.dt, options.allow_lossy)[1]
+        else:
+            report = api.export(ir, options.output, options.allow_lossy, options.dt, options.seed)
+    except CircuitError as error:
+        print(error.render(), file=sys.stderr)
+        return 1
+    except (ValueError, OSError) as error:
+        print(f"circuitdsl: {error}", file=sys.stderr)
+        return 2
+    print(report.render())
+    print(f"written: {options.output} (report: {options.output}.fidelity.txt)")
     return 0
 
 

@@ -40,9 +40,8 @@ def export_nir(circuit: CircuitIR | str | Path, dt: float | None = None, seed: i
 
     ir, compiled, source = _compiled(circuit, seed, args)
     module = module if module is not None else compiled
-    graph, report = nir_export.to_nir(ir, stored_values(module), dt, source)
+    graph, report = nir_export.to_nir(ir, stored_values(module), dt, source, allow_lossy)
     nir_export.measure(graph, report, ir, module)
-    report.refuse_lossy(allow_lossy)
     graph.metadata["fidelity"] = report.render()
     return graph, report
 
@@ -89,8 +88,7 @@ def export(circuit: CircuitIR | str | Path, output: str | Path, allow_lossy: boo
         from circuitdsl.interop import onnx_export
 
         ir, module, source = _compiled(circuit, seed, args)
-        report = onnx_export.export_onnx(module, ir, out, source)
-        report.refuse_lossy(allow_lossy)
+        report = onnx_export.export_onnx(module, ir, out, source, allow_lossy=allow_lossy)
     else:
         from circuitdsl.interop import neuroml_export
 

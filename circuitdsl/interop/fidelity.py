@@ -76,7 +76,7 @@ class FidelityReport:
         counts = {s: sum(e.status == s for e in self.entries) for s in ("exact", "approximate", "unsupported")}
         lines = [f"fidelity report: {self.conversion}: {self.source} -> {self.destination}",
                  f"  {counts['exact']} exact, {counts['approximate']} approximate, {counts['unsupported']} unsupported;"
-                 f" compared on {self.comparison}"]
+                 f" measured: {self.comparison}"]
         lines.extend(e.render() for e in self.entries)
         lines.extend(f"  note: {n}" for n in self.notes)
         return "\n".join(lines)

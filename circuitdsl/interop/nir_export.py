@@ -56,9 +56,10 @@ def circuit_dt(ir: CircuitIR) -> float | None:
     return steps.pop() * MS if len(steps) == 1 else None
 
 
-def to_nir(ir: CircuitIR, values: Mapping[str, np.ndarray], dt: float | None = None,
-           source: str = "<circuit>") -> tuple[nir.NIRGraph, FidelityReport]:
-    """The circuit as a NIR graph at step `dt` (seconds; default the circuit's own, else 1e-4), with its report.
+def to_nir(ir: CircuitIR, values: Mapping[str, np.ndarray], dt: float | None = None, source: str = "<circuit>",
+           allow_lossy: bool = False) -> tuple[nir.NIRGraph, FidelityReport]:
+    """The circuit as a NIR graph at step `dt` (seconds; default the circuit's own, else 1e-4), with its report;
+    a circuit with parts NIR cannot hold is refused (E953) unless `allow_lossy`.
 
     `values` are the stored parameter values by qualified name (`matrices.stored_values(module)`)."""
     step = dt if dt is not None else circuit_dt(ir) or DEFAULT_DT
@@ -77,8 +78,12 @@ def to_nir(ir: CircuitIR, values: Mapping[str, np.ndarray], dt: float | None = N
         _projection(graph, projection, ir, values, report)
     for output in ir.outputs:
         _output(graph, output.name, output.pieces, ir, report)
+    report.refuse_lossy(allow_lossy)
     metadata = {"dt": step, "dt_unit": "s", "circuit": ir.name, "written_by": "circuitdsl"}
-    return nir.NIRGraph(nodes=graph.nodes, edges=graph.edges, metadata=metadata), report
+    # NIR's shape inference needs every node reachable from an Input, which a lossy graph may not be
+    graph_out = nir.NIRGraph(nodes=graph.nodes, edges=graph.edges, metadata=metadata,
+                             type_check=not report.unsupported)
+    return graph_out, report
 
 
 def _population(graph: NirExport, population: Population, model: NeuronModel, ir: CircuitIR,

@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnx
 import torch
 from torch.onnx import symbolic_helper
 
+from circuitdsl.errors import CircuitError, Diagnostic
 from circuitdsl.interop.fidelity import FidelityReport
 from circuitdsl.ir.model import CircuitIR
 
@@ -55,8 +57,17 @@ def names(ir: CircuitIR, state_keys: list[str]) -> tuple[list[str], list[str]]:
 
 
 def export_onnx(module: torch.nn.Module, ir: CircuitIR, path: str | Path, source: str = "<circuit>",
-                steps: int = 1000) -> FidelityReport:
-    """Write the step to `path` and measure it: `steps` steps in onnxruntime against torch, batch 3."""
+                steps: int = 1000, allow_lossy: bool = False) -> FidelityReport:
+    """Write the step to `path` and measure it: `steps` steps in onnxruntime against torch, batch 3.
+
+    A spectral operator (complex FFT weights, which ONNX tensors cannot hold) is unsupported: refused unless
+    `allow_lossy`, and then the exporter's own error says what it could not write."""
+    report = FidelityReport("circuit -> ONNX", source, str(path))
+    for projection in ir.projections:
+        if projection.operator is not None and projection.operator.kind == "spectral":
+            report.add("projection", projection.id, "-", "unsupported",
+                       "a spectral operator multiplies complex Fourier modes; ONNX (opset 18) has no complex tensors")
+    report.refuse_lossy(allow_lossy)
     state = module.initial_state(2)  # type: ignore[operator]
     keys = sorted(state)
     inputs = [torch.zeros(2, *[a.size for a in p.shape]) for p in ir.inputs]
@@ -65,11 +76,16 @@ def export_onnx(module: torch.nn.Module, ir: CircuitIR, path: str | Path, source
     torch.onnx.register_custom_op_symbolic("aten::index_add", _index_add, OPSET)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the tracer's notes on Python-side constants, not about this export
-        torch.onnx.export(step, (*inputs, *(state[k] for k in keys)), str(path), input_names=in_names,
-                          output_names=out_names, dynamic_axes={n: {0: "batch"} for n in in_names + out_names},
-                          opset_version=OPSET, dynamo=False)
-    report = FidelityReport("circuit -> ONNX", source, str(path))
-    report.notes.append("state tensors: " + ", ".join(f"state/{k}" for k in keys))
+        try:
+            torch.onnx.export(step, (*inputs, *(state[k] for k in keys)), str(path), input_names=in_names,
+                              output_names=out_names, dynamic_axes={n: {0: "batch"} for n in in_names + out_names},
+                              opset_version=OPSET, dynamo=False)
+        except torch.onnx.errors.OnnxExporterError as error:
+            raise CircuitError([Diagnostic("E953", f"circuit -> ONNX: torch's exporter cannot write {source}", None,
+                                           (str(error).splitlines()[0], report.render()))]) from None
+    read = [i.name for i in onnx.load(str(path)).graph.input if i.name.startswith("state/")]
+    report.notes.append(f"state the step reads (feed next_state/K back as state/K): {', '.join(read) or 'none'}; "
+                        "the other next_state tensors are outputs only")
     entries = [report.add("output", o.name, f"tensor '{o.name}'", "exact") for o in ir.outputs]
     entries += [report.add("state", k, f"tensor 'next_state/{k}'", "exact") for k in keys]
     errors = compare_runtime(module, ir, path, keys, steps)
