@@ -11,7 +11,7 @@ import torch
 
 from circuitdsl.functions import FUNCTIONS, Function
 from circuitdsl.ir import expr as E
-from circuitdsl.ir.model import Binary, Call, Cond, Const, Ref, Shared, Unary, Var
+from circuitdsl.ir.model import Binary, Call, Cond, Const, Expr, Ref, Shared, Unary, Var
 
 X, Y = Var(name="x"), Var(name="y")
 
@@ -142,3 +142,15 @@ def test_operators_use_float_truth_values_and_keep_the_dtype() -> None:
     # constants follow numpy's rules, not Python's exceptions
     assert E.evaluate(Binary(op="/", left=Const(value=1), right=Const(value=0)), lambda v: 0.0) == math.inf
     assert math.isnan(E.evaluate(Binary(op="**", left=Const(value=-8), right=Const(value=0.5)), lambda v: 0.0))
+
+
+def test_a_node_object_under_two_parents_is_entered_once() -> None:
+    # elaboration builds `let a1 = a0 + a0` ... as one object per let: 60 lets would print as 2^60 nodes
+    node: Expr = X
+    for _ in range(60):
+        node = Binary(op="+", left=node, right=node)
+    assert sum(1 for _ in E.walk(node)) == 2 * 60 + 1
+    assert E.evaluate(node, lambda v: 1.0) == 2.0 ** 60
+    calls = []
+    E.transform(node, lambda n: calls.append(n) or n)
+    assert sum(isinstance(n, Binary) for n in calls) == 60

@@ -73,8 +73,11 @@ def walk(expr: Expr, shared: Sequence[Expr] = (), follow_shared: bool = False) -
     """Every node of `expr`, pre-order (a node before its children, children in reading order).
 
     With `follow_shared`, a `Shared` node is followed by its entry's nodes the first time that entry is met
-    (each entry walked once); otherwise a `Shared` node is a leaf."""
+    (each entry walked once); otherwise a `Shared` node is a leaf.  An inner node object met a second time (the
+    elaborator builds a let read twice as one object under two parents) is yielded but not entered again, so a
+    walk is linear in the objects, not in the tree they would print as."""
     seen: set[int] = set()
+    entered: set[int] = set()
     stack = [expr]
     while stack:
         node = stack.pop()
@@ -83,8 +86,11 @@ def walk(expr: Expr, shared: Sequence[Expr] = (), follow_shared: bool = False) -
             if follow_shared and node.index not in seen:
                 seen.add(node.index)
                 stack.append(_entry(shared, node))
-        else:
-            stack.extend(reversed(children(node)))
+        elif id(node) not in entered:
+            kids = children(node)
+            if kids:
+                entered.add(id(node))
+                stack.extend(reversed(kids))
 
 
 def fold(expr: Expr, visit: Callable[[Expr, tuple[T, ...]], T], shared: Sequence[Expr] = (),
@@ -92,8 +98,10 @@ def fold(expr: Expr, visit: Callable[[Expr, tuple[T, ...]], T], shared: Sequence
     """Post-order: `visit(node, results of its children)` for every node, bottom-up; the root's result.
 
     A `Shared(index)` node is not visited: its value is the fold of its entry, computed once per `memo` (a
-    dict from entry index to value; pass one to share values across several folds over the same table)."""
+    dict from entry index to value; pass one to share values across several folds over the same table).  An
+    inner node object met again (see `walk`) gives its first result without a second visit."""
     memo = {} if memo is None else memo
+    done: dict[int, T] = {}
     results: list[T] = []
     stack: list[tuple[Expr, bool]] = [(expr, False)]
     while stack:
@@ -107,14 +115,18 @@ def fold(expr: Expr, visit: Callable[[Expr, tuple[T, ...]], T], shared: Sequence
                 stack += [(node, True), (_entry(shared, node), False)]
             continue
         kids = children(node)
-        if kids and not expanded:
+        if not expanded and id(node) in done:
+            results.append(done[id(node)])
+        elif kids and not expanded:
             stack.append((node, True))
             stack.extend((kid, False) for kid in reversed(kids))
-            continue
-        start = len(results) - len(kids)
-        values = tuple(results[start:])
-        del results[start:]
-        results.append(visit(node, values))
+        else:
+            start = len(results) - len(kids)
+            value = visit(node, tuple(results[start:]))
+            del results[start:]
+            results.append(value)
+            if kids:
+                done[id(node)] = value
     return results[0]
 
 
