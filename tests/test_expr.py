@@ -154,3 +154,12 @@ def test_a_node_object_under_two_parents_is_entered_once() -> None:
     calls = []
     E.transform(node, lambda n: calls.append(n) or n)
     assert sum(isinstance(n, Binary) for n in calls) == 60
+
+
+def test_match_compares_structure_and_leaves() -> None:
+    a = Binary(op="+", left=Ref(source="p"), right=Call(fn="tanh", args=[Ref(source="q")]))
+    same = Binary(op="+", left=Ref(source="p"), right=Call(fn="tanh", args=[Ref(source="q")]))
+    assert E.match(a, same, lambda x, y: x == y)
+    assert not E.match(a, Binary(op="-", left=a.left, right=a.right), lambda x, y: x == y)
+    assert not E.match(a, Binary(op="+", left=a.left, right=Ref(source="q")), lambda x, y: x == y)
+    assert E.match(a, Binary(op="+", left=Ref(source="z"), right=a.right), lambda x, y: isinstance(y, Ref))

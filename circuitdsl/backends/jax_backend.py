@@ -18,15 +18,9 @@ import numpy as np
 
 from circuitdsl.backends.interface import flat_inputs, param_key, rollout_length, shaped_outputs
 from circuitdsl.backends.plan import Plan, make_plan
-from circuitdsl.backends.step import (
-    State,
-    Stepper,
-    initial_state,
-    initial_values,
-    sampled_values,
-    surrogate_derivative,
-)
+from circuitdsl.backends.step import State, Stepper, initial_state, surrogate_derivative
 from circuitdsl.ir.model import CircuitIR
+from circuitdsl.ir.params import initial_values, sampled_values
 
 Params = dict[str, jax.Array]
 

@@ -63,6 +63,36 @@ def with_children(expr: Expr, new: Sequence[Expr]) -> Expr:
     return Cond(cond=new[0], then=new[1], other=new[2])
 
 
+def head(expr: Expr) -> tuple[object, ...]:
+    """What an inner node is apart from its children (its kind and operator or function), for comparisons."""
+    if isinstance(expr, Unary | Binary):
+        return expr.node, expr.op
+    if isinstance(expr, Call):
+        return expr.node, expr.fn, len(expr.args)
+    return (expr.node,)
+
+
+def match(a: Expr, b: Expr, leaves: Callable[[Expr, Expr], bool]) -> bool:
+    """Whether two expressions have the same structure (inner nodes of one head, children in order) and every
+    pair of leaves at the same place satisfies `leaves` (a leaf against an inner node goes to `leaves` too)."""
+    stack = [(a, b)]
+    seen: set[tuple[int, int]] = set()
+    while stack:
+        x, y = stack.pop()
+        if (id(x), id(y)) in seen:
+            continue
+        seen.add((id(x), id(y)))
+        kx, ky = children(x), children(y)
+        if not kx or not ky:
+            if not leaves(x, y):
+                return False
+        elif head(x) != head(y):
+            return False
+        else:
+            stack.extend(zip(kx, ky, strict=True))
+    return True
+
+
 def _entry(shared: Sequence[Expr], node: Shared) -> Expr:
     if not 0 <= node.index < len(shared):
         raise ValueError(f"shared entry {node.index} does not exist (the table has {len(shared)})")
@@ -94,8 +124,11 @@ def walk(expr: Expr, shared: Sequence[Expr] = (), follow_shared: bool = False) -
 
 
 def fold(expr: Expr, visit: Callable[[Expr, tuple[T, ...]], T], shared: Sequence[Expr] = (),
-         memo: MutableMapping[int, T] | None = None) -> T:
+         memo: MutableMapping[int, T] | None = None, cut: Callable[[Expr], T | None] | None = None) -> T:
     """Post-order: `visit(node, results of its children)` for every node, bottom-up; the root's result.
+
+    `cut(node)`, if given, is asked first, top-down in reading order: a result other than None is the node's
+    value and its subexpressions are not entered (a diagram claims a whole subexpression as one label).
 
     A `Shared(index)` node is not visited: its value is the fold of its entry, computed once per `memo` (a
     dict from entry index to value; pass one to share values across several folds over the same table).  An
@@ -106,6 +139,10 @@ def fold(expr: Expr, visit: Callable[[Expr, tuple[T, ...]], T], shared: Sequence
     stack: list[tuple[Expr, bool]] = [(expr, False)]
     while stack:
         node, expanded = stack.pop()
+        claimed = None if expanded or cut is None else cut(node)
+        if claimed is not None:
+            results.append(claimed)
+            continue
         if isinstance(node, Shared):
             if node.index in memo:
                 results.append(memo[node.index])
