@@ -11,12 +11,31 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+
 from circuitdsl.backends.step import Array, Ops
 from circuitdsl.ir.model import CircuitIR
 
 
 class CircuitRuntimeError(ValueError):
     """Inputs that do not fit the circuit: an unknown port, or a wrong shape."""
+
+
+DTYPES = ("float32", "float64")
+"""The floating-point types a compiled circuit runs in (float32 by default)."""
+
+
+def dtype_name(dtype: Any) -> str:
+    """The name of a float dtype given as a string, a numpy, torch or JAX dtype; a clear error for any other."""
+    name = str(dtype).removeprefix("torch.")
+    if not isinstance(dtype, str) and not str(dtype).startswith("torch."):
+        try:
+            name = np.dtype(dtype).name
+        except TypeError:
+            pass
+    if name not in DTYPES:
+        raise CircuitRuntimeError(f"dtype {name!r} is not supported; a circuit runs in {' or '.join(DTYPES)}")
+    return name
 
 
 def param_key(name: str) -> str:
@@ -67,6 +86,8 @@ def rollout_length(sequence: Mapping[str, Array], steps: int | None) -> int:
 
 
 def shaped_outputs(ir: CircuitIR, outputs: Mapping[str, Array]) -> dict[str, Any]:
-    """Flat outputs [..., units] reshaped to [..., *output shape], keyed by output name."""
-    return {o.name: outputs[o.name].reshape(*outputs[o.name].shape[:-1], *[a.size for a in o.shape])
-            for o in ir.outputs}
+    """Flat outputs [..., units] reshaped to [..., *output shape], keyed by output name; recorded traces (the
+    other keys, already shaped) as they are."""
+    shapes = {o.name: [a.size for a in o.shape] for o in ir.outputs}
+    return {name: value.reshape(*value.shape[:-1], *shapes[name]) if name in shapes else value
+            for name, value in outputs.items()}

@@ -12,16 +12,21 @@ projection is one operation, as the plan lowered it (element-wise, a matmul, or 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from circuitdsl.backends import delays, operators
-from circuitdsl.backends.plan import Plan, ProjectionPlan, ref_key, refs
-from circuitdsl.ir.model import Binary, Call, Cond, Const, Expr, NeuronModel, Operator, Parameter, Ref, Unary, Var
+from circuitdsl.backends.plan import Plan, ProjectionPlan, ref_key
+from circuitdsl.ir.expr import fold, refs
+from circuitdsl.ir.model import Binary, Call, Cond, Const, Expr, NeuronModel, Operator, Ref, Unary, Var
 from circuitdsl.ir.operators import bias_shape
+from circuitdsl.ir.params import effective
 from circuitdsl.ir.units import class_groups, port_size
+
+if TYPE_CHECKING:
+    from circuitdsl.backends.record import Record
 
 Array = Any
 State = dict[str, Array]
@@ -53,54 +58,6 @@ class Ops(Protocol):
     def correlate(self, x: Array, w: Array) -> Array: ...  # valid: x [batch, in, *grid], w [out, in, *taps]
 
 
-# ---- parameters ----------------------------------------------------------------------------------
-
-
-Sampler = Callable[[float, float, tuple[int, ...]], Array]
-
-
-def initial_values(parameter: Parameter, rng: np.random.Generator) -> np.ndarray:
-    """The default stored values, drawn by numpy from `rng`: every backend's init for one seed, bit for bit."""
-    return sampled_values(parameter, rng.uniform, rng.normal, np)  # type: ignore[no-any-return]
-
-
-def sampled_values(parameter: Parameter, uniform: Sampler, normal: Sampler, xp: Any) -> Array:
-    """The parameter's stored (raw) float32 values: its init rule drawn with the given samplers (low/mean,
-    high/std, shape), mapped back through its enforcement with the array namespace `xp` (numpy or jax.numpy)."""
-    shape = tuple(parameter.shape)
-    args = parameter.init.args
-    if parameter.init.rule == "data":
-        value = xp.asarray(parameter.init.values.data.reshape(shape))  # type: ignore[union-attr]
-    elif parameter.init.rule == "constant":
-        value = xp.full(shape, args[0], dtype=xp.float32)
-    elif parameter.init.rule == "uniform":
-        value = uniform(args[0], args[1], shape)
-    else:
-        value = normal(args[0], args[1], shape)
-    value = xp.asarray(value, dtype=xp.float32)
-    if parameter.enforce == "softplus":
-        magnitude = xp.maximum(xp.abs(value), xp.float32(1e-6))
-        value = magnitude + xp.log(-xp.expm1(-magnitude))  # softplus^-1, stable
-    elif parameter.enforce == "abs":
-        value = xp.abs(value)
-    if parameter.mask is not None:  # weight sparsity: masked elements start (and stay) at zero
-        value = value * xp.asarray(parameter.mask.data.reshape(shape), dtype=xp.float32)
-    return xp.asarray(value, dtype=xp.float32)  # an array also for a scalar (numpy gives 0-d results as scalars)
-
-
-def effective(parameter: Parameter, raw: Array, ops: Ops) -> Array:
-    """The value the circuit uses: the sign enforced by projection (clamp) or reparameterisation."""
-    sign = -1.0 if parameter.sign == "inhibitory" else 1.0
-    if parameter.enforce == "clamp":
-        clamp = ops.functions["clamp"]
-        return clamp(raw, 0.0, math.inf) if sign > 0 else clamp(raw, -math.inf, 0.0)
-    if parameter.enforce == "softplus":
-        return sign * ops.softplus(raw)
-    if parameter.enforce == "abs":
-        return sign * ops.functions["abs"](raw)
-    return raw
-
-
 # ---- spikes --------------------------------------------------------------------------------------
 
 
@@ -124,24 +81,25 @@ def surrogate_slope(args: Mapping[str, float]) -> float:
 # ---- expressions ---------------------------------------------------------------------------------
 
 
-def evaluate(expr: Expr, lookup: Callable[[Var | Ref], Array], ops: Ops) -> Array:
-    """An IR expression over arrays (and Python floats for constants)."""
-    if isinstance(expr, Const):
-        return float(expr.value)
-    if isinstance(expr, Var | Ref):
-        return lookup(expr)
-    if isinstance(expr, Unary):
-        x = evaluate(expr.x, lookup, ops)
-        return -x if expr.op == "-" else 1.0 - x
-    if isinstance(expr, Binary):
-        a, b = evaluate(expr.left, lookup, ops), evaluate(expr.right, lookup, ops)
-        return _binary(expr.op, a, b, ops)
-    if isinstance(expr, Call):
-        return ops.functions[expr.fn](*[evaluate(a, lookup, ops) for a in expr.args])
-    if isinstance(expr, Cond):
-        c = evaluate(expr.cond, lookup, ops)
-        return ops.functions["where"](c, evaluate(expr.then, lookup, ops), evaluate(expr.other, lookup, ops))
-    raise TypeError(f"unknown expression {expr!r}")
+def evaluate(expr: Expr, lookup: Callable[[Var | Ref], Array], ops: Ops, shared: Sequence[Expr] = (),
+             memo: dict[int, Array] | None = None) -> Array:
+    """An IR expression over arrays (and Python floats for constants); a shared entry's value once per `memo`."""
+    def visit(node: Expr, args: tuple[Array, ...]) -> Array:
+        if isinstance(node, Const):
+            return float(node.value)
+        if isinstance(node, Var | Ref):
+            return lookup(node)
+        if isinstance(node, Unary):
+            return -args[0] if node.op == "-" else 1.0 - args[0]
+        if isinstance(node, Binary):
+            return _binary(node.op, args[0], args[1], ops)
+        if isinstance(node, Call):
+            return ops.functions[node.fn](*args)
+        if isinstance(node, Cond):
+            return ops.functions["where"](*args)
+        raise TypeError(f"unknown expression {node!r}")
+
+    return fold(expr, visit, shared, memo)
 
 
 def _binary(op: str, a: Array, b: Array, ops: Ops) -> Array:
@@ -202,7 +160,7 @@ class Stepper:
         exprs = [p.source for p in plan.projections] + [piece.expr for o in plan.ir.outputs for piece in o.pieces]
         # each read's units, keyed by the Ref object itself: no selection is hashed or printed inside a step
         # (which also keeps the step traceable by torch.compile)
-        self.units_read = {id(ref): index[ref_key(ref)] for expr in exprs for ref in refs(expr)}
+        self.units_read = {id(ref): index[ref_key(ref)] for expr in exprs for ref in refs(expr, plan.ir.shared)}
         self.output_size = {o.name: math.prod(a.size for a in o.shape) for o in plan.ir.outputs}
         self.output_index = {key: None if idx is None else ops.asarray(idx) for key, idx in plan.output_index.items()}
         self.arrays: dict[str, Array] = {}
@@ -232,12 +190,16 @@ class Stepper:
             if p.kind == "electrical" and p.source_population != p.target:
                 self.incoming[p.source_population].append(p)
 
-    def step(self, params: Mapping[str, Array], inputs: Mapping[str, Array], state: State) -> tuple[dict[str, Array],
-                                                                                                      State]:
+    def step(self, params: Mapping[str, Array], inputs: Mapping[str, Array], state: State,
+             record: Sequence[Record] = ()) -> tuple[dict[str, Array], State]:
+        """One step: the flat outputs, each record [batch, *its shape] under its name, and the new state."""
         ops, plan = self.ops, self.plan
         weights = {p.name: effective(p, params[p.name], ops).reshape(-1) for p in plan.parameters}
         current: dict[str, Array] = {}
         new_state: State = {}
+        inside: dict[str, Array] = {}  # recorded lets and spikes of neuron models, by record name
+        wanted = {(r.population, r.variable) for r in record if r.kind == "value"}
+        shared: dict[bool, dict[int, Array]] = {False: {}, True: {}}  # shared entries' values this step, by `past`
 
         def read(ref: Ref, past: bool) -> Array:
             if ref.source in inputs:
@@ -250,7 +212,8 @@ class Stepper:
             return whole if index is None else ops.take(whole, index)
 
         def signal(p: ProjectionPlan, past: bool) -> Array:
-            value = evaluate(p.source, lambda ref: read(ref, past), ops)  # type: ignore[arg-type]
+            value = evaluate(p.source, lambda ref: read(ref, past), ops, plan.ir.shared,  # type: ignore[arg-type]
+                             shared[past])
             return _as_batch(value, _batch_of(inputs, state), p.source_size, ops)
 
         for name in plan.order:
@@ -261,7 +224,9 @@ class Stepper:
                 for port, index, values in self._contributions(p, name, weights, state, signal):
                     ports[port] = values + ports[port] if index is None else ops.add_at(ports[port], index, values)
             private = {p.name: self._private(name, p.name, weights[f"{name}.{p.name}"]) for p in population.model.params}
-            out, updates = run_neuron(population.model, ports, state, name, ops, private)
+            keep = {v for pop, v in wanted if pop == name}
+            out, updates, values = run_neuron(population.model, ports, state, name, ops, private, keep)
+            inside.update({f"{name}.{v}": value for v, value in values.items()})
             current[name] = out
             new_state.update(updates)
             new_state[f"{name}:out"] = out
@@ -269,7 +234,13 @@ class Stepper:
             if p.delay:
                 history = state[f"{p.id}:delay"]
                 new_state[f"{p.id}:delay"] = ops.stack_time(history, signal(p, past=False))
-        outputs = {o.name: self._output(o, read, _batch_of(inputs, state)) for o in plan.ir.outputs}
+        batch = _batch_of(inputs, state)
+        outputs = {o.name: self._output(o, read, batch, shared[False]) for o in plan.ir.outputs}
+        for r in record:
+            value = {"out": current.get(r.population), "state": new_state.get(f"{r.population}.{r.variable}"),
+                     "value": inside.get(r.name)}[r.kind]
+            shaped = value.reshape(batch, *r.shape, -1)
+            outputs[r.name] = shaped.reshape(batch, *r.shape) if shaped.shape[-1] == 1 else shaped
         return outputs, new_state
 
     def _private(self, population: str, param: str, values: Array) -> Array:
@@ -370,13 +341,14 @@ class Stepper:
             parts.append((p.source_port, source_units, into_source))
         return parts
 
-    def _output(self, output: Any, read: Callable[[Ref, bool], Array], batch: int) -> Array:
+    def _output(self, output: Any, read: Callable[[Ref, bool], Array], batch: int, memo: dict[int, Array]) -> Array:
         """An output assembled from its pieces, [batch, units]."""
         ops = self.ops
         n = self.output_size[output.name]
         total = ops.zeros(batch, n)
         for i, piece in enumerate(output.pieces):
-            value = evaluate(piece.expr, lambda ref: read(ref, False), ops)  # type: ignore[arg-type]
+            value = evaluate(piece.expr, lambda ref: read(ref, False), ops, self.plan.ir.shared,  # type: ignore[arg-type]
+                             memo)
             index = self.output_index[(output.name, i)]
             part = _as_batch(value, batch, n if index is None else int(index.shape[0]), ops)
             total = part + total if index is None else ops.add_at(total, index, part)
@@ -398,9 +370,11 @@ def _as_batch(value: Array, batch: int, n: int, ops: Ops) -> Array:
     return ops.zeros(batch, n) + value
 
 
-def run_neuron(model: NeuronModel, ports: Mapping[str, Array], state: State, name: str,
-               ops: Ops, params: Mapping[str, Array]) -> tuple[Array, State]:
-    """One step of a population's neuron model: its equations in order; returns the output and new states.
+def run_neuron(model: NeuronModel, ports: Mapping[str, Array], state: State, name: str, ops: Ops,
+               params: Mapping[str, Array], keep: set[str] | frozenset[str] = frozenset()) -> tuple[Array, State,
+                                                                                                  dict[str, Array]]:
+    """One step of a population's neuron model: its equations in order; returns the output, the new states and
+    the values of the lets and spikes named in `keep` (each [batch, units, k]).
 
     Inside, every value is [batch, units, k] (k: its internal axis, 1 for a plain value) and a param of the
     model [units, *its axes] (`params`: flat, by the model's names), so per-unit values broadcast over a
@@ -429,7 +403,7 @@ def run_neuron(model: NeuronModel, ports: Mapping[str, Array], state: State, nam
         else:
             values[equation.target] = value if equation.kind == "let" else _like(value, reference)
     updates = {f"{name}.{v.name}": _like(values[v.name], shaped[v.name]).reshape(batch, -1) for v in model.states}
-    return out, updates
+    return out, updates, {v: _like(values[v], reference) for v in keep}
 
 
 def _like(value: Array, reference: Array) -> Array:
