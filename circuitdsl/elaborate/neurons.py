@@ -108,12 +108,12 @@ def check_type(evaluator: Evaluator, value: object, param: ast.ArgDecl, span: Sp
     elif kind == "str":
         if isinstance(value, str):
             return value
-    elif kind in units.DIMENSIONS:
-        expected = units.DIMENSIONS[kind]
+    elif kind in units.DIMENSIONS or isinstance(param.type, ast.Dimension):
+        expected = evaluator.dimension(param.type)
         if isinstance(value, int | float | Quantity) and not isinstance(value, bool):
             if dim_of(value) != expected:
-                raise evaluator.fail("E401", f"'{param.name.name}' must be a {kind}, got {format_dim(dim_of(value))}",
-                                     span, [_unit_hint(kind)])
+                raise evaluator.fail("E401", f"'{param.name.name}' must be a {format_dim(expected)}, got "
+                                             f"{format_dim(dim_of(value))}", span, [_unit_hint(format_dim(expected))])
             return value
     else:
         types = sorted([*_PLAIN_TYPES, *ENUMS, *units.DIMENSIONS])
@@ -129,8 +129,12 @@ def _article(kind: str) -> str:
 def _unit_hint(kind: str) -> str:
     examples = {"time": "10 ms", "voltage": "-65 mV", "current": "1 nA", "conductance": "5 nS",
                 "capacitance": "100 pF", "frequency": "5 Hz", "resistance": "100 Mohm", "length": "10 um",
-                "concentration": "1 mM", "charge": "1 pC"}
-    return f"for example {examples[kind]}" if kind in examples else "write a plain number"
+                "concentration": "1 mM", "charge": "1 pC", "area": "100 um**2", "temperature": "279.45 K",
+                "voltage / time": "10 mV/ms", "conductance / area": "120 mS/cm**2",
+                "capacitance / area": "1 uF/cm**2", "current / area": "10 uA/cm**2"}
+    if kind == "dimensionless":
+        return "write a plain number"
+    return f"for example {examples[kind]}" if kind in examples else "write a number with units of that dimension"
 
 
 def plain(value: object) -> ir.Value:
