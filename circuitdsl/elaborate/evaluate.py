@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from circuitdsl import ast, units
 from circuitdsl.elaborate import operators, select
 from circuitdsl.elaborate.scope import Scope
-from circuitdsl.elaborate.unit_literals import unit_name_hint, unit_suffix
+from circuitdsl.elaborate.unit_literals import unit_name_hint, unit_suffix, unknown_unit
 from circuitdsl.elaborate.values import (
     ENUMS, Builtin, DataCall, Definition, InitRule, InstanceArray, InstanceValue, Namespace, PopulationRef, Rule, Signal,
     Symbol, Unbound, choices, describe,
@@ -240,6 +240,10 @@ class Evaluator:
         unit = unit_suffix(node, scope)  # `10 mV/ms`: a literal with a compound unit
         if unit is not None:
             return self._arith(node, self.eval(node.left, scope), unit)
+        stray = unknown_unit(node, scope)
+        if stray is not None and stray.id not in BUILTINS:
+            raise self.fail("E402", f"unknown unit '{stray.id}'", stray.span,
+                            [did_you_mean(stray.id, [*units.UNITS, *scope.visible_names()]), units.UNIT_SUMMARY])
         left = self.eval(node.left, scope)
         # `reset == subtract`: a bare name compared with an enum value is read as a member of that enum
         right_expect = left.enum if isinstance(left, Symbol) else None

@@ -57,3 +57,11 @@ def unit_name_hint(name: str) -> str | None:
     if name not in units.UNITS:
         return None
     return f"'{name}' is a unit: write it after a number, as in 1 {name} or 10 mV/{name}"
+
+
+def unknown_unit(node: ast.Binary, scope: Scope) -> ast.Name | None:
+    """The name after a literal in `1 uF/cmm**2` that is neither a unit nor bound: read as a misspelt unit."""
+    right = node.right.left if isinstance(node.right, ast.Binary) and node.right.op == "**" else node.right
+    if node.op not in ("*", "/") or not isinstance(right, ast.Name) or not is_literal(node.left, scope):
+        return None
+    return right if right.id not in units.UNITS and scope.lookup(right.id) is None else None
