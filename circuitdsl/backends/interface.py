@@ -11,12 +11,31 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+
 from circuitdsl.backends.step import Array, Ops
 from circuitdsl.ir.model import CircuitIR
 
 
 class CircuitRuntimeError(ValueError):
     """Inputs that do not fit the circuit: an unknown port, or a wrong shape."""
+
+
+DTYPES = ("float32", "float64")
+"""The floating-point types a compiled circuit runs in (float32 by default)."""
+
+
+def dtype_name(dtype: Any) -> str:
+    """The name of a float dtype given as a string, a numpy, torch or JAX dtype; a clear error for any other."""
+    name = str(dtype).removeprefix("torch.")
+    if not isinstance(dtype, str) and not str(dtype).startswith("torch."):
+        try:
+            name = np.dtype(dtype).name
+        except TypeError:
+            pass
+    if name not in DTYPES:
+        raise CircuitRuntimeError(f"dtype {name!r} is not supported; a circuit runs in {' or '.join(DTYPES)}")
+    return name
 
 
 def param_key(name: str) -> str:

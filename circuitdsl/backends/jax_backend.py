@@ -16,7 +16,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from circuitdsl.backends.interface import flat_inputs, param_key, rollout_length, shaped_outputs
+from circuitdsl.backends.interface import (
+    CircuitRuntimeError,
+    dtype_name,
+    flat_inputs,
+    param_key,
+    rollout_length,
+    shaped_outputs,
+)
 from circuitdsl.backends.plan import Plan, make_plan
 from circuitdsl.backends.step import (
     State,
@@ -42,7 +49,8 @@ def _abs(x: Any) -> jax.Array:
 
 
 def _step(x: Any) -> jax.Array:
-    return (jnp.asarray(x) > 0).astype(jnp.float32)
+    x = jnp.asarray(x)
+    return (x > 0).astype(x.dtype if jnp.issubdtype(x.dtype, jnp.floating) else float)
 
 
 def _segments(x: jax.Array, size: float) -> jax.Array:
@@ -114,14 +122,20 @@ class JaxOps:
 
     functions = _FUNCTIONS
 
+    def __init__(self, dtype: str = "float32") -> None:
+        self.dtype = jnp.dtype(dtype)
+
     def asarray(self, values: np.ndarray) -> jax.Array:
-        return jnp.asarray(values.astype(np.int32) if values.dtype.kind in "iu" else values)
+        """Index arrays as int32, float constants in the ops' dtype."""
+        if values.dtype.kind in "iu":
+            return jnp.asarray(values.astype(np.int32))
+        return jnp.asarray(values, self.dtype if values.dtype.kind == "f" else None)
 
     def zeros(self, batch: int, n: int) -> jax.Array:
-        return jnp.zeros((batch, n), jnp.float32)
+        return jnp.zeros((batch, n), self.dtype)
 
     def full(self, batch: int, n: int, value: float) -> jax.Array:
-        return jnp.full((batch, n), value, jnp.float32)
+        return jnp.full((batch, n), value, self.dtype)
 
     def take(self, x: jax.Array, index: jax.Array) -> jax.Array:
         return jnp.take(x, index, axis=1)
@@ -133,7 +147,7 @@ class JaxOps:
         return x.at[:, index].add(jnp.broadcast_to(values, (x.shape[0], index.shape[0])))
 
     def to_float(self, x: Any) -> jax.Array:
-        return jnp.asarray(x, jnp.float32)
+        return jnp.asarray(x, self.dtype)
 
     def spike(self, x: jax.Array, surrogate: str, slope: float) -> jax.Array:
         return _spike(x, surrogate, slope)
@@ -171,6 +185,14 @@ class JaxOps:
         return jax.lax.complex(real, imag)
 
 
+def _usable(dtype: str) -> str:
+    """`dtype` if JAX can run in it now: float64 needs JAX's 64-bit mode, which is off by default."""
+    if dtype == "float64" and not jax.config.jax_enable_x64:
+        raise CircuitRuntimeError(f"dtype {dtype} needs JAX's 64-bit mode: call jax.config.update('jax_enable_x64', "
+                                  "True) (or run inside `with jax.enable_x64(True):`) before compiling and running")
+    return dtype
+
+
 class JaxCircuit:
     """A compiled circuit as pure functions: `init`, `initial_state`, `step`, `rollout`; batch-first.
 
@@ -179,13 +201,29 @@ class JaxCircuit:
     the same way.  Parameters are a dict keyed as the torch module's `params` (`osc`, `seg[2]/w`).
     """
 
-    def __init__(self, ir: CircuitIR, seed: int = 0, lowering: str = "auto") -> None:
+    def __init__(self, ir: CircuitIR, seed: int = 0, lowering: str = "auto", dtype: str = "float32") -> None:
         self.ir = ir
         self.seed = seed
         self.lowering = lowering
+        self.dtype = _usable(dtype_name(dtype))
         self.plan: Plan = make_plan(ir, lowering)
-        self._ops = JaxOps()
-        self._stepper = Stepper(self.plan, self._ops)
+        self._steppers: dict[str, Stepper] = {}
+        self._stepper()
+
+    def _stepper(self, dtype: str | None = None) -> Stepper:
+        """The stepper for `dtype` (the compiled one by default), built once per dtype."""
+        dtype = self.dtype if dtype is None else dtype
+        if dtype not in self._steppers:
+            with jax.ensure_compile_time_eval():  # concrete arrays, also when first asked for inside a jit trace
+                self._steppers[dtype] = Stepper(self.plan, JaxOps(_usable(dtype)))
+        return self._steppers[dtype]
+
+    def _params_dtype(self, params: Params) -> str:
+        """The dtype the parameters are in (the compiled one when the circuit has none); they must agree."""
+        kinds = {key: dtype_name(jnp.asarray(value).dtype) for key, value in params.items()}
+        if len(set(kinds.values())) > 1:
+            raise CircuitRuntimeError(f"parameters disagree on their dtype: {kinds}")
+        return next(iter(kinds.values()), self.dtype)
 
     def init(self, key: jax.Array | None = None) -> Params:
         """The parameters.  Without a key: numpy's draws seeded by the compile `seed`, equal to the torch
@@ -193,57 +231,65 @@ class JaxCircuit:
         so `jax.vmap(circuit.init)(keys)` gives a stack of parameter sets."""
         if key is None:
             rng = np.random.default_rng(self.seed)
-            return {param_key(p.name): jnp.asarray(initial_values(p, rng)) for p in self.ir.parameters}
+            return {param_key(p.name): jnp.asarray(initial_values(p, rng, self.dtype)) for p in self.ir.parameters}
         params = {}
+        kind = jnp.dtype(self.dtype)
         for i, parameter in enumerate(self.ir.parameters):
             k = jax.random.fold_in(key, i)
             params[param_key(parameter.name)] = sampled_values(
-                parameter, lambda lo, hi, shape, k=k: jax.random.uniform(k, shape, jnp.float32, lo, hi),
-                lambda mean, std, shape, k=k: mean + std * jax.random.normal(k, shape, jnp.float32), jnp)
+                parameter, lambda lo, hi, shape, k=k: jax.random.uniform(k, shape, kind, lo, hi),
+                lambda mean, std, shape, k=k: mean + std * jax.random.normal(k, shape, kind), jnp, self.dtype)
         return params
 
-    def initial_state(self, batch_size: int = 1) -> State:
-        """Neuron states at their initial values, last outputs at 0, delay lines empty: a dict of [batch, units]."""
-        return initial_state(self.plan, batch_size, self._ops)
+    def initial_state(self, batch_size: int = 1, dtype: str | None = None) -> State:
+        """Neuron states at their initial values, last outputs at 0, delay lines empty: a dict of [batch, units],
+        in `dtype` (the compiled one by default)."""
+        return initial_state(self.plan, batch_size, self._stepper(dtype).ops)
 
     def step(self, params: Params, state: State | None = None,
              inputs: Mapping[str, Any] | Any | None = None) -> tuple[dict[str, jax.Array], State]:
-        """One time step: (outputs, new state); a missing state starts from `initial_state`."""
-        flat = flat_inputs(self.ir, inputs, ("batch",), self._ops)
-        if state is None:
-            state = self.initial_state(next((v.shape[0] for v in flat.values()), 1))
-        outputs, new_state = self._stepper.step(self._named(params), flat, state)
+        """One time step: (outputs, new state); a missing state starts from `initial_state`.  Everything runs in
+        the parameters' dtype: inputs and state of another float type are converted to it."""
+        stepper = self._stepper(self._params_dtype(params))
+        flat = flat_inputs(self.ir, inputs, ("batch",), stepper.ops)
+        state = self._state(state, stepper, next((v.shape[0] for v in flat.values()), 1))
+        outputs, new_state = stepper.step(self._named(params), flat, state)
         return shaped_outputs(self.ir, outputs), new_state
 
     def rollout(self, params: Params, inputs: Mapping[str, Any] | Any | None = None, state: State | None = None,
                 steps: int | None = None) -> tuple[dict[str, jax.Array], State]:
         """Run over time with `jax.lax.scan`: inputs [batch, time, *shape] (or `steps` for a circuit without
         inputs); outputs come back [batch, time, *shape], with the final state."""
-        sequence = flat_inputs(self.ir, inputs, ("batch", "time"), self._ops)
+        stepper = self._stepper(self._params_dtype(params))
+        sequence = flat_inputs(self.ir, inputs, ("batch", "time"), stepper.ops)
         length = rollout_length(sequence, steps)
-        if state is None:
-            state = self.initial_state(next((v.shape[0] for v in sequence.values()), 1))
+        state = self._state(state, stepper, next((v.shape[0] for v in sequence.values()), 1))
         named = self._named(params)
 
         def one_step(carry: State, x: dict[str, jax.Array]) -> tuple[State, dict[str, jax.Array]]:
-            outputs, carry = self._stepper.step(named, x, carry)
+            outputs, carry = stepper.step(named, x, carry)
             return carry, outputs
 
         time_major = {k: jnp.swapaxes(v, 0, 1) for k, v in sequence.items()}
         state, outputs = jax.lax.scan(one_step, state, time_major, length=length)
         return shaped_outputs(self.ir, {k: jnp.swapaxes(v, 0, 1) for k, v in outputs.items()}), state
 
+    def _state(self, state: State | None, stepper: Stepper, batch: int) -> State:
+        """The given state in the stepper's dtype (a scan carries one dtype), or the initial state."""
+        if state is None:
+            return initial_state(self.plan, batch, stepper.ops)
+        return {key: stepper.ops.to_float(value) for key, value in state.items()}
+
     def at_resolution(self, **sizes: int) -> JaxCircuit:
         """This circuit with grid axes at other sizes (`x = 512`); it takes the same parameters (an operator
         layer's do not depend on its grid)."""
-        return JaxCircuit(self.ir.at_resolution(**sizes), self.seed, self.lowering)
+        return JaxCircuit(self.ir.at_resolution(**sizes), self.seed, self.lowering, self.dtype)
 
     def rezero_weights(self, params: Params) -> Params:
         """The parameters with every masked weight (a projection's `sparsity`) set back to zero: apply after
         each optimiser update, as the torch module's `keep_masks` hook does."""
-        masks = {param_key(p.name): jnp.asarray(p.mask.data.reshape(p.shape), jnp.float32)
-                 for p in self.ir.parameters if p.mask is not None}
-        return {k: v * masks[k] if k in masks else v for k, v in params.items()}
+        masks = {param_key(p.name): p.mask.data.reshape(p.shape) for p in self.ir.parameters if p.mask is not None}
+        return {k: v * jnp.asarray(masks[k], v.dtype) if k in masks else v for k, v in params.items()}
 
     def _named(self, params: Params) -> dict[str, jax.Array]:
         """Parameters by IR name, the fixed ones cut from the gradient."""
@@ -255,7 +301,7 @@ class JaxCircuit:
         """The parameters as a torch `state_dict` for the same circuit's `CircuitModule` (`load_state_dict`)."""
         import torch
 
-        return {f"params.{k}": torch.from_numpy(np.array(v, dtype=np.float32)) for k, v in params.items()}
+        return {f"params.{k}": torch.from_numpy(np.array(v)) for k, v in params.items()}
 
     def from_torch(self, state_dict: Mapping[str, Any]) -> Params:
         """Parameters from a `CircuitModule`'s `state_dict()`, exactly."""

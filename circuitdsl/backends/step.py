@@ -59,33 +59,34 @@ class Ops(Protocol):
 Sampler = Callable[[float, float, tuple[int, ...]], Array]
 
 
-def initial_values(parameter: Parameter, rng: np.random.Generator) -> np.ndarray:
+def initial_values(parameter: Parameter, rng: np.random.Generator, dtype: str = "float32") -> np.ndarray:
     """The default stored values, drawn by numpy from `rng`: every backend's init for one seed, bit for bit."""
-    return sampled_values(parameter, rng.uniform, rng.normal, np)  # type: ignore[no-any-return]
+    return sampled_values(parameter, rng.uniform, rng.normal, np, dtype)  # type: ignore[no-any-return]
 
 
-def sampled_values(parameter: Parameter, uniform: Sampler, normal: Sampler, xp: Any) -> Array:
-    """The parameter's stored (raw) float32 values: its init rule drawn with the given samplers (low/mean,
+def sampled_values(parameter: Parameter, uniform: Sampler, normal: Sampler, xp: Any, dtype: str = "float32") -> Array:
+    """The parameter's stored (raw) values in `dtype`: its init rule drawn with the given samplers (low/mean,
     high/std, shape), mapped back through its enforcement with the array namespace `xp` (numpy or jax.numpy)."""
     shape = tuple(parameter.shape)
     args = parameter.init.args
+    kind = getattr(xp, dtype)
     if parameter.init.rule == "data":
         value = xp.asarray(parameter.init.values.data.reshape(shape))  # type: ignore[union-attr]
     elif parameter.init.rule == "constant":
-        value = xp.full(shape, args[0], dtype=xp.float32)
+        value = xp.full(shape, args[0], dtype=kind)
     elif parameter.init.rule == "uniform":
         value = uniform(args[0], args[1], shape)
     else:
         value = normal(args[0], args[1], shape)
-    value = xp.asarray(value, dtype=xp.float32)
+    value = xp.asarray(value, dtype=kind)
     if parameter.enforce == "softplus":
-        magnitude = xp.maximum(xp.abs(value), xp.float32(1e-6))
+        magnitude = xp.maximum(xp.abs(value), kind(1e-6))
         value = magnitude + xp.log(-xp.expm1(-magnitude))  # softplus^-1, stable
     elif parameter.enforce == "abs":
         value = xp.abs(value)
     if parameter.mask is not None:  # weight sparsity: masked elements start (and stay) at zero
-        value = value * xp.asarray(parameter.mask.data.reshape(shape), dtype=xp.float32)
-    return xp.asarray(value, dtype=xp.float32)  # an array also for a scalar (numpy gives 0-d results as scalars)
+        value = value * xp.asarray(parameter.mask.data.reshape(shape), dtype=kind)
+    return xp.array(value, dtype=kind)  # a fresh array, also for a scalar (numpy gives 0-d results as scalars)
 
 
 def effective(parameter: Parameter, raw: Array, ops: Ops) -> Array:

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from circuitdsl.backends.interface import flat_inputs, param_key, rollout_length, shaped_outputs
+from circuitdsl.backends.interface import dtype_name, flat_inputs, param_key, rollout_length, shaped_outputs
 from circuitdsl.backends.plan import Plan, make_plan
 from circuitdsl.backends.step import State, Stepper, initial_state, initial_values, surrogate_derivative
 from circuitdsl.ir.model import CircuitIR
@@ -36,7 +36,8 @@ class _Spike(torch.autograd.Function):
 
 
 def _tensor(x: Any) -> torch.Tensor:
-    return x if isinstance(x, torch.Tensor) else torch.tensor(float(x), dtype=torch.float32)
+    """A constant as a 0-d float64 tensor: exact, and (0-d) it takes the dtype of the arrays it meets."""
+    return x if isinstance(x, torch.Tensor) else torch.tensor(float(x), dtype=torch.float64)
 
 
 def _bound(value: Any) -> Any:
@@ -88,7 +89,7 @@ _FUNCTIONS: dict[str, Callable[..., Any]] = {
     "sigmoid": lambda x: torch.sigmoid(_tensor(x)),
     "sin": lambda x: torch.sin(_tensor(x)),
     "cos": lambda x: torch.cos(_tensor(x)),
-    "step": lambda x: (_tensor(x) > 0).to(torch.float32),
+    "step": lambda x: (_tensor(x) > 0).to(_tensor(x).dtype),
     "sqrt": lambda x: torch.sqrt(_tensor(x)),
     "where": lambda c, a, b: torch.where(_tensor(c) > 0, _tensor(a), _tensor(b)),
     "reduce_sum": lambda x, size: _segments(x, size).sum(-1),
@@ -105,17 +106,19 @@ class TorchOps:
 
     functions = _FUNCTIONS
 
-    def __init__(self, device: torch.device | None = None) -> None:
+    def __init__(self, device: torch.device | None = None, dtype: torch.dtype = torch.float32) -> None:
         self.device = device
+        self.dtype = dtype
 
     def asarray(self, values: np.ndarray) -> torch.Tensor:
-        return torch.as_tensor(values, device=self.device)
+        """Index arrays as they are (int64), float constants in the ops' dtype."""
+        return torch.as_tensor(values, device=self.device, dtype=self.dtype if values.dtype.kind == "f" else None)
 
     def zeros(self, batch: int, n: int) -> torch.Tensor:
-        return torch.zeros(batch, n, device=self.device)
+        return torch.zeros(batch, n, device=self.device, dtype=self.dtype)
 
     def full(self, batch: int, n: int, value: float) -> torch.Tensor:
-        return torch.full((batch, n), value, device=self.device)
+        return torch.full((batch, n), value, device=self.device, dtype=self.dtype)
 
     def take(self, x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
         return x.index_select(1, index)
@@ -128,7 +131,7 @@ class TorchOps:
         return x.index_add(1, index, values.expand(x.shape[0], index.shape[0]))
 
     def to_float(self, x: torch.Tensor) -> torch.Tensor:
-        return x.to(torch.float32)
+        return x.to(device=self.device, dtype=self.dtype)
 
     def spike(self, x: torch.Tensor, surrogate: str, slope: float) -> torch.Tensor:
         return _Spike.apply(x, surrogate, slope)  # type: ignore[no-untyped-call]
@@ -172,31 +175,38 @@ class CircuitModule(nn.Module):
     `[batch, *port shape]`.  Outputs come back the same way; the state is a dict of tensors.
     """
 
-    def __init__(self, ir: CircuitIR, seed: int = 0, lowering: str = "auto") -> None:
+    def __init__(self, ir: CircuitIR, seed: int = 0, lowering: str = "auto", dtype: str = "float32") -> None:
         super().__init__()
         self.ir = ir
         self.lowering = lowering
         self.plan: Plan = make_plan(ir, lowering)
         rng = np.random.default_rng(seed)
         self.params = nn.ParameterDict({
-            param_key(p.name): nn.Parameter(torch.from_numpy(initial_values(p, rng)), requires_grad=p.trainable)
+            param_key(p.name): nn.Parameter(torch.from_numpy(initial_values(p, rng, dtype_name(dtype))),
+                                            requires_grad=p.trainable)
             for p in ir.parameters})
         self._masks = {param_key(p.name): torch.tensor(p.mask.data.reshape(p.shape), dtype=torch.float32)
                        for p in ir.parameters if p.mask is not None}  # not buffers: state_dict keeps only params
+        # an empty tensor that `.to(dtype / device)`, `.double()` move with the parameters (also when there are
+        # none): the module runs in its dtype, on its device; not in state_dict
+        self.register_buffer("_where", torch.zeros(0, dtype=getattr(torch, dtype_name(dtype))), persistent=False)
         # built here, not on first use, so that torch.compile traces only the step itself
-        self._steppers: dict[str, Stepper] = {"cpu": Stepper(self.plan, TorchOps(torch.device("cpu")))}
+        self._steppers: dict[str, Stepper] = {}  # by device and dtype, as a plain string (torch.compile's guards)
+        self._stepper()
 
-    def _stepper(self, device: torch.device) -> Stepper:
-        key = str(device)
+    def _stepper(self) -> Stepper:
+        """The stepper for the module's current device and dtype, built once per pair."""
+        device, dtype = self._where.device, self._where.dtype
+        key = f"{device}/{dtype_name(dtype)}"  # a dtype the module cannot run in (after `.half()`, say) is named here
         if key not in self._steppers:
-            self._steppers[key] = Stepper(self.plan, TorchOps(device))
+            self._steppers[key] = Stepper(self.plan, TorchOps(device, dtype))
         return self._steppers[key]
 
     def _device(self) -> torch.device:
-        return next((p.device for p in self.params.values()), torch.device("cpu"))
+        return self._where.device
 
     def initial_state(self, batch_size: int = 1) -> State:
-        return initial_state(self.plan, batch_size, TorchOps(self._device()))
+        return initial_state(self.plan, batch_size, self._stepper().ops)
 
     def rezero_weights(self) -> None:
         """Set every masked weight (a projection's `sparsity`) back to zero: call after each optimiser step."""
@@ -211,7 +221,8 @@ class CircuitModule(nn.Module):
     def at_resolution(self, **sizes: int) -> CircuitModule:
         """This circuit with grid axes at other sizes (`x = 512`), sharing these very parameters (an operator
         layer's do not depend on its grid): train at one resolution, run or go on training at another."""
-        other = CircuitModule(self.ir.at_resolution(**sizes), lowering=self.lowering)
+        other = CircuitModule(self.ir.at_resolution(**sizes), lowering=self.lowering,
+                              dtype=dtype_name(self._where.dtype))
         other.params = self.params
         other._masks = self._masks
         return other.to(self._device())
@@ -221,11 +232,13 @@ class CircuitModule(nn.Module):
         return self.ir._repr_svg_()
 
     def _params(self) -> dict[str, torch.Tensor]:
-        return {p.name: self.params[param_key(p.name)] for p in self.ir.parameters}
+        """Parameters by IR name, in the module's dtype (a parameter set to another dtype is converted)."""
+        dtype = self._where.dtype
+        return {p.name: self.params[param_key(p.name)].to(dtype) for p in self.ir.parameters}
 
     def forward(self, inputs: Mapping[str, torch.Tensor] | torch.Tensor | None = None,
                 state: State | None = None) -> tuple[dict[str, torch.Tensor], State]:
-        stepper = self._stepper(self._device())
+        stepper = self._stepper()
         flat = flat_inputs(self.ir, inputs, ("batch",), stepper.ops)
         if state is None:
             state = self.initial_state(next((v.shape[0] for v in flat.values()), 1))
@@ -235,7 +248,7 @@ class CircuitModule(nn.Module):
     def rollout(self, inputs: Mapping[str, torch.Tensor] | torch.Tensor | None = None, steps: int | None = None,
                 state: State | None = None) -> tuple[dict[str, torch.Tensor], State]:
         """Run over time: each input is [batch, time, *shape]; outputs come back [batch, time, *shape]."""
-        stepper = self._stepper(self._device())
+        stepper = self._stepper()
         sequence = flat_inputs(self.ir, inputs, ("batch", "time"), stepper.ops)
         length = rollout_length(sequence, steps)
         if state is None:
