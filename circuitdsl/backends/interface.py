@@ -86,6 +86,8 @@ def rollout_length(sequence: Mapping[str, Array], steps: int | None) -> int:
 
 
 def shaped_outputs(ir: CircuitIR, outputs: Mapping[str, Array]) -> dict[str, Any]:
-    """Flat outputs [..., units] reshaped to [..., *output shape], keyed by output name."""
-    return {o.name: outputs[o.name].reshape(*outputs[o.name].shape[:-1], *[a.size for a in o.shape])
-            for o in ir.outputs}
+    """Flat outputs [..., units] reshaped to [..., *output shape], keyed by output name; recorded traces (the
+    other keys, already shaped) as they are."""
+    shapes = {o.name: [a.size for a in o.shape] for o in ir.outputs}
+    return {name: value.reshape(*value.shape[:-1], *shapes[name]) if name in shapes else value
+            for name, value in outputs.items()}

@@ -8,7 +8,7 @@ them work under `jax.jit`, `jax.vmap` and `jax.grad`.  Parameters that the circu
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import Any
 
@@ -25,6 +25,7 @@ from circuitdsl.backends.interface import (
     shaped_outputs,
 )
 from circuitdsl.backends.plan import Plan, make_plan
+from circuitdsl.backends.record import resolve
 from circuitdsl.backends.step import (
     State,
     Stepper,
@@ -246,28 +247,31 @@ class JaxCircuit:
         in `dtype` (the compiled one by default)."""
         return initial_state(self.plan, batch_size, self._stepper(dtype).ops)
 
-    def step(self, params: Params, state: State | None = None,
-             inputs: Mapping[str, Any] | Any | None = None) -> tuple[dict[str, jax.Array], State]:
+    def step(self, params: Params, state: State | None = None, inputs: Mapping[str, Any] | Any | None = None,
+             record: Sequence[str] | None = None) -> tuple[dict[str, jax.Array], State]:
         """One time step: (outputs, new state); a missing state starts from `initial_state`.  Everything runs in
-        the parameters' dtype: inputs and state of another float type are converted to it."""
+        the parameters' dtype: inputs and state of another float type are converted to it.  `record`: as in
+        `rollout`, each [batch, *shape]."""
         stepper = self._stepper(self._params_dtype(params))
         flat = flat_inputs(self.ir, inputs, ("batch",), stepper.ops)
         state = self._state(state, stepper, next((v.shape[0] for v in flat.values()), 1))
-        outputs, new_state = stepper.step(self._named(params), flat, state)
+        outputs, new_state = stepper.step(self._named(params), flat, state, resolve(self.plan, record))
         return shaped_outputs(self.ir, outputs), new_state
 
     def rollout(self, params: Params, inputs: Mapping[str, Any] | Any | None = None, state: State | None = None,
-                steps: int | None = None) -> tuple[dict[str, jax.Array], State]:
+                steps: int | None = None, record: Sequence[str] | None = None) -> tuple[dict[str, jax.Array], State]:
         """Run over time with `jax.lax.scan`: inputs [batch, time, *shape] (or `steps` for a circuit without
-        inputs); outputs come back [batch, time, *shape], with the final state."""
+        inputs); outputs come back [batch, time, *shape], with the final state, and so does each name in `record`
+        (`pop`, `pop.state`, `pop.let`; docs/engine.md), keyed by that name."""
         stepper = self._stepper(self._params_dtype(params))
         sequence = flat_inputs(self.ir, inputs, ("batch", "time"), stepper.ops)
         length = rollout_length(sequence, steps)
+        records = resolve(self.plan, record)
         state = self._state(state, stepper, next((v.shape[0] for v in sequence.values()), 1))
         named = self._named(params)
 
         def one_step(carry: State, x: dict[str, jax.Array]) -> tuple[State, dict[str, jax.Array]]:
-            outputs, carry = stepper.step(named, x, carry)
+            outputs, carry = stepper.step(named, x, carry, records)
             return carry, outputs
 
         time_major = {k: jnp.swapaxes(v, 0, 1) for k, v in sequence.items()}

@@ -12,8 +12,8 @@ projection is one operation, as the plan lowered it (element-wise, a matmul, or 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -22,6 +22,9 @@ from circuitdsl.backends.plan import Plan, ProjectionPlan, ref_key, refs
 from circuitdsl.ir.model import Binary, Call, Cond, Const, Expr, NeuronModel, Operator, Parameter, Ref, Unary, Var
 from circuitdsl.ir.operators import bias_shape
 from circuitdsl.ir.units import class_groups, port_size
+
+if TYPE_CHECKING:
+    from circuitdsl.backends.record import Record
 
 Array = Any
 State = dict[str, Array]
@@ -233,12 +236,15 @@ class Stepper:
             if p.kind == "electrical" and p.source_population != p.target:
                 self.incoming[p.source_population].append(p)
 
-    def step(self, params: Mapping[str, Array], inputs: Mapping[str, Array], state: State) -> tuple[dict[str, Array],
-                                                                                                      State]:
+    def step(self, params: Mapping[str, Array], inputs: Mapping[str, Array], state: State,
+             record: Sequence[Record] = ()) -> tuple[dict[str, Array], State]:
+        """One step: the flat outputs, each record [batch, *its shape] under its name, and the new state."""
         ops, plan = self.ops, self.plan
         weights = {p.name: effective(p, params[p.name], ops).reshape(-1) for p in plan.parameters}
         current: dict[str, Array] = {}
         new_state: State = {}
+        inside: dict[str, Array] = {}  # recorded lets and spikes of neuron models, by record name
+        wanted = {(r.population, r.variable) for r in record if r.kind == "value"}
 
         def read(ref: Ref, past: bool) -> Array:
             if ref.source in inputs:
@@ -262,7 +268,9 @@ class Stepper:
                 for port, index, values in self._contributions(p, name, weights, state, signal):
                     ports[port] = values + ports[port] if index is None else ops.add_at(ports[port], index, values)
             private = {p.name: self._private(name, p.name, weights[f"{name}.{p.name}"]) for p in population.model.params}
-            out, updates = run_neuron(population.model, ports, state, name, ops, private)
+            keep = {v for pop, v in wanted if pop == name}
+            out, updates, values = run_neuron(population.model, ports, state, name, ops, private, keep)
+            inside.update({f"{name}.{v}": value for v, value in values.items()})
             current[name] = out
             new_state.update(updates)
             new_state[f"{name}:out"] = out
@@ -270,7 +278,13 @@ class Stepper:
             if p.delay:
                 history = state[f"{p.id}:delay"]
                 new_state[f"{p.id}:delay"] = ops.stack_time(history, signal(p, past=False))
-        outputs = {o.name: self._output(o, read, _batch_of(inputs, state)) for o in plan.ir.outputs}
+        batch = _batch_of(inputs, state)
+        outputs = {o.name: self._output(o, read, batch) for o in plan.ir.outputs}
+        for r in record:
+            value = {"out": current.get(r.population), "state": new_state.get(f"{r.population}.{r.variable}"),
+                     "value": inside.get(r.name)}[r.kind]
+            shaped = value.reshape(batch, *r.shape, -1)
+            outputs[r.name] = shaped.reshape(batch, *r.shape) if shaped.shape[-1] == 1 else shaped
         return outputs, new_state
 
     def _private(self, population: str, param: str, values: Array) -> Array:
@@ -399,9 +413,11 @@ def _as_batch(value: Array, batch: int, n: int, ops: Ops) -> Array:
     return ops.zeros(batch, n) + value
 
 
-def run_neuron(model: NeuronModel, ports: Mapping[str, Array], state: State, name: str,
-               ops: Ops, params: Mapping[str, Array]) -> tuple[Array, State]:
-    """One step of a population's neuron model: its equations in order; returns the output and new states.
+def run_neuron(model: NeuronModel, ports: Mapping[str, Array], state: State, name: str, ops: Ops,
+               params: Mapping[str, Array], keep: set[str] | frozenset[str] = frozenset()) -> tuple[Array, State,
+                                                                                                  dict[str, Array]]:
+    """One step of a population's neuron model: its equations in order; returns the output, the new states and
+    the values of the lets and spikes named in `keep` (each [batch, units, k]).
 
     Inside, every value is [batch, units, k] (k: its internal axis, 1 for a plain value) and a param of the
     model [units, *its axes] (`params`: flat, by the model's names), so per-unit values broadcast over a
@@ -430,7 +446,7 @@ def run_neuron(model: NeuronModel, ports: Mapping[str, Array], state: State, nam
         else:
             values[equation.target] = value if equation.kind == "let" else _like(value, reference)
     updates = {f"{name}.{v.name}": _like(values[v.name], shaped[v.name]).reshape(batch, -1) for v in model.states}
-    return out, updates
+    return out, updates, {v: _like(values[v], reference) for v in keep}
 
 
 def _like(value: Array, reference: Array) -> Array:

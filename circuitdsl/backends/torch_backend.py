@@ -7,7 +7,7 @@ so `state_dict()` keys read `params.osc`, `params.seg[2]/w`, `params.x -> h/weig
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -16,6 +16,7 @@ from torch import nn
 
 from circuitdsl.backends.interface import dtype_name, flat_inputs, param_key, rollout_length, shaped_outputs
 from circuitdsl.backends.plan import Plan, make_plan
+from circuitdsl.backends.record import resolve
 from circuitdsl.backends.step import State, Stepper, initial_state, initial_values, surrogate_derivative
 from circuitdsl.ir.model import CircuitIR
 
@@ -237,27 +238,32 @@ class CircuitModule(nn.Module):
         return {p.name: self.params[param_key(p.name)].to(dtype) for p in self.ir.parameters}
 
     def forward(self, inputs: Mapping[str, torch.Tensor] | torch.Tensor | None = None,
-                state: State | None = None) -> tuple[dict[str, torch.Tensor], State]:
+                state: State | None = None, record: Sequence[str] | None = None) -> tuple[dict[str, torch.Tensor],
+                                                                                            State]:
+        """One step: inputs [batch, *shape]; outputs (and the `record`ed names, see `rollout`) [batch, *shape]."""
         stepper = self._stepper()
         flat = flat_inputs(self.ir, inputs, ("batch",), stepper.ops)
         if state is None:
             state = self.initial_state(next((v.shape[0] for v in flat.values()), 1))
-        outputs, new_state = stepper.step(self._params(), flat, state)
+        outputs, new_state = stepper.step(self._params(), flat, state, resolve(self.plan, record))
         return shaped_outputs(self.ir, outputs), new_state
 
     def rollout(self, inputs: Mapping[str, torch.Tensor] | torch.Tensor | None = None, steps: int | None = None,
-                state: State | None = None) -> tuple[dict[str, torch.Tensor], State]:
-        """Run over time: each input is [batch, time, *shape]; outputs come back [batch, time, *shape]."""
+                state: State | None = None, record: Sequence[str] | None = None) -> tuple[dict[str, torch.Tensor],
+                                                                                             State]:
+        """Run over time: each input is [batch, time, *shape]; outputs come back [batch, time, *shape], and so
+        does each name in `record` (`pop`, `pop.state`, `pop.let`; docs/engine.md), keyed by that name."""
         stepper = self._stepper()
         sequence = flat_inputs(self.ir, inputs, ("batch", "time"), stepper.ops)
         length = rollout_length(sequence, steps)
+        records = resolve(self.plan, record)
         if state is None:
             state = self.initial_state(next((v.shape[0] for v in sequence.values()), 1))
         params = self._params()
-        collected: dict[str, list[torch.Tensor]] = {o.name: [] for o in self.ir.outputs}
+        collected: dict[str, list[torch.Tensor]] = {}
         for t in range(length):
-            outputs, state = stepper.step(params, {k: v[:, t] for k, v in sequence.items()}, state)
+            outputs, state = stepper.step(params, {k: v[:, t] for k, v in sequence.items()}, state, records)
             for name, value in outputs.items():
-                collected[name].append(value)
+                collected.setdefault(name, []).append(value)
         stacked = {name: torch.stack(values, dim=1) for name, values in collected.items()}
         return shaped_outputs(self.ir, stacked), state
