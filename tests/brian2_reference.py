@@ -6,9 +6,11 @@ the recorded state at the end of every step, after resets (Brian2's `when="end"`
 
 from __future__ import annotations
 
+import functools
 import logging
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import TypeVar
 
 import numpy as np
 
@@ -20,11 +22,22 @@ IZHIKEVICH_CELLS: Mapping[str, tuple[float, float, float, float]] = {
 }
 
 
+Run = TypeVar("Run", bound=Callable[..., tuple[list[np.ndarray], np.ndarray]])
+
+
+def _quiet(run: Run) -> Run:
+    """Brian2 and its parser raise deprecation warnings of their own, which pytest would turn into errors."""
+    @functools.wraps(run)
+    def quietly(*args: object, **kwargs: object) -> tuple[list[np.ndarray], np.ndarray]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return run(*args, **kwargs)
+    return quietly  # type: ignore[return-value]
+
+
 def _brian2():  # type: ignore[no-untyped-def]
-    """brian2, imported quietly, in a fresh scope, on the numpy target (no compiler)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import brian2
+    """brian2 in a fresh scope, on the numpy target (no compiler)."""
+    import brian2
     brian2.prefs.codegen.target = "numpy"
     brian2.prefs.logging.file_log = False
     logging.getLogger("brian2").setLevel(logging.ERROR)  # namespace notes about our parameter names
@@ -35,16 +48,16 @@ def _brian2():  # type: ignore[no-untyped-def]
 def _run(b2, group, variables: list[str], duration_ms: float, dt_ms: float) -> tuple[list[np.ndarray], dict]:  # type: ignore[no-untyped-def]
     spikes = b2.SpikeMonitor(group)
     states = b2.StateMonitor(group, variables, record=True, when="end")
-    network = b2.Network(group, spikes, states)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        network.run(duration_ms * b2.ms)
+    b2.Network(group, spikes, states).run(duration_ms * b2.ms)
     trains = [np.round(np.asarray(t / b2.ms) / dt_ms).astype(int) for t in spikes.spike_trains().values()]
     return trains, {name: np.asarray(getattr(states, name)) for name in variables}
 
 
-def izhikevich(duration_ms: float, dt_ms: float = 0.5, drive_mv: float = 10.0) -> tuple[list[np.ndarray], np.ndarray]:
-    """The four cells of IZHIKEVICH_CELLS driven by I (inside the parentheses, in mV), forward Euler."""
+@_quiet
+def izhikevich(duration_ms: float, dt_ms: float = 0.5, drive_mv: float = 10.0,
+               perturbation: float = 0.0) -> tuple[list[np.ndarray], np.ndarray]:
+    """The four cells of IZHIKEVICH_CELLS driven by I (inside the parentheses, in mV), forward Euler; the initial
+    membrane -65 mV times (1 + perturbation)."""
     b2 = _brian2()
     b2.defaultclock.dt = dt_ms * b2.ms
     group = b2.NeuronGroup(4, """
@@ -59,12 +72,13 @@ def izhikevich(duration_ms: float, dt_ms: float = 0.5, drive_mv: float = 10.0) -
     a, b, c, d = (np.array(column) for column in zip(*IZHIKEVICH_CELLS.values(), strict=True))
     group.a, group.b, group.c, group.d = a, b, c * b2.mV, d * b2.mV
     group.I = drive_mv * b2.mV
-    group.v = -65 * b2.mV
+    group.v = -65 * b2.mV * (1 + perturbation)
     group.u = group.b * group.v
     trains, states = _run(b2, group, ["v"], duration_ms, dt_ms)
     return trains, states["v"] * 1e3
 
 
+@_quiet
 def adex(duration_ms: float, current_na: float, dt_ms: float = 0.1) -> tuple[list[np.ndarray], np.ndarray]:
     """Brette & Gerstner (2005) with the library's defaults, forward Euler."""
     b2 = _brian2()
@@ -81,6 +95,7 @@ def adex(duration_ms: float, current_na: float, dt_ms: float = 0.1) -> tuple[lis
     return trains, states["v"] * 1e3
 
 
+@_quiet
 def hodgkin_huxley(duration_ms: float, current_ua_cm2: float, method: str,
                    dt_ms: float = 0.01) -> tuple[list[np.ndarray], np.ndarray]:
     """The library's HodgkinHuxley (same constants and initial gates); one spike per upward crossing of 0 mV."""

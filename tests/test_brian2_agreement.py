@@ -1,7 +1,8 @@
 """circuitdsl against Brian2 (tests/brian2_reference.py), both in float64: the same neurons, the same methods.
 
-- Izhikevich, written naively (both derivatives directly, as a new user writes it): every spike of the four
-  cells at the same step as Brian2's, and the membrane within 1e-9 mV at every step, over 1000 ms.
+- Izhikevich, written naively (both derivatives directly, as a new user writes it): every spike of RS, IB and CH
+  at the same step as Brian2's and the membrane within 1e-9 mV at every step, over 1000 ms; FS the same over its
+  first 100 ms, beyond which Brian2 does not reproduce itself either when its start moves by one rounding step.
 - AdEx (forward Euler) and Hodgkin-Huxley (exponential Euler and RK4 at dt = 0.01 ms) from the library:
   spikes within one step, membrane traces within the tolerances below.
 """
@@ -63,26 +64,32 @@ circuit Library {
 """
 
 IZHIKEVICH_MS = 1000.0
+FS_EXACT_MS = 100.0  # FS amplifies rounding: Brian2 itself, moved by one rounding step, leaves 1e-9 mV at 104.5 ms
 ADEX_MS, ADEX_NA = 300.0, 1.0
 HH_MS, HH_UA_CM2 = 50.0, 10.0
 UA_PER_CM2 = 1e-5  # µA/cm² in the canonical nA/µm²
-ADEX_MV = 1e-6  # AdEx membrane, away from the spikes themselves (measured: below 1e-9)
-HH_MV = {"exponential_euler": 1e-6, "rk4": 1e-6}  # Hodgkin-Huxley membrane at every step (measured: below 1e-9)
+# membrane tolerances at every step, in mV (measured: AdEx 2e-12, HH exponential Euler 2.1e-9, HH RK4 2.4e-11;
+# exponential Euler divides by A = -(g_total / C), so its rounding differs most from Brian2's sympy-ordered code)
+ADEX_MV = 1e-9
+HH_MV = {"exponential_euler": 1e-7, "rk4": 1e-9}
 
 
 def _run(source: str, backend: str, inputs: dict[str, float], steps: int,
          record: list[str]) -> dict[str, np.ndarray]:
     """A float64 rollout of constant inputs; every output and recorded trace as numpy [time, ...] of batch 0."""
-    circuit = circuitdsl.compile(circuitdsl.loads(source), backend=backend, dtype="float64")
     if backend == "torch":
         import torch
+        circuit = circuitdsl.compile(circuitdsl.loads(source), dtype="float64")
         arrays = {k: torch.full((1, steps), v, dtype=torch.float64) for k, v in inputs.items()}
         outputs, _ = circuit.rollout(arrays, record=record)
         return {k: v.detach().numpy()[0] for k, v in outputs.items()}
+    import jax
     import jax.numpy as jnp
-    arrays = {k: jnp.full((1, steps), v, dtype=jnp.float64) for k, v in inputs.items()}
-    outputs, _ = circuit.rollout(circuit.init(), arrays, record=record)
-    return {k: np.asarray(v)[0] for k, v in outputs.items()}
+    with jax.enable_x64(True):
+        circuit = circuitdsl.compile(circuitdsl.loads(source), backend="jax", dtype="float64")
+        arrays = {k: jnp.full((1, steps), v, dtype=jnp.float64) for k, v in inputs.items()}
+        outputs, _ = jax.jit(circuit.rollout, static_argnames="record")(circuit.init(), arrays, record=tuple(record))
+        return {k: np.asarray(v)[0] for k, v in outputs.items()}
 
 
 @pytest.fixture(scope="module")
@@ -99,8 +106,25 @@ def test_naive_izhikevich_reproduces_brian2_spike_for_spike(
     ours = _run(IZHIKEVICH, backend, {"drive": 10.0}, steps, [f"{cell}.v" for cell in cells])
     assert [len(t) for t in trains] == [23, 32, 81, 113]  # Brian2's counts for RS, IB, CH, FS
     for i, cell in enumerate(cells):
-        np.testing.assert_array_equal(np.flatnonzero(ours[f"{cell}_spikes"]), trains[i], err_msg=cell)
-        np.testing.assert_allclose(ours[f"{cell}.v"].reshape(steps), voltage[i], rtol=0, atol=1e-9, err_msg=cell)
+        exact = steps if cell != "FS" else int(FS_EXACT_MS / 0.5)
+        spikes = np.flatnonzero(ours[f"{cell}_spikes"])
+        np.testing.assert_array_equal(spikes[spikes < exact], trains[i][trains[i] < exact], err_msg=cell)
+        np.testing.assert_allclose(ours[f"{cell}.v"].reshape(steps)[:exact], voltage[i][:exact], rtol=0, atol=1e-9,
+                                   err_msg=cell)
+
+
+def test_fast_spiking_izhikevich_is_chaotic_at_the_rounding_level_in_brian2_itself(
+        izhikevich_brian2: tuple[list[np.ndarray], np.ndarray]) -> None:
+    """Why FS is compared over its first FS_EXACT_MS only: moving Brian2's own initial membrane by 1e-15 of
+    itself (about one rounding step) keeps RS, IB and CH spike for spike but changes FS's spike train."""
+    trains, voltage = izhikevich_brian2
+    moved_trains, moved = reference.izhikevich(IZHIKEVICH_MS, perturbation=1e-15)
+    for i in range(3):
+        np.testing.assert_array_equal(moved_trains[i], trains[i])
+    exact = int(FS_EXACT_MS / 0.5)
+    np.testing.assert_allclose(moved[3][:exact], voltage[3][:exact], rtol=0, atol=1e-9)
+    assert not np.array_equal(moved_trains[3], trains[3])
+    assert np.max(np.abs(moved[3] - voltage[3])) > 10  # mV: a spike at another step
 
 
 @pytest.fixture(scope="module")
@@ -119,16 +143,12 @@ def test_adex_agrees_with_brian2(library_runs: dict[str, np.ndarray]) -> None:
     trains, voltage = reference.adex(ADEX_MS, ADEX_NA)
     steps = voltage.shape[1]  # dt = 0.1 ms for AdEx, 0.01 ms for HH: the same step count covers both
     assert steps <= len(library_runs["adex"])
-    spikes = np.flatnonzero(library_runs["adex"][:steps])
-    _spikes_within_one_step(spikes, trains[0])
-    calm = np.ones(steps, bool)  # away from a spike's upstroke, where exp() amplifies rounding the most
-    for spike in trains[0]:
-        calm[max(spike - 2, 0):spike + 1] = False
-    np.testing.assert_allclose(library_runs["A.v"][:steps, 0][calm], voltage[0][calm], rtol=0, atol=ADEX_MV)
+    _spikes_within_one_step(np.flatnonzero(library_runs["adex"][:steps]), trains[0])
+    np.testing.assert_allclose(library_runs["A.v"][:steps], voltage[0], rtol=0, atol=ADEX_MV)
 
 
 @pytest.mark.parametrize("method", ["exponential_euler", "rk4"])
 def test_hodgkin_huxley_agrees_with_brian2(method: str, library_runs: dict[str, np.ndarray]) -> None:
     trains, voltage = reference.hodgkin_huxley(HH_MS, HH_UA_CM2, method)
     _spikes_within_one_step(np.flatnonzero(library_runs[f"hh_{method}"]), trains[0])
-    np.testing.assert_allclose(library_runs[f"H_{method}.v"][:, 0], voltage[0], rtol=0, atol=HH_MV[method])
+    np.testing.assert_allclose(library_runs[f"H_{method}.v"], voltage[0], rtol=0, atol=HH_MV[method])
