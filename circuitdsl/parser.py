@@ -280,7 +280,27 @@ class _ToAst(Transformer[Token, ast.Module]):
         return tuple(x for x in c if x is not None)
 
     def arg_decl(self, meta: Any, c: list[Any]) -> ast.ArgDecl:
-        return ast.ArgDecl(self._s(meta), self._ident(c[0]), self._ident(c[1]), c[2])
+        return ast.ArgDecl(self._s(meta), self._ident(c[0]), c[1], c[2])
+
+    def type_expr(self, meta: Any, c: list[Any]) -> ast.Ident | ast.Dimension:
+        """A type name, or a dimension combined from names with * / and whole powers (`voltage / time`)."""
+        factors = [c[0]]
+        for op, (ident, exponent) in zip(c[1::2], c[2::2], strict=True):
+            if str(op) == "%":
+                raise self._fail("E006", "a dimension combines names with * and /", _token_span(self.file, op),
+                                 ["input I: voltage / time"])
+            factors.append((ident, -exponent if str(op) == "/" else exponent))
+        if len(factors) == 1 and factors[0][1] == 1:
+            return factors[0][0]
+        return ast.Dimension(self._s(meta), tuple(factors))
+
+    def type_factor(self, meta: Any, c: list[Any]) -> tuple[ast.Ident, int]:
+        exponent = c[2]
+        if exponent is not None and ("." in str(exponent) or "e" in str(exponent).lower()):
+            raise self._fail("E006", "a dimension's power is a whole number", _token_span(self.file, exponent),
+                             ["param g: conductance / length ** 2"])
+        power = 1 if exponent is None else int(str(exponent))
+        return self._ident(c[0]), -power if c[1] is not None and str(c[1]) == "-" else power
 
     def block(self, meta: Any, c: list[Any]) -> tuple[Any, ...]:
         return tuple(x for x in c if x is not None)
@@ -299,7 +319,7 @@ class _ToAst(Transformer[Token, ast.Module]):
         return ast.Spike(self._s(meta), self._ident(c[0]), c[1], c[2] or ())
 
     def port(self, meta: Any, c: list[Any]) -> ast.Port:
-        return ast.Port(self._s(meta), self._ident(c[0]), c[1], self._ident(c[2]) if c[2] else None, c[3])
+        return ast.Port(self._s(meta), self._ident(c[0]), c[1], c[2], c[3])
 
     def input_decl(self, meta: Any, c: list[Any]) -> ast.InputDecl:
         return ast.InputDecl(self._s(meta), tuple(c))
