@@ -1,7 +1,8 @@
 """Running a NIR graph: nirtorch builds and wires the torch modules, this module supplies the neuron dynamics.
 
 NIR states continuous-time ODEs and leaves their discretisation to each backend (nirtorch maps no neuron by
-default).  The map here is forward Euler at a step `dt`, the neuron updated, then thresholded and reset in the
+default).  The map here is forward Euler at a step `dt` (every derivative, a CubaLIF's current and voltage alike,
+from the state before the step, as circuitdsl integrates a neuron's ODEs), then threshold and reset in the
 same step (snnTorch's `reset_delay=False`), spikes of height 1; a back-edge of a cycle reads the previous step's
 output (nirtorch's rule).  The fidelity measurements and the tests run exported and imported graphs through it.
 """
@@ -45,12 +46,10 @@ class Dynamics(nn.Module):
     def forward(self, x: torch.Tensor, state: State = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         if state is None or "v" not in state:
             state = {"v": torch.zeros_like(x), "i": torch.zeros_like(x)}
-        current = x
-        i = state["i"]
+        i, v = state["i"], state["v"]
+        current = i if self.cuba else x  # forward Euler: every derivative from the state before the step
         if self.cuba:
             i = i + self.dt / self.tau_syn * (-i + self.w_in * x)
-            current = i
-        v = state["v"]
         if self.integrator:
             v = v + self.dt * self.r * current
         else:

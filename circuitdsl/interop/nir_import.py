@@ -29,8 +29,8 @@ PASS = "pass"  # the Input and Output of a nested graph: values go through uncha
 CUBA = {
     "CubaLIF": '''neuron CubaLIF(tau_syn: time, tau_mem: time, r: float, w_in: float, v_leak: float, threshold: float,
                 v_reset: float, dt: time) {
-  """NIR's current-based LIF, forward Euler: the synaptic current, then the membrane, then threshold and reset
-  in the same step."""
+  """NIR's current-based LIF, forward Euler (current and membrane from the state before the step), then
+  threshold and reset in the same step."""
   state i = 0
   state v = 0
   di/dt = (-i + w_in * in) / tau_syn
@@ -40,7 +40,7 @@ CUBA = {
   out = z
 }''',
     "CubaLI": '''neuron CubaLI(tau_syn: time, tau_mem: time, r: float, w_in: float, v_leak: float, dt: time) {
-  """NIR's current-based leaky integrator, forward Euler: the synaptic current, then the membrane."""
+  """NIR's current-based leaky integrator, forward Euler (current and membrane from the state before the step)."""
   state i = 0
   state v = 0
   di/dt = (-i + w_in * in) / tau_syn
