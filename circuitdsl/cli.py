@@ -80,6 +80,10 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("--dt", type=float, metavar="SECONDS",
                              help="the time step (default: the circuit's or graph's own, else 1e-4 s)")
     export_cmd.add_argument("--seed", type=int, default=0, help="seed of the parameters' init rules")
+    export_cmd.add_argument("--input", action="append", default=[], metavar="NAME=VALUE",
+                            help="NeuroML2: hold an input port at this constant (default 1)")
+    export_cmd.add_argument("--steps", type=int, default=100,
+                            help="NeuroML2: steps the LEMS simulation runs and is compared over (default 100)")
     for command in (check_cmd, ir_cmd, run_cmd, draw_cmd, export_cmd, convert_cmd):
         command.add_argument("--limit", action="append", default=[], metavar="NAME=N",
                              help="raise a resource limit, e.g. units=100000000")
@@ -201,7 +205,9 @@ def _interop(options: argparse.Namespace, ir: CircuitIR | None) -> int:
         if ir is None:
             report = api.convert(options.file, options.output, options.dt, options.allow_lossy)[1]
         else:
-            report = api.export(ir, options.output, options.allow_lossy, options.dt, options.seed)
+            inputs = _constants(options.input)
+            report = api.export(ir, options.output, options.allow_lossy, options.dt, options.seed, inputs,
+                                options.steps)
     except CircuitError as error:
         print(error.render(), file=sys.stderr)
         return 1
@@ -211,6 +217,17 @@ def _interop(options: argparse.Namespace, ir: CircuitIR | None) -> int:
     print(report.render())
     print(f"written: {options.output} (report: {options.output}.fidelity.txt)")
     return 0
+
+
+def _constants(items: list[str]) -> dict[str, float]:
+    """`--input name=1.5` pairs as numbers."""
+    values = {}
+    for name, value in _args(items).items():
+        try:
+            values[name] = float(value)
+        except ValueError:
+            raise ValueError(f"--input {name}={value}: expected a number") from None
+    return values
 
 
 def _swim_loop(ir: CircuitIR, seed: int) -> SwimLoop:

@@ -85,6 +85,7 @@ CODES: Final[dict[str, tuple[str, str]]] = {
     "E951": ("interop", "unsupported node type"),
     "E952": ("interop", "bad graph in file"),
     "E953": ("interop", "lossy conversion refused"),
+    "E954": ("interop", "no Java runtime for jNeuroML"),
     "W201": ("name", "unused name"),
     "W501": ("sign", "self-junction dropped"),
 }

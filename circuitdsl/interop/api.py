@@ -74,8 +74,11 @@ def convert(graph: Any, output: str | Path, dt: float | None = None,
 
 
 def export(circuit: CircuitIR | str | Path, output: str | Path, allow_lossy: bool = False, dt: float | None = None,
-           seed: int = 0, **args: Any) -> FidelityReport:
-    """Write the circuit in the format its suffix names (.nir, .nml, .onnx) and the fidelity report beside it."""
+           seed: int = 0, inputs: dict[str, float] | None = None, steps: int = 100, **args: Any) -> FidelityReport:
+    """Write the circuit in the format its suffix names (.nir, .nml, .onnx) and the fidelity report beside it.
+
+    NeuroML2 only: `inputs`, the constant value each input port is held at (default 1); `steps`, how long the
+    LEMS simulation runs (and is compared with ours)."""
     out = Path(output)
     if out.suffix not in FORMATS:
         raise ValueError(f"cannot export to {out.name!r}: name a {', '.join(FORMATS)} file")
@@ -93,7 +96,7 @@ def export(circuit: CircuitIR | str | Path, output: str | Path, allow_lossy: boo
         from circuitdsl.interop import neuroml_export
 
         ir, module, source = _compiled(circuit, seed, args)
-        report = neuroml_export.export_neuroml(ir, module, out, source, allow_lossy)
+        report = neuroml_export.export_neuroml(ir, module, out, source, allow_lossy, inputs, steps)
     report.destination = str(out)
     report.write_beside(out)
     return report
