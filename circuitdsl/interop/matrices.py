@@ -12,7 +12,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from circuitdsl.ir.model import CircuitIR, Parameter, Projection, Ref
+from circuitdsl.ir.model import CircuitIR, Projection, Ref
+from circuitdsl.ir.params import NumpyOps, effective, synapse_units, synapse_weights
 from circuitdsl.ir.units import selected_units
 
 
@@ -25,45 +26,11 @@ def stored_values(module: object) -> dict[str, np.ndarray]:
             for key, value in state.items() if key.startswith("params.")}
 
 
-def effective(parameter: Parameter, raw: np.ndarray) -> np.ndarray:
-    """The value a circuit uses for a stored parameter: its sign enforced (clamp to the sign's side, or the
-    softplus / abs reparameterisation), as docs/language.md#parameters defines it."""
-    sign = -1.0 if parameter.sign == "inhibitory" else 1.0
-    if parameter.enforce == "clamp":
-        return np.maximum(raw, 0.0) if sign > 0 else np.minimum(raw, 0.0)
-    if parameter.enforce == "softplus":
-        return sign * np.logaddexp(0.0, raw)
-    if parameter.enforce == "abs":
-        return sign * np.abs(raw)
-    return raw
-
-
-def synapse_units(projection: Projection) -> tuple[np.ndarray, np.ndarray]:
-    """(pre, post): each synapse's flat unit in the source and the target side, numbered within the selections."""
-    rule = projection.connectivity.rule
-    n_source = math.prod(a.size for a in projection.source_shape)
-    n_target = math.prod(a.size for a in projection.target_shape)
-    if rule == "one_to_one":
-        return np.arange(n_target), np.arange(n_target)
-    if rule == "all_to_all":
-        return np.tile(np.arange(n_source), n_target), np.repeat(np.arange(n_target), n_source)
-    assert projection.connectivity.pre is not None and projection.connectivity.post is not None
-    return (np.asarray(projection.connectivity.pre.data, dtype=np.int64),
-            np.asarray(projection.connectivity.post.data, dtype=np.int64))
-
-
-def synapse_weights(ir: CircuitIR, projection: Projection, values: Mapping[str, np.ndarray]) -> np.ndarray:
+def synapse_weights_of(ir: CircuitIR, projection: Projection, values: Mapping[str, np.ndarray]) -> np.ndarray:
     """Each synapse's weight: its element of the (enforced) parameter, times the connectome's sign and scale."""
-    ref = projection.weight
-    parameter = ir.parameter(ref.param)
-    flat = effective(parameter, np.asarray(values[ref.param], dtype=np.float64).reshape(-1))
-    index = (np.asarray(ref.index.data, dtype=np.int64) if ref.index is not None
-             else ref.offset + ref.stride * np.arange(projection.synapses))
-    weights = flat[index]
-    for factor in (ref.sign, ref.scale):
-        if factor is not None:
-            weights = weights * np.asarray(factor.data, dtype=np.float64)
-    return weights
+    parameter = ir.parameter(projection.weight.param)
+    raw = np.asarray(values[projection.weight.param], dtype=np.float64).reshape(-1)
+    return synapse_weights(projection, effective(parameter, raw, NumpyOps()))
 
 
 def synapse_delays(projection: Projection, values: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -97,7 +64,7 @@ def matrices(ir: CircuitIR, projection: Projection, values: Mapping[str, np.ndar
     columns = selected_units(source_sizes, projection.source.select)
     rows = selected_units(target_sizes, projection.target_select)
     pre, post = synapse_units(projection)
-    weights = synapse_weights(ir, projection, values)
+    weights = synapse_weights_of(ir, projection, values)
     steps = synapse_delays(projection, values)
     out: dict[int, np.ndarray] = {}
     for delay in np.unique(steps):
