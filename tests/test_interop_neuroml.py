@@ -15,8 +15,8 @@ pytest.importorskip("neuroml")
 pytest.importorskip("pyneuroml")
 torch = pytest.importorskip("torch")
 
-import circuitdsl  # noqa: E402
-from circuitdsl.interop import api, neuroml_run  # noqa: E402
+import circuitdsl
+from circuitdsl.interop import api, neuroml_run
 
 DATA = Path(__file__).parent / "data" / "interop"
 needs_java = pytest.mark.skipif(neuroml_run.java() is None, reason="jNeuroML needs a Java runtime")
@@ -27,7 +27,7 @@ def test_the_touch_circuit_validates_runs_and_settles_where_ours_does(tmp_path: 
     report = api.export("models/celegans_touch.circuit", tmp_path / "touch.net.nml")
     for name in ("touch.net.nml", "LEMS_touch.xml", "touch.types.xml", "touch.net.nml.fidelity.txt"):
         assert (tmp_path / name).is_file()
-    neuroml_run.validate(tmp_path / "touch.net.nml")  # raises unless pyNeuroML's validator passes it
+    assert "valid under pyNeuroML's validator (jNeuroML)" in report.notes  # the export raises otherwise
     entries = {e.name: e for e in report.entries}
     assert entries["N <-> N"].target == "electricalProjection" and entries["N -> N"].status == "exact"
     assert entries["N"].max_error is not None and entries["N"].max_error < 1.5

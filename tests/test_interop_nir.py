@@ -22,8 +22,8 @@ snn = pytest.importorskip("snntorch")
 snn_import = pytest.importorskip("snntorch.import_nir")
 snn_export = pytest.importorskip("snntorch.export_nir")
 
-import circuitdsl  # noqa: E402
-from circuitdsl.interop import api, compare, nir_exec  # noqa: E402
+import circuitdsl
+from circuitdsl.interop import api, compare, nir_exec
 
 DATA = Path(__file__).parent / "data" / "interop"
 LIF_NET = DATA / "lif_net.circuit"
@@ -199,7 +199,7 @@ def test_load_reads_weights_from_a_npz_beside_the_circuit(tmp_path: Path) -> Non
     body = "circuit C {{\n  input x[n = 2]\n  population h[m = 3] : Identity\n  x -> h : all_to_all, weight = {}\n}}\n"
     (tmp_path / "ok.circuit").write_text(body.format('load("w.npz", "a")'))
     with torch.no_grad():
-        out, state = circuitdsl.compile(tmp_path / "ok.circuit")(torch.tensor([[1.0, 10.0]]))
+        _, state = circuitdsl.compile(tmp_path / "ok.circuit")(torch.tensor([[1.0, 10.0]]))
     np.testing.assert_array_equal(state["h:out"].numpy(), [[10.0, 32.0, 54.0]])
     for weight, code, text in [('load("w.npz", "b")', "E302", "needs 6 values [3, 2], but load() gives 4"),
                                ('load("w.npz", "zz")', "E907", "has no array 'zz'"),

@@ -12,8 +12,8 @@ onnx = pytest.importorskip("onnx")
 onnxruntime = pytest.importorskip("onnxruntime")
 torch = pytest.importorskip("torch")
 
-import circuitdsl  # noqa: E402
-from circuitdsl.interop import api  # noqa: E402
+import circuitdsl
+from circuitdsl.interop import api
 
 
 @pytest.mark.parametrize("model", ["models/ncap_swimmer.circuit", "models/celegans_whole.circuit"])

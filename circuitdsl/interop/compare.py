@@ -38,9 +38,9 @@ def our_traces(module: torch.nn.Module, ir: CircuitIR, inputs: Mapping[str, np.n
             out, state = module(x, state)
             for name, value in out.items():
                 outputs[name].append(value.reshape(batch, -1))
-            for name in populations:
-                populations[name].append(state[f"{name}:out"].reshape(batch, -1))
-    stack = lambda d: {k: torch.stack(v, 1).double().numpy() for k, v in d.items() if v}  # noqa: E731
+            for name, trace in populations.items():
+                trace.append(state[f"{name}:out"].reshape(batch, -1))
+    stack = lambda d: {k: torch.stack(v, 1).double().numpy() for k, v in d.items() if v}
     return stack(outputs), stack(populations)
 
 

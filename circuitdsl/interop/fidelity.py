@@ -74,9 +74,9 @@ class FidelityReport:
 
     def render(self) -> str:
         counts = {s: sum(e.status == s for e in self.entries) for s in ("exact", "approximate", "unsupported")}
+        tally = f"{counts['exact']} exact, {counts['approximate']} approximate, {counts['unsupported']} unsupported"
         lines = [f"fidelity report: {self.conversion}: {self.source} -> {self.destination}",
-                 f"  {counts['exact']} exact, {counts['approximate']} approximate, {counts['unsupported']} unsupported;"
-                 f" measured: {self.comparison}"]
+                 f"  {tally}; measured: {self.comparison}"]
         lines.extend(e.render() for e in self.entries)
         lines.extend(f"  note: {n}" for n in self.notes)
         return "\n".join(lines)
@@ -100,5 +100,5 @@ class FidelityReport:
                 "E953", f"{self.conversion}: {len(self.unsupported)} of {len(self.entries)} parts of {self.source} "
                         "cannot be converted", None,
                 (*(f"{e.kind} '{e.name}': {e.why}" for e in self.unsupported),
-                 "pass --allow-lossy (allow_lossy=True) to convert the rest anyway; the full report:\n"
-                 + self.render()))])
+                 ("pass --allow-lossy (allow_lossy=True) to convert the rest anyway; the full report:\n"
+                  + self.render())))])

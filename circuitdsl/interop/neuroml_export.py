@@ -257,7 +257,7 @@ def export_neuroml(ir: CircuitIR, module: object, out: Path, source: str, allow_
     lems = write(export, out, steps)
     report.notes.append(f"simulation: {lems.name} (runs under jNeuroML: pynml {lems.name} -nogui), synapse types: "
                         f"{stem}.types.xml")
-    neuroml_run.validate(out)
+    report.notes.append(f"valid under {neuroml_run.validate(out)}")
     neuroml_run.measure(report, export, ir, module, lems, inputs or {}, steps)
     return report
 

@@ -10,7 +10,6 @@ reset, CubaLIF and CubaLI are neuron models written into the file.
 
 from __future__ import annotations
 
-import math
 import re
 from collections import deque
 from dataclasses import dataclass, field
@@ -116,8 +115,8 @@ def _uniform(node: nir.NIRNode, fields: tuple[str, ...], entry: Entry) -> dict[s
         values[name] = float(data.mean()) if data.size else 0.0
         if data.size and not np.allclose(data, data.reshape(-1)[0], rtol=1e-6, atol=0):
             entry.status = "approximate"
-            entry.why = "; ".join(w for w in (entry.why, f"{name} varies over neurons ({data.min():g} .. "
-                                              f"{data.max():g}); their mean is used") if w)
+            varies = f"{name} varies over neurons ({data.min():g} .. {data.max():g}); their mean is used"
+            entry.why = "; ".join(w for w in (entry.why, varies) if w)
     return values
 
 
