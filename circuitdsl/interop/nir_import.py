@@ -227,12 +227,14 @@ def convert(graph: nir.NIRGraph, file: str, dt: float | None, stem: str) -> Conv
     given = dt if dt is not None else (graph.metadata or {}).get("dt")
     step = float(given) if given is not None else DEFAULT_DT
     report = FidelityReport("NIR -> circuit", file, f"{stem}.circuit")
-    report.notes.append(f"dt = {step:g} s ({'from the graph' if dt is None and given is not None else 'given' if dt else 'assumed: the graph records none; the NIR paper and snnTorch use 1e-4 s'}); "
-                        "forward Euler, reset in the step that spikes, a cycle reads the previous step")
+    origin = ("given" if dt is not None else "from the graph" if given is not None
+              else "assumed: the graph records none; the NIR paper and snnTorch use 1e-4 s")
+    report.notes.append(f"dt = {step:g} s ({origin}); forward Euler, reset in the step that spikes, a cycle reads "
+                        "the previous step")
     flat = flatten(graph)
     order = _bfs_order(flat)
     taken: set[str] = set()
-    names = {n: identifier(n, taken) for n in order if _is_signal(flat.nodes[n]) or isinstance(flat.nodes[n], nir.Output)}
+    names = {n: identifier(n, taken) for n in order if isinstance(flat.nodes[n], (nir.Input, nir.Output, *NEURONS))}
     inputs = [n for n in order if isinstance(flat.nodes[n], nir.Input)]
     neurons = [n for n in order if isinstance(flat.nodes[n], NEURONS)]
     outputs = [n for n in order if isinstance(flat.nodes[n], nir.Output)]
@@ -248,10 +250,6 @@ def convert(graph: nir.NIRGraph, file: str, dt: float | None, stem: str) -> Conv
             bias = np.asarray(node.bias, dtype=np.float64).reshape(-1, 1)
             trace(flat, n, bias, step, file, paths, sinks, as_bias=True)
     return _write(flat, names, inputs, neurons, outputs, paths, step, report, stem, file)
-
-
-def _is_signal(node: object) -> bool:
-    return isinstance(node, (nir.Input, *NEURONS))
 
 
 def _size(node: nir.NIRNode) -> int:
@@ -275,72 +273,110 @@ def _bfs_order(flat: _Flat) -> list[str]:
     return list(seen) + [n for n in flat.nodes if n not in seen]
 
 
+@dataclass
+class _Writer:
+    """The circuit text being written from the folded paths: declarations, projections, outputs."""
+
+    flat: _Flat
+    names: dict[str, str]
+    paths: _Paths
+    dt: float
+    report: FidelityReport
+    stem: str
+    lines: list[str] = field(default_factory=list)
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    models: dict[str, tuple[str, float]] = field(default_factory=dict)  # node -> (model as written, input scale)
+    sums: dict[str, str] = field(default_factory=dict)  # output -> the Identity population that sums into it
+    bias: str = ""
+
+    def size(self, n: str) -> int:
+        return _size(self.flat.nodes[n])  # type: ignore[arg-type]
+
+    def declarations(self, inputs: list[str], neurons: list[str], outputs: list[str]) -> None:
+        for n in inputs:
+            self.report.add("input", n, self.names[n], "exact")
+            self.lines.append(f"  input {self.names[n]}[unit = {self.size(n)}]")
+        self.lines.extend([*(f"  output {self.names[n]}[unit = {self.size(n)}]" for n in outputs), ""])
+        taken = set(self.names.values())
+        for n in neurons:
+            entry = self.report.add("population", n, self.names[n], "exact")
+            model, scale = neuron(self.flat.nodes[n], self.dt, entry)  # type: ignore[arg-type]
+            entry.target = f"{self.names[n]} : {model.split('(')[0]}"
+            self.models[n] = (model, scale)
+            if entry.status != "unsupported":
+                self.lines.append(_wrapped(f"  population {self.names[n]}[unit = {self.size(n)}] : {model}"))
+        for n in outputs:  # an output fed through weights gets an Identity population that sums them
+            fed = [k for k in self.paths.weights if k[1] == n]
+            biased = any(sink == n for sink, _ in self.paths.biases)
+            if not (len(fed) == 1 and fed[0][2] == 0 and not biased and _is_identity(self.paths.weights[fed[0]])):
+                self.sums[n] = identifier(f"{self.names[n]}_sum", taken)
+                self.lines.append(f"  population {self.sums[n]}[unit = {self.size(n)}] : Identity")
+                self.models[n] = ("Identity", 1.0)
+        if self.paths.biases:
+            self.bias = identifier("bias", taken)
+            self.lines.append(f"  population {self.bias} : Constant")
+        self.lines.append("")
+
+    def projection(self, source: str, target: str, key: str, values: np.ndarray, delay: int, why: str) -> None:
+        """One projection into a neuron's population (or an output's sum), its weights scaled by the target's
+        input scale and stored under `key`."""
+        self.arrays[key] = values * self.models[target][1]
+        into = self.sums.get(target, self.names.get(target))
+        rule = "all_to_all, " if source != self.bias else ""
+        self.lines.append(f'  {self.names.get(source, source)} -> {into} : {rule}weight = load("{self.stem}.npz", '
+                          f'"{key}")' + (f", delay = {delay}" if delay else ""))
+        self.report.add("projection", f"{source} -> {target}", f"{self.names.get(source, source)} -> {into}",
+                        "exact", why)
+
+    def projections(self, live: set[str]) -> None:
+        """Every folded path between exported nodes, and the biases (`live`: inputs and exported neurons)."""
+        for (src, dst, delay), matrix in self.paths.weights.items():
+            if src in live and (dst in live or dst in self.sums):
+                key = f"{self.names[src]}__{self.names[dst]}" + (f"__d{delay}" if delay else "")
+                self.projection(src, dst, key, matrix, delay, f"delay {delay} steps" if delay else "")
+        for (dst, late), vector in self.paths.biases.items():
+            if dst in live or dst in self.sums:
+                key = f"bias__{self.names[dst]}" + ("__late" if late else "")
+                why = "the Affine biases on its paths" + (", inside a cycle: from the second step" if late else "")
+                self.projection(self.bias, dst, key, np.asarray(vector).reshape(-1, 1), int(late), why)
+        self.lines.append("")
+
+    def outputs(self, outputs: list[str]) -> None:
+        for n in outputs:
+            fed = [k for k in self.paths.weights if k[1] == n]
+            source = self.sums.get(n) or (self.names[fed[0][0]] if fed else None)
+            if source is None:
+                self.report.add("output", n, self.names[n], "unsupported", "nothing reaches it")
+                continue
+            self.lines.append(f"  {self.names[n]} = {source}")
+            self.report.add("output", n, self.names[n], "exact")
+
+
 def _write(flat: _Flat, names: dict[str, str], inputs: list[str], neurons: list[str], outputs: list[str],
            paths: _Paths, dt: float, report: FidelityReport, stem: str, file: str) -> Converted:
     """The circuit text: ports, populations, projections (weights to the .npz), outputs."""
-    arrays: dict[str, np.ndarray] = {}
-    lines: list[str] = []
-    models: dict[str, tuple[str, float]] = {}
-    for n in inputs:
-        report.add("input", n, names[n], "exact")
-        lines.append(f"  input {names[n]}[unit = {_size(flat.nodes[n])}]")
-    for n in outputs:
-        lines.append(f"  output {names[n]}[unit = {_size(flat.nodes[n])}]")
-    lines.append("")
-    taken = set(names.values())
-    for n in neurons:
-        entry = report.add("population", n, names[n], "exact")
-        model, scale = neuron(flat.nodes[n], dt, entry)
-        entry.target = f"{names[n]} : {model.split('(')[0]}"
-        models[n] = (model, scale)
-        if entry.status != "unsupported":
-            lines.append(f"  population {names[n]}[unit = {_size(flat.nodes[n])}] : {model}")
-    sums = {}
-    for n in outputs:  # an output fed through weights gets an Identity population that sums them
-        fed = [k for k in paths.weights if k[1] == n]
-        biased = any(sink == n for sink, _ in paths.biases)
-        direct = len(fed) == 1 and fed[0][2] == 0 and not biased and _is_identity(paths.weights[fed[0]])
-        if not direct:
-            sums[n] = identifier(f"{names[n]}_sum", taken)
-            lines.append(f"  population {sums[n]}[unit = {_size(flat.nodes[n])}] : Identity")
-            models[n] = ("Identity", 1.0)
-    if paths.biases:
-        bias = identifier("bias", taken)
-        lines.append(f"  population {bias} : Constant")
-    lines.append("")
-    supported = {n for n in neurons if report_status(report, n) != "unsupported"} | set(inputs)
-    for (src, dst, delay), matrix in paths.weights.items():
-        if src not in supported or (dst in names and dst not in supported and dst not in outputs):
-            continue
-        if dst in outputs and dst not in sums:
-            continue
-        key = f"{names[src]}__{names[dst]}" + (f"__d{delay}" if delay else "")
-        arrays[key] = (matrix * models[dst][1]).astype(np.float64)
-        target = sums.get(dst, names.get(dst))
-        lines.append(f'  {names[src]} -> {target} : all_to_all, weight = load("{stem}.npz", "{key}")'
-                     + (f", delay = {delay}" if delay else ""))
-        report.add("projection", f"{src} -> {dst}", f"{names[src]} -> {target}", "exact",
-                   f"delay {delay} steps" if delay else "")
-    for (dst, late), vector in paths.biases.items():
-        if dst in supported or dst in sums:
-            key = f"bias__{names[dst]}" + ("__late" if late else "")
-            arrays[key] = (np.asarray(vector).reshape(-1, 1) * models[dst][1]).astype(np.float64)
-            lines.append(f'  {bias} -> {sums.get(dst, names.get(dst))} : weight = load("{stem}.npz", "{key}")'
-                         + (", delay = 1" if late else ""))
-            report.add("projection", f"bias -> {dst}", f"{bias} -> {sums.get(dst, names[dst])}", "exact",
-                       "the Affine biases on its paths" + (", inside a cycle: from the second step" if late else ""))
-    lines.append("")
-    for n in outputs:
-        fed = [k for k in paths.weights if k[1] == n]
-        source = sums.get(n) or names[fed[0][0]] if fed else None
-        if source is None:
-            report.add("output", n, names[n], "unsupported", "nothing reaches it")
-            continue
-        lines.append(f"  {names[n]} = {source}")
-        report.add("output", n, names[n], "exact")
-    used = {m.split("(")[0] for m, _ in models.values()} | ({"Constant"} if paths.biases else set())
-    text = _file_text(file, stem, dt, [CUBA[k] for k in ("CubaLIF", "CubaLI", "Constant") if k in used], lines)
-    return Converted(text, arrays, report, names, dt)
+    writer = _Writer(flat, names, paths, dt, report, stem)
+    writer.declarations(inputs, neurons, outputs)
+    writer.projections({n for n in neurons if report_status(report, n) != "unsupported"} | set(inputs))
+    writer.outputs(outputs)
+    used = {m.split("(")[0] for m, _ in writer.models.values()} | ({"Constant"} if paths.biases else set())
+    text = _file_text(file, stem, dt, [CUBA[k] for k in ("CubaLIF", "CubaLI", "Constant") if k in used], writer.lines)
+    return Converted(text, writer.arrays, report, names, dt)
+
+
+def _wrapped(line: str, width: int = 110) -> str:
+    """A long declaration broken after commas (newlines inside parentheses are free in the language)."""
+    if len(line) <= width:
+        return line
+    indent = " " * (line.index("(") + 1)
+    parts, current = [], ""
+    for piece in line.split(", "):
+        if current and len(current) + len(piece) + 2 > width:
+            parts.append(current + ",")
+            current = indent + piece
+        else:
+            current = f"{current}, {piece}" if current else piece
+    return "\n".join([*parts, current])
 
 
 def report_status(report: FidelityReport, name: str) -> str:
