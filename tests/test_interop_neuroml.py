@@ -38,12 +38,13 @@ def test_the_touch_circuit_validates_runs_and_settles_where_ours_does(tmp_path: 
 
 
 @needs_java
-def test_izhikevich_cells_spike_as_ours_do(tmp_path: Path) -> None:
-    report = api.export(DATA / "izhikevich_net.circuit", tmp_path / "izh.net.nml", inputs={"current": 10.0},
+def test_izhikevich_and_lif_cells_spike_as_ours_do(tmp_path: Path) -> None:
+    report = api.export(DATA / "izhikevich_net.circuit", tmp_path / "izh.net.nml", inputs={"current": 10.0, "x": 1.0},
                         steps=400)
     cells = [e for e in report.entries if e.kind == "population"]
-    assert len(cells) == 4 and all(e.status == "exact" and e.max_error < 1e-4 for e in cells), report.render()
+    assert len(cells) == 5 and all(e.status == "exact" and e.max_error < 1e-4 for e in cells), report.render()
     theirs = neuroml_run.simulate(tmp_path / "LEMS_izh.xml")
+    assert np.sum(theirs["lif_1"] == 0) > 50  # reset to 0 mV after each of its spikes, every fifth step
     for name in ("rs_0", "ib_0", "ch_0", "fs_0"):
         resets = np.sum(np.diff(theirs[name]) < -0.02)  # a spike resets v by tens of mV (in volts here)
         assert resets >= 2, name

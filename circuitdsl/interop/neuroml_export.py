@@ -29,7 +29,9 @@ from circuitdsl.interop.matrices import matrices, stored_values
 from circuitdsl.ir.model import CircuitIR, NeuronModel, Population, Projection, Ref
 
 GRADED = {"Rate": "tanh", "Leaky": "linear"}  # model -> what its synapses read of v
-STATE = {"Rate": "v", "Leaky": "v", "Izhikevich": "v", "LIF": "mem"}  # the state compared with LEMS's v
+# the state compared with LEMS's v, as (state, the state that zeroes it): a LIF's membrane is zeroed by its spike at
+# the start of the next step, an iafCell's at once, so the LIF's is compared after its reset
+STATE = {"Rate": ("v", None), "Leaky": ("v", None), "Izhikevich": ("v", None), "LIF": ("mem", "spk")}
 
 
 @dataclass
@@ -51,7 +53,7 @@ class NeuromlExport:
     dt: float  # ms
     cells: dict[str, _Cell] = field(default_factory=dict)
     outputs: set[str] = field(default_factory=set)
-    records: dict[str, str] = field(default_factory=dict)  # population -> the state it is compared on
+    records: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # population -> STATE entry
 
 
 def nml_id(name: str) -> str:

@@ -95,9 +95,10 @@ def simulate(lems: Path) -> dict[str, np.ndarray]:
     return dict(zip(columns, data.T, strict=True))
 
 
-def our_states(ir: CircuitIR, module: object, records: dict[str, str], inputs: dict[str, float],
+def our_states(ir: CircuitIR, module: object, records: dict[str, tuple[str, str | None]], inputs: dict[str, float],
                steps: int) -> dict[str, np.ndarray]:
-    """Our float64 simulation with the inputs held constant: each recorded state [time, units] (v in mV)."""
+    """Our float64 simulation with the inputs held constant: each recorded state [time, units] (v in mV), times
+    (1 - the state that resets it) where one does."""
     ours = circuitdsl.compile(ir, dtype="float64")
     ours.load_state_dict(module.state_dict())  # type: ignore[attr-defined]
     drive = {p.name: torch.full((1, *[a.size for a in p.shape]), float(inputs.get(p.name, 1.0)),
@@ -107,8 +108,9 @@ def our_states(ir: CircuitIR, module: object, records: dict[str, str], inputs: d
     with torch.no_grad():
         for _ in range(steps):
             _, state = ours(drive or None, state)
-            for name, variable in records.items():
-                traces[name].append(state[f"{name}.{variable}"].reshape(-1).numpy())
+            for name, (variable, reset) in records.items():
+                value = state[f"{name}.{variable}"] * (1 - state[f"{name}.{reset}"] if reset else 1)
+                traces[name].append(value.reshape(-1).numpy())
     return {name: np.stack(values) for name, values in traces.items()}
 
 
@@ -117,7 +119,7 @@ def measure(report: FidelityReport, export: object, ir: CircuitIR, module: objec
     """Fill in each population's largest |v difference| (mV) between jNeuroML and our float64 simulation."""
     from circuitdsl.interop.neuroml_export import nml_id
 
-    records: dict[str, str] = export.records  # type: ignore[attr-defined]
+    records: dict[str, tuple[str, str | None]] = export.records  # type: ignore[attr-defined]
     if not java():
         report.comparison = f"not run: {NO_JAVA}"
         return
