@@ -195,12 +195,8 @@ def _draw(ir: CircuitIR, options: argparse.Namespace) -> int:
 
 def _interop(options: argparse.Namespace, ir: CircuitIR | None) -> int:
     """`export` (ir given) or `convert`: print the fidelity report, which is also written beside the output."""
-    try:
-        from circuitdsl.interop import api
-    except ImportError as error:
-        print(f"circuitdsl: {options.command} needs the 'interop' extra ({error.name} is not installed): "
-              "pip install 'circuitdsl[interop]'", file=sys.stderr)
-        return 2
+    from circuitdsl.interop import api
+
     try:
         if ir is None:
             report = api.convert(options.file, options.output, options.dt, options.allow_lossy)[1]
@@ -211,6 +207,10 @@ def _interop(options: argparse.Namespace, ir: CircuitIR | None) -> int:
     except CircuitError as error:
         print(error.render(), file=sys.stderr)
         return 1
+    except ImportError as error:  # the converters import their libraries when they run
+        print(f"circuitdsl: {options.command} needs the 'interop' extra ({error.name} is not installed): "
+              "pip install 'circuitdsl[interop]'", file=sys.stderr)
+        return 2
     except (ValueError, OSError) as error:
         print(f"circuitdsl: {error}", file=sys.stderr)
         return 2

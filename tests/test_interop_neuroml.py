@@ -50,11 +50,20 @@ def test_izhikevich_and_lif_cells_spike_as_ours_do(tmp_path: Path) -> None:
         assert resets >= 2, name
 
 
-def test_neuroml_export_refuses_what_it_cannot_hold_unless_allowed(tmp_path: Path) -> None:
+def test_neuroml_export_refuses_what_it_cannot_hold_unless_allowed(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(circuitdsl.CircuitError) as info:
         api.export("models/ncap_swimmer.circuit", tmp_path / "swim.net.nml")
     assert info.value.code == "E953" and "NeuroML2 has no counterpart of Graded" in str(info.value)
     assert not (tmp_path / "swim.net.nml").exists()
+    monkeypatch.setattr(neuroml_run, "java", lambda: None)  # the schema check is enough here
+    (tmp_path / "mixed.circuit").write_text("import celegans\ncircuit Mixed {\n  input x\n  population a : celegans.Rate\n"
+                                            "  population g : Graded\n  x -> a : weight = fixed(1)\n"
+                                            "  a -> g : weight = 0.5\n}\n")
+    with pytest.raises(circuitdsl.CircuitError):
+        api.export(tmp_path / "mixed.circuit", tmp_path / "mixed.net.nml")
+    report = api.export(tmp_path / "mixed.circuit", tmp_path / "mixed.net.nml", allow_lossy=True)
+    assert (tmp_path / "mixed.net.nml").exists() and {e.name for e in report.unsupported} == {"g", "a -> g"}
 
 
 def test_without_java_the_schema_checks_it_and_the_report_says_why_nothing_ran(

@@ -80,6 +80,8 @@ def build(ir: CircuitIR, values: dict[str, np.ndarray], inputs: dict[str, float]
         _population(export, population, ir.neurons[population.model], report)
     for projection in ir.projections:
         _projection(export, projection, ir, values, inputs, report)
+    if not export.network.populations:  # a NeuroML2 network needs a population: nothing to write, even lossily
+        report.refuse_lossy(False)
     return export, report
 
 
