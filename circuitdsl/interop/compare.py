@@ -40,8 +40,12 @@ def our_traces(module: torch.nn.Module, ir: CircuitIR, inputs: Mapping[str, np.n
                 outputs[name].append(value.reshape(batch, -1))
             for name, trace in populations.items():
                 trace.append(state[f"{name}:out"].reshape(batch, -1))
-    stack = lambda d: {k: torch.stack(v, 1).double().numpy() for k, v in d.items() if v}
-    return stack(outputs), stack(populations)
+    return _stacked(outputs), _stacked(populations)
+
+
+def _stacked(traces: dict[str, list[torch.Tensor]]) -> dict[str, np.ndarray]:
+    """Per-step tensors [batch, units] stacked over time: [batch, time, units], float64."""
+    return {name: torch.stack(steps, 1).double().numpy() for name, steps in traces.items() if steps}
 
 
 def max_error(ours: np.ndarray, theirs: np.ndarray) -> float:
