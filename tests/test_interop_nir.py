@@ -208,3 +208,17 @@ def test_load_reads_weights_from_a_npz_beside_the_circuit(tmp_path: Path) -> Non
         with pytest.raises(circuitdsl.CircuitError) as info:
             circuitdsl.load(tmp_path / "bad.circuit")
         assert info.value.code == code and text in str(info.value) and info.value.span.line == 4
+
+
+def test_nir_import_refuses_a_node_it_cannot_write_unless_allowed(tmp_path: Path) -> None:
+    w = np.eye(2, dtype=np.float32)
+    _write(tmp_path, "integrator.nir", {"in": nir.Input(np.array([2])), "w": nir.Linear(w),
+                                        "lif": nir.LIF(*(np.full(2, 1e-3),) * 2, np.zeros(2), np.ones(2)),
+                                        "acc": nir.I(np.ones(2)), "out": nir.Output(np.array([2]))},
+           [("in", "w"), ("w", "lif"), ("lif", "acc"), ("acc", "out")])
+    error = _bad(tmp_path, "integrator.nir")
+    assert error.code == "E953" and "NIR I has no circuitdsl counterpart" in str(error)
+    ir, report = api.convert(tmp_path / "integrator.nir", tmp_path / "out.circuit", allow_lossy=True)
+    assert [p.name for p in ir.populations] == ["lif"]
+    assert {(e.kind, e.status) for e in report.entries if e.status != "exact"} == {("node", "unsupported"),
+                                                                                   ("output", "unsupported")}

@@ -288,25 +288,35 @@ class _Writer:
     models: dict[str, tuple[str, float]] = field(default_factory=dict)  # node -> (model as written, input scale)
     sums: dict[str, str] = field(default_factory=dict)  # output -> the Identity population that sums into it
     bias: str = ""
+    live: set[str] = field(default_factory=set)  # the inputs and the neurons that convert
+
+    def reached(self, output: str) -> bool:
+        """Whether a path from a converted node, or a bias, reaches an output (one nothing reaches is left out)."""
+        return (any(k[1] == output and k[0] in self.live for k in self.paths.weights)
+                or any(k[0] == output for k in self.paths.biases))
 
     def size(self, n: str) -> int:
         return _size(self.flat.nodes[n])  # type: ignore[arg-type]
 
     def declarations(self, inputs: list[str], neurons: list[str], outputs: list[str]) -> None:
-        for n in inputs:
-            self.report.add("input", n, self.names[n], "exact")
-            self.lines.append(f"  input {self.names[n]}[unit = {self.size(n)}]")
-        self.lines.extend([*(f"  output {self.names[n]}[unit = {self.size(n)}]" for n in outputs), ""])
-        taken = set(self.names.values())
+        populations = []
         for n in neurons:
             entry = self.report.add("population", n, self.names[n], "exact")
             model, scale = neuron(self.flat.nodes[n], self.dt, entry)  # type: ignore[arg-type]
             entry.target = f"{self.names[n]} : {model.split('(')[0]}"
             self.models[n] = (model, scale)
             if entry.status != "unsupported":
-                self.lines.append(_wrapped(f"  population {self.names[n]}[unit = {self.size(n)}] : {model}"))
-        for n in outputs:  # an output fed through weights gets an Identity population that sums them
-            fed = [k for k in self.paths.weights if k[1] == n]
+                self.live.add(n)
+                populations.append(_wrapped(f"  population {self.names[n]}[unit = {self.size(n)}] : {model}"))
+        for n in inputs:
+            self.live.add(n)
+            self.report.add("input", n, self.names[n], "exact")
+            self.lines.append(f"  input {self.names[n]}[unit = {self.size(n)}]")
+        reached = [n for n in outputs if self.reached(n)]
+        self.lines.extend([*(f"  output {self.names[n]}[unit = {self.size(n)}]" for n in reached), "", *populations])
+        taken = set(self.names.values())
+        for n in reached:  # an output fed through weights gets an Identity population that sums them
+            fed = [k for k in self.paths.weights if k[1] == n and k[0] in self.live]
             biased = any(sink == n for sink, _ in self.paths.biases)
             if not (len(fed) == 1 and fed[0][2] == 0 and not biased and _is_identity(self.paths.weights[fed[0]])):
                 self.sums[n] = identifier(f"{self.names[n]}_sum", taken)
@@ -343,10 +353,10 @@ class _Writer:
 
     def outputs(self, outputs: list[str]) -> None:
         for n in outputs:
-            fed = [k for k in self.paths.weights if k[1] == n]
+            fed = [k for k in self.paths.weights if k[1] == n and k[0] in self.live]
             source = self.sums.get(n) or (self.names[fed[0][0]] if fed else None)
             if source is None:
-                self.report.add("output", n, self.names[n], "unsupported", "nothing reaches it")
+                self.report.add("output", n, "-", "unsupported", "nothing converted reaches it")
                 continue
             self.lines.append(f"  {self.names[n]} = {source}")
             self.report.add("output", n, self.names[n], "exact")
@@ -357,7 +367,7 @@ def _write(flat: _Flat, names: dict[str, str], inputs: list[str], neurons: list[
     """The circuit text: ports, populations, projections (weights to the .npz), outputs."""
     writer = _Writer(flat, names, paths, dt, report, stem)
     writer.declarations(inputs, neurons, outputs)
-    writer.projections({n for n in neurons if report_status(report, n) != "unsupported"} | set(inputs))
+    writer.projections(writer.live)
     writer.outputs(outputs)
     used = {m.split("(")[0] for m, _ in writer.models.values()} | ({"Constant"} if paths.biases else set())
     text = _file_text(file, stem, dt, [CUBA[k] for k in ("CubaLIF", "CubaLI", "Constant") if k in used], writer.lines)
@@ -377,10 +387,6 @@ def _wrapped(line: str, width: int = 110) -> str:
         else:
             current = f"{current}, {piece}" if current else piece
     return "\n".join([*parts, current])
-
-
-def report_status(report: FidelityReport, name: str) -> str:
-    return next((e.status for e in report.entries if e.kind == "population" and e.name == name), "exact")
 
 
 def _is_identity(matrix: np.ndarray) -> bool:
