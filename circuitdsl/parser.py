@@ -6,13 +6,18 @@ Entry point: `parse(text, file)` returns an `ast.Module` or raises `CircuitError
 from __future__ import annotations
 
 import functools
+import hashlib
 import inspect
+import os
+import stat
+import sys
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from lark import Lark, Token, Transformer, Tree, v_args
+from lark import __version__ as lark_version
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 from circuitdsl import ast
@@ -72,10 +77,41 @@ class _Newlines:
 
 @functools.cache
 def _parser() -> tuple[Lark, _Newlines]:
+    """The parser, built once per process; its tables come from the per-user cache when they are there (lark
+    checks the grammar's hash stored in the file and rebuilds, then rewrites it, when the grammar changed)."""
     newlines = _Newlines()
-    lark = Lark(grammar_text(), parser="lalr", lexer="contextual", propagate_positions=True,
-                maybe_placeholders=True, postlex=newlines)
+    grammar = grammar_text()
+    cache = cache_file(grammar)
+    lark = Lark(grammar, parser="lalr", lexer="contextual", propagate_positions=True, maybe_placeholders=True,
+                postlex=newlines, cache=False if cache is None else str(cache))
     return lark, newlines
+
+
+def cache_file(grammar: str) -> Path | None:
+    """Where the built parser is cached: one file per grammar and lark version in a directory only this user
+    can write (`$CIRCUITDSL_CACHE`, else `$XDG_CACHE_HOME/circuitdsl`, else `~/.cache/circuitdsl`); None (build
+    without a cache) when `$CIRCUITDSL_CACHE` is empty or that directory cannot be made private.  The cache
+    holds a pickle, so it is never read from a place others could write to."""
+    root = os.environ.get("CIRCUITDSL_CACHE")
+    if root == "":
+        return None
+    if root is None:
+        root = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache"), "circuitdsl")
+    key = hashlib.sha256(f"{grammar}\0{lark_version}\0{sys.version_info[:2]}".encode()).hexdigest()[:24]
+    folder, path = Path(root), Path(root) / f"parser-{key}.lark"
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if not all(_private(p) for p in (folder, path) if p.exists()):
+            return None
+    except OSError:
+        return None
+    return path
+
+
+def _private(path: Path) -> bool:
+    """Owned by this user and writable by no one else (on systems with owners)."""
+    info = path.stat()
+    return (not hasattr(os, "getuid") or info.st_uid == os.getuid()) and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
 
 
 @functools.cache
@@ -181,7 +217,15 @@ def _hint_for_character(char: str) -> str | None:
 
 
 def parse(text: str, file: str = "<string>") -> ast.Module:
-    """Parse the text of one .circuit file into an AST, or raise CircuitError."""
+    """Parse the text of one .circuit file into an AST, or raise CircuitError.
+
+    The last few results are kept: the AST is immutable, so a library module imported again, or a file that
+    `check` loads and then elaborates, is parsed once per process."""
+    return _parse(text, file)
+
+
+@functools.lru_cache(maxsize=16)
+def _parse(text: str, file: str) -> ast.Module:
     lark, newlines = _parser()
     try:
         tree = lark.parse(text)

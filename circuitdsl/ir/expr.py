@@ -34,15 +34,16 @@ Lookup = Callable[[Var | Ref], Any]
 
 def children(expr: Expr) -> tuple[Expr, ...]:
     """The direct subexpressions of a node, in reading order (none for leaves: Const, Var, Ref, Shared)."""
-    if isinstance(expr, Unary):
-        return (expr.x,)
-    if isinstance(expr, Binary):
-        return (expr.left, expr.right)
-    if isinstance(expr, Call):
-        return tuple(expr.args)
-    if isinstance(expr, Cond):
-        return (expr.cond, expr.then, expr.other)
-    return ()
+    kids = _CHILDREN.get(type(expr))
+    return () if kids is None else kids(expr)
+
+
+_CHILDREN: Final[dict[type, Callable[[Any], tuple[Expr, ...]]]] = {
+    Unary: lambda e: (e.x,),
+    Binary: lambda e: (e.left, e.right),
+    Call: lambda e: tuple(e.args),
+    Cond: lambda e: (e.cond, e.then, e.other),
+}
 
 
 def with_children(expr: Expr, new: Sequence[Expr]) -> Expr:
