@@ -11,16 +11,17 @@ import inspect
 import os
 import stat
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from lark import Lark, Token, Transformer, Tree, v_args
+from lark import Lark, Token, Tree
 from lark import __version__ as lark_version
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from circuitdsl import ast
+from circuitdsl.bulk import gc_paused
 from circuitdsl.errors import CircuitError, Reporter, Span
 
 _OPENERS = {"LPAR": "RPAR", "LSQB": "RSQB", "LBRACE": "RBRACE"}
@@ -221,7 +222,8 @@ def parse(text: str, file: str = "<string>") -> ast.Module:
 
     The last few results are kept: the AST is immutable, so a library module imported again, or a file that
     `check` loads and then elaborates, is parsed once per process."""
-    return _parse(text, file)
+    with gc_paused():
+        return _parse(text, file)
 
 
 @functools.lru_cache(maxsize=16)
@@ -231,13 +233,7 @@ def _parse(text: str, file: str) -> ast.Module:
         tree = lark.parse(text)
     except UnexpectedInput as error:
         raise _syntax_error(error, text, file, list(newlines.open)) from None
-    _check_nesting(tree, text, file)
-    try:
-        return _ToAst(file, text).transform(tree)
-    except VisitError as error:  # raised inside a callback: unwrap ours, re-raise anything else
-        if isinstance(error.orig_exc, CircuitError):
-            raise error.orig_exc from None
-        raise
+    return _ToAst(file, text).build(tree)
 
 
 # Nesting of expressions and blocks, in parse-tree levels: elaboration recurses once per level, so a
@@ -245,18 +241,12 @@ def _parse(text: str, file: str) -> ast.Module:
 MAX_NESTING = 100
 
 
-def _check_nesting(tree: Tree, text: str, file: str) -> None:
-    """Reject a tree nested deeper than MAX_NESTING (walked without recursion), pointing at the deepest part."""
-    stack: list[tuple[Tree, int]] = [(tree, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > MAX_NESTING:
-            span = Span(file=file, line=1, column=1, end_line=1, end_column=2) if node.meta.empty else _span(
-                file, node.meta)
-            raise Reporter(sources={file: text}).fail(
-                "E006", f"expressions or blocks nested more than {MAX_NESTING} levels deep", span,
-                ["split a long expression into parts named with 'let'"])
-        stack.extend((child, depth + 1) for child in node.children if isinstance(child, Tree))
+def _too_deep(node: Tree, text: str, file: str) -> CircuitError:
+    """E006 at a part of the tree nested deeper than MAX_NESTING."""
+    span = Span(file=file, line=1, column=1, end_line=1, end_column=2) if node.meta.empty else _span(file, node.meta)
+    return Reporter(sources={file: text}).fail(
+        "E006", f"expressions or blocks nested more than {MAX_NESTING} levels deep", span,
+        ["split a long expression into parts named with 'let'"])
 
 
 def _span(file: str, meta: Any) -> Span:
@@ -280,14 +270,36 @@ def _unquote(text: str) -> str:
     return "".join(out)
 
 
-@v_args(meta=True)
-class _ToAst(Transformer[Token, ast.Module]):
-    """Builds AST nodes rule by rule; method names are the grammar's rule names and aliases."""
+class _ToAst:
+    """Builds AST nodes rule by rule; method names are the grammar's rule names and aliases, each called with
+    the rule's position (lark's meta) and its children already built."""
 
     def __init__(self, file: str, text: str) -> None:
-        super().__init__()
         self.file = file
         self.text = text
+
+    def build(self, tree: Tree) -> ast.Module:
+        """The AST of a parse tree, bottom-up without recursion (one pass, no visitor machinery: this is most of
+        the time a parse takes after lark's); a tree nested deeper than MAX_NESTING is refused first."""
+        methods: dict[str, Callable[[Any, list[Any]], Any]] = {}
+        results: list[Any] = []
+        stack: list[tuple[Any, int, bool]] = [(tree, 1, False)]
+        while stack:
+            node, depth, built = stack.pop()
+            if not isinstance(node, Tree):  # a token, or None for an absent optional part
+                results.append(node)
+            elif not built:
+                if depth > MAX_NESTING:
+                    raise _too_deep(node, self.text, self.file)
+                stack.append((node, depth, True))
+                stack.extend((child, depth + 1, False) for child in reversed(node.children))
+            else:
+                method = methods.get(node.data) or methods.setdefault(node.data, getattr(self, node.data))
+                start = len(results) - len(node.children)
+                value = method(node.meta, results[start:])
+                del results[start:]
+                results.append(value)
+        return results[0]  # type: ignore[no-any-return]
 
     def _s(self, meta: Any) -> Span:
         return _span(self.file, meta)
