@@ -50,6 +50,15 @@ class _Step(torch.nn.Module):
         return (*(outputs[o.name] for o in self.ir.outputs), *(new_state[k] for k in self.state_keys))
 
 
+def _dense(module: torch.nn.Module, ir: CircuitIR) -> torch.nn.Module:
+    """The same circuit and parameters with no sparse (CSR) operators, which ONNX cannot hold."""
+    import circuitdsl
+
+    dense = circuitdsl.compile(ir, lowering="dense")
+    dense.load_state_dict(module.state_dict())
+    return dense.eval()
+
+
 def names(ir: CircuitIR, state_keys: list[str]) -> tuple[list[str], list[str]]:
     """The graph's input and output tensor names."""
     return ([p.name for p in ir.inputs] + [f"state/{k}" for k in state_keys],
@@ -68,11 +77,14 @@ def export_onnx(module: torch.nn.Module, ir: CircuitIR, path: str | Path, source
             report.add("projection", projection.id, "-", "unsupported",
                        "a spectral operator multiplies complex Fourier modes; ONNX (opset 18) has no complex tensors")
     report.refuse_lossy(allow_lossy)
-    state = module.initial_state(2)  # type: ignore[operator]
+    exported = _dense(module, ir)
+    report.notes.append("every projection lowered dense or element-wise (ONNX has no sparse tensors); compared "
+                        "with the module as compiled")
+    state = exported.initial_state(2)  # type: ignore[operator]
     keys = sorted(state)
     inputs = [torch.zeros(2, *[a.size for a in p.shape]) for p in ir.inputs]
     in_names, out_names = names(ir, keys)
-    step = _Step(module, ir, keys).eval()
+    step = _Step(exported, ir, keys).eval()
     torch.onnx.register_custom_op_symbolic("aten::index_add", _index_add, OPSET)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the tracer's notes on Python-side constants, not about this export
