@@ -1,25 +1,46 @@
 """The `circuitdsl` command: `check` files, print a circuit's `ir` as JSON, `run` a circuit and plot its traces,
-`draw` its diagram."""
+`draw` its diagram, `fmt` source files, print the IR's JSON `schema`, serve editors over `lsp`.
+
+Exit codes (the same for every subcommand):
+  0  success
+  1  circuit errors (or, for `fmt --check`, files that are not formatted)
+  2  a usage error: a bad option or option value on the command line
+  3  a missing optional dependency (the message names the extra to install) or an environment problem
+"""
 
 from __future__ import annotations
 
 import argparse
+import difflib
+import json
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from circuitdsl.api import check, elaborate
+from circuitdsl import __version__
+from circuitdsl.api import Elaborated, check, elaborate
 from circuitdsl.elaborate.limits import Limits
-from circuitdsl.errors import CircuitError
+from circuitdsl.errors import CircuitError, Diagnostic
+from circuitdsl.extras import describe_missing, missing_extra
+from circuitdsl.fmt import format_source
 from circuitdsl.ir.model import CircuitIR
+from circuitdsl.report import REPORT_VERSION, diagnostic_json, ir_schema
 from circuitdsl.stats import stats
 from circuitdsl.simulate import SimulationInputError, read_input, simulate
 
 if TYPE_CHECKING:
     from circuitdsl.envs.swim import SwimLoop
+
+
+EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_ENVIRONMENT = 0, 1, 2, 3
+
+
+class UsageError(Exception):
+    """A bad option value on the command line (exit status 2)."""
 
 
 def _args(items: list[str]) -> dict[str, str]:
@@ -28,7 +49,7 @@ def _args(items: list[str]) -> dict[str, str]:
     for item in items:
         name, sep, value = item.partition("=")
         if not sep or not name.strip():
-            raise SystemExit(f"circuitdsl: bad --arg {item!r}: expected name=value")
+            raise UsageError(f"bad --arg {item!r}: expected name=value")
         values[name.strip()] = value.strip()
     return values
 
@@ -43,12 +64,22 @@ def _circuit_command(commands: Any, name: str, help: str) -> argparse.ArgumentPa
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="circuitdsl", description="A declarative language for neural circuits.")
+    parser = argparse.ArgumentParser(prog="circuitdsl", description="A declarative language for neural circuits.",
+                                     epilog="exit codes: 0 ok, 1 circuit errors, 2 usage, 3 missing optional "
+                                     "dependency or environment")
+    parser.add_argument("--version", action="version", version=f"circuitdsl {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     check_cmd = commands.add_parser("check", help="check .circuit files and print a summary of each circuit")
     check_cmd.add_argument("files", nargs="+")
     check_cmd.add_argument("--stats", action="store_true", help="also print units, synapses per kind, free and "
                            "fixed parameters and the effective rank of the initial weight matrix")
+    check_cmd.add_argument("--circuit", help="check only this circuit of each file (default: every circuit whose "
+                           "arguments all have defaults)")
+    check_cmd.add_argument("--arg", action="append", default=[], metavar="NAME=VALUE",
+                           help="a circuit argument (checks the last circuit of each file, or --circuit's)")
+    check_cmd.add_argument("--format", choices=["text", "json"], default="text",
+                           help="text: summaries on stdout, diagnostics on stderr (default); json: one JSON "
+                           "document on stdout")
     ir_cmd = _circuit_command(commands, "ir", "print a circuit's elaborated IR as JSON")
     run_cmd = _circuit_command(commands, "run", "simulate a circuit (torch backend) and plot its activity traces")
     run_cmd.add_argument("--steps", type=int, default=200, help="time steps to simulate (default 200)")
@@ -70,23 +101,53 @@ def _parser() -> argparse.ArgumentParser:
     for command in (check_cmd, ir_cmd, run_cmd, draw_cmd):
         command.add_argument("--limit", action="append", default=[], metavar="NAME=N",
                              help="raise a resource limit, e.g. units=100000000")
+    fmt_cmd = commands.add_parser("fmt", help="format .circuit files in place (or standard input to standard "
+                                  "output)")
+    fmt_cmd.add_argument("files", nargs="*", help="files to format; none, or '-', formats standard input")
+    fmt_cmd.add_argument("--check", action="store_true", help="change nothing; name each file that is not "
+                         "formatted and exit 1 if there is one")
+    fmt_cmd.add_argument("--diff", action="store_true", help="change nothing; print what would change as a "
+                         "unified diff")
+    commands.add_parser("schema", help="print the JSON Schema of the IR that `ir` prints")
+    commands.add_parser("lsp", help="run the language server on standard input and output (the 'lsp' extra)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns its exit status (see the module docstring)."""
     options = _parser().parse_args(argv)
+    try:
+        return _command(options)
+    except UsageError as error:
+        print(f"circuitdsl: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except ImportError as error:
+        print(f"circuitdsl: {describe_missing(error)}", file=sys.stderr)
+        return EXIT_ENVIRONMENT
+
+
+def _command(options: argparse.Namespace) -> int:
+    if options.command == "fmt":
+        return _fmt(options.files, options.check, options.diff)
+    if options.command == "schema":
+        print(json.dumps(ir_schema(), indent=2))
+        return EXIT_OK
+    if options.command == "lsp":
+        from circuitdsl.lsp import serve
+
+        serve()
+        return EXIT_OK
     try:
         limits = Limits.parse(options.limit)
     except ValueError as error:
-        print(f"circuitdsl: {error}", file=sys.stderr)
-        return 2
+        raise UsageError(str(error)) from None
     if options.command == "check":
-        return _check(options.files, limits, options.stats)
+        return _check(options, limits)
     try:
         result = elaborate(options.file, options.circuit, _args(options.arg), limits)
     except CircuitError as error:
         print(error.render(), file=sys.stderr)
-        return 1
+        return EXIT_ERRORS
     for warning in result.warnings:
         print(warning.render(), file=sys.stderr)
     if options.command == "run":
@@ -100,21 +161,97 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _check(files: list[str], limits: Limits, with_stats: bool = False) -> int:
-    status = 0
-    for file in files:
-        try:
-            results = check(file, limits)
-        except CircuitError as error:
-            print(error.render(), file=sys.stderr)
-            status = 1
-            continue
-        for result in results:
+@dataclass
+class _Checked:
+    """What checking one file found: its circuits, its errors, or the optional module it needs."""
+
+    file: str
+    results: list[Elaborated] = field(default_factory=list)
+    errors: list[Diagnostic] = field(default_factory=list)
+    missing: ImportError | None = None
+
+
+def _check_file(file: str, options: argparse.Namespace, limits: Limits) -> _Checked:
+    """Every circuit of the file that stands alone, or the one --circuit/--arg name; a missing extra is noted,
+    so that the other files are still checked."""
+    try:
+        if options.circuit is None and not options.arg:
+            return _Checked(file, check(file, limits))
+        return _Checked(file, [elaborate(file, options.circuit, _args(options.arg), limits)])
+    except CircuitError as error:
+        return _Checked(file, errors=error.diagnostics)
+    except ImportError as error:
+        if missing_extra(error) is None:
+            raise
+        return _Checked(file, missing=error)
+
+
+def _check(options: argparse.Namespace, limits: Limits) -> int:
+    checked = [_check_file(file, options, limits) for file in options.files]
+    status = EXIT_OK
+    if any(c.errors for c in checked):
+        status = EXIT_ERRORS
+    if any(c.missing for c in checked):
+        status = EXIT_ENVIRONMENT
+    if options.format == "json":
+        print(json.dumps(_check_json(checked, options.stats, status), indent=2))
+        return status
+    for c in checked:
+        for diagnostic in c.errors:
+            print(diagnostic.render(), file=sys.stderr)
+        if c.missing is not None:
+            print(f"{c.file}: not checked: {describe_missing(c.missing)}", file=sys.stderr)
+        for result in c.results:
             for warning in result.warnings:
                 print(warning.render(), file=sys.stderr)
-            print(f"{file}: {result.ir.summary()}")
-            if with_stats:
+            print(f"{c.file}: {result.ir.summary()}")
+            if options.stats:
                 print(stats(result.ir).format())
+    return status
+
+
+def _check_json(checked: list[_Checked], with_stats: bool, status: int) -> dict[str, Any]:
+    """The `check --format json` document: per file its circuits, its diagnostics and a missing extra."""
+    files = []
+    for c in checked:
+        circuits = [{"name": r.ir.name, "summary": r.ir.summary(),
+                     **({"stats": stats(r.ir).format()} if with_stats else {})} for r in c.results]
+        warnings = [w for r in c.results for w in r.warnings]
+        missing = None if c.missing is None else {"module": c.missing.name, "extra": missing_extra(c.missing),
+                                                  "message": describe_missing(c.missing)}
+        files.append({"file": c.file, "circuits": circuits,
+                      "diagnostics": [diagnostic_json(d) for d in [*c.errors, *warnings]], "missing": missing})
+    return {"version": REPORT_VERSION, "exit_code": status, "files": files}
+
+
+def _fmt(files: list[str], check_only: bool, diff: bool) -> int:
+    """Format files in place, or only name (--check) or show (--diff) what would change; '-' is stdin."""
+    status = EXIT_OK
+    for file in files or ["-"]:
+        try:
+            text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            print(f"circuitdsl: cannot read {file}: {error}", file=sys.stderr)
+            status = max(status, EXIT_ENVIRONMENT)
+            continue
+        name = "<stdin>" if file == "-" else file
+        try:
+            formatted = format_source(text, name)
+        except CircuitError as error:
+            print(error.render(), file=sys.stderr)
+            status = max(status, EXIT_ERRORS)
+            continue
+        if diff:
+            sys.stdout.writelines(difflib.unified_diff(text.splitlines(keepends=True),
+                                                       formatted.splitlines(keepends=True), name, name))
+        if check_only and formatted != text:
+            print(name)
+            status = max(status, EXIT_ERRORS)
+        elif not (check_only or diff):
+            if file == "-":
+                sys.stdout.write(formatted)
+            elif formatted != text:
+                Path(file).write_text(formatted, encoding="utf-8")
     return status
 
 
@@ -167,7 +304,7 @@ def _draw(ir: CircuitIR, options: argparse.Namespace) -> int:
         render.write(graph, options.output)
     except (GraphvizNotInstalled, OSError) as error:
         print(f"circuitdsl: {error}", file=sys.stderr)
-        return 1
+        return EXIT_ENVIRONMENT
     print(f"diagram written to {options.output}")
     return 0
 
