@@ -73,6 +73,7 @@ class _Gap:
 @dataclass
 class _Line:
     indent: int
+    depth: int = 0  # block level: trailing comments align within one block
     text: str = ""
     comment: str | None = None
     blank_before: bool = False
@@ -106,7 +107,8 @@ def format_source(text: str, file: str = "<string>") -> str:
 
 def _comments_only(text: str) -> str:
     gap = _gap("\n" + text + "\n")
-    lines = [_Line(0, comment, blank_before=blanks > 0 and i > 0) for i, (blanks, comment) in enumerate(gap.comments)]
+    lines = [_Line(0, 0, comment, blank_before=blanks > 0 and number > 0)
+             for number, (blanks, comment) in enumerate(gap.comments)]
     return _render(lines)
 
 
@@ -177,7 +179,7 @@ class _Layout:
             self.depth -= 1
         if previous is None:
             self._comment_lines(gap.comments, 0)
-            self._new_line(0, token, blank=False)
+            self._new_line(0, token, blank=gap.blanks > 0)
         elif self.brackets:
             self._continue(index, gap, previous, token)
         else:
@@ -216,12 +218,12 @@ class _Layout:
                        blanks: bool = True) -> None:
         for number, (blank_lines, comment) in enumerate(comments):
             blank = blanks and blank_lines > 0 and (first_blank or number > 0) and bool(self.lines)
-            self.lines.append(_Line(indent, comment, blank_before=blank))
+            self.lines.append(_Line(indent, self.depth, comment, blank_before=blank))
 
     def _new_line(self, indent: int, token: _Tok, blank: bool) -> None:
         if self.lines and self.lines[-1].keyword and len(self.brackets) > self.lines[-1].open_brackets:
             self.lines[-1].keyword = False  # it opened a bracket that goes on: padding would shift what follows
-        self.lines.append(_Line(indent, blank_before=blank and bool(self.lines), stmt=token.stmt,
+        self.lines.append(_Line(indent, self.depth, blank_before=blank and bool(self.lines), stmt=token.stmt,
                                 stmt_id=token.stmt_id, open_brackets=len(self.brackets)))
 
     def _append(self, index: int, previous: _Tok | None, token: _Tok) -> None:
@@ -276,7 +278,7 @@ def _align(lines: list[_Line]) -> None:
             for line in group:
                 if line.text.startswith("input "):
                     line.text = "input  " + line.text[len("input "):]
-    for paragraph in _groups(lines, lambda line: True):
+    for paragraph in _groups(lines, lambda line: line.depth):
         commented = [line for line in paragraph if line.comment is not None and line.text]
         column = max((line.width for line in commented), default=0) + 2
         for line in commented:
