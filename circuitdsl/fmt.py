@@ -6,7 +6,7 @@ belongs to); comments and blank lines are read back from the text between tokens
 - two spaces per block level; `{` ends its header line, `}` stands on its own line (`} else {` stays together);
 - one space around `=`, arrows, binary operators, `..`, `over` and keywords and after commas; none inside
   brackets, before a call's or subscript's `(`/`[`, around `.`, after a unary sign, around a slice's `:`, nor
-  in a derivative `dv/dt`; `name: type` in signatures, ` : ` elsewhere;
+  in a derivative `dv/dt`; `name: type` in signatures and ports, ` : ` elsewhere;
 - line breaks inside brackets are kept, a continuation line aligned after its bracket (or indented 4 when the
   bracket ends its line); a backslash continuation is joined; at most one blank line in a row, none at the
   start or end of a block;
@@ -36,6 +36,7 @@ ALIGN_SPREAD = 20  # a group whose heads differ by more is not aligned (one long
 _OPEN = {"LPAR": "RPAR", "LSQB": "RSQB", "LBRACE": "RBRACE"}
 _TIGHT_OPEN = {"call_args", "signature", "subscript", "shape"}  # `f(`, `neuron N(`, `x[`, `pop[axis = n]`
 _SLICES = {"slice", "axis_slice"}
+_TYPED = {"arg_decl", "port"}  # `tau: time`, `input I: current`: a name and its type
 _ALIGNED = {"param_decl", "projection"}  # statements whose ` : ` lines up with their neighbours'
 _IO = {"input_decl", "input_projection", "output_decl"}
 _ESCAPED_NEWLINE = re.compile(r"\\[\t \f]*\r?\n")
@@ -256,7 +257,7 @@ def _space(previous: _Tok, token: _Tok) -> bool:
         return False
     if "COLON" in (token.type, previous.type):
         colon = token if token.type == "COLON" else previous
-        if colon.rule in _SLICES or (token.type == "COLON" and colon.rule == "arg_decl"):
+        if colon.rule in _SLICES or (token.type == "COLON" and colon.rule in _TYPED):
             return False
     return not (token.tight or previous.tight)
 
