@@ -8,6 +8,7 @@ circuit whose arguments all have defaults elaborated (so warnings and errors of 
 
 from __future__ import annotations
 
+import os
 import re
 import textwrap
 from collections.abc import Iterator
@@ -83,6 +84,17 @@ def source_path(file: str) -> Path:
         if library.is_file():
             return Path(str(library))
     return path
+
+
+def import_span(document: Document, file: str) -> Span | None:
+    """The import statement of the document that reads `file` (where an error inside that file is shown)."""
+    if document.module is None:
+        return None
+    folder = os.path.dirname(document.file)
+    for item in document.module.module.items:
+        if isinstance(item, ast.ImportFile) and os.path.normpath(os.path.join(folder, item.path.value)) == file:
+            return item.span
+    return None
 
 
 def word_at(text: str, line: int, column: int) -> Word | None:

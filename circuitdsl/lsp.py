@@ -13,7 +13,7 @@ from pygls.lsp.server import LanguageServer
 from pygls.uris import from_fs_path, to_fs_path
 
 from circuitdsl import __version__
-from circuitdsl.analysis import Document, analyse, completions, definition_of, hover, source_path
+from circuitdsl.analysis import Document, analyse, completions, definition_of, hover, import_span, source_path
 from circuitdsl.errors import CircuitError, Diagnostic, Span
 from circuitdsl.fmt import format_source
 
@@ -43,12 +43,12 @@ def serve() -> None:
     server.start_io()
 
 
-def _utf16(line: str, column: int) -> int:
+def utf16_character(line: str, column: int) -> int:
     """The LSP character of a 1-based column: UTF-16 code units before it."""
     return len(line[: column - 1].encode("utf-16-le")) // 2
 
 
-def _column(line: str, character: int) -> int:
+def column_of(line: str, character: int) -> int:
     """The 1-based column of an LSP character (UTF-16 code units)."""
     units = 0
     for index, char in enumerate(line):
@@ -61,20 +61,21 @@ def _column(line: str, character: int) -> int:
 def _range(span: Span, lines: list[str]) -> types.Range:
     def position(line: int, column: int) -> types.Position:
         text = lines[line - 1] if 0 < line <= len(lines) else ""
-        return types.Position(line=max(line - 1, 0), character=_utf16(text, column))
+        return types.Position(line=max(line - 1, 0), character=utf16_character(text, column))
 
     return types.Range(start=position(span.line, span.column), end=position(span.end_line, span.end_column))
 
 
-def _diagnostic(diagnostic: Diagnostic, document: Document) -> types.Diagnostic:
-    """An LSP diagnostic at the span's range; one in another file (an import) is shown on line 1, naming it."""
+def lsp_diagnostic(diagnostic: Diagnostic, document: Document) -> types.Diagnostic:
+    """An LSP diagnostic at the span's range; one in an imported file is shown on its import statement (or on
+    line 1), naming the file and line."""
     lines = document.text.split("\n")
     message = diagnostic.message + "".join(f"\n{note}" for note in diagnostic.notes)
     span = diagnostic.span
     if span is None or span.file != document.file:
-        where = f"{span}: " if span is not None else ""
-        message = f"{where}{message}"
-        span = Span(file=document.file, line=1, column=1, end_line=1, end_column=len(lines[0]) + 1)
+        message = f"{span}: {message}" if span is not None else message
+        span = (import_span(document, span.file) if span is not None else None) or Span(
+            file=document.file, line=1, column=1, end_line=1, end_column=len(lines[0]) + 1)
     severity = types.DiagnosticSeverity.Warning if diagnostic.is_warning else types.DiagnosticSeverity.Error
     return types.Diagnostic(range=_range(span, lines), message=message, severity=severity, code=diagnostic.code,
                             source="circuitdsl")
@@ -86,7 +87,7 @@ def _check(ls: CircuitServer, uri: str) -> None:
     if document.module is not None:
         ls.analyses[uri] = document
     ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(
-        uri=uri, diagnostics=[_diagnostic(d, document) for d in document.diagnostics]))
+        uri=uri, diagnostics=[lsp_diagnostic(d, document) for d in document.diagnostics]))
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
@@ -111,7 +112,7 @@ def _at(ls: CircuitServer, uri: str, position: types.Position) -> tuple[Document
         return None
     lines = ls.workspace.get_text_document(uri).source.split("\n")
     line = lines[position.line] if position.line < len(lines) else ""
-    return document, position.line + 1, _column(line, position.character)
+    return document, position.line + 1, column_of(line, position.character)
 
 
 @server.feature(types.TEXT_DOCUMENT_HOVER)
@@ -158,5 +159,5 @@ def on_formatting(ls: CircuitServer, params: types.DocumentFormattingParams) -> 
         return []
     lines = text.split("\n")
     whole = types.Range(start=types.Position(line=0, character=0),
-                        end=types.Position(line=len(lines) - 1, character=_utf16(lines[-1], len(lines[-1]) + 1)))
+                        end=types.Position(line=len(lines) - 1, character=utf16_character(lines[-1], len(lines[-1]) + 1)))
     return [types.TextEdit(range=whole, new_text=formatted)]

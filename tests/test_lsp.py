@@ -158,3 +158,49 @@ async def session(folder: Path) -> None:
 
 def test_the_language_server_over_stdio(tmp_path: Path) -> None:
     asyncio.run(session(tmp_path))
+
+
+# ---- the answers themselves (circuitdsl.analysis), in process ----------------------------------------------
+def test_hover_on_a_parameter_shows_sign_shape_and_unit() -> None:
+    from circuitdsl.analysis import analyse, hover
+
+    path = ROOT / "models" / "ncap_swimmer.circuit"
+    text = path.read_text(encoding="utf-8")
+    document = analyse(text, str(path))
+    line = text.split("\n").index("  param osc    : excitatory = +1, shared = shared, enforce = signs") + 1
+    shown = hover(document, line, 10)
+    assert shown is not None
+    assert "param **osc**: sign excitatory (enforced by clamp), shape scalar, unit dimensionless, trainable" in shown
+
+
+def test_definition_of_a_library_neuron_and_completion_after_an_alias(tmp_path: Path) -> None:
+    from circuitdsl.analysis import analyse, completions, definition_of, source_path
+
+    text = "import celegans as worm\ncircuit C {\n  population P : Graded\n  population Q : worm.\n}\n"
+    document = analyse(text.replace("worm.\n", "worm.Rate\n"), str(tmp_path / "c.circuit"))
+    span = definition_of(document, 3, 19)
+    assert span is not None and source_path(span.file).read_text(encoding="utf-8").split("\n")[span.line - 1] \
+        .startswith("neuron Graded")
+    assert ("Rate", "neuron") in completions(document, 4, 23)
+
+
+def test_an_error_in_an_imported_file_is_shown_on_its_import(tmp_path: Path) -> None:
+    from circuitdsl.analysis import analyse
+    from circuitdsl.lsp import lsp_diagnostic
+
+    (tmp_path / "lib.circuit").write_text("neuron N {\n  out = nope\n}\n", encoding="utf-8")
+    main = tmp_path / "main.circuit"
+    text = 'import "lib.circuit"\ncircuit C {\n  population P : N\n}\n'
+    document = analyse(text, str(main))
+    [shown] = [lsp_diagnostic(d, document) for d in document.diagnostics]
+    assert shown.range.start == types.Position(line=0, character=0) and shown.range.end.character == 20
+    assert shown.message.startswith(f"{tmp_path / 'lib.circuit'}:2:9: unknown name 'nope'")
+
+
+def test_positions_count_utf16_code_units() -> None:
+    from circuitdsl.lsp import column_of, utf16_character
+
+    line = 'let s = "µ𝛼" + nope'
+    column = line.index("nope") + 1
+    assert utf16_character(line, column) == column - 1 + 1  # 𝛼 is two UTF-16 code units
+    assert column_of(line, utf16_character(line, column)) == column
