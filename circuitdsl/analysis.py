@@ -168,7 +168,7 @@ class Target:
 
     kind: str
     span: Span
-    node: ast.Node
+    node: ast.Node | None = None  # the declaring statement, when it is in the enclosing definition
     definition: Definition | None = None
 
 
@@ -193,8 +193,7 @@ def resolve(document: Document, word: Word) -> Target | None:
     if binding is not None and isinstance(binding.value, Definition):
         return Target("definition", binding.value.node.name.span, binding.value.node, binding.value)
     if binding is not None and binding.span is not None:
-        return Target(binding.kind, binding.span, binding.value if isinstance(binding.value, ast.Node) else
-                      ast.Node(binding.span))
+        return Target(binding.kind, binding.span)  # a module-level `let` or an import alias
     return None
 
 
@@ -222,7 +221,7 @@ def hover(document: Document, line: int, column: int) -> str | None:
         return f"**{function.name}**: {function.doc}" if function is not None else None
     if target.definition is not None:
         return _describe_definition(document, target.definition)
-    lines = [f"```circuit\n{_source(document, target.node.span).strip()}\n```"]
+    lines = [f"```circuit\n{_source(document, (target.node or target).span).strip()}\n```"]
     if target.kind == "population" and isinstance(target.node, ast.PopulationDecl):
         lines += _describe_population(document, ir, word.name, target.node)
     elif target.kind == "param" and ir is not None:
@@ -255,8 +254,8 @@ def _lookup_model(document: Document, model: ast.ModelRef) -> Definition | None:
 def _describe_definition(document: Document, definition: Definition) -> str:
     """`neuron Leaky(tau: time = 10 ms)`, its docstring, and (for a neuron) its equations."""
     node = definition.node
-    header = _source(document, Span(file=node.name.span.file, line=node.span.line, column=node.span.column,
-                                    end_line=node.span.line, end_column=10**6)).strip().rstrip("{").strip()
+    last = max((p.span.end_line for p in node.params), default=node.name.span.line)  # a signature may wrap
+    header = _source(document, node.span.model_copy(update={"end_line": last})).strip().removesuffix("{").strip()
     parts = [f"```circuit\n{header}\n```"]
     if node.doc:
         parts.append(textwrap.dedent(node.doc).strip())
