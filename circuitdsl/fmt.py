@@ -20,6 +20,7 @@ Lines are never wrapped: a line is as long as its author made it.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -115,7 +116,7 @@ def _comments_only(text: str) -> str:
 
 def _tokens(tree: Tree) -> Iterator[_Tok]:
     """Every token in source order, with its rule, its statement, and whether it is a derivative's `/`."""
-    counter = iter(range(1 << 62))
+    counter = itertools.count()
 
     def walk(node: Tree, stmt: str, stmt_id: int, tight: bool) -> Iterator[_Tok]:
         for index, child in enumerate(node.children):
