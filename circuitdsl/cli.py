@@ -1,20 +1,14 @@
 """The `circuitdsl` command: `check` files, print a circuit's `ir` as JSON, `run` a circuit and plot its traces,
-`draw` its diagram, `fmt` source files, print the IR's JSON `schema`, serve editors over `lsp`.
-
-Exit codes (the same for every subcommand):
-  0  success
-  1  circuit errors (or, for `fmt --check`, files that are not formatted)
-  2  a usage error: a bad option or option value on the command line
-  3  a missing optional dependency (the message names the extra to install) or an environment problem
-"""
+`draw` its diagram."""
 
 from __future__ import annotations
 
 import argparse
 import difflib
+import functools
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,18 +18,22 @@ import numpy as np
 from circuitdsl import __version__
 from circuitdsl.api import Elaborated, check, elaborate
 from circuitdsl.elaborate.limits import Limits
-from circuitdsl.errors import CircuitError, Diagnostic
+from circuitdsl.errors import CircuitError
 from circuitdsl.extras import describe_missing, missing_extra
 from circuitdsl.fmt import format_source
-from circuitdsl.ir.model import CircuitIR
 from circuitdsl.report import REPORT_VERSION, diagnostic_json, ir_schema
+from circuitdsl.ir.model import CircuitIR
 from circuitdsl.stats import stats
 from circuitdsl.simulate import SimulationInputError, read_input, simulate
 
 if TYPE_CHECKING:
     from circuitdsl.envs.swim import SwimLoop
+    from circuitdsl.errors import Diagnostic
 
-
+# Exit codes, the same for every command (`circuitdsl --help` says them too):
+#   0 success; 1 circuit errors (or, for `fmt --check`, files that are not formatted); 2 a usage error (a bad
+#   option or option value); 3 a missing optional dependency (the message names the extra) or an environment
+#   problem (graphviz's `dot` missing, a file that cannot be read).
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_ENVIRONMENT = 0, 1, 2, 3
 
 
@@ -80,6 +78,15 @@ def _parser() -> argparse.ArgumentParser:
     check_cmd.add_argument("--format", choices=["text", "json"], default="text",
                            help="text: summaries on stdout, diagnostics on stderr (default); json: one JSON "
                            "document on stdout")
+    fmt_cmd = commands.add_parser("fmt", help="format .circuit files in place (or standard input to standard "
+                                  "output)")
+    fmt_cmd.add_argument("files", nargs="*", help="files to format; none, or '-', formats standard input")
+    fmt_cmd.add_argument("--check", action="store_true", help="change nothing; name each file that is not "
+                         "formatted and exit 1 if there is one")
+    fmt_cmd.add_argument("--diff", action="store_true", help="change nothing; print what would change as a "
+                         "unified diff")
+    commands.add_parser("schema", help="print the JSON Schema of the IR that `ir` prints")
+    commands.add_parser("lsp", help="run the language server on standard input and output (the 'lsp' extra)")
     ir_cmd = _circuit_command(commands, "ir", "print a circuit's elaborated IR as JSON")
     run_cmd = _circuit_command(commands, "run", "simulate a circuit (torch backend) and plot its activity traces")
     run_cmd.add_argument("--steps", type=int, default=200, help="time steps to simulate (default 200)")
@@ -101,53 +108,43 @@ def _parser() -> argparse.ArgumentParser:
     for command in (check_cmd, ir_cmd, run_cmd, draw_cmd):
         command.add_argument("--limit", action="append", default=[], metavar="NAME=N",
                              help="raise a resource limit, e.g. units=100000000")
-    fmt_cmd = commands.add_parser("fmt", help="format .circuit files in place (or standard input to standard "
-                                  "output)")
-    fmt_cmd.add_argument("files", nargs="*", help="files to format; none, or '-', formats standard input")
-    fmt_cmd.add_argument("--check", action="store_true", help="change nothing; name each file that is not "
-                         "formatted and exit 1 if there is one")
-    fmt_cmd.add_argument("--diff", action="store_true", help="change nothing; print what would change as a "
-                         "unified diff")
-    commands.add_parser("schema", help="print the JSON Schema of the IR that `ir` prints")
-    commands.add_parser("lsp", help="run the language server on standard input and output (the 'lsp' extra)")
     return parser
 
 
+def _exit_codes(command: Callable[[Sequence[str] | None], int]) -> Callable[[Sequence[str] | None], int]:
+    """A usage error exits 2 and a missing optional dependency 3, each as one line on stderr, never a traceback."""
+
+    @functools.wraps(command)
+    def run(argv: Sequence[str] | None = None) -> int:
+        try:
+            return command(argv)
+        except UsageError as error:
+            print(f"circuitdsl: {error}", file=sys.stderr)
+            return EXIT_USAGE
+        except ImportError as error:
+            print(f"circuitdsl: {describe_missing(error)}", file=sys.stderr)
+            return EXIT_ENVIRONMENT
+
+    return run
+
+
+@_exit_codes
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; returns its exit status (see the module docstring)."""
     options = _parser().parse_args(argv)
-    try:
-        return _command(options)
-    except UsageError as error:
-        print(f"circuitdsl: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    except ImportError as error:
-        print(f"circuitdsl: {describe_missing(error)}", file=sys.stderr)
-        return EXIT_ENVIRONMENT
-
-
-def _command(options: argparse.Namespace) -> int:
-    if options.command == "fmt":
-        return _fmt(options.files, options.check, options.diff)
-    if options.command == "schema":
-        print(json.dumps(ir_schema(), indent=2))
-        return EXIT_OK
-    if options.command == "lsp":
-        from circuitdsl.lsp import serve
-
-        serve()
-        return EXIT_OK
+    if options.command in _WITHOUT_CIRCUIT:
+        return _WITHOUT_CIRCUIT[options.command](options)
     try:
         limits = Limits.parse(options.limit)
     except ValueError as error:
-        raise UsageError(str(error)) from None
+        print(f"circuitdsl: {error}", file=sys.stderr)
+        return 2
     if options.command == "check":
         return _check(options, limits)
     try:
         result = elaborate(options.file, options.circuit, _args(options.arg), limits)
     except CircuitError as error:
         print(error.render(), file=sys.stderr)
-        return EXIT_ERRORS
+        return 1
     for warning in result.warnings:
         print(warning.render(), file=sys.stderr)
     if options.command == "run":
@@ -224,10 +221,11 @@ def _check_json(checked: list[_Checked], with_stats: bool, status: int) -> dict[
     return {"version": REPORT_VERSION, "exit_code": status, "files": files}
 
 
-def _fmt(files: list[str], check_only: bool, diff: bool) -> int:
+def _fmt(options: argparse.Namespace) -> int:
     """Format files in place, or only name (--check) or show (--diff) what would change; '-' is stdin."""
+    check_only, diff = options.check, options.diff
     status = EXIT_OK
-    for file in files or ["-"]:
+    for file in options.files or ["-"]:
         try:
             text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as error:
@@ -253,6 +251,22 @@ def _fmt(files: list[str], check_only: bool, diff: bool) -> int:
             elif formatted != text:
                 Path(file).write_text(formatted, encoding="utf-8")
     return status
+
+
+def _schema(options: argparse.Namespace) -> int:
+    print(json.dumps(ir_schema(), indent=2))
+    return EXIT_OK
+
+
+def _lsp(options: argparse.Namespace) -> int:
+    from circuitdsl.lsp import serve
+
+    serve()
+    return EXIT_OK
+
+
+# Commands about no one circuit (no --limit, no elaboration): run before the others.
+_WITHOUT_CIRCUIT: dict[str, Callable[[argparse.Namespace], int]] = {"fmt": _fmt, "schema": _schema, "lsp": _lsp}
 
 
 def _run(ir: CircuitIR, options: argparse.Namespace) -> int:
