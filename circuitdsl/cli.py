@@ -158,6 +158,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def _check(options: argparse.Namespace, limits: Limits) -> int:
+    """Check every file (one missing extra or broken file does not stop the others) and report as text or JSON."""
+    checked = [_check_file(file, options, limits) for file in options.files]
+    status = EXIT_OK
+    if any(c.errors for c in checked):
+        status = EXIT_ERRORS
+    if any(c.missing for c in checked):
+        status = EXIT_ENVIRONMENT
+    if options.format == "json":
+        print(json.dumps(_check_json(checked, options.stats, status), indent=2))
+        return status
+    for c in checked:
+        if c.errors:
+            print("\n\n".join(d.render() for d in c.errors), file=sys.stderr)
+        if c.missing is not None:
+            print(f"{c.file}: not checked: {describe_missing(c.missing)}", file=sys.stderr)
+        for result in c.results:
+            for warning in result.warnings:
+                print(warning.render(), file=sys.stderr)
+            print(f"{c.file}: {result.ir.summary()}")
+            if options.stats:
+                print(stats(result.ir).format())
+    return status
+
+
 @dataclass
 class _Checked:
     """What checking one file found: its circuits, its errors, or the optional module it needs."""
@@ -181,30 +206,6 @@ def _check_file(file: str, options: argparse.Namespace, limits: Limits) -> _Chec
         if missing_extra(error) is None:
             raise
         return _Checked(file, missing=error)
-
-
-def _check(options: argparse.Namespace, limits: Limits) -> int:
-    checked = [_check_file(file, options, limits) for file in options.files]
-    status = EXIT_OK
-    if any(c.errors for c in checked):
-        status = EXIT_ERRORS
-    if any(c.missing for c in checked):
-        status = EXIT_ENVIRONMENT
-    if options.format == "json":
-        print(json.dumps(_check_json(checked, options.stats, status), indent=2))
-        return status
-    for c in checked:
-        for diagnostic in c.errors:
-            print(diagnostic.render(), file=sys.stderr)
-        if c.missing is not None:
-            print(f"{c.file}: not checked: {describe_missing(c.missing)}", file=sys.stderr)
-        for result in c.results:
-            for warning in result.warnings:
-                print(warning.render(), file=sys.stderr)
-            print(f"{c.file}: {result.ir.summary()}")
-            if options.stats:
-                print(stats(result.ir).format())
-    return status
 
 
 def _check_json(checked: list[_Checked], with_stats: bool, status: int) -> dict[str, Any]:
