@@ -410,3 +410,15 @@ def test_check_in_a_venv_with_only_the_core_installed(tmp_path: Path) -> None:
                              "print([e.value for e in entry_points(group='pygments.lexers')])"],
                             capture_output=True, text=True, check=True, timeout=60)
     assert lexers.stdout.strip() == "['circuitdsl.highlight:CircuitLexer']"  # `pygmentize -l circuit` finds it
+
+
+def test_the_json_example_of_the_tooling_docs_is_what_check_prints(tmp_path: Path, capsys: Capture,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.test_docs import blocks
+
+    [typo] = [b for b in blocks(ROOT / "docs" / "tutorial" / "3-errors.md") if b.file == "typo.circuit"]
+    [shown] = [b for b in blocks(ROOT / "docs" / "tooling.md") if b.kind == "json"]
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "typo.circuit").write_text(typo.text, encoding="utf-8")
+    code, out, _ = run(capsys, "check", "--format", "json", "typo.circuit")
+    assert code == 1 and out == shown.text
