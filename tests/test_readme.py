@@ -25,7 +25,7 @@ PYTHON = [b for b in BLOCKS if b.kind == "python"]
 SHELL = [b for b in BLOCKS if b.kind == "sh"]
 
 
-def _environment(folder: Path) -> dict[str, str]:
+def command_environment(folder: Path) -> dict[str, str]:
     """PATH with `circuitdsl` and `python` meaning this interpreter and this checkout."""
     bin_dir = folder / "bin"
     bin_dir.mkdir(exist_ok=True)
@@ -52,7 +52,7 @@ def test_python_block_runs_on_its_own(block: object, tmp_path: Path) -> None:
     text = block.text  # type: ignore[attr-defined]
     (tmp_path / "models").symlink_to(ROOT / "models")
     done = subprocess.run([sys.executable, "-"], input=text, capture_output=True, text=True, check=False,
-                          cwd=tmp_path, env=_environment(tmp_path), timeout=600)
+                          cwd=tmp_path, env=command_environment(tmp_path), timeout=600)
     assert done.returncode == 0, done.stderr
 
 
@@ -61,7 +61,7 @@ def test_shell_block_runs_line_by_line(block: object, tmp_path: Path) -> None:
     if shutil.which("dot") is None:
         pytest.skip("graphviz's dot is not installed (make installs it)")
     (tmp_path / "models").symlink_to(ROOT / "models")
-    env = _environment(tmp_path)
+    env = command_environment(tmp_path)
     for line in block.text.splitlines():  # type: ignore[attr-defined]
         command = line.split("  #")[0].strip()
         if not command:

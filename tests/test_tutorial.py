@@ -18,7 +18,7 @@ import pytest
 
 from circuitdsl.fmt import format_source
 from tests.test_docs import Block, blocks
-from tests.test_readme import _environment
+from tests.test_readme import command_environment
 
 ROOT = Path(__file__).resolve().parent.parent
 TUTORIAL = ROOT / "docs" / "tutorial"
@@ -69,7 +69,7 @@ def test_page_runs_as_written(path: Path, tmp_path: Path) -> None:
     for block in page:
         if block.kind == "circuit" and block.file is not None:
             (tmp_path / block.file).write_text(block.text, encoding="utf-8")
-    env = _environment(tmp_path)
+    env = command_environment(tmp_path)
     _run_commands(page, tmp_path, env)
     program = "\n\n".join(b.text for b in page if b.kind == "python")
     if program:
