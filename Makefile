@@ -9,7 +9,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	# torch first, pinned: anything that later depends on torch then finds it instead of a CUDA build
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e ".[torch,jax,rl,draw,plot,connectome,bench,interop,dev]"
+	$(PY) -m pip install --quiet -e ".[torch,jax,rl,draw,plot,connectome,bench,interop,lsp,highlight,docs,dev]"
 	touch $@
 
 # graphviz's `dot` renders SVG/PNG; DOT text needs no binary.  Installed from Debian when missing and root.
