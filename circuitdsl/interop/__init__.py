@@ -1,6 +1,6 @@
 """Interchange: NIR export and import, NeuroML2/LEMS export, a stateful ONNX step, each with a fidelity report.
 
-See docs/interop.md.  The converters need the `interop` extra (`pip install 'circuitdsl[interop]'`); importing
+See docs/interop.md.  The converters need the `interop` extra (`pip install -e '.[interop]'` in a clone, or `make`); importing
 this package imports none of it: `to_nir` and `from_nir` load it when called.
 """
 
