@@ -17,7 +17,8 @@ import networkx as nx
 import numpy as np
 
 from circuitdsl import ast, units
-from circuitdsl.elaborate import connectivity, delays, init_rules, operators, select
+from circuitdsl.bulk import gc_paused
+from circuitdsl.elaborate import connectivity, delays, init_rules, operators, select, shared
 from circuitdsl.elaborate import connectome as data
 from circuitdsl.elaborate.evaluate import (
     BUILTINS, Abort, CircuitCall, Evaluator, Poisoned, dim_of, format_shape, magnitude, touch,
@@ -95,10 +96,16 @@ class CircuitBuilder:
         self.projection_ids: set[str] = set()
         self.active: list[Definition] = []
         self.counts = {"units": 0, "synapses": 0, "statements": 0, "instances": 0}
+        self.let_names: dict[int, tuple[ir.Expr, str]] = {}  # a let's signal object -> (it, the let's name)
 
     # ---- entry -------------------------------------------------------------------------------------
     def build(self, definition: Definition, given: Iterable[tuple[ast.Ident | None, object, Span]],
               span: Span) -> ir.CircuitIR:
+        with gc_paused():  # halves the time of a large circuit (circuitdsl/bulk.py)
+            return self._build(definition, given, span)
+
+    def _build(self, definition: Definition, given: Iterable[tuple[ast.Ident | None, object, Span]],
+               span: Span) -> ir.CircuitIR:
         scope = Scope(parent=definition.module.scope)
         try:
             args = bind_arguments(self.evaluator, definition, given, scope, span)
@@ -120,11 +127,13 @@ class CircuitBuilder:
         except Abort:  # an init rule that does not fit its param's shape
             raise CircuitError(self.reporter.errors) from None
         self.reporter.raise_if_errors()
+        signals = shared.share(_mark_recurrent(projections, self.populations), outputs, hierarchy,
+                               {key: name for key, (_, name) in self.let_names.items()})
         return ir.CircuitIR(name=definition.name, doc=definition.node.doc, args=hierarchy.args,
-                            inputs=list(frame.inputs.values()), outputs=outputs, populations=self.populations,
-                            projections=_mark_recurrent(projections, self.populations), parameters=parameters,
-                            neurons=self.neurons, hierarchy=hierarchy, files=sorted(self.reporter.sources),
-                            sources=self.sources)
+                            inputs=list(frame.inputs.values()), outputs=signals.outputs, populations=self.populations,
+                            projections=signals.projections, parameters=parameters,
+                            neurons=self.neurons, hierarchy=signals.hierarchy, files=sorted(self.reporter.sources),
+                            sources=self.sources, shared=signals.table, shared_names=signals.names)
 
     # ---- statements --------------------------------------------------------------------------------
     def _run(self, frame: _Frame, statements: Iterable[ast.Stmt], scope: Scope) -> None:
@@ -173,6 +182,8 @@ class CircuitBuilder:
                 raise ev.fail("E005", "instantiate a circuit with `name = Circuit(...)`, not with let", s.span)
             if isinstance(value, DataCall):
                 value = data.build(ev, value, scope)
+            if isinstance(value, Signal):  # named for diagrams, should it be stored as a shared entry
+                self.let_names.setdefault(id(value.expr), (value.expr, s.name.name))
             scope.define(s.name.name, value, s.name.span, "let", self.reporter)
         elif isinstance(s, ast.InputDecl):
             for port in s.ports:
@@ -827,6 +838,18 @@ class CircuitBuilder:
         return handle
 
     # ---- finishing -----------------------------------------------------------------------------------
+    def _init_of(self, handle: ParamHandle, shape: list[int]) -> ir.Init:
+        """A param's init in the IR; values loaded from a file (`load(...)`) must fill its shape exactly."""
+        if isinstance(handle.init, init_rules.ShapedRule):  # random_sign(...), low_rank(...), from_file(...)
+            return init_rules.to_ir(self.evaluator, handle.init, shape, handle.name, handle.span)
+        values = handle.init.values
+        if values is None:
+            return ir.Init(rule=handle.init.rule, args=list(handle.init.args))  # type: ignore[arg-type]
+        if values.size != int(np.prod(shape)):
+            raise self.reporter.fail("E302", f"'{handle.name}' needs {int(np.prod(shape))} values {shape}, but "
+                                              f"load() gives {values.size}", handle.span)
+        return ir.Init(rule="data", args=[], values=ir_arrays.Array(values))
+
     def _finish_weights(self) -> tuple[list[ir.Parameter], list[ir.Projection]]:
         """Size each param from its uses and give every projection its offset into it."""
         parameters: list[ir.Parameter] = []
@@ -851,9 +874,8 @@ class CircuitBuilder:
                 spots = [(int(s), 1) for s in starts]
             for i, spot in enumerate(spots):
                 offsets[(handle.name, i)] = spot
-            init = init_rules.to_ir(self.evaluator, handle.init, shape, handle.name, handle.span)
             parameters.append(ir.Parameter(name=handle.name, shape=shape, sign=handle.sign, enforce=handle.enforce,
-                                           init=init,
+                                           init=self._init_of(handle, shape),
                                            trainable=handle.trainable, share=handle.share,
                                            dim=format_dim(handle.init.dim),
                                            mask=None if handle.mask is None else ir_arrays.Array(handle.mask),
@@ -919,8 +941,8 @@ def _fan_in(wiring: connectivity.Wiring, source: Signal) -> float:
 
 
 def _fixed_fits(handle: ParamHandle, arrow: str) -> bool:
-    value = handle.init.args[0]
-    return value <= 0 if arrow == "-|" else value >= 0
+    values = handle.init.values if handle.init.values is not None else handle.init.args[:1]
+    return bool(max(values) <= 0) if arrow == "-|" else bool(min(values) >= 0)
 
 
 def _check_init_sign(ev: Evaluator, init: InitRule, sign: str, enforce: str, span: Span) -> None:

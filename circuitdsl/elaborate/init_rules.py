@@ -74,7 +74,8 @@ def negate(rule: InitRule) -> InitRule:
         like = negate(rule.like) if rule.like is not None else None
         data = -rule.data if rule.data is not None else None
         return ShapedRule(rule.rule, args, rule.dim, span=rule.span, like=like, data=data, source=rule.source)
-    return InitRule(rule.rule, tuple(0.0 - a for a in rule.args), rule.dim, rule.fixed)
+    values = None if rule.values is None else -rule.values  # load(...): the file's values, negated
+    return InitRule(rule.rule, tuple(0.0 - a for a in rule.args), rule.dim, rule.fixed, values)
 
 
 def text(rule: InitRule) -> str:
@@ -88,6 +89,8 @@ def text(rule: InitRule) -> str:
 
 def value_range(rule: InitRule) -> tuple[float, float]:
     """The lowest and highest value a rule can draw (a normal's mean stands for both): for the sign checks."""
+    if rule.values is not None:  # load(...)
+        return (float(rule.values.min()), float(rule.values.max())) if rule.values.size else (0.0, 0.0)
     if rule.rule == "uniform":
         return rule.args[0], rule.args[1]
     if rule.rule in ("constant", "normal"):

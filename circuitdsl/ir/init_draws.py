@@ -1,6 +1,6 @@
 """Drawing the init rules that need more than one uniform or normal draw: `random_sign`, `orthogonal`, `low_rank`.
 
-Written against the same samplers and array namespace as `step.sampled_values` (numpy with a seeded Generator, or
+Written against the same samplers and array namespace as `params.sampled_values` (numpy with a seeded Generator, or
 jax.numpy with a PRNG key), so the numpy draws are every backend's default init for a seed, bit for bit.  Each rule
 calls its sampler once: JAX's samplers reuse one key per parameter, and two calls would draw the same numbers.
 """
