@@ -167,7 +167,7 @@ def test_hover_on_a_parameter_shows_sign_shape_and_unit() -> None:
     path = ROOT / "models" / "ncap_swimmer.circuit"
     text = path.read_text(encoding="utf-8")
     document = analyse(text, str(path))
-    line = text.split("\n").index("  param osc    : excitatory = +1, shared = shared, enforce = signs") + 1
+    line = text.split("\n").index("  param osc    : excitatory = init, shared = shared, enforce = signs") + 1
     shown = hover(document, line, 10)
     assert shown is not None
     assert "param **osc**: sign excitatory (enforced by clamp), shape scalar, unit dimensionless, trainable" in shown

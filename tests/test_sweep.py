@@ -121,6 +121,11 @@ def test_run_with_the_swimmer_counts_every_step(capsys: pytest.CaptureFixture[st
 
 
 # ---- on Ray ---------------------------------------------------------------------------------------------------
+# Ray starts its processes by forking; JAX, imported by other tests of the session, warns at every fork
+ON_RAY = [pytest.mark.filterwarnings("ignore:os.fork\\(\\) was called:RuntimeWarning"),
+          pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")]
+
+
 @pytest.fixture(scope="session")
 def ray_instance() -> Iterator[None]:
     """One local Ray instance with two workers for every test that sweeps (its start-up is the main cost)."""
@@ -156,6 +161,8 @@ def _table(folder: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
+@ON_RAY[0]
+@ON_RAY[1]
 def test_a_killed_worker_loses_nothing_and_a_rerun_adds_nothing(tmp_path: Path, ray_instance: None) -> None:
     path = _write(tmp_path, CI_SPEC)
     killer = _Killer(tmp_path / "out", times=1)
@@ -175,6 +182,8 @@ def test_a_killed_worker_loses_nothing_and_a_rerun_adds_nothing(tmp_path: Path, 
     assert set(aggregated["n"]) == {2}
 
 
+@ON_RAY[0]
+@ON_RAY[1]
 def test_a_run_that_keeps_failing_is_reported_and_retried_next_time(tmp_path: Path, ray_instance: None) -> None:
     path = _write(tmp_path, CI_SPEC.replace("seeds = 2", "seeds = [0]").replace('["1", "uniform(0, 1)"]', '"1"'))
     killer = _Killer(tmp_path / "out", times=1)
