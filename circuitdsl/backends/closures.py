@@ -35,6 +35,11 @@ _COMPARE: dict[str, Callable[[Any, Any], Any]] = {
 }
 
 
+def _from_memo(key: tuple[object, int]) -> Closure:
+    """How an entry reads another entry: its value this step, already in the memo."""
+    return lambda env: env.memo[key]
+
+
 def _ensure(tag: object, order: list[int], runs: dict[int, Closure]) -> Closure:
     """Reading a shared entry from outside the table: the entry and every entry it reads, in table order, each
     computed once per step into the memo.  An entry reads its own dependencies from the memo (computed before
@@ -96,7 +101,7 @@ class ExprCompiler:
                 inside[index] = compiled
             else:
                 runs[index] = compiled
-                inside[index] = lambda env, key=(tag, index): env.memo[key]
+                inside[index] = _from_memo((tag, index))
         depends = {i: [n.index for n in walk(self.shared[i]) if isinstance(n, Shared) and n.index in runs]
                    for i in runs}
         outside: dict[int, Compiled] = {i: c for i, c in inside.items() if isinstance(c, float)}
@@ -145,7 +150,10 @@ def _constant(node: Expr, kids: tuple[float, ...]) -> float:
             return -kids[0] if node.op == "-" else 1.0 - kids[0]
         if isinstance(node, Binary):
             return float(binary(node.op, *kids))
-        fn = "where" if isinstance(node, Cond) else node.fn  # type: ignore[attr-defined]
+        if isinstance(node, Cond):
+            return float(np.asarray(NUMPY_FUNCTIONS["where"](*kids)))
+        assert isinstance(node, Call)
+        fn = node.fn
         return float(np.asarray(NUMPY_FUNCTIONS[fn](*kids)))
 
 
