@@ -116,6 +116,14 @@ def _private(path: Path) -> bool:
 
 
 @functools.cache
+def concrete_parser() -> Lark:
+    """The same grammar keeping every token (brackets, keywords, commas) in the tree, for tools that lay out
+    the source as written (the formatter); parse with `parse` first, for syntax errors in words."""
+    return Lark(grammar_text(), parser="lalr", lexer="contextual", propagate_positions=True,
+                maybe_placeholders=True, keep_all_tokens=True, postlex=_Newlines())
+
+
+@functools.cache
 def _terminal_words() -> dict[str, str]:
     lark, _ = _parser()
     words = dict(_WORDS)
@@ -336,7 +344,27 @@ class _ToAst:
         return tuple(x for x in c if x is not None)
 
     def arg_decl(self, meta: Any, c: list[Any]) -> ast.ArgDecl:
-        return ast.ArgDecl(self._s(meta), self._ident(c[0]), self._ident(c[1]), c[2])
+        return ast.ArgDecl(self._s(meta), self._ident(c[0]), c[1], c[2])
+
+    def type_expr(self, meta: Any, c: list[Any]) -> ast.Ident | ast.Dimension:
+        """A type name, or a dimension combined from names with * / and whole powers (`voltage / time`)."""
+        factors = [c[0]]
+        for op, (ident, exponent) in zip(c[1::2], c[2::2], strict=True):
+            if str(op) == "%":
+                raise self._fail("E006", "a dimension combines names with * and /", _token_span(self.file, op),
+                                 ["input I: voltage / time"])
+            factors.append((ident, -exponent if str(op) == "/" else exponent))
+        if len(factors) == 1 and factors[0][1] == 1:
+            return factors[0][0]
+        return ast.Dimension(self._s(meta), tuple(factors))
+
+    def type_factor(self, meta: Any, c: list[Any]) -> tuple[ast.Ident, int]:
+        exponent = c[2]
+        if exponent is not None and ("." in str(exponent) or "e" in str(exponent).lower()):
+            raise self._fail("E006", "a dimension's power is a whole number", _token_span(self.file, exponent),
+                             ["param g: conductance / length ** 2"])
+        power = 1 if exponent is None else int(str(exponent))
+        return self._ident(c[0]), -power if c[1] is not None and str(c[1]) == "-" else power
 
     def block(self, meta: Any, c: list[Any]) -> tuple[Any, ...]:
         return tuple(x for x in c if x is not None)
@@ -355,7 +383,7 @@ class _ToAst:
         return ast.Spike(self._s(meta), self._ident(c[0]), c[1], c[2] or ())
 
     def port(self, meta: Any, c: list[Any]) -> ast.Port:
-        return ast.Port(self._s(meta), self._ident(c[0]), c[1], self._ident(c[2]) if c[2] else None, c[3])
+        return ast.Port(self._s(meta), self._ident(c[0]), c[1], c[2], c[3])
 
     def input_decl(self, meta: Any, c: list[Any]) -> ast.InputDecl:
         return ast.InputDecl(self._s(meta), tuple(c))

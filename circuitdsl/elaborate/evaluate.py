@@ -14,7 +14,10 @@ from dataclasses import dataclass
 
 from circuitdsl import ast, units
 from circuitdsl.elaborate import operators, select
+from circuitdsl.elaborate.data_values import load_rule
+from circuitdsl.elaborate.limits import Limits
 from circuitdsl.elaborate.scope import Scope
+from circuitdsl.elaborate.unit_literals import unit_name_hint, unit_suffix, unknown_unit
 from circuitdsl.elaborate.values import (
     ENUMS, Builtin, DataCall, Definition, InitRule, InstanceArray, InstanceValue, Namespace, PopulationRef, Rule, Signal,
     Symbol, Unbound, choices, describe,
@@ -45,7 +48,7 @@ class CircuitCall:
 
 BUILTINS: dict[str, Builtin] = {
     **{name: Builtin(name, "function") for name in FUNCTIONS},
-    **{name: Builtin(name, "init") for name in ("constant", "uniform", "normal", "fixed")},
+    **{name: Builtin(name, "init") for name in ("constant", "uniform", "normal", "fixed", "load")},
     **{name: Builtin(name, "rule") for name in ("one_to_one", "all_to_all", "dense", "pairs", "random")},
     "connectome": Builtin("connectome", "data"),
     "grid": Builtin("grid", "grid"),
@@ -141,14 +144,18 @@ class Evaluator:
             return Signal(ir.Const(value=magnitude(value)), (), dim_of(value))
         raise self.fail("E301", f"expected a signal or a number, got {describe(value)}", span)
 
-    def dimension(self, ident: ast.Ident | None) -> Dim:
-        """A dimension written by name (`input I: current`); none written means dimensionless."""
-        if ident is None:
+    def dimension(self, node: ast.Ident | ast.Dimension | None) -> Dim:
+        """A dimension written by name (`input I: current`) or combined (`voltage / time`); none is dimensionless."""
+        if node is None:
             return DIMENSIONLESS
-        if ident.name not in units.DIMENSIONS:
-            raise self.fail("E201", f"unknown dimension '{ident.name}'", ident.span,
-                            [did_you_mean(ident.name, units.DIMENSIONS), f"dimensions: {', '.join(units.DIMENSIONS)}"])
-        return units.DIMENSIONS[ident.name]
+        dim = DIMENSIONLESS
+        for ident, exponent in node.factors if isinstance(node, ast.Dimension) else ((node, 1),):
+            if ident.name not in units.DIMENSIONS:
+                raise self.fail("E201", f"unknown dimension '{ident.name}'", ident.span,
+                                [did_you_mean(ident.name, units.DIMENSIONS), f"dimensions: {', '.join(units.DIMENSIONS)}"
+                                 ", combined with * / and ** (voltage / time)"])
+            dim = units.mul(dim, units.power(units.DIMENSIONS[ident.name], exponent))
+        return dim
 
     # ---- atoms -----------------------------------------------------------------------------------
     def _eval_Number(self, node: ast.Number, scope: Scope, expect: str | None, labels: list[str] | None) -> object:
@@ -160,8 +167,7 @@ class Evaluator:
         entry = units.UNITS.get(node.unit.name)
         if entry is None:
             raise self.fail("E402", f"unknown unit '{node.unit.name}'", node.unit.span,
-                            [did_you_mean(node.unit.name, units.UNITS), "units: ms, s, mV, nA, pA, nS, uS, pF, "
-                             "nF, Hz, kHz, Mohm, um, mM, with prefixes p n u m k M G"])
+                            [did_you_mean(node.unit.name, units.UNITS), units.UNIT_SUMMARY])
         scale, dim = entry
         if not math.isfinite(node.value * scale):
             raise self.fail("E801", "this number is too large", node.span)
@@ -197,7 +203,7 @@ class Evaluator:
             return BUILTINS[node.id]
         accepted = choices(expect) if expect in ENUMS else ()
         candidates = scope.visible_names() | set(BUILTINS) | set(labels or ()) | set(accepted)
-        notes = [did_you_mean(node.id, candidates)]
+        notes = [unit_name_hint(node.id) or did_you_mean(node.id, candidates)]
         if accepted:
             notes.append(f"expected one of: {', '.join(accepted)}")
         raise self.fail("E201", f"unknown name '{node.id}'", node.span, notes)
@@ -234,6 +240,13 @@ class Evaluator:
     def _eval_Binary(self, node: ast.Binary, scope: Scope, expect: str | None, labels: list[str] | None) -> object:
         if node.op in ("and", "or"):
             return self._logic(node, scope)
+        unit = unit_suffix(node, scope)  # `10 mV/ms`: a literal with a compound unit
+        if unit is not None:
+            return self._arith(node, self.eval(node.left, scope), unit)
+        stray = unknown_unit(node, scope)
+        if stray is not None and stray.id not in BUILTINS:
+            raise self.fail("E402", f"unknown unit '{stray.id}'", stray.span,
+                            [did_you_mean(stray.id, [*units.UNITS, *scope.visible_names()]), units.UNIT_SUMMARY])
         left = self.eval(node.left, scope)
         # `reset == subtract`: a bare name compared with an enum value is read as a member of that enum
         right_expect = left.enum if isinstance(left, Symbol) else None
@@ -489,6 +502,8 @@ class Evaluator:
 
     def _init_rule(self, node: ast.Call, scope: Scope, name: str) -> InitRule:
         self._positional(node, f"{name}()")
+        if name == "load":
+            return load_rule(self, node, scope, Limits.synapses)
         arity = {"constant": 1, "fixed": 1, "uniform": 2, "normal": 2}[name]
         if len(node.args) != arity:
             raise self.fail("E301", f"{name}() takes {arity} argument{'s' * (arity != 1)}, got {len(node.args)}",
