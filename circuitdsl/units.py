@@ -127,3 +127,20 @@ def format_dim(dim: Dim) -> str:
     parts = [base if exponent == 1 else f"{base}^{exponent}" for base, exponent in zip(BASES, dim, strict=True)
              if exponent]
     return "·".join(parts)
+
+
+# the unit a canonical magnitude of each named dimension is in (what plots and traces print)
+CANONICAL_UNITS: Final[dict[str, str]] = {
+    "time": "ms", "voltage": "mV", "current": "nA", "length": "µm", "area": "µm²", "volume": "µm³",
+    "amount": "amol", "concentration": "mM", "temperature": "K", "frequency": "kHz", "conductance": "µS",
+    "capacitance": "nF", "resistance": "MΩ", "charge": "pC", "power": "pW", "energy": "fJ",
+}
+
+
+def canonical_unit(dim: str) -> str:
+    """The unit of a canonical magnitude of a dimension written by format_dim: `mV` for voltage, `mV/ms` for
+    voltage / time; the dimension's own name where it has none."""
+    parts = dim.split(" / ")
+    if all(part in CANONICAL_UNITS for part in parts):
+        return "/".join(CANONICAL_UNITS[part] for part in parts)
+    return dim
