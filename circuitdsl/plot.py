@@ -25,6 +25,16 @@ COLOURS = {"input": "tab:green", "population": "black", "output": "tab:red", "re
 
 def plot_traces(traces: Traces, path: str | Path) -> None:
     """Write the traces to `path` (.png, .svg or .pdf, by its suffix)."""
+    import matplotlib.pyplot as plt
+
+    figure = traces_figure(traces)
+    many = max(v.shape[1] for v in traces.signals.values()) > 60
+    figure.savefig(path, dpi=200 if many else 100)  # many named rows: enough pixels to read each name
+    plt.close(figure)
+
+
+def traces_figure(traces: Traces) -> Any:
+    """The figure of the traces (a matplotlib Figure, not shown; close it with pyplot.close when done)."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only: no display is needed
@@ -48,8 +58,7 @@ def plot_traces(traces: Traces, path: str | Path) -> None:
     axes[-1, 0].set_xlabel("time (ms)" if traces.dt else "time step")
     span = f"{steps * traces.dt:g} ms ({steps} steps of {traces.dt:g} ms)" if traces.dt else f"{steps} steps"
     figure.suptitle(f"{traces.circuit}: activity over {span}")
-    figure.savefig(path, dpi=200 if max(v.shape[1] for v in traces.signals.values()) > 60 else 100)
-    plt.close(figure)
+    return figure
 
 
 def _height(traces: Traces, name: str) -> float:

@@ -49,7 +49,7 @@ def input_sequences(ir: CircuitIR, given: Mapping[str, float | np.ndarray], step
     sequences = {}
     for name, port in ports.items():
         shape = [a.size for a in port.shape]
-        value = np.asarray(given.get(name, 0.0), dtype=np.float32)
+        value = np.asarray(given.get(name, 0.0), dtype=np.float64)  # the circuit converts to its own dtype
         if value.ndim == 0 or list(value.shape) == shape:
             value = np.broadcast_to(value, (steps, *shape))
         elif list(value.shape[1:]) != shape or value.shape[0] < steps:
@@ -77,9 +77,10 @@ Loop = Callable[[dict[str, np.ndarray] | None], dict[str, np.ndarray]]
 
 
 def simulate(ir: CircuitIR, steps: int, inputs: Mapping[str, float | np.ndarray] | None = None,
-             seed: int = 0, loop: Loop | None = None, record: Sequence[str] = ()) -> Traces:
+             seed: int = 0, loop: Loop | None = None, record: Sequence[str] = (), dtype: str = "float32") -> Traces:
     """Run the circuit (torch backend, batch 1, parameters at their init drawn with `seed`) for `steps` steps,
-    recording every input, population and output, and the names in `record` (`RS.v`, `h1.spk`; docs/engine.md).
+    recording every input, population and output, and the names in `record` (`RS.v`, `h1.spk`; docs/engine.md),
+    in `dtype` (float32 or float64).
 
     `loop`, when given, closes the loop through a world: called with the previous step's outputs (None at
     the first step), it returns inputs for this step (flat [units] arrays) that replace the given ones.
@@ -90,7 +91,7 @@ def simulate(ir: CircuitIR, steps: int, inputs: Mapping[str, float | np.ndarray]
     from circuitdsl.backends.interface import CircuitRuntimeError
 
     sequences = input_sequences(ir, inputs or {}, steps)
-    module = compile_circuit(ir, backend="torch", seed=seed)
+    module = compile_circuit(ir, backend="torch", seed=seed, dtype=dtype)
     names = [p.name for p in ir.populations] + [name for name in record if name not in {p.name for p in ir.populations}]
     try:
         with torch.no_grad():
