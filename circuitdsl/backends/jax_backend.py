@@ -26,15 +26,9 @@ from circuitdsl.backends.interface import (
 )
 from circuitdsl.backends.plan import Plan, make_plan
 from circuitdsl.backends.record import resolve
-from circuitdsl.backends.step import (
-    State,
-    Stepper,
-    initial_state,
-    initial_values,
-    sampled_values,
-    surrogate_derivative,
-)
+from circuitdsl.backends.step import State, Stepper, initial_state, surrogate_derivative
 from circuitdsl.ir.model import CircuitIR
+from circuitdsl.ir.params import initial_values, sampled_values
 
 Params = dict[str, jax.Array]
 

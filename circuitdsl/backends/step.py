@@ -18,9 +18,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from circuitdsl.backends import delays, operators
-from circuitdsl.backends.plan import Plan, ProjectionPlan, ref_key, refs
-from circuitdsl.ir.model import Binary, Call, Cond, Const, Expr, NeuronModel, Operator, Parameter, Ref, Unary, Var
+from circuitdsl.backends.plan import Plan, ProjectionPlan, ref_key
+from circuitdsl.ir.expr import fold, refs
+from circuitdsl.ir.model import Binary, Call, Cond, Const, Expr, NeuronModel, Operator, Ref, Unary, Var
 from circuitdsl.ir.operators import bias_shape
+from circuitdsl.ir.params import effective
 from circuitdsl.ir.units import class_groups, port_size
 
 if TYPE_CHECKING:
@@ -56,55 +58,6 @@ class Ops(Protocol):
     def correlate(self, x: Array, w: Array) -> Array: ...  # valid: x [batch, in, *grid], w [out, in, *taps]
 
 
-# ---- parameters ----------------------------------------------------------------------------------
-
-
-Sampler = Callable[[float, float, tuple[int, ...]], Array]
-
-
-def initial_values(parameter: Parameter, rng: np.random.Generator, dtype: str = "float32") -> np.ndarray:
-    """The default stored values, drawn by numpy from `rng`: every backend's init for one seed, bit for bit."""
-    return sampled_values(parameter, rng.uniform, rng.normal, np, dtype)  # type: ignore[no-any-return]
-
-
-def sampled_values(parameter: Parameter, uniform: Sampler, normal: Sampler, xp: Any, dtype: str = "float32") -> Array:
-    """The parameter's stored (raw) values in `dtype`: its init rule drawn with the given samplers (low/mean,
-    high/std, shape), mapped back through its enforcement with the array namespace `xp` (numpy or jax.numpy)."""
-    shape = tuple(parameter.shape)
-    args = parameter.init.args
-    kind = getattr(xp, dtype)
-    if parameter.init.rule == "data":
-        value = xp.asarray(parameter.init.values.data.reshape(shape))  # type: ignore[union-attr]
-    elif parameter.init.rule == "constant":
-        value = xp.full(shape, args[0], dtype=kind)
-    elif parameter.init.rule == "uniform":
-        value = uniform(args[0], args[1], shape)
-    else:
-        value = normal(args[0], args[1], shape)
-    value = xp.asarray(value, dtype=kind)
-    if parameter.enforce == "softplus":
-        magnitude = xp.maximum(xp.abs(value), kind(1e-6))
-        value = magnitude + xp.log(-xp.expm1(-magnitude))  # softplus^-1, stable
-    elif parameter.enforce == "abs":
-        value = xp.abs(value)
-    if parameter.mask is not None:  # weight sparsity: masked elements start (and stay) at zero
-        value = value * xp.asarray(parameter.mask.data.reshape(shape), dtype=kind)
-    return xp.array(value, dtype=kind)  # a fresh array, also for a scalar (numpy gives 0-d results as scalars)
-
-
-def effective(parameter: Parameter, raw: Array, ops: Ops) -> Array:
-    """The value the circuit uses: the sign enforced by projection (clamp) or reparameterisation."""
-    sign = -1.0 if parameter.sign == "inhibitory" else 1.0
-    if parameter.enforce == "clamp":
-        clamp = ops.functions["clamp"]
-        return clamp(raw, 0.0, math.inf) if sign > 0 else clamp(raw, -math.inf, 0.0)
-    if parameter.enforce == "softplus":
-        return sign * ops.softplus(raw)
-    if parameter.enforce == "abs":
-        return sign * ops.functions["abs"](raw)
-    return raw
-
-
 # ---- spikes --------------------------------------------------------------------------------------
 
 
@@ -128,24 +81,25 @@ def surrogate_slope(args: Mapping[str, float]) -> float:
 # ---- expressions ---------------------------------------------------------------------------------
 
 
-def evaluate(expr: Expr, lookup: Callable[[Var | Ref], Array], ops: Ops) -> Array:
-    """An IR expression over arrays (and Python floats for constants)."""
-    if isinstance(expr, Const):
-        return float(expr.value)
-    if isinstance(expr, Var | Ref):
-        return lookup(expr)
-    if isinstance(expr, Unary):
-        x = evaluate(expr.x, lookup, ops)
-        return -x if expr.op == "-" else 1.0 - x
-    if isinstance(expr, Binary):
-        a, b = evaluate(expr.left, lookup, ops), evaluate(expr.right, lookup, ops)
-        return _binary(expr.op, a, b, ops)
-    if isinstance(expr, Call):
-        return ops.functions[expr.fn](*[evaluate(a, lookup, ops) for a in expr.args])
-    if isinstance(expr, Cond):
-        c = evaluate(expr.cond, lookup, ops)
-        return ops.functions["where"](c, evaluate(expr.then, lookup, ops), evaluate(expr.other, lookup, ops))
-    raise TypeError(f"unknown expression {expr!r}")
+def evaluate(expr: Expr, lookup: Callable[[Var | Ref], Array], ops: Ops, shared: Sequence[Expr] = (),
+             memo: dict[int, Array] | None = None) -> Array:
+    """An IR expression over arrays (and Python floats for constants); a shared entry's value once per `memo`."""
+    def visit(node: Expr, args: tuple[Array, ...]) -> Array:
+        if isinstance(node, Const):
+            return float(node.value)
+        if isinstance(node, Var | Ref):
+            return lookup(node)
+        if isinstance(node, Unary):
+            return -args[0] if node.op == "-" else 1.0 - args[0]
+        if isinstance(node, Binary):
+            return _binary(node.op, args[0], args[1], ops)
+        if isinstance(node, Call):
+            return ops.functions[node.fn](*args)
+        if isinstance(node, Cond):
+            return ops.functions["where"](*args)
+        raise TypeError(f"unknown expression {node!r}")
+
+    return fold(expr, visit, shared, memo)
 
 
 def _binary(op: str, a: Array, b: Array, ops: Ops) -> Array:
@@ -206,7 +160,7 @@ class Stepper:
         exprs = [p.source for p in plan.projections] + [piece.expr for o in plan.ir.outputs for piece in o.pieces]
         # each read's units, keyed by the Ref object itself: no selection is hashed or printed inside a step
         # (which also keeps the step traceable by torch.compile)
-        self.units_read = {id(ref): index[ref_key(ref)] for expr in exprs for ref in refs(expr)}
+        self.units_read = {id(ref): index[ref_key(ref)] for expr in exprs for ref in refs(expr, plan.ir.shared)}
         self.output_size = {o.name: math.prod(a.size for a in o.shape) for o in plan.ir.outputs}
         self.output_index = {key: None if idx is None else ops.asarray(idx) for key, idx in plan.output_index.items()}
         self.arrays: dict[str, Array] = {}
@@ -245,6 +199,7 @@ class Stepper:
         new_state: State = {}
         inside: dict[str, Array] = {}  # recorded lets and spikes of neuron models, by record name
         wanted = {(r.population, r.variable) for r in record if r.kind == "value"}
+        shared: dict[bool, dict[int, Array]] = {False: {}, True: {}}  # shared entries' values this step, by `past`
 
         def read(ref: Ref, past: bool) -> Array:
             if ref.source in inputs:
@@ -257,7 +212,8 @@ class Stepper:
             return whole if index is None else ops.take(whole, index)
 
         def signal(p: ProjectionPlan, past: bool) -> Array:
-            value = evaluate(p.source, lambda ref: read(ref, past), ops)  # type: ignore[arg-type]
+            value = evaluate(p.source, lambda ref: read(ref, past), ops, plan.ir.shared,  # type: ignore[arg-type]
+                             shared[past])
             return _as_batch(value, _batch_of(inputs, state), p.source_size, ops)
 
         for name in plan.order:
@@ -279,7 +235,7 @@ class Stepper:
                 history = state[f"{p.id}:delay"]
                 new_state[f"{p.id}:delay"] = ops.stack_time(history, signal(p, past=False))
         batch = _batch_of(inputs, state)
-        outputs = {o.name: self._output(o, read, batch) for o in plan.ir.outputs}
+        outputs = {o.name: self._output(o, read, batch, shared[False]) for o in plan.ir.outputs}
         for r in record:
             value = {"out": current.get(r.population), "state": new_state.get(f"{r.population}.{r.variable}"),
                      "value": inside.get(r.name)}[r.kind]
@@ -385,13 +341,14 @@ class Stepper:
             parts.append((p.source_port, source_units, into_source))
         return parts
 
-    def _output(self, output: Any, read: Callable[[Ref, bool], Array], batch: int) -> Array:
+    def _output(self, output: Any, read: Callable[[Ref, bool], Array], batch: int, memo: dict[int, Array]) -> Array:
         """An output assembled from its pieces, [batch, units]."""
         ops = self.ops
         n = self.output_size[output.name]
         total = ops.zeros(batch, n)
         for i, piece in enumerate(output.pieces):
-            value = evaluate(piece.expr, lambda ref: read(ref, False), ops)  # type: ignore[arg-type]
+            value = evaluate(piece.expr, lambda ref: read(ref, False), ops, self.plan.ir.shared,  # type: ignore[arg-type]
+                             memo)
             index = self.output_index[(output.name, i)]
             part = _as_batch(value, batch, n if index is None else int(index.shape[0]), ops)
             total = part + total if index is None else ops.add_at(total, index, part)

@@ -17,8 +17,9 @@ from torch import nn
 from circuitdsl.backends.interface import dtype_name, flat_inputs, param_key, rollout_length, shaped_outputs
 from circuitdsl.backends.plan import Plan, make_plan
 from circuitdsl.backends.record import resolve
-from circuitdsl.backends.step import State, Stepper, initial_state, initial_values, surrogate_derivative
+from circuitdsl.backends.step import State, Stepper, initial_state, surrogate_derivative
 from circuitdsl.ir.model import CircuitIR
+from circuitdsl.ir.params import initial_values
 
 
 class _Spike(torch.autograd.Function):

@@ -23,6 +23,7 @@ from circuitdsl.elaborate.values import (
 from circuitdsl.errors import Problem, Reporter, Span, did_you_mean
 from circuitdsl.functions import FUNCTIONS
 from circuitdsl.ir import model as ir
+from circuitdsl.ir.expr import children, transform, walk
 from circuitdsl.units import DIMENSIONLESS, Dim, Quantity, format_dim
 
 
@@ -594,7 +595,7 @@ class Evaluator:
 
     def _index_signal(self, node: ast.Subscript, scope: Scope, base: Signal) -> Signal:
         picks = self.index_picks(node, scope, base.shape, select.full(base.shape))
-        if isinstance(base.expr, ir.Ref) or _all_leaves_shaped(base.expr, base.shape):
+        if isinstance(base.expr, ir.Ref) or _all_leaves_shaped(base.expr):
             expr = _reselect(base.expr, base.shape, picks, self.ref_shapes)
             return Signal(expr, select.result_shape(base.shape, picks), base.dim)
         raise self.fail("E302", "only element-wise signals can be indexed", node.span)
@@ -658,47 +659,34 @@ def format_shape(shape: tuple[ir.Axis, ...] | list[ir.Axis]) -> str:
     return "[" + ", ".join(f"{a.name}={a.size}" for a in shape) + "]" if shape else "a single unit"
 
 
-def _all_leaves_shaped(expr: ir.Expr, shape: tuple[ir.Axis, ...]) -> bool:
+def _all_leaves_shaped(expr: ir.Expr) -> bool:
     """True when every leaf of an element-wise expression is a constant or a ref (so indexing distributes)."""
-    if isinstance(expr, ir.Const | ir.Ref):
-        return True
-    if isinstance(expr, ir.Unary):
-        return _all_leaves_shaped(expr.x, shape)
-    if isinstance(expr, ir.Binary):
-        return _all_leaves_shaped(expr.left, shape) and _all_leaves_shaped(expr.right, shape)
-    if isinstance(expr, ir.Call):  # an axis function is not element-wise: a selection does not distribute
-        return FUNCTIONS[expr.fn].dims not in ("reduce", "winners", "matvec", "push") and all(_all_leaves_shaped(a, shape)
-                                                                             for a in expr.args)
-    if isinstance(expr, ir.Cond):
-        return all(_all_leaves_shaped(e, shape) for e in (expr.cond, expr.then, expr.other))
-    return False
+    for node in walk(expr):
+        if isinstance(node, ir.Call) and FUNCTIONS[node.fn].dims in ("reduce", "winners", "matvec", "push"):
+            return False  # an axis function is not element-wise: a selection does not distribute
+        if not children(node) and not isinstance(node, ir.Const | ir.Ref):
+            return False
+    return True
 
 
 def _reselect(expr: ir.Expr, shape: tuple[ir.Axis, ...], picks: tuple[select.AxisPick, ...],
               ref_shapes: dict[str, tuple[ir.Axis, ...]]) -> ir.Expr:
     """Push a selection made on an element-wise expression down to each of its refs."""
-    if isinstance(expr, ir.Const) or not shape:
+    if not shape:
         return expr
-    if isinstance(expr, ir.Ref):
-        base = ref_shapes[expr.source]
-        current = select.from_ir(base, tuple(expr.select) if expr.select else None)
+
+    def reselect(node: ir.Expr) -> ir.Expr:
+        if not isinstance(node, ir.Ref):
+            return node
+        base = ref_shapes[node.source]
+        current = select.from_ir(base, tuple(node.select) if node.select else None)
         if not select.result_shape(base, current):
-            return expr  # a single unit broadcast against the others stays as it is
+            return node  # a single unit broadcast against the others stays as it is
         retained = [i for i, p in enumerate(current) if not isinstance(p, int)]
         new = list(current)
         for axis_index, pick in zip(retained, picks, strict=True):
             kept = current[axis_index]
             new[axis_index] = kept[pick] if isinstance(pick, int) else tuple(kept[i] for i in pick)  # type: ignore[index]
-        return ir.Ref(source=expr.source, select=_list(select.to_ir(base, tuple(new))))
-    def down(e: ir.Expr) -> ir.Expr:
-        return _reselect(e, shape, picks, ref_shapes)
+        return ir.Ref(source=node.source, select=_list(select.to_ir(base, tuple(new))))
 
-    if isinstance(expr, ir.Unary):
-        return ir.Unary(op=expr.op, x=down(expr.x))
-    if isinstance(expr, ir.Binary):
-        return ir.Binary(op=expr.op, left=down(expr.left), right=down(expr.right))
-    if isinstance(expr, ir.Call):
-        return ir.Call(fn=expr.fn, args=[down(a) for a in expr.args])
-    if isinstance(expr, ir.Cond):
-        return ir.Cond(cond=down(expr.cond), then=down(expr.then), other=down(expr.other))
-    return expr
+    return transform(expr, reselect)

@@ -395,6 +395,7 @@ class CircuitIR(_Data):
     files: list[str]
     sources: list[DataSource] = []
     shared: list[Expr] = []  # shared subexpressions, read through `Shared` nodes (a `let` read more than once)
+    shared_names: list[str] = []  # per shared entry, the let that named it ("" if none): diagrams print it
 
     @property
     def trainable_scalars(self) -> int:
