@@ -17,12 +17,14 @@ is written.  Generated names contain characters a user's name cannot (`dv/dt`, `
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from circuitdsl.errors import Span
 from circuitdsl.ir import model as ir
+from circuitdsl.ir.expr import evaluate, transform, walk
 
 METHODS: tuple[str, ...] = ("euler", "exponential_euler", "rk4", "exact")
 
@@ -72,37 +74,13 @@ def _bin(op: str, left: ir.Expr, right: ir.Expr) -> ir.Expr:
 
 def free_names(expr: ir.Expr) -> set[str]:
     """The names an expression reads (its `Var`s)."""
-    if isinstance(expr, ir.Var):
-        return {expr.name}
-    return set().union(*(free_names(child) for child in _children(expr)))
-
-
-def _children(expr: ir.Expr) -> list[ir.Expr]:
-    if isinstance(expr, ir.Unary):
-        return [expr.x]
-    if isinstance(expr, ir.Binary):
-        return [expr.left, expr.right]
-    if isinstance(expr, ir.Call):
-        return list(expr.args)
-    if isinstance(expr, ir.Cond):
-        return [expr.cond, expr.then, expr.other]
-    return []
+    return {node.name for node in walk(expr) if isinstance(node, ir.Var)}
 
 
 def substitute(expr: ir.Expr, names: Mapping[str, str]) -> ir.Expr:
     """The expression with each `Var` named in `names` renamed (a stage's values in place of the state's)."""
-    if isinstance(expr, ir.Var):
-        return _var(names[expr.name]) if expr.name in names else expr
-    if isinstance(expr, ir.Unary):
-        return ir.Unary(op=expr.op, x=substitute(expr.x, names))
-    if isinstance(expr, ir.Binary):
-        return _bin(expr.op, substitute(expr.left, names), substitute(expr.right, names))
-    if isinstance(expr, ir.Call):
-        return ir.Call(fn=expr.fn, args=[substitute(a, names) for a in expr.args])
-    if isinstance(expr, ir.Cond):
-        return ir.Cond(cond=substitute(expr.cond, names), then=substitute(expr.then, names),
-                       other=substitute(expr.other, names))
-    return expr
+    return transform(expr, lambda node: _var(names[node.name]) if isinstance(node, ir.Var) and node.name in names
+                     else node)
 
 
 def dependents(lets: Sequence[ir.Equation], names: set[str]) -> set[str]:
@@ -241,7 +219,6 @@ def _read_by(names: set[str], lets: Sequence[ir.Equation]) -> set[str]:
 def _exact(odes: Sequence[Ode], before: Sequence[ir.Equation], dt: float) -> list[ir.Equation]:
     """x' = Phi x + Gamma c for the linear system x' = M x + c: each state's c_i as a let, then every new value
     as a let (they read the old states), then the states assigned."""
-    import numpy as np
     from scipy.linalg import expm
 
     xs = tuple(o.state for o in odes)
@@ -257,7 +234,7 @@ def _exact(odes: Sequence[Ode], before: Sequence[ir.Equation], dt: float) -> lis
         except NotLinear:
             raise NotExact(ode, f"d{ode.state}/dt is not linear in {', '.join(xs)}") from None
         for x, coefficient in coefficients.items():
-            value = fold(coefficient)
+            value = constant(coefficient)
             if value is None:
                 raise NotExact(ode, f"the coefficient of {x} in d{ode.state}/dt is not a constant")
             matrix[i, xs.index(x)] = value
@@ -280,26 +257,17 @@ def _exact(odes: Sequence[Ode], before: Sequence[ir.Equation], dt: float) -> lis
     return equations
 
 
-def fold(expr: ir.Expr) -> float | None:
+class _Reads(Exception):
+    """An expression reads a variable: it is not a constant."""
+
+
+def constant(expr: ir.Expr) -> float | None:
     """The value of an expression of constants (arguments are folded in as constants), or None if it reads a
-    variable or cannot be computed."""
-    from circuitdsl.functions import FUNCTIONS
-
-    if isinstance(expr, ir.Const):
-        return float(expr.value)
-    parts = [fold(child) for child in _children(expr)]
-    if any(p is None for p in parts) or isinstance(expr, ir.Var | ir.Cond | ir.Ref | ir.Shared):
-        return None
+    variable or its value is not finite."""
+    def read(node: object) -> float:
+        raise _Reads()
     try:
-        if isinstance(expr, ir.Unary):
-            return -parts[0] if expr.op == "-" else None  # type: ignore[operator]
-        if isinstance(expr, ir.Binary) and expr.op in _ARITHMETIC:
-            return float(_ARITHMETIC[expr.op](*parts))
-        if isinstance(expr, ir.Call) and expr.fn in FUNCTIONS and FUNCTIONS[expr.fn].dims in ("pure", "keep"):
-            return float(FUNCTIONS[expr.fn].value(*parts))
-    except (ArithmeticError, ValueError):
+        value = float(evaluate(expr, read))
+    except _Reads:
         return None
-    return None
-
-
-_ARITHMETIC = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv, "**": operator.pow}
+    return value if np.isfinite(value) else None
