@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from circuitdsl.ir.model import Axis, CircuitIR, NeuronModel, Output
+from circuitdsl.ir.model import Axis, CircuitIR, NeuronModel, Output, Ref
 
 
 class SimulationInputError(ValueError):
@@ -188,4 +188,4 @@ def _fires(model: NeuronModel) -> bool:
 
 def _reads_only(output: Output, populations: set[str]) -> bool:
     """An output whose every piece is a population of `populations`, read as it is."""
-    return all(piece.expr.node == "ref" and piece.expr.source in populations for piece in output.pieces)  # type: ignore[union-attr]
+    return all(isinstance(piece.expr, Ref) and piece.expr.source in populations for piece in output.pieces)

@@ -171,7 +171,8 @@ def test_exact_on_a_leaky_membrane_is_exponential_euler() -> None:
      ["coefficient of v in dv/dt is not a constant"]),
 ])
 def test_exact_says_why_it_does_not_apply(body: str, words: list[str]) -> None:
-    source = f"neuron N(method: solver = exact, dt: time = 1 ms) {{\n  {body}\n}}\ncircuit C {{\n  population p : N\n}}\n"
+    source = (f"neuron N(method: solver = exact, dt: time = 1 ms) {{\n  {body}\n}}\n"
+              "circuit C {\n  population p : N\n}\n")
     with pytest.raises(CircuitError) as error:
         circuitdsl.loads(source)
     assert error.value.code == "E804" and "method = exact needs a linear system" in str(error.value)

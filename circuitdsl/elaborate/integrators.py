@@ -26,8 +26,6 @@ from circuitdsl.errors import Span
 from circuitdsl.ir import model as ir
 from circuitdsl.ir.expr import evaluate, transform, walk
 
-METHODS: tuple[str, ...] = ("euler", "exponential_euler", "rk4", "exact")
-
 
 @dataclass(frozen=True)
 class Ode:
@@ -111,7 +109,8 @@ def linear_in(expr: ir.Expr, xs: tuple[str, ...], lets: Mapping[str, ir.Expr], r
         return {x: _neg(c) for x, c in a.items()}, None if b is None else _neg(b)
     if isinstance(expr, ir.Binary) and expr.op in ("+", "-"):
         (a1, b1), (a2, b2) = linear_in(expr.left, xs, lets, reads), linear_in(expr.right, xs, lets, reads)
-        return {x: _add(expr.op, a1.get(x), a2.get(x)) for x in {**a1, **a2}}, _add(expr.op, b1, b2)  # type: ignore[misc]
+        merged = {x: _add(expr.op, a1.get(x), a2.get(x)) for x in {**a1, **a2}}
+        return merged, _add(expr.op, b1, b2)  # type: ignore[return-value]
     if isinstance(expr, ir.Binary) and expr.op in ("*", "/"):
         left, right = linear_in(expr.left, xs, lets, reads), linear_in(expr.right, xs, lets, reads)
         if expr.op == "*" and not left[0]:
