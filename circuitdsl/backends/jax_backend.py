@@ -18,15 +18,21 @@ import numpy as np
 
 from circuitdsl.backends.interface import (
     CircuitRuntimeError,
+    batch_of,
+    check_finite,
+    checked_params,
+    checked_state,
     dtype_name,
+    empty_outputs,
     flat_inputs,
     param_key,
     rollout_length,
     shaped_outputs,
 )
 from circuitdsl.backends.plan import Plan, make_plan
+from circuitdsl.backends.program import Program
 from circuitdsl.backends.record import resolve
-from circuitdsl.backends.step import State, Stepper, initial_state, surrogate_derivative
+from circuitdsl.backends.step import State, initial_state, state_layout, surrogate_derivative
 from circuitdsl.ir.model import CircuitIR
 from circuitdsl.ir.params import initial_values, sampled_values
 
@@ -144,6 +150,14 @@ class JaxOps:
     def to_float(self, x: Any) -> jax.Array:
         return jnp.asarray(x, self.dtype)
 
+    def clamp_between(self, lo: float, hi: float) -> Callable[[jax.Array], jax.Array]:
+        """clamp(x, lo, hi) for constant bounds."""
+        return partial(_clamp, lo=lo, hi=hi)
+
+    def all_finite(self, x: jax.Array) -> bool | None:
+        """Whether x holds no NaN or infinity; None inside a trace (no values to look at)."""
+        return None if isinstance(x, jax.core.Tracer) else bool(jnp.isfinite(x).all())
+
     def spike(self, x: jax.Array, surrogate: str, slope: float) -> jax.Array:
         return _spike(x, surrogate, slope)
 
@@ -179,6 +193,19 @@ class JaxOps:
     def complex(self, real: jax.Array, imag: jax.Array) -> jax.Array:
         return jax.lax.complex(real, imag)
 
+    def broadcast(self, x: Any, shape: tuple[int, ...]) -> jax.Array:
+        x = jnp.asarray(x, self.dtype)
+        return x if x.shape == shape else jnp.broadcast_to(x, jnp.broadcast_shapes(x.shape, shape))
+
+    def csr(self, crow: jax.Array, rows: jax.Array, cols: jax.Array, values: jax.Array,
+            shape: tuple[int, int]) -> tuple[jax.Array, jax.Array, jax.Array, int]:
+        """A CSR matrix as its entries' rows (sorted), columns and values: a segment sum over rows multiplies."""
+        return rows, cols, values, shape[0]
+
+    def csr_matmul(self, matrix: tuple[jax.Array, jax.Array, jax.Array, int], x: jax.Array) -> jax.Array:
+        rows, cols, values, m = matrix
+        return jax.ops.segment_sum((x[:, cols] * values).T, rows, num_segments=m, indices_are_sorted=True).T
+
 
 def _usable(dtype: str) -> str:
     """`dtype` if JAX can run in it now: float64 needs JAX's 64-bit mode, which is off by default."""
@@ -202,19 +229,23 @@ class JaxCircuit:
         self.lowering = lowering
         self.dtype = _usable(dtype_name(dtype))
         self.plan: Plan = make_plan(ir, lowering)
-        self._steppers: dict[str, Stepper] = {}
-        self._stepper()
+        self._layout = state_layout(self.plan)
+        self.nonfinite = "warn"  # NaN / infinite inputs: "warn", "raise" or "ignore" (docs/engine.md)
+        self._programs: dict[str, Program] = {}
+        self._program()
 
-    def _stepper(self, dtype: str | None = None) -> Stepper:
-        """The stepper for `dtype` (the compiled one by default), built once per dtype."""
+    def _program(self, dtype: str | None = None) -> Program:
+        """The program for `dtype` (the compiled one by default), built once per dtype."""
         dtype = self.dtype if dtype is None else dtype
-        if dtype not in self._steppers:
+        if dtype not in self._programs:
             with jax.ensure_compile_time_eval():  # concrete arrays, also when first asked for inside a jit trace
-                self._steppers[dtype] = Stepper(self.plan, JaxOps(_usable(dtype)))
-        return self._steppers[dtype]
+                self._programs[dtype] = Program(self.plan, JaxOps(_usable(dtype)), self.lowering)
+        return self._programs[dtype]
 
     def _params_dtype(self, params: Params) -> str:
-        """The dtype the parameters are in (the compiled one when the circuit has none); they must agree."""
+        """The dtype the parameters are in (the compiled one when the circuit has none), once they are checked:
+        this circuit's keys and shapes, one float dtype."""
+        checked_params(self.ir, params)
         kinds = {key: dtype_name(jnp.asarray(value).dtype) for key, value in params.items()}
         if len(set(kinds.values())) > 1:
             raise CircuitRuntimeError(f"parameters disagree on their dtype: {kinds}")
@@ -239,17 +270,20 @@ class JaxCircuit:
     def initial_state(self, batch_size: int = 1, dtype: str | None = None) -> State:
         """Neuron states at their initial values, last outputs at 0, delay lines empty: a dict of [batch, units],
         in `dtype` (the compiled one by default)."""
-        return initial_state(self.plan, batch_size, self._stepper(dtype).ops)
+        return initial_state(self.plan, batch_size, self._program(dtype).ops)
 
     def step(self, params: Params, state: State | None = None, inputs: Mapping[str, Any] | Any | None = None,
              record: Sequence[str] | None = None) -> tuple[dict[str, jax.Array], State]:
         """One time step: (outputs, new state); a missing state starts from `initial_state`.  Everything runs in
         the parameters' dtype: inputs and state of another float type are converted to it.  `record`: as in
         `rollout`, each [batch, *shape]."""
-        stepper = self._stepper(self._params_dtype(params))
-        flat = flat_inputs(self.ir, inputs, ("batch",), stepper.ops)
-        state = self._state(state, stepper, next((v.shape[0] for v in flat.values()), 1))
-        outputs, new_state = stepper.step(self._named(params), flat, state, resolve(self.plan, record))
+        program = self._program(self._params_dtype(params))
+        flat = flat_inputs(self.ir, inputs, ("batch",), program.ops)
+        check_finite(flat, self.nonfinite, program.ops)
+        records = resolve(self.plan, record)
+        batch = batch_of(flat, state)
+        state = self._state(state, program, batch)
+        outputs, new_state = program.step(program.prepare(self._named(params)), flat, state, batch, records)
         return shaped_outputs(self.ir, outputs), new_state
 
     def rollout(self, params: Params, inputs: Mapping[str, Any] | Any | None = None, state: State | None = None,
@@ -257,26 +291,30 @@ class JaxCircuit:
         """Run over time with `jax.lax.scan`: inputs [batch, time, *shape] (or `steps` for a circuit without
         inputs); outputs come back [batch, time, *shape], with the final state, and so does each name in `record`
         (`pop`, `pop.state`, `pop.let`; docs/engine.md), keyed by that name."""
-        stepper = self._stepper(self._params_dtype(params))
-        sequence = flat_inputs(self.ir, inputs, ("batch", "time"), stepper.ops)
+        program = self._program(self._params_dtype(params))
+        sequence = flat_inputs(self.ir, inputs, ("batch", "time"), program.ops)
+        check_finite(sequence, self.nonfinite, program.ops)
         length = rollout_length(sequence, steps)
         records = resolve(self.plan, record)
-        state = self._state(state, stepper, next((v.shape[0] for v in sequence.values()), 1))
-        named = self._named(params)
+        batch = batch_of(sequence, state)
+        state = self._state(state, program, batch)
+        if length == 0:
+            return empty_outputs(self.ir, records, batch, program.ops), state
+        prepared = program.prepare(self._named(params))  # once, outside the scan
 
         def one_step(carry: State, x: dict[str, jax.Array]) -> tuple[State, dict[str, jax.Array]]:
-            outputs, carry = stepper.step(named, x, carry, records)
+            outputs, carry = program.step(prepared, x, carry, batch, records)
             return carry, outputs
 
         time_major = {k: jnp.swapaxes(v, 0, 1) for k, v in sequence.items()}
         state, outputs = jax.lax.scan(one_step, state, time_major, length=length)
         return shaped_outputs(self.ir, {k: jnp.swapaxes(v, 0, 1) for k, v in outputs.items()}), state
 
-    def _state(self, state: State | None, stepper: Stepper, batch: int) -> State:
-        """The given state in the stepper's dtype (a scan carries one dtype), or the initial state."""
+    def _state(self, state: State | None, program: Program, batch: int) -> State:
+        """The given state in the program's dtype (a scan carries one dtype), or the initial state."""
         if state is None:
-            return initial_state(self.plan, batch, stepper.ops)
-        return {key: stepper.ops.to_float(value) for key, value in state.items()}
+            return initial_state(self.plan, batch, program.ops)
+        return checked_state(self._layout, state, batch, program.ops)
 
     def at_resolution(self, **sizes: int) -> JaxCircuit:
         """This circuit with grid axes at other sizes (`x = 512`); it takes the same parameters (an operator
@@ -303,8 +341,10 @@ class JaxCircuit:
 
     def from_torch(self, state_dict: Mapping[str, Any]) -> Params:
         """Parameters from a `CircuitModule`'s `state_dict()`, exactly."""
-        expected = {f"params.{param_key(p.name)}" for p in self.ir.parameters}
-        if set(state_dict) != expected:
-            raise KeyError(f"state_dict keys {sorted(state_dict)} are not this circuit's {sorted(expected)}")
-        return {key.removeprefix("params."): jnp.asarray(value.detach().cpu().numpy())
-                for key, value in state_dict.items()}
+        params = {key.removeprefix("params."): value for key, value in state_dict.items()
+                  if isinstance(key, str) and key.startswith("params.")}
+        if len(params) != len(state_dict):
+            raise CircuitRuntimeError(f"state_dict keys {sorted(map(str, state_dict))} are not this circuit's "
+                                      f"(params.<key>)")
+        checked_params(self.ir, params, "state_dict keys")
+        return {key: jnp.asarray(value.detach().cpu().numpy()) for key, value in params.items()}
