@@ -186,7 +186,7 @@ class Resolver:
         group = self.hierarchy.group_of[context.name]
         ends: list[End] = []
 
-        def leaf(node: Expr) -> text.Slot | None:
+        def leaf(node: Expr) -> text.Slot | str | None:
             for wanted in (self._equal, self._within):
                 for wire, end in candidates:
                     if wanted(node, wire.expr):
@@ -201,7 +201,7 @@ class Resolver:
                                  tuple(self.hierarchy.shapes[node.source]))
             if isinstance(node, Shared) and self._size(node) > INLINE_SHARED:
                 ends.extend(self._end(ref) for ref in refs(node, self.shared))
-                return text.Slot(self._shared_name(node))
+                return self._shared_name(node)
             return None
 
         shape, slots = text.template(expr, leaf, self.shared)

@@ -107,11 +107,15 @@ def _units(values: list[int], axis: Axis | None) -> str:
     return names[0] if len(names) == 1 else "{" + ",".join(names) + "}"
 
 
-def template(expr: Expr, leaf: Callable[[Expr], Slot | None], shared: Sequence[Expr] = ()) -> tuple[str, list[Slot]]:
-    """Print `expr` with a hole for every subexpression `leaf` claims (every `Ref` must be claimed); a `Shared`
-    node `leaf` leaves alone prints as its entry of `shared`."""
+def template(expr: Expr, leaf: Callable[[Expr], Slot | str | None],
+             shared: Sequence[Expr] = ()) -> tuple[str, list[Slot]]:
+    """Print `expr` with a hole for every subexpression `leaf` claims with a slot (every `Ref` must be
+    claimed), and as plain text those it claims with a string (a shared entry by its name); a `Shared` node
+    `leaf` leaves alone prints as its entry of `shared`."""
     def claim(node: Expr) -> _Printed | None:
         slot = leaf(node)
+        if isinstance(slot, str):
+            return _Printed(slot, _ATOM, ())
         return None if slot is None else _Printed(HOLE, _ATOM, (slot,))
 
     printed = fold(expr, _show, shared, cut=claim)

@@ -17,7 +17,8 @@ import networkx as nx
 import numpy as np
 
 from circuitdsl import ast, units
-from circuitdsl.elaborate import connectivity, delays, operators, select
+from circuitdsl.bulk import gc_paused
+from circuitdsl.elaborate import connectivity, delays, operators, select, shared
 from circuitdsl.elaborate import connectome as data
 from circuitdsl.elaborate.evaluate import (
     BUILTINS, Abort, CircuitCall, Evaluator, Poisoned, dim_of, format_shape, magnitude, touch,
@@ -95,10 +96,16 @@ class CircuitBuilder:
         self.projection_ids: set[str] = set()
         self.active: list[Definition] = []
         self.counts = {"units": 0, "synapses": 0, "statements": 0, "instances": 0}
+        self.let_names: dict[int, tuple[ir.Expr, str]] = {}  # a let's signal object -> (it, the let's name)
 
     # ---- entry -------------------------------------------------------------------------------------
     def build(self, definition: Definition, given: Iterable[tuple[ast.Ident | None, object, Span]],
               span: Span) -> ir.CircuitIR:
+        with gc_paused():  # halves the time of a large circuit (circuitdsl/bulk.py)
+            return self._build(definition, given, span)
+
+    def _build(self, definition: Definition, given: Iterable[tuple[ast.Ident | None, object, Span]],
+               span: Span) -> ir.CircuitIR:
         scope = Scope(parent=definition.module.scope)
         try:
             args = bind_arguments(self.evaluator, definition, given, scope, span)
@@ -117,11 +124,13 @@ class CircuitBuilder:
                                 children=frame.children, span=definition.node.span)
         parameters, projections = self._finish_weights()
         self.reporter.raise_if_errors()
+        signals = shared.share(_mark_recurrent(projections, self.populations), outputs, hierarchy,
+                               {key: name for key, (_, name) in self.let_names.items()})
         return ir.CircuitIR(name=definition.name, doc=definition.node.doc, args=hierarchy.args,
-                            inputs=list(frame.inputs.values()), outputs=outputs, populations=self.populations,
-                            projections=_mark_recurrent(projections, self.populations), parameters=parameters,
-                            neurons=self.neurons, hierarchy=hierarchy, files=sorted(self.reporter.sources),
-                            sources=self.sources)
+                            inputs=list(frame.inputs.values()), outputs=signals.outputs, populations=self.populations,
+                            projections=signals.projections, parameters=parameters,
+                            neurons=self.neurons, hierarchy=signals.hierarchy, files=sorted(self.reporter.sources),
+                            sources=self.sources, shared=signals.table, shared_names=signals.names)
 
     # ---- statements --------------------------------------------------------------------------------
     def _run(self, frame: _Frame, statements: Iterable[ast.Stmt], scope: Scope) -> None:
@@ -170,6 +179,8 @@ class CircuitBuilder:
                 raise ev.fail("E005", "instantiate a circuit with `name = Circuit(...)`, not with let", s.span)
             if isinstance(value, DataCall):
                 value = data.build(ev, value, scope)
+            if isinstance(value, Signal):  # named for diagrams, should it be stored as a shared entry
+                self.let_names.setdefault(id(value.expr), (value.expr, s.name.name))
             scope.define(s.name.name, value, s.name.span, "let", self.reporter)
         elif isinstance(s, ast.InputDecl):
             for port in s.ports:

@@ -18,7 +18,7 @@ data.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
 from typing import Any, Final, TypeVar
 
 import numpy as np
@@ -34,15 +34,16 @@ Lookup = Callable[[Var | Ref], Any]
 
 def children(expr: Expr) -> tuple[Expr, ...]:
     """The direct subexpressions of a node, in reading order (none for leaves: Const, Var, Ref, Shared)."""
-    if isinstance(expr, Unary):
-        return (expr.x,)
-    if isinstance(expr, Binary):
-        return (expr.left, expr.right)
-    if isinstance(expr, Call):
-        return tuple(expr.args)
-    if isinstance(expr, Cond):
-        return (expr.cond, expr.then, expr.other)
-    return ()
+    kids = _CHILDREN.get(type(expr))
+    return () if kids is None else kids(expr)
+
+
+_CHILDREN: Final[dict[type, Callable[[Any], tuple[Expr, ...]]]] = {
+    Unary: lambda e: (e.x,),
+    Binary: lambda e: (e.left, e.right),
+    Call: lambda e: tuple(e.args),
+    Cond: lambda e: (e.cond, e.then, e.other),
+}
 
 
 def with_children(expr: Expr, new: Sequence[Expr]) -> Expr:
@@ -186,6 +187,63 @@ def functions_called(expr: Expr, shared: Sequence[Expr] = ()) -> set[str]:
 def size(expr: Expr, shared: Sequence[Expr] = ()) -> int:
     """The number of nodes, shared entries counted once (what it costs to store or lower the expression)."""
     return sum(1 for _ in walk(expr, shared, follow_shared=True))
+
+
+# ---- sharing -------------------------------------------------------------------------------------
+
+
+MAX_HEIGHT: Final = 32
+"""The deepest tree a shared table stores: a deeper expression (a long chain of lets, each read once) is cut
+into entries, so serialising and reading it back never nests deeply (JSON parsers stop near 200 levels)."""
+
+
+class Sharing:
+    """Builds a shared table from expressions held in memory as a DAG (one object under several parents, as
+    elaboration builds a `let` read twice): every inner node object read more than once, and every subtree
+    reaching MAX_HEIGHT, becomes an entry, in an order where each entry reads only earlier ones.
+
+    `roots` are the expressions that compute (they count the reads); `rewrite` then turns those, and any other
+    expression over the same objects (a port's wire, drawn only), into trees over the table.  `names` maps
+    the id of a node object to the `let` that named it, for `table_names`."""
+
+    def __init__(self, roots: Iterable[Expr], names: Mapping[int, str] | None = None,
+                 max_height: int = MAX_HEIGHT) -> None:
+        self.table: list[Expr] = []
+        self.table_names: list[str] = []
+        self._names = names or {}
+        self._max_height = max_height
+        self._reads: dict[int, int] = {}
+        self._done: dict[int, tuple[Expr, int]] = {}  # node object -> (its rewrite, its stored height)
+        stack: list[Expr] = []
+        for root in roots:
+            self._read(root, stack)
+        while stack:
+            for kid in children(stack.pop()):
+                self._read(kid, stack)
+
+    def _read(self, node: Expr, stack: list[Expr]) -> None:
+        """Count one read of `node`; its children are read once, the first time."""
+        count = self._reads.get(id(node), 0)
+        self._reads[id(node)] = count + 1
+        if count == 0:
+            stack.append(node)
+
+    def rewrite(self, expr: Expr) -> Expr:
+        """`expr` as a tree over the table (entries added as needed)."""
+        return fold(expr, self._visit, cut=lambda node: self._done.get(id(node)))[0]
+
+    def _visit(self, node: Expr, kids: tuple[tuple[Expr, int], ...]) -> tuple[Expr, int]:
+        rebuilt = with_children(node, [kid for kid, _ in kids])
+        height = 1 + max((h for _, h in kids), default=0)
+        if not kids:
+            return rebuilt, height
+        result = (rebuilt, height)
+        if self._reads.get(id(node), 0) > 1 or height >= self._max_height:
+            self.table.append(rebuilt)
+            self.table_names.append(self._names.get(id(node), ""))
+            result = (Shared(index=len(self.table) - 1), 1)
+        self._done[id(node)] = result
+        return result
 
 
 # ---- the reference evaluator ---------------------------------------------------------------------

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from circuitdsl.errors import Span
 from circuitdsl.ir.arrays import Array
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: shared subexpressions (`CircuitIR.shared`, `Shared` nodes)
 
 Value = Union[bool, int, float, str]
 
