@@ -301,13 +301,19 @@ class JaxCircuit:
         if length == 0:
             return empty_outputs(self.ir, records, batch, program.ops), state
         prepared = program.prepare(self._named(params))  # once, outside the scan
+        carried = program.carried(self._layout)
 
         def one_step(carry: State, x: dict[str, jax.Array]) -> tuple[State, dict[str, jax.Array]]:
-            outputs, carry = program.step(prepared, x, carry, batch, records)
-            return carry, outputs
+            outputs, new_state = program.step(prepared, x, carry, batch, records)
+            return {key: new_state[key] for key in carried}, outputs
 
+        # the scan carries only what a step reads; the last step runs after it, giving the whole final state
         time_major = {k: jnp.swapaxes(v, 0, 1) for k, v in sequence.items()}
-        state, outputs = jax.lax.scan(one_step, state, time_major, length=length)
+        carry, outputs = jax.lax.scan(one_step, {key: state[key] for key in carried},
+                                      {k: v[:-1] for k, v in time_major.items()}, length=length - 1)
+        last, state = program.step(prepared, {k: v[-1] for k, v in time_major.items()}, {**state, **carry}, batch,
+                                   records)
+        outputs = {k: jnp.concatenate([v, last[k][None]], 0) for k, v in outputs.items()}
         return shaped_outputs(self.ir, {k: jnp.swapaxes(v, 0, 1) for k, v in outputs.items()}), state
 
     def _state(self, state: State | None, program: Program, batch: int) -> State:
