@@ -116,6 +116,14 @@ def _private(path: Path) -> bool:
 
 
 @functools.cache
+def concrete_parser() -> Lark:
+    """The same grammar keeping every token (brackets, keywords, commas) in the tree, for tools that lay out
+    the source as written (the formatter); parse with `parse` first, for syntax errors in words."""
+    return Lark(grammar_text(), parser="lalr", lexer="contextual", propagate_positions=True,
+                maybe_placeholders=True, keep_all_tokens=True, postlex=_Newlines())
+
+
+@functools.cache
 def _terminal_words() -> dict[str, str]:
     lark, _ = _parser()
     words = dict(_WORDS)

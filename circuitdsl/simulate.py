@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from circuitdsl.ir.model import Axis, CircuitIR, NeuronModel, Output, Ref
+from circuitdsl.progress import progress
 
 
 class SimulationInputError(ValueError):
@@ -122,7 +123,7 @@ def _closed_loop(ir: CircuitIR, module: object, sequences: dict[str, np.ndarray]
     recorded: dict[str, list[np.ndarray]] = {}
     state = module.initial_state(1)  # type: ignore[attr-defined]
     previous: dict[str, np.ndarray] | None = None
-    for t in range(steps):
+    for t in progress(range(steps), steps, ir.name):  # a bar only when stderr is a terminal
         given = {name: values[t] for name, values in sequences.items()} | loop(previous)
         tensors = {name: torch.as_tensor(np.asarray(v, dtype=np.float32)).reshape(1, *shapes[name])
                    for name, v in given.items()}

@@ -169,7 +169,7 @@ circuit Loop {
 
 def test_missing_framework_names_the_extra(backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, backend, None)  # `import <backend>` now fails, as when not installed
-    with pytest.raises(ImportError, match=rf"pip install 'circuitdsl\[{backend}\]'"):
+    with pytest.raises(ImportError, match=rf"pip install -e '\.\[{backend}\]' in the repository"):
         circuitdsl.compile(SWIMMER, backend=backend)
 
 

@@ -48,5 +48,7 @@ def compile_circuit(circuit: CircuitIR | str | Path, backend: str = "torch", see
 
 def _not_installed(backend: str) -> ImportError:
     """The error for a backend whose framework is missing: which extra installs it."""
+    from circuitdsl.extras import install_hint
+
     return ImportError(f"the {backend} backend needs the '{backend}' package, which is not installed: "
-                       f"pip install 'circuitdsl[{backend}]'")
+                       f"{install_hint(backend)}", name=backend)

@@ -77,7 +77,7 @@ def flat_inputs(ir: CircuitIR, inputs: Mapping[str, Array] | Array | None, leadi
     missing = set(ports) - set(flat)
     if missing:
         raise CircuitRuntimeError(f"missing input{'s' * (len(missing) > 1)} {sorted(missing)}")
-    if len({tuple(v.shape[:len(leading)]) for v in flat.values()}) > 1:
+    if len({tuple(int(s) for s in v.shape[:len(leading)]) for v in flat.values()}) > 1:  # int: sizes, not traced
         sizes = {name: list(v.shape[:len(leading)]) for name, v in flat.items()}
         raise CircuitRuntimeError(f"inputs disagree on their [{', '.join(leading)}] sizes: {sizes}")
     return flat

@@ -835,6 +835,16 @@ class CircuitBuilder:
         return handle
 
     # ---- finishing -----------------------------------------------------------------------------------
+    def _init_of(self, handle: ParamHandle, shape: list[int]) -> ir.Init:
+        """A param's init in the IR; values loaded from a file (`load(...)`) must fill its shape exactly."""
+        values = handle.init.values
+        if values is None:
+            return ir.Init(rule=handle.init.rule, args=list(handle.init.args))  # type: ignore[arg-type]
+        if values.size != int(np.prod(shape)):
+            raise self.reporter.fail("E302", f"'{handle.name}' needs {int(np.prod(shape))} values {shape}, but "
+                                              f"load() gives {values.size}", handle.span)
+        return ir.Init(rule="data", args=[], values=ir_arrays.Array(values))
+
     def _finish_weights(self) -> tuple[list[ir.Parameter], list[ir.Projection]]:
         """Size each param from its uses and give every projection its offset into it."""
         parameters: list[ir.Parameter] = []
@@ -860,7 +870,7 @@ class CircuitBuilder:
             for i, spot in enumerate(spots):
                 offsets[(handle.name, i)] = spot
             parameters.append(ir.Parameter(name=handle.name, shape=shape, sign=handle.sign, enforce=handle.enforce,
-                                           init=ir.Init(rule=handle.init.rule, args=list(handle.init.args)),
+                                           init=self._init_of(handle, shape),
                                            trainable=handle.trainable, share=handle.share,
                                            dim=format_dim(handle.init.dim),
                                            mask=None if handle.mask is None else ir_arrays.Array(handle.mask),
@@ -926,8 +936,8 @@ def _fan_in(wiring: connectivity.Wiring, source: Signal) -> float:
 
 
 def _fixed_fits(handle: ParamHandle, arrow: str) -> bool:
-    value = handle.init.args[0]
-    return value <= 0 if arrow == "-|" else value >= 0
+    values = handle.init.values if handle.init.values is not None else handle.init.args[:1]
+    return bool(max(values) <= 0) if arrow == "-|" else bool(min(values) >= 0)
 
 
 def _check_init_sign(ev: Evaluator, init: InitRule, sign: str, enforce: str, span: Span) -> None:
@@ -935,7 +945,9 @@ def _check_init_sign(ev: Evaluator, init: InitRule, sign: str, enforce: str, spa
     if sign not in ("excitatory", "inhibitory"):
         return
     flip = 1.0 if sign == "excitatory" else -1.0
-    if init.rule == "constant":
+    if init.values is not None:  # load(...)
+        lowest = float(np.min(flip * init.values)) if init.values.size else 0.0
+    elif init.rule == "constant":
         lowest = flip * init.args[0]
     elif init.rule == "uniform":
         lowest = min(flip * init.args[0], flip * init.args[1])

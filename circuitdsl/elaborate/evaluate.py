@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 from circuitdsl import ast, units
 from circuitdsl.elaborate import operators, select
+from circuitdsl.elaborate.data_values import load_rule
+from circuitdsl.elaborate.limits import Limits
 from circuitdsl.elaborate.scope import Scope
 from circuitdsl.elaborate.unit_literals import unit_name_hint, unit_suffix, unknown_unit
 from circuitdsl.elaborate.values import (
@@ -46,7 +48,7 @@ class CircuitCall:
 
 BUILTINS: dict[str, Builtin] = {
     **{name: Builtin(name, "function") for name in FUNCTIONS},
-    **{name: Builtin(name, "init") for name in ("constant", "uniform", "normal", "fixed")},
+    **{name: Builtin(name, "init") for name in ("constant", "uniform", "normal", "fixed", "load")},
     **{name: Builtin(name, "rule") for name in ("one_to_one", "all_to_all", "dense", "pairs", "random")},
     "connectome": Builtin("connectome", "data"),
     "grid": Builtin("grid", "grid"),
@@ -500,6 +502,8 @@ class Evaluator:
 
     def _init_rule(self, node: ast.Call, scope: Scope, name: str) -> InitRule:
         self._positional(node, f"{name}()")
+        if name == "load":
+            return load_rule(self, node, scope, Limits.synapses)
         arity = {"constant": 1, "fixed": 1, "uniform": 2, "normal": 2}[name]
         if len(node.args) != arity:
             raise self.fail("E301", f"{name}() takes {arity} argument{'s' * (arity != 1)}, got {len(node.args)}",

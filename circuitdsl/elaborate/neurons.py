@@ -344,7 +344,7 @@ class NeuronBuilder:
             values = np.broadcast_to(line, tuple(a.size for a in shape))
             return ir.Init(rule="data", args=[], values=Array(values.astype(np.float64).ravel()))
         value = self.evaluator.constant(node, self.scope, "an initial value")
-        if isinstance(value, InitRule) and not value.fixed and value.dim == DIMENSIONLESS:
+        if isinstance(value, InitRule) and not value.fixed and value.dim == DIMENSIONLESS and value.values is None:
             return ir.Init(rule=value.rule, args=list(value.args))  # type: ignore[arg-type]
         if isinstance(value, int | float) and not isinstance(value, bool):
             return ir.Init(rule="constant", args=[float(value)])

@@ -10,6 +10,8 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Union
 
+import numpy as np
+
 from circuitdsl import ast
 from circuitdsl.errors import Span
 from circuitdsl.ir import model as ir
@@ -72,10 +74,11 @@ class PopulationRef:
 
 @dataclass(frozen=True)
 class InitRule:
-    rule: str  # constant | uniform | normal
+    rule: str  # constant | uniform | normal | data (values from `load(file, name)`)
     args: tuple[float, ...]
     dim: Dim = DIMENSIONLESS
     fixed: bool = False
+    values: np.ndarray | None = field(default=None, compare=False)  # the flat values of a `data` rule
 
 
 @dataclass(frozen=True)
