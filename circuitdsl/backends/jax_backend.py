@@ -121,7 +121,7 @@ _spike.defvjp(_spike_forward, _spike_backward)
 class JaxOps:
     """The array operations the shared step semantics needs, in jax.numpy."""
 
-    functions = _FUNCTIONS
+    functions: Mapping[str, Callable[..., Any]] = _FUNCTIONS
 
     def __init__(self, dtype: str = "float32") -> None:
         self.dtype = jnp.dtype(dtype)
@@ -209,7 +209,7 @@ class JaxOps:
 
 def _usable(dtype: str) -> str:
     """`dtype` if JAX can run in it now: float64 needs JAX's 64-bit mode, which is off by default."""
-    if dtype == "float64" and not jax.config.jax_enable_x64:
+    if dtype == "float64" and not jax.config.read("jax_enable_x64"):
         raise CircuitRuntimeError(f"dtype {dtype} needs JAX's 64-bit mode: call jax.config.update('jax_enable_x64', "
                                   "True) (or run inside `with jax.enable_x64(True):`) before compiling and running")
     return dtype

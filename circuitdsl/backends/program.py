@@ -120,14 +120,15 @@ class Program:
 
     def _block(self, b: Block) -> Callable[[Frame], Array]:
         """A closure reading one block of a group's input vector, [batch, size]."""
+        name = b.name
         if b.kind == "input":
-            return lambda fr, n=b.name: fr.inputs[n]
+            return lambda fr: fr.inputs[name]
         if b.kind == "out":
-            key = f"{b.name}:out"
+            key = f"{name}:out"
             if b.past:
                 self.past_reads.add(key)
                 return lambda fr: fr.state[key]
-            return lambda fr, n=b.name: fr.current[n]
+            return lambda fr: fr.current[name]
         assert b.projection is not None
         if b.kind == "delay":
             key, size = f"{b.projection.id}:delay", b.projection.source_size
@@ -258,6 +259,7 @@ class Program:
         for r in record:
             found = {"out": fr.current.get(r.population), "value": inside.get(r.name),
                      "state": new_state.get(f"{r.population}.{r.variable}")}[r.kind]
+            assert found is not None
             inner = math.prod(found.shape[1:]) // max(math.prod(r.shape), 1)  # a let's own axis, if any
             outputs[r.name] = found.reshape(batch, *r.shape, *([inner] if inner > 1 else []))
         return outputs, new_state
@@ -288,6 +290,7 @@ class Program:
         """An operator projection or a learnable delay, [batch, target units]."""
         if p.operator is not None:
             return self._operator(p, p.operator, weights, self.sources[p.id](fr))
+        assert p.delay_param is not None and p.delay_sigma is not None
         history = fr.state[f"{p.id}:delay"].reshape(-1, p.delay, p.source_size)  # [batch, K, source], oldest first
         pre, post = self._arrays[f"{p.id}:pre"], self._arrays[f"{p.id}:post"]
         k = delays.kernel(weights[p.delay_param], weights[p.delay_sigma], self._arrays[f"{p.id}:taps"],
