@@ -88,8 +88,8 @@ def simulate(ir: CircuitIR, steps: int, inputs: Mapping[str, float | np.ndarray]
     """
     import torch
 
-    from circuitdsl.backends import compile_circuit
-    from circuitdsl.backends.interface import CircuitRuntimeError
+    from circuitdsl import CircuitRuntimeError
+    from circuitdsl import compile as compile_circuit  # the public entry point: only it reaches the backends
 
     sequences = input_sequences(ir, inputs or {}, steps)
     module = compile_circuit(ir, backend="torch", seed=seed, dtype=dtype)
