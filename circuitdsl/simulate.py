@@ -140,13 +140,14 @@ def _traces(ir: CircuitIR, recorded: dict[str, np.ndarray], record: list[str]) -
              | {o.name: "output" for o in ir.outputs})
     kinds |= {name: "record" for name in record if name not in kinds}
     signals = {name: recorded[name] for name in kinds}
-    axes = {p.name: p.shape for p in (*ir.inputs, *ir.populations)} | {o.name: o.shape for o in ir.outputs}
+    axes: dict[str, list[Axis]] = ({p.name: p.shape for p in ir.inputs} | {p.name: p.shape for p in ir.populations}
+                                   | {o.name: o.shape for o in ir.outputs})
     axes |= {name: axes[name.rsplit(".", 1)[0]] for name in record if name not in axes}  # a population's state or let
     units = {name: unit_labels(axes[name]) for name in signals}
     units |= {name: [str(i) for i in range(values.shape[1])] for name, values in signals.items()
               if len(units[name]) != values.shape[1]}  # a state with an axis of its own: units x that axis
-    groups = {name: axes[name][0].layers for name in signals  # type: ignore[misc]
-              if len(axes[name]) == 1 and axes[name][0].layers and len(axes[name][0].layers) == signals[name].shape[1]}
+    groups = {name: layers for name in signals if len(axes[name]) == 1 and (layers := axes[name][0].layers)
+              and len(layers) == signals[name].shape[1]}
     return Traces(ir.name, signals, units, kinds, time_step(ir), groups, spike_signals(ir, signals),
                   {name: dim for name, dim in _dims(ir, record).items() if name in signals and dim != "dimensionless"})
 
