@@ -13,6 +13,7 @@ from circuitdsl.api import load as load
 from circuitdsl.api import loads as loads
 from circuitdsl.api import parse as parse
 from circuitdsl.backends import compile_circuit
+from circuitdsl.backends.interface import CircuitRuntimeError as CircuitRuntimeError
 from circuitdsl.draw import draw as draw
 from circuitdsl.elaborate.limits import Limits as Limits
 from circuitdsl.errors import CircuitError as CircuitError

@@ -165,8 +165,9 @@ class Dimension(Node):
         """The dimension as written, e.g. `voltage / time`."""
         text = ""
         for i, (ident, exponent) in enumerate(self.factors):
-            power = f" ** {abs(exponent)}" if abs(exponent) != 1 else ""
-            text += ("" if i == 0 else " / " if exponent < 0 else " * ") + ident.name + power
+            shown = exponent if i == 0 else abs(exponent)  # after the first, a negative power is written `/`
+            text += ("" if i == 0 else " / " if exponent < 0 else " * ") + ident.name
+            text += f" ** {shown}" if shown != 1 else ""
         return text
 
 

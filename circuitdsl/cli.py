@@ -97,6 +97,10 @@ def _parser() -> argparse.ArgumentParser:
                          "swimmer (input q = joint angles, output torque = actions)")
     run_cmd.add_argument("--plot", metavar="OUT.png", help="write the traces as a figure (.png, .svg, .pdf)")
     run_cmd.add_argument("--save", metavar="OUT.npz", help="write the traces as arrays, one per signal")
+    run_cmd.add_argument("--dtype", choices=["float32", "float64"], default="float32",
+                         help="the floating-point type to simulate in (default float32)")
+    run_cmd.add_argument("--record", action="append", default=[], metavar="NAME,NAME",
+                         help="also record these, by name: a neuron state (RS.v), a neuron's let or spike (h1.spk)")
     draw_cmd = _circuit_command(commands, "draw", "draw a circuit's diagram (DOT text on stdout, or an image with -o)")
     draw_cmd.add_argument("-o", "--output", metavar="OUT.svg", help="write .svg, .png, .pdf (these need graphviz's "
                           "`dot`) or .dot; without it, DOT text goes to stdout")
@@ -305,8 +309,9 @@ def _run(ir: CircuitIR, options: argparse.Namespace) -> int:
         return 2
     try:
         loop = _swim_loop(ir, options.seed) if options.env == "swim" else None
+        record = [name.strip() for names in options.record for name in names.split(",") if name.strip()]
         traces = simulate(ir, options.steps, {k: read_input(v) for k, v in _args(options.input).items()},
-                          options.seed, loop)
+                          options.seed, loop, record, options.dtype)
     except SimulationInputError as error:
         print(f"circuitdsl: {error}", file=sys.stderr)
         return 2

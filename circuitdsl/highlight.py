@@ -22,7 +22,7 @@ OPERATOR_WORDS = ("and", "or", "not")
 CONSTANTS = ("true", "false")
 KEYWORDS = DECLARATIONS + STATEMENTS + OPERATOR_WORDS + CONSTANTS
 
-_NAME = r"[A-Za-z_][A-Za-z_0-9]*"
+_NAME = "[A-Za-z_\u00b5\u03bc\u03a9\u2126][A-Za-z_0-9\u00b5\u03bc\u03a9\u2126]*"  # µ and Ω, as the grammar
 _NUMBER = r"\d+(?:\.\d+)?(?:[eE][+-]?\d+)?"
 _UNIT = rf"(?!(?:{'|'.join(KEYWORDS)})\b){_NAME}"  # `10 ms`: a number and its unit (never `1 else`)
 

@@ -362,7 +362,7 @@ class _ToAst:
         exponent = c[2]
         if exponent is not None and ("." in str(exponent) or "e" in str(exponent).lower()):
             raise self._fail("E006", "a dimension's power is a whole number", _token_span(self.file, exponent),
-                             ["param g: conductance / length ** 2"])
+                             ["g: conductance / length ** 2"])
         power = 1 if exponent is None else int(str(exponent))
         return self._ident(c[0]), -power if c[1] is not None and str(c[1]) == "-" else power
 

@@ -88,7 +88,7 @@ _OTHER_UNITS: Final[dict[str, tuple[Dim, float]]] = {
 PREFIXES: Final[dict[str, int]] = {
     "f": -15, "p": -12, "n": -9, "u": -6, "µ": -6, "μ": -6, "m": -3, "c": -2, "d": -1, "": 0, "k": 3, "M": 6, "G": 9,
 }
-_SPELLINGS: Final[dict[str, str]] = {"Ω": "ohm", "Ω": "ohm"}  # the Greek capital omega and the ohm sign
+_SPELLINGS: Final[dict[str, str]] = {"\u03a9": "ohm", "\u2126": "ohm"}  # Greek capital omega, the ohm sign
 
 
 def _unit_table() -> dict[str, tuple[float, Dim]]:
@@ -127,3 +127,20 @@ def format_dim(dim: Dim) -> str:
     parts = [base if exponent == 1 else f"{base}^{exponent}" for base, exponent in zip(BASES, dim, strict=True)
              if exponent]
     return "·".join(parts)
+
+
+# the unit a canonical magnitude of each named dimension is in (what plots and traces print)
+CANONICAL_UNITS: Final[dict[str, str]] = {
+    "time": "ms", "voltage": "mV", "current": "nA", "length": "µm", "area": "µm²", "volume": "µm³",
+    "amount": "amol", "concentration": "mM", "temperature": "K", "frequency": "kHz", "conductance": "µS",
+    "capacitance": "nF", "resistance": "MΩ", "charge": "pC", "power": "pW", "energy": "fJ",
+}
+
+
+def canonical_unit(dim: str) -> str:
+    """The unit of a canonical magnitude of a dimension written by format_dim: `mV` for voltage, `mV/ms` for
+    voltage / time; the dimension's own name where it has none."""
+    parts = dim.split(" / ")
+    if all(part in CANONICAL_UNITS for part in parts):
+        return "/".join(CANONICAL_UNITS[part] for part in parts)
+    return dim

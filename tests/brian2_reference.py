@@ -10,7 +10,7 @@ import functools
 import logging
 import warnings
 from collections.abc import Callable, Mapping
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -35,7 +35,7 @@ def _quiet(run: Run) -> Run:
     return quietly  # type: ignore[return-value]
 
 
-def _brian2():  # type: ignore[no-untyped-def]
+def _brian2() -> Any:
     """brian2 in a fresh scope, on the numpy target (no compiler)."""
     import brian2
     brian2.prefs.codegen.target = "numpy"
@@ -45,7 +45,8 @@ def _brian2():  # type: ignore[no-untyped-def]
     return brian2
 
 
-def _run(b2, group, variables: list[str], duration_ms: float, dt_ms: float) -> tuple[list[np.ndarray], dict]:  # type: ignore[no-untyped-def]
+def _run(b2: Any, group: Any, variables: list[str], duration_ms: float,
+         dt_ms: float) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
     spikes = b2.SpikeMonitor(group)
     states = b2.StateMonitor(group, variables, record=True, when="end")
     b2.Network(group, spikes, states).run(duration_ms * b2.ms)

@@ -132,4 +132,49 @@ def test_an_unknown_method_names_the_methods() -> None:
     with pytest.raises(CircuitError) as error:
         circuitdsl.loads(ROTATION.replace("METHOD", "rk45"))
     assert error.value.code == "E201"
-    assert "did you mean 'rk4'?" in str(error.value) and "euler, exponential_euler, rk4" in str(error.value)
+    assert "did you mean 'rk4'?" in str(error.value) and "euler, exponential_euler, rk4, exact" in str(error.value)
+
+
+ALPHA = """
+import neurons
+circuit Pulse {
+  input pulse
+  output current: current
+  population syn : neurons.AlphaSynapse(tau = 2 ms, method = METHOD, dt = 0.1 ms)
+  pulse -> syn : weight = fixed(0.5 nA)
+  current = syn
+}
+"""
+
+
+def test_exact_integrates_the_alpha_synapse_to_its_closed_form() -> None:
+    """One spike of weight w at step 0: I(t) = w (t / tau) exp(1 - t / tau) at t = n dt, to rounding; the
+    coupled system x' = -x / tau, I' = (e x - I) / tau has a defective matrix, which eigenvectors cannot solve."""
+    steps = 200
+    spike = np.zeros(steps)
+    spike[0] = 1.0
+    module = circuitdsl.compile(circuitdsl.loads(ALPHA.replace("METHOD", "exact")), dtype="float64")
+    current = module.rollout({"pulse": torch.as_tensor(spike)[None]})[0]["current"][0].numpy()
+    t = np.arange(steps) * 0.1 / 2.0
+    np.testing.assert_allclose(current, 0.5 * t * np.exp(1 - t), rtol=1e-12, atol=1e-15)
+    assert np.argmax(current) == 20  # the peak, w, at t = tau
+
+
+def test_exact_on_a_leaky_membrane_is_exponential_euler() -> None:
+    np.testing.assert_allclose(_rollout(RELAX, "exact", 40, {"drive": 0.2})["v"],
+                               _rollout(RELAX, "exponential_euler", 40, {"drive": 0.2})["v"], rtol=1e-13)
+
+
+@pytest.mark.parametrize(("body", "words"), [
+    ("state v = 0 mV\n  dv/dt = (v * v / (1 mV) - v) / (1 ms)\n  out = v / (1 mV)", ["not linear in v"]),
+    ("input g: frequency\n  state v = 0 mV\n  dv/dt = -g * v\n  out = v / (1 mV)",
+     ["coefficient of v in dv/dt is not a constant"]),
+])
+def test_exact_says_why_it_does_not_apply(body: str, words: list[str]) -> None:
+    source = (f"neuron N(method: solver = exact, dt: time = 1 ms) {{\n  {body}\n}}\n"
+              "circuit C {\n  population p : N\n}\n")
+    with pytest.raises(CircuitError) as error:
+        circuitdsl.loads(source)
+    assert error.value.code == "E804" and "method = exact needs a linear system" in str(error.value)
+    for word in words:
+        assert word in str(error.value)

@@ -153,8 +153,8 @@ class Evaluator:
         for ident, exponent in node.factors if isinstance(node, ast.Dimension) else ((node, 1),):
             if ident.name not in units.DIMENSIONS:
                 raise self.fail("E201", f"unknown dimension '{ident.name}'", ident.span,
-                                [did_you_mean(ident.name, units.DIMENSIONS), f"dimensions: {', '.join(units.DIMENSIONS)}"
-                                 ", combined with * / and ** (voltage / time)"])
+                                [did_you_mean(ident.name, units.DIMENSIONS),
+                                 f"dimensions: {', '.join(units.DIMENSIONS)}; combine them with * / **"])
             dim = units.mul(dim, units.power(units.DIMENSIONS[ident.name], exponent))
         return dim
 

@@ -9,6 +9,10 @@ is written.  Generated names contain characters a user's name cannot (`dv/dt`, `
 - `exponential_euler`: for f linear in x, f = A x + B (A and B may read the other states and inputs, as
   Brian2 allows): x' = (x + B/A) exp(A dt) - B/A.  Where A is zero it is Euler.
 - `rk4`: the classic four-stage Runge-Kutta; each stage re-evaluates the `let`s the derivatives read.
+- `exact`: for a linear system with constant coefficients, x' = M x + c (c may read inputs and other states,
+  held over the step), the exact solution X(dt) = exp(M dt) X + (integral of exp(M s) over [0, dt]) c, both
+  matrices computed once at elaboration (scipy's expm of the augmented matrix [[M, I], [0, 0]] dt), as Brian2's
+  `exact` and NESTML's propagators do.
 """
 
 from __future__ import annotations
@@ -16,10 +20,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from circuitdsl.errors import Span
 from circuitdsl.ir import model as ir
-
-METHODS: tuple[str, ...] = ("euler", "exponential_euler", "rk4")
+from circuitdsl.ir.expr import evaluate, transform, walk
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,16 @@ class Ode:
 
 class NotLinear(Exception):
     """A derivative is not linear in its own variable (exponential Euler does not apply)."""
+
+
+class NotExact(Exception):
+    """A system the `exact` method cannot solve: `ode`'s derivative is not linear in the states, or a coefficient
+    is not a constant."""
+
+    def __init__(self, ode: Ode, reason: str) -> None:
+        super().__init__(reason)
+        self.ode = ode
+        self.reason = reason
 
 
 def rate_name(state: str) -> str:
@@ -57,37 +72,13 @@ def _bin(op: str, left: ir.Expr, right: ir.Expr) -> ir.Expr:
 
 def free_names(expr: ir.Expr) -> set[str]:
     """The names an expression reads (its `Var`s)."""
-    if isinstance(expr, ir.Var):
-        return {expr.name}
-    return set().union(*(free_names(child) for child in _children(expr)))
-
-
-def _children(expr: ir.Expr) -> list[ir.Expr]:
-    if isinstance(expr, ir.Unary):
-        return [expr.x]
-    if isinstance(expr, ir.Binary):
-        return [expr.left, expr.right]
-    if isinstance(expr, ir.Call):
-        return list(expr.args)
-    if isinstance(expr, ir.Cond):
-        return [expr.cond, expr.then, expr.other]
-    return []
+    return {node.name for node in walk(expr) if isinstance(node, ir.Var)}
 
 
 def substitute(expr: ir.Expr, names: Mapping[str, str]) -> ir.Expr:
     """The expression with each `Var` named in `names` renamed (a stage's values in place of the state's)."""
-    if isinstance(expr, ir.Var):
-        return _var(names[expr.name]) if expr.name in names else expr
-    if isinstance(expr, ir.Unary):
-        return ir.Unary(op=expr.op, x=substitute(expr.x, names))
-    if isinstance(expr, ir.Binary):
-        return _bin(expr.op, substitute(expr.left, names), substitute(expr.right, names))
-    if isinstance(expr, ir.Call):
-        return ir.Call(fn=expr.fn, args=[substitute(a, names) for a in expr.args])
-    if isinstance(expr, ir.Cond):
-        return ir.Cond(cond=substitute(expr.cond, names), then=substitute(expr.then, names),
-                       other=substitute(expr.other, names))
-    return expr
+    return transform(expr, lambda node: _var(names[node.name]) if isinstance(node, ir.Var) and node.name in names
+                     else node)
 
 
 def dependents(lets: Sequence[ir.Equation], names: set[str]) -> set[str]:
@@ -101,51 +92,51 @@ def dependents(lets: Sequence[ir.Equation], names: set[str]) -> set[str]:
     return found
 
 
-# ---- exponential Euler: f = A x + B --------------------------------------------------------------------
+# ---- linear forms: f = sum_j A_j x_j + B ----------------------------------------------------------------
 
-Linear = tuple[ir.Expr | None, ir.Expr | None]  # (A, B); None is zero
+Linear = tuple[dict[str, ir.Expr], ir.Expr | None]  # (coefficient per variable, B); a missing entry is zero
 
 
-def linear_in(expr: ir.Expr, x: str, lets: Mapping[str, ir.Expr], reads_x: set[str]) -> Linear:
-    """Split `expr` into A x + B with A and B free of `x` (lets reading x are looked through), or NotLinear."""
-    if not (free_names(expr) & ({x} | reads_x)):
-        return None, expr
+def linear_in(expr: ir.Expr, xs: tuple[str, ...], lets: Mapping[str, ir.Expr], reads: set[str]) -> Linear:
+    """Split `expr` into sum_j A_j x_j + B with every A_j and B free of the variables `xs` (the lets in `reads`,
+    which read them, are looked through), or raise NotLinear."""
+    if not (free_names(expr) & (set(xs) | reads)):
+        return {}, expr
     if isinstance(expr, ir.Var):
-        return (_const(1.0), None) if expr.name == x else linear_in(lets[expr.name], x, lets, reads_x)
+        return ({expr.name: _const(1.0)}, None) if expr.name in xs else linear_in(lets[expr.name], xs, lets, reads)
     if isinstance(expr, ir.Unary) and expr.op == "-":
-        a, b = linear_in(expr.x, x, lets, reads_x)
-        return _neg(a), _neg(b)
+        a, b = linear_in(expr.x, xs, lets, reads)
+        return {x: _neg(c) for x, c in a.items()}, None if b is None else _neg(b)
     if isinstance(expr, ir.Binary) and expr.op in ("+", "-"):
-        (a1, b1), (a2, b2) = linear_in(expr.left, x, lets, reads_x), linear_in(expr.right, x, lets, reads_x)
-        return _add(expr.op, a1, a2), _add(expr.op, b1, b2)
+        (a1, b1), (a2, b2) = linear_in(expr.left, xs, lets, reads), linear_in(expr.right, xs, lets, reads)
+        merged = {x: _add(expr.op, a1.get(x), a2.get(x)) for x in {**a1, **a2}}
+        return merged, _add(expr.op, b1, b2)  # type: ignore[return-value]
     if isinstance(expr, ir.Binary) and expr.op in ("*", "/"):
-        left, right = linear_in(expr.left, x, lets, reads_x), linear_in(expr.right, x, lets, reads_x)
-        if expr.op == "*" and left[0] is None:
+        left, right = linear_in(expr.left, xs, lets, reads), linear_in(expr.right, xs, lets, reads)
+        if expr.op == "*" and not left[0]:
             return _scale("*", right, expr.left)
-        if right[0] is None:
+        if not right[0]:
             return _scale(expr.op, left, expr.right)
     raise NotLinear()
 
 
-def _neg(a: ir.Expr | None) -> ir.Expr | None:
-    return None if a is None else ir.Unary(op="-", x=a)
+def _neg(a: ir.Expr) -> ir.Expr:
+    return ir.Unary(op="-", x=a)
 
 
 def _add(op: str, a: ir.Expr | None, b: ir.Expr | None) -> ir.Expr | None:
     if b is None:
         return a
     if a is None:
-        return b if op == "+" else ir.Unary(op="-", x=b)
+        return b if op == "+" else _neg(b)
     return _bin(op, a, b)
 
 
 def _scale(op: str, part: Linear, factor: ir.Expr) -> Linear:
-    """(A, B) multiplied or divided by a factor free of x; for `*` the factor is written first, as in the source."""
-    def one(term: ir.Expr | None) -> ir.Expr | None:
-        if term is None:
-            return None
+    """A linear form multiplied or divided by a factor free of the variables (for `*` written first)."""
+    def one(term: ir.Expr) -> ir.Expr:
         return _bin("*", factor, term) if op == "*" else _bin("/", term, factor)
-    return one(part[0]), one(part[1])
+    return {x: one(c) for x, c in part[0].items()}, None if part[1] is None else one(part[1])
 
 
 # ---- the expansion -------------------------------------------------------------------------------------
@@ -157,7 +148,8 @@ def derivative_equations(method: str, ode: Ode, before: Sequence[ir.Equation]) -
     x = ode.state
     if method == "exponential_euler":
         lets = [e for e in before if e.kind == "let"]
-        a, b = linear_in(ode.rate, x, {e.target: e.expr for e in lets}, dependents(lets, {x}))
+        coefficients, b = linear_in(ode.rate, (x,), {e.target: e.expr for e in lets}, dependents(lets, {x}))
+        a = coefficients.get(x)
         if a is not None:
             equations = [ir.Equation(kind="let", target=f"{x}@A", expr=a)]
             if b is not None:
@@ -171,6 +163,8 @@ def update_equations(method: str, odes: Sequence[Ode], before: Sequence[ir.Equat
     """The equations after the last `dx/dt`: RK4's later stages, then every state's new value."""
     if method == "rk4":
         return _rk4(odes, before, dt, states)
+    if method == "exact":
+        return _exact(odes, before, dt)
     defined = {e.target for e in before if e.kind == "let"}
     updates = []
     for ode in odes:
@@ -219,3 +213,60 @@ def _read_by(names: set[str], lets: Sequence[ir.Equation]) -> set[str]:
         if equation.target in needed:
             needed |= free_names(equation.expr)
     return needed
+
+
+def _exact(odes: Sequence[Ode], before: Sequence[ir.Equation], dt: float) -> list[ir.Equation]:
+    """x' = Phi x + Gamma c for the linear system x' = M x + c: each state's c_i as a let, then every new value
+    as a let (they read the old states), then the states assigned."""
+    from scipy.linalg import expm
+
+    xs = tuple(o.state for o in odes)
+    lets = [e for e in before if e.kind == "let"]
+    table, reads = {e.target: e.expr for e in lets}, dependents(lets, set(xs))
+    n = len(xs)
+    matrix = np.zeros((n, n))
+    equations: list[ir.Equation] = []
+    forcing: list[str | None] = []
+    for i, ode in enumerate(odes):
+        try:
+            coefficients, rest = linear_in(ode.rate, xs, table, reads)
+        except NotLinear:
+            raise NotExact(ode, f"d{ode.state}/dt is not linear in {', '.join(xs)}") from None
+        for x, coefficient in coefficients.items():
+            value = constant(coefficient)
+            if value is None:
+                raise NotExact(ode, f"the coefficient of {x} in d{ode.state}/dt is not a constant")
+            matrix[i, xs.index(x)] = value
+        forcing.append(None if rest is None else f"{ode.state}@c")
+        if rest is not None:
+            equations.append(ir.Equation(kind="let", target=f"{ode.state}@c", expr=rest))
+    augmented = np.zeros((2 * n, 2 * n))
+    augmented[:n, :n], augmented[:n, n:] = matrix * dt, np.eye(n) * dt
+    propagator = expm(augmented)
+    phi, gamma = propagator[:n, :n], propagator[:n, n:]
+    for i, x in enumerate(xs):
+        terms = [_bin("*", _const(float(phi[i, j])), _var(y)) for j, y in enumerate(xs) if phi[i, j] != 0.0]
+        terms += [_bin("*", _const(float(gamma[i, j])), _var(c)) for j, c in enumerate(forcing)
+                  if c is not None and gamma[i, j] != 0.0]
+        total = terms[0] if terms else _const(0.0)
+        for term in terms[1:]:
+            total = _bin("+", total, term)
+        equations.append(ir.Equation(kind="let", target=f"{x}@new", expr=total))
+    equations += [ir.Equation(kind="ode", target=x, expr=_var(f"{x}@new")) for x in xs]
+    return equations
+
+
+class _Reads(Exception):
+    """An expression reads a variable: it is not a constant."""
+
+
+def constant(expr: ir.Expr) -> float | None:
+    """The value of an expression of constants (arguments are folded in as constants), or None if it reads a
+    variable or its value is not finite."""
+    def read(node: object) -> float:
+        raise _Reads()
+    try:
+        value = float(evaluate(expr, read))
+    except _Reads:
+        return None
+    return value if np.isfinite(value) else None

@@ -14,7 +14,7 @@ import numpy as np
 from circuitdsl import ast, units
 from circuitdsl.elaborate import init_rules
 from circuitdsl.elaborate.evaluate import Abort, Evaluator, Poisoned, dim_of, format_shape, magnitude, touch
-from circuitdsl.elaborate.integrators import NotLinear, Ode, derivative_equations, update_equations
+from circuitdsl.elaborate.integrators import NotExact, NotLinear, Ode, derivative_equations, update_equations
 from circuitdsl.elaborate.scope import Binding, Scope
 from circuitdsl.elaborate.values import ENUMS, WITH_BOOLS, Definition, InitRule, Signal, Symbol, choices, describe
 from circuitdsl.errors import CircuitError, Problem, Reporter, Span, did_you_mean
@@ -457,8 +457,13 @@ class NeuronBuilder:
                 op="+", left=ir.Var(name=ode.state), right=ir.Binary(op="*", left=ir.Const(value=self.step),
                                                                      right=ode.rate)))
             return
-        self.equations[last:last] = update_equations(self.method, self.odes, self.equations[:last], self.step,
-                                                     set(self.states))
+        try:
+            self.equations[last:last] = update_equations(self.method, self.odes, self.equations[:last], self.step,
+                                                         set(self.states))
+        except NotExact as error:
+            self.reporter.error("E804", f"method = exact needs a linear system with constant coefficients: "
+                                        f"{error.reason}", error.ode.span, ["use method = rk4 or exponential_euler"])
+            raise Abort() from None
 
     def _spike(self, s: ast.Spike) -> None:
         cond = s.condition

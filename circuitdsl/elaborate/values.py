@@ -28,7 +28,7 @@ ENUMS: Final[dict[str, tuple[str, ...]]] = {
     "reset": ("subtract", "zero", "none"),
     "surrogate": ("atan", "fast_sigmoid", "sigmoid", "straight_through"),
     "dendrite": ("absolute", "gate", "bias"),  # how active dendrites modulate a unit (library/dendrites.circuit)
-    "solver": ("euler", "exponential_euler", "rk4"),  # a neuron's `method: solver` (circuitdsl/elaborate/integrators.py)
+    "solver": ("euler", "exponential_euler", "rk4", "exact"),  # a neuron's `method` (elaborate/integrators.py)
     "unit_share": ("class",),  # a neuron param's `shared = class`: one value per cell class of the population
 }
 # Enumerations whose places also take true or false (`shared = true`, `shared = class`).

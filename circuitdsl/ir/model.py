@@ -171,7 +171,8 @@ class NeuronParam(_Data):
 class Equation(_Data):
     """One statement of a neuron's step, run in order.
 
-    kind `let`: bind a local; `update`: assign a state; `ode`: state += dt * expr (forward Euler);
+    kind `let`: bind a local; `update`: assign a state; `ode`: assign a state its integrated value (the
+    neuron's method, expanded at elaboration; circuitdsl/elaborate/integrators.py);
     `spike`: name = Heaviside(expr) forward, surrogate derivative backward; `out`: the unit's output.
     """
 
