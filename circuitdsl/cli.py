@@ -21,10 +21,10 @@ from circuitdsl.elaborate.limits import Limits
 from circuitdsl.errors import CircuitError
 from circuitdsl.extras import describe_missing, missing_extra
 from circuitdsl.fmt import format_source
-from circuitdsl.report import REPORT_VERSION, diagnostic_json, ir_schema
 from circuitdsl.ir.model import CircuitIR
-from circuitdsl.stats import stats
+from circuitdsl.report import REPORT_VERSION, diagnostic_json, ir_schema
 from circuitdsl.simulate import SimulationInputError, read_input, simulate
+from circuitdsl.stats import stats
 
 if TYPE_CHECKING:
     from circuitdsl.envs.swim import SwimLoop

@@ -18,7 +18,7 @@ from typing import Any
 
 from lark import Lark, Token, Tree
 from lark import __version__ as lark_version
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from circuitdsl import ast
 from circuitdsl.bulk import gc_paused
@@ -212,7 +212,7 @@ def _accepted(error: UnexpectedToken) -> set[str]:
     """The terminals the parser would take here: lark's `accepts` is exact where `expected` is LALR-merged."""
     try:
         accepts = set(error.accepts)
-    except Exception:  # the interactive parser cannot always replay; fall back to the merged set
+    except (LarkError, LookupError, TypeError, AttributeError):  # no replay possible: fall back to the merged set
         accepts = set()
     return accepts or set(error.expected)
 

@@ -88,7 +88,7 @@ _OTHER_UNITS: Final[dict[str, tuple[Dim, float]]] = {
 PREFIXES: Final[dict[str, int]] = {
     "f": -15, "p": -12, "n": -9, "u": -6, "µ": -6, "μ": -6, "m": -3, "c": -2, "d": -1, "": 0, "k": 3, "M": 6, "G": 9,
 }
-_SPELLINGS: Final[dict[str, str]] = {"Ω": "ohm", "Ω": "ohm"}  # the Greek capital omega and the ohm sign
+_SPELLINGS: Final[dict[str, str]] = {"Ω": "ohm"}  # the Greek capital omega
 
 
 def _unit_table() -> dict[str, tuple[float, Dim]]:

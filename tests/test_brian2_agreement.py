@@ -129,7 +129,7 @@ def test_fast_spiking_izhikevich_is_chaotic_at_the_rounding_level_in_brian2_itse
 
 @pytest.fixture(scope="module")
 def library_runs() -> dict[str, np.ndarray]:
-    steps = int(round(HH_MS / 0.01))
+    steps = round(HH_MS / 0.01)
     return _run(LIBRARY, "jax", {"current": ADEX_NA, "density": HH_UA_CM2 * UA_PER_CM2}, steps,
                 ["A.v", "H_exponential_euler.v", "H_rk4.v"])
 

@@ -79,8 +79,8 @@ circuit C {
      "E401", ["conductance / area", "capacitance / area"]),
     ("circuit C {\n  input x: voltage / time\n  output y: voltage\n  y = x\n}\n",
      "E401", ["voltage", "voltage / time"]),
-    ("neuron N(dt: time = 1 ms) {\n  state v = 0 mV\n  dv/dt = -v / ms\n  out = v / (1 mV)\n}\n"
-     "circuit C {\n  population p : N\n}\n", "E201", ["'ms' is a unit", "1 ms"]),
+    (("neuron N(dt: time = 1 ms) {\n  state v = 0 mV\n  dv/dt = -v / ms\n  out = v / (1 mV)\n}\n"
+     "circuit C {\n  population p : N\n}\n"), "E201", ["'ms' is a unit", "1 ms"]),
     ("circuit C {\n  input x: voltage / tme\n}\n", "E201", ["did you mean 'time'"]),
     ("circuit C {\n  input x: voltage % time\n}\n", "E006", ["* and /"]),
     ("circuit C {\n  let a = 1 uF/cmm**2\n}\n", "E402", ["unknown unit 'cmm'", "did you mean 'mm'"]),

@@ -21,14 +21,34 @@ from circuitdsl.bulk import gc_paused
 from circuitdsl.elaborate import connectivity, delays, operators, select, shared
 from circuitdsl.elaborate import connectome as data
 from circuitdsl.elaborate.evaluate import (
-    BUILTINS, Abort, CircuitCall, Evaluator, Poisoned, dim_of, format_shape, magnitude, touch,
+    BUILTINS,
+    Abort,
+    CircuitCall,
+    Evaluator,
+    Poisoned,
+    dim_of,
+    format_shape,
+    magnitude,
+    touch,
 )
 from circuitdsl.elaborate.limits import Limits
 from circuitdsl.elaborate.neurons import NeuronBuilder, bind_arguments, model_key, plain, unit_parameters
 from circuitdsl.elaborate.scope import Binding, Scope
 from circuitdsl.elaborate.values import (
-    Builtin, DataCall, Definition, InitRule, InstanceArray, InstanceValue, Namespace, ParamHandle, PopulationRef, Rule,
-    Signal, Symbol, Unbound, describe,
+    Builtin,
+    DataCall,
+    Definition,
+    InitRule,
+    InstanceArray,
+    InstanceValue,
+    Namespace,
+    ParamHandle,
+    PopulationRef,
+    Rule,
+    Signal,
+    Symbol,
+    Unbound,
+    describe,
 )
 from circuitdsl.errors import CircuitError, Problem, Reporter, Span, did_you_mean
 from circuitdsl.ir import arrays as ir_arrays
@@ -330,8 +350,8 @@ class CircuitBuilder:
             if not counts.all() and not output.failed:
                 missing = int(np.argmin(counts))
                 self.reporter.error("E306", f"output '{output.name}' is not assigned everywhere", output.span,
-                                    [f"{int((counts == 0).sum())} of {n} units are missing, the first at flat "
-                                     f"index {missing}"])
+                                    [(f"{int((counts == 0).sum())} of {n} units are missing, the first at flat "
+                                     f"index {missing}")])
             pieces = [ir.OutputPiece(select=_list(select.to_ir(output.shape, picks)), expr=signal.expr)
                       for picks, signal, _ in output.pieces]
             result.append(ir.Output(name=frame.prefix + output.name, shape=list(output.shape),
@@ -690,11 +710,11 @@ class CircuitBuilder:
             raise ev.fail("E401", f"weight × source is {format_dim(units.mul(weight_dim, source.dim))} but input "
                                   f"'{port}' of {target.model} takes {format_dim(port_dim)}", span,
                           ["give the weight a unit, e.g. param w : excitatory = 1 nA"])
-        fields = dict(id=projection_id, kind="electrical" if arrow == "<->" else "chemical", arrow=arrow,
-                      source=source.expr, source_shape=list(source.shape), target=target.name,
-                      target_select=_list(target.select), target_shape=list(target_shape), port=port,
-                      connectivity=wiring.connectivity, synapses=wiring.synapses, delay=delay,
-                      instance=frame.prefix[:-1], span=span)
+        fields = {"id": projection_id, "kind": "electrical" if arrow == "<->" else "chemical", "arrow": arrow,
+                      "source": source.expr, "source_shape": list(source.shape), "target": target.name,
+                      "target_select": _list(target.select), "target_shape": list(target_shape), "port": port,
+                      "connectivity": wiring.connectivity, "synapses": wiring.synapses, "delay": delay,
+                      "instance": frame.prefix[:-1], "span": span}
         if isinstance(delay, delays.Learnable):
             learned, sigma = delays.delay_params(projection_id, delay, span)
             learned.uses.append((projection_id, wiring.synapses, wiring.natural_shape, target.name))
@@ -738,11 +758,11 @@ class CircuitBuilder:
             args["modes"] = operator.modes[0] if len(operator.modes) == 1 else f"[{', '.join(map(str, operator.modes))}]"
         if operator.kind == "multigrid":
             args = {"levels": operator.levels, "smoothing": "/".join(map(str, operator.smoothing))}
-        fields = dict(id=projection_id, kind="chemical", arrow="->", source=source.expr,
-                      source_shape=list(source.shape), target=target.name, target_select=_list(target.select),
-                      target_shape=list(target_shape), port=port,
-                      connectivity=ir.Connectivity(rule=operator.kind, args=args), synapses=0,
-                      operator=operator, instance=frame.prefix[:-1], span=span)
+        fields = {"id": projection_id, "kind": "chemical", "arrow": "->", "source": source.expr,
+                      "source_shape": list(source.shape), "target": target.name, "target_select": _list(target.select),
+                      "target_shape": list(target_shape), "port": port,
+                      "connectivity": ir.Connectivity(rule=operator.kind, args=args), "synapses": 0,
+                      "operator": operator, "instance": frame.prefix[:-1], "span": span}
         self.pending.append(_Pending(fields, weights, 0))
 
     def _projection_options(self, options: tuple[ast.Arg, ...], scope: Scope,

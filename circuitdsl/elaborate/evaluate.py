@@ -19,8 +19,21 @@ from circuitdsl.elaborate.limits import Limits
 from circuitdsl.elaborate.scope import Scope
 from circuitdsl.elaborate.unit_literals import unit_name_hint, unit_suffix, unknown_unit
 from circuitdsl.elaborate.values import (
-    ENUMS, Builtin, DataCall, Definition, InitRule, InstanceArray, InstanceValue, Namespace, PopulationRef, Rule, Signal,
-    Symbol, Unbound, choices, describe,
+    ENUMS,
+    Builtin,
+    DataCall,
+    Definition,
+    InitRule,
+    InstanceArray,
+    InstanceValue,
+    Namespace,
+    PopulationRef,
+    Rule,
+    Signal,
+    Symbol,
+    Unbound,
+    choices,
+    describe,
 )
 from circuitdsl.errors import Problem, Reporter, Span, did_you_mean
 from circuitdsl.functions import FUNCTIONS
@@ -74,7 +87,7 @@ def magnitude(value: object) -> float | int | bool:
     return value.value if isinstance(value, Quantity) else value  # type: ignore[return-value]
 
 
-def quantity(value: float | int | bool, dim: Dim) -> object:
+def quantity(value: float | bool, dim: Dim) -> object:
     """A number with a dimension; dimensionless numbers stay plain Python numbers."""
     return value if dim == DIMENSIONLESS else Quantity(float(value), dim)
 
@@ -152,8 +165,9 @@ class Evaluator:
         for ident, exponent in node.factors if isinstance(node, ast.Dimension) else ((node, 1),):
             if ident.name not in units.DIMENSIONS:
                 raise self.fail("E201", f"unknown dimension '{ident.name}'", ident.span,
-                                [did_you_mean(ident.name, units.DIMENSIONS), f"dimensions: {', '.join(units.DIMENSIONS)}"
-                                 ", combined with * / and ** (voltage / time)"])
+                                [did_you_mean(ident.name, units.DIMENSIONS),
+                                 (f"dimensions: {', '.join(units.DIMENSIONS)}, combined with * / and ** "
+                                  "(voltage / time)")])
             dim = units.mul(dim, units.power(units.DIMENSIONS[ident.name], exponent))
         return dim
 
@@ -189,8 +203,8 @@ class Evaluator:
                 raise Abort()
             if isinstance(binding.value, Unbound):
                 raise self.fail("E307", f"input '{node.id}' of '{binding.value.instance}' is not connected",
-                                node.span, [f"connect it where the circuit is instantiated: "
-                                            f"{binding.value.instance} = ...({node.id} = <signal>)"])
+                                node.span, [(f"connect it where the circuit is instantiated: "
+                                            f"{binding.value.instance} = ...({node.id} = <signal>)")])
             if binding.kind == "output":
                 raise self.fail("E206", f"output '{node.id}' is assigned, not read", node.span,
                                 ["name the signal with let and use it in both places"])

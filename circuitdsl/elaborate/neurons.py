@@ -71,9 +71,9 @@ def bind_arguments(evaluator: Evaluator, definition: Definition, given: Iterable
         result[name] = check_type(evaluator, value, param, span)
         scope.define(name, result[name], param.name.span, "argument", evaluator.reporter)
         scope.names[name].used = True
-    for name in bound:
+    for name, value in bound.items():
         if name not in result:
-            result[name] = bound[name]
+            result[name] = value
     return result
 
 

@@ -6,6 +6,7 @@ or the list of indices kept (the axis stays, maybe shorter).
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,7 +53,7 @@ def to_ir(shape: tuple[ir.Axis, ...], picks: tuple[AxisPick, ...]) -> tuple[ir.A
         if isinstance(pick, int):
             out.append(pick)
             continue
-        steps = {b - a for a, b in zip(pick, pick[1:])}
+        steps = {b - a for a, b in itertools.pairwise(pick)}
         if len(pick) == 1:
             out.append(ir.SliceSel(start=pick[0], stop=pick[0] + 1, step=1))
         elif len(steps) == 1 and (step := steps.pop()) > 0:

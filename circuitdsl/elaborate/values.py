@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final, Union
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 
@@ -170,10 +170,10 @@ class InstanceArray:
     items: dict[int, InstanceValue] = field(default_factory=dict)
 
 
-Value = Union[
-    bool, int, float, str, Quantity, Symbol, Signal, PopulationRef, InitRule, Rule, ParamHandle, Builtin,
-    Definition, Namespace, InstanceValue, InstanceArray, list, frozenset,
-]
+Value = (
+    bool | int | float | str | Quantity | Symbol | Signal | PopulationRef | InitRule | Rule | ParamHandle | Builtin
+    | Definition | Namespace | InstanceValue | InstanceArray | list | frozenset
+)
 
 
 def describe(value: object) -> str:

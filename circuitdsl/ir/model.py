@@ -8,7 +8,7 @@ canonical units of circuitdsl/units.py.
 from __future__ import annotations
 
 import math
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -17,7 +17,7 @@ from circuitdsl.ir.arrays import Array
 
 SCHEMA_VERSION = 2  # 2: shared subexpressions (`CircuitIR.shared`, `Shared` nodes)
 
-Value = Union[bool, int, float, str]
+Value = bool | int | float | str
 
 
 class _Data(BaseModel):
@@ -29,7 +29,7 @@ class _Data(BaseModel):
 
 class Const(_Data):
     node: Literal["const"] = "const"
-    value: Union[bool, int, float]
+    value: bool | int | float
 
 
 class Var(_Data):
@@ -49,7 +49,7 @@ class Gather(_Data):
     indices: Array
 
 
-AxisSel = Union[int, SliceSel, Gather]
+AxisSel = int | SliceSel | Gather
 
 
 class Ref(_Data):
@@ -96,7 +96,7 @@ class Shared(_Data):
     index: int
 
 
-Expr = Annotated[Union[Const, Var, Ref, Unary, Binary, Call, Cond, Shared], Field(discriminator="node")]
+Expr = Annotated[Const | Var | Ref | Unary | Binary | Call | Cond | Shared, Field(discriminator="node")]
 for _model in (Unary, Binary, Call, Cond):
     _model.model_rebuild()
 
