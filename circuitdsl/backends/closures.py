@@ -121,7 +121,8 @@ def _constant(node: Expr, kids: tuple[float, ...]) -> float:
             return -kids[0] if node.op == "-" else 1.0 - kids[0]
         if isinstance(node, Binary):
             return float(binary(node.op, *kids))
-        fn = "where" if isinstance(node, Cond) else node.fn  # type: ignore[attr-defined]
+        assert isinstance(node, Call | Cond), node  # the leaves returned before folding; only calls are left
+        fn = "where" if isinstance(node, Cond) else node.fn
         return float(np.asarray(NUMPY_FUNCTIONS[fn](*kids)))
 
 

@@ -589,7 +589,7 @@ class CircuitBuilder:
         elif isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name) and len(target.indices) == 1 \
                 and not isinstance(target.indices[0], ast.Slice | ast.AxisIndex):
             array = target.value.id
-            index = ev.integer(target.indices[0], scope, "an instance index")  # type: ignore[arg-type]
+            index = ev.integer(target.indices[0], scope, "an instance index")
             local = f"{array}[{index}]"
         else:
             raise ev.fail("E006", "an instance is named `name` or `name[i]`", target.span)

@@ -550,7 +550,7 @@ class Evaluator:
         if isinstance(base, InstanceArray):
             if len(node.indices) != 1 or isinstance(node.indices[0], ast.Slice | ast.AxisIndex):
                 raise self.fail("E303", f"'{base.name}' is indexed by one whole number", node.span)
-            index = self.integer(node.indices[0], scope, "an instance index")  # type: ignore[arg-type]
+            index = self.integer(node.indices[0], scope, "an instance index")
             if index not in base.items:
                 raise self.fail("E303", f"'{base.name}[{index}]' was not instantiated", node.span,
                                 [f"instances: {', '.join(f'{base.name}[{i}]' for i in sorted(base.items))}"])
@@ -558,7 +558,7 @@ class Evaluator:
         if isinstance(base, list):
             if len(node.indices) != 1 or isinstance(node.indices[0], ast.Slice | ast.AxisIndex):
                 raise self.fail("E303", "a list is indexed by one whole number", node.span)
-            index = self.integer(node.indices[0], scope, "a list index")  # type: ignore[arg-type]
+            index = self.integer(node.indices[0], scope, "a list index")
             if not -len(base) <= index < len(base):
                 raise self.fail("E303", f"index {index} is out of range for a list of {len(base)}", node.span)
             return base[index]

@@ -296,13 +296,13 @@ class _Writer:
                 or any(k[0] == output for k in self.paths.biases))
 
     def size(self, n: str) -> int:
-        return _size(self.flat.nodes[n])  # type: ignore[arg-type]
+        return _size(self.flat.nodes[n])
 
     def declarations(self, inputs: list[str], neurons: list[str], outputs: list[str]) -> None:
         populations = []
         for n in neurons:
             entry = self.report.add("population", n, self.names[n], "exact")
-            model, scale = neuron(self.flat.nodes[n], self.dt, entry)  # type: ignore[arg-type]
+            model, scale = neuron(self.flat.nodes[n], self.dt, entry)
             entry.target = f"{self.names[n]} : {model.split('(')[0]}"
             self.models[n] = (model, scale)
             if entry.status != "unsupported":
