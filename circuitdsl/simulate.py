@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from circuitdsl.ir.model import Axis, CircuitIR
+from circuitdsl.ir.model import Axis, CircuitIR, Output, Population, Port
 from circuitdsl.progress import progress
 
 
@@ -105,7 +105,8 @@ def simulate(ir: CircuitIR, steps: int, inputs: Mapping[str, float | np.ndarray]
             for name, value in previous.items():
                 recorded[name].append(value)
     signals = {name: np.stack(values) for name, values in recorded.items()}
-    axes = {p.name: p.shape for p in (*ir.inputs, *ir.populations)} | {o.name: o.shape for o in ir.outputs}
+    named: tuple[Port | Population | Output, ...] = (*ir.inputs, *ir.populations, *ir.outputs)
+    axes = {p.name: p.shape for p in named}
     kinds = ({p.name: "input" for p in ir.inputs} | {p.name: "population" for p in ir.populations}
              | {o.name: "output" for o in ir.outputs})
     return Traces(ir.name, signals, {name: unit_labels(axes[name]) for name in signals}, kinds)
