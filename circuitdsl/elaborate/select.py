@@ -121,7 +121,8 @@ def apply(shape: tuple[ir.Axis, ...], picks: tuple[AxisPick, ...], items: list[I
     named = [it for it in items if it.axis is not None]
     if len(positional) > len(retained):
         if len(retained) == 1 and not named and all(not isinstance(it.value, (slice, tuple)) for it in positional):
-            positional = [IndexItem(None, tuple(it.value for it in positional))]  # N[AVAL, AVAR]
+            # N[AVAL, AVAR]: one gather of the single values (all of them int or str, checked just above)
+            positional = [IndexItem(None, tuple(it.value for it in positional if isinstance(it.value, int | str)))]
         else:
             raise Problem("E303", f"{len(positional)} indices for {len(retained)} axes",
                                  (f"the axes are {', '.join(shape[i].name for i in retained) or 'none'}",))
