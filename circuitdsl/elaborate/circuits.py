@@ -255,7 +255,7 @@ class CircuitBuilder:
             value = self.evaluator.constant(axis.size, scope, f"the size of axis '{axis.name.name}'")
             labels, domain = None, None
             if isinstance(value, operators.Grid):
-                value, domain = value.size, value.domain
+                domain, value = value.domain, value.size
             if isinstance(value, frozenset):
                 if not all(isinstance(v, Symbol | str) for v in value):
                     raise self.evaluator.fail("E301", "unit names are names or strings", axis.size.span)
@@ -710,11 +710,13 @@ class CircuitBuilder:
             raise ev.fail("E401", f"weight × source is {format_dim(units.mul(weight_dim, source.dim))} but input "
                                   f"'{port}' of {target.model} takes {format_dim(port_dim)}", span,
                           ["give the weight a unit, e.g. param w : excitatory = 1 nA"])
-        fields = {"id": projection_id, "kind": "electrical" if arrow == "<->" else "chemical", "arrow": arrow,
-                      "source": source.expr, "source_shape": list(source.shape), "target": target.name,
-                      "target_select": _list(target.select), "target_shape": list(target_shape), "port": port,
-                      "connectivity": wiring.connectivity, "synapses": wiring.synapses, "delay": delay,
-                      "instance": frame.prefix[:-1], "span": span}
+        fields: dict[str, object] = {
+            "id": projection_id, "kind": "electrical" if arrow == "<->" else "chemical", "arrow": arrow,
+            "source": source.expr, "source_shape": list(source.shape), "target": target.name,
+            "target_select": _list(target.select), "target_shape": list(target_shape), "port": port,
+            "connectivity": wiring.connectivity, "synapses": wiring.synapses, "delay": delay,
+            "instance": frame.prefix[:-1], "span": span
+        }
         if isinstance(delay, delays.Learnable):
             learned, sigma = delays.delay_params(projection_id, delay, span)
             learned.uses.append((projection_id, wiring.synapses, wiring.natural_shape, target.name))
@@ -758,11 +760,13 @@ class CircuitBuilder:
             args["modes"] = operator.modes[0] if len(operator.modes) == 1 else f"[{', '.join(map(str, operator.modes))}]"
         if operator.kind == "multigrid":
             args = {"levels": operator.levels, "smoothing": "/".join(map(str, operator.smoothing))}
-        fields = {"id": projection_id, "kind": "chemical", "arrow": "->", "source": source.expr,
-                      "source_shape": list(source.shape), "target": target.name, "target_select": _list(target.select),
-                      "target_shape": list(target_shape), "port": port,
-                      "connectivity": ir.Connectivity(rule=operator.kind, args=args), "synapses": 0,
-                      "operator": operator, "instance": frame.prefix[:-1], "span": span}
+        fields: dict[str, object] = {
+            "id": projection_id, "kind": "chemical", "arrow": "->", "source": source.expr,
+            "source_shape": list(source.shape), "target": target.name, "target_select": _list(target.select),
+            "target_shape": list(target_shape), "port": port,
+            "connectivity": ir.Connectivity(rule=operator.kind, args=args), "synapses": 0,
+            "operator": operator, "instance": frame.prefix[:-1], "span": span
+        }
         self.pending.append(_Pending(fields, weights, 0))
 
     def _projection_options(self, options: tuple[ast.Arg, ...], scope: Scope,
