@@ -121,7 +121,7 @@ _spike.defvjp(_spike_forward, _spike_backward)
 class JaxOps:
     """The array operations the shared step semantics needs, in jax.numpy."""
 
-    functions = _FUNCTIONS
+    functions: Mapping[str, Callable[..., Any]] = _FUNCTIONS
 
     def __init__(self, dtype: str = "float32") -> None:
         self.dtype = jnp.dtype(dtype)
@@ -209,7 +209,7 @@ class JaxOps:
 
 def _usable(dtype: str) -> str:
     """`dtype` if JAX can run in it now: float64 needs JAX's 64-bit mode, which is off by default."""
-    if dtype == "float64" and not jax.config.jax_enable_x64:
+    if dtype == "float64" and not jax.config.read("jax_enable_x64"):
         raise CircuitRuntimeError(f"dtype {dtype} needs JAX's 64-bit mode: call jax.config.update('jax_enable_x64', "
                                   "True) (or run inside `with jax.enable_x64(True):`) before compiling and running")
     return dtype
@@ -263,8 +263,8 @@ class JaxCircuit:
         for i, parameter in enumerate(self.ir.parameters):
             k = jax.random.fold_in(key, i)
             params[param_key(parameter.name)] = sampled_values(
-                parameter, lambda lo, hi, shape, k=k: jax.random.uniform(k, shape, kind, lo, hi),
-                lambda mean, std, shape, k=k: mean + std * jax.random.normal(k, shape, kind), jnp, self.dtype)
+                parameter, lambda lo, hi, shape: jax.random.uniform(k, shape, kind, lo, hi),  # called before k moves on
+                lambda mean, std, shape: mean + std * jax.random.normal(k, shape, kind), jnp, self.dtype)
         return params
 
     def initial_state(self, batch_size: int = 1, dtype: str | None = None) -> State:
@@ -297,9 +297,9 @@ class JaxCircuit:
         length = rollout_length(sequence, steps)
         records = resolve(self.plan, record)
         batch = batch_of(sequence, state)
-        state = self._state(state, program, batch)
+        start = self._state(state, program, batch)
         if length == 0:
-            return empty_outputs(self.ir, records, batch, program.ops), state
+            return empty_outputs(self.ir, records, batch, program.ops), start
         prepared = program.prepare(self._named(params))  # once, outside the scan
 
         def one_step(carry: State, x: dict[str, jax.Array]) -> tuple[State, dict[str, jax.Array]]:
@@ -307,8 +307,8 @@ class JaxCircuit:
             return carry, outputs
 
         time_major = {k: jnp.swapaxes(v, 0, 1) for k, v in sequence.items()}
-        state, outputs = jax.lax.scan(one_step, state, time_major, length=length)
-        return shaped_outputs(self.ir, {k: jnp.swapaxes(v, 0, 1) for k, v in outputs.items()}), state
+        end, outputs = jax.lax.scan(one_step, start, time_major, length=length)
+        return shaped_outputs(self.ir, {k: jnp.swapaxes(v, 0, 1) for k, v in outputs.items()}), end
 
     def _state(self, state: State | None, program: Program, batch: int) -> State:
         """The given state in the program's dtype (a scan carries one dtype), or the initial state."""

@@ -119,11 +119,12 @@ class Program:
 
     def _block(self, b: Block) -> Callable[[Frame], Array]:
         """A closure reading one block of a group's input vector, [batch, size]."""
+        name = b.name
         if b.kind == "input":
-            return lambda fr, n=b.name: fr.inputs[n]
+            return lambda fr: fr.inputs[name]
         if b.kind == "out":
             key = f"{b.name}:out"
-            return (lambda fr: fr.state[key]) if b.past else (lambda fr, n=b.name: fr.current[n])
+            return (lambda fr: fr.state[key]) if b.past else (lambda fr: fr.current[name])
         assert b.projection is not None
         if b.kind == "delay":
             key, size = f"{b.projection.id}:delay", b.projection.source_size
@@ -244,6 +245,7 @@ class Program:
         for r in record:
             found = {"out": fr.current.get(r.population), "value": inside.get(r.name),
                      "state": new_state.get(f"{r.population}.{r.variable}")}[r.kind]
+            assert found is not None, r.name  # resolve() matched every record to the plan
             shaped = found.reshape(batch, *r.shape, -1)
             outputs[r.name] = shaped.reshape(batch, *r.shape) if shaped.shape[-1] == 1 else shaped
         return outputs, new_state
@@ -276,6 +278,7 @@ class Program:
             return self._operator(p, p.operator, weights, self.sources[p.id](fr))
         history = fr.state[f"{p.id}:delay"].reshape(-1, p.delay, p.source_size)  # [batch, K, source], oldest first
         pre, post = self._arrays[f"{p.id}:pre"], self._arrays[f"{p.id}:post"]
+        assert p.delay_param is not None and p.delay_sigma is not None  # no operator: a learnable delay
         k = delays.kernel(weights[p.delay_param], weights[p.delay_sigma], self._arrays[f"{p.id}:taps"],
                           self.ops.functions)
         return self.ops.scatter_add(p.target_size, post,

@@ -173,7 +173,7 @@ def trace(flat: _Flat, start: str, initial: np.ndarray, dt: float, file: str, pa
     successors: dict[str, list[str]] = {}
     for src, dst in flat.edges:
         successors.setdefault(src, []).append(dst)
-    stack = [(start, initial, 0, (start,))]
+    stack: list[tuple[str, np.ndarray, int, tuple[str, ...]]] = [(start, initial, 0, (start,))]
     while stack:
         node_name, matrix, delay, path = stack.pop()
         for nxt in successors.get(node_name, []):
