@@ -34,7 +34,7 @@ from circuitdsl.backends.program import Program
 from circuitdsl.backends.record import resolve
 from circuitdsl.backends.step import State, initial_state, state_layout, surrogate_derivative
 from circuitdsl.ir.model import CircuitIR
-from circuitdsl.ir.params import initial_values, sampled_values
+from circuitdsl.ir.params import Sampler, initial_values, sampled_values
 
 Params = dict[str, jax.Array]
 
@@ -207,6 +207,18 @@ class JaxOps:
         return jax.ops.segment_sum((x[:, cols] * values).T, rows, num_segments=m, indices_are_sorted=True).T
 
 
+def _samplers(key: jax.Array, dtype: Any) -> tuple[Sampler, Sampler]:
+    """Uniform and normal draws from `key` in `dtype`, as `sampled_values` takes them: (low/mean, high/std, shape)."""
+
+    def uniform(low: float, high: float, shape: tuple[int, ...]) -> jax.Array:
+        return jax.random.uniform(key, shape, dtype, low, high)
+
+    def normal(mean: float, std: float, shape: tuple[int, ...]) -> jax.Array:
+        return mean + std * jax.random.normal(key, shape, dtype)
+
+    return uniform, normal
+
+
 def _usable(dtype: str) -> str:
     """`dtype` if JAX can run in it now: float64 needs JAX's 64-bit mode, which is off by default."""
     if dtype == "float64" and not jax.config.read("jax_enable_x64"):
@@ -261,10 +273,8 @@ class JaxCircuit:
         params = {}
         kind = jnp.dtype(self.dtype)
         for i, parameter in enumerate(self.ir.parameters):
-            k = jax.random.fold_in(key, i)
-            params[param_key(parameter.name)] = sampled_values(
-                parameter, lambda lo, hi, shape: jax.random.uniform(k, shape, kind, lo, hi),  # called before k moves on
-                lambda mean, std, shape: mean + std * jax.random.normal(k, shape, kind), jnp, self.dtype)
+            uniform, normal = _samplers(jax.random.fold_in(key, i), kind)
+            params[param_key(parameter.name)] = sampled_values(parameter, uniform, normal, jnp, self.dtype)
         return params
 
     def initial_state(self, batch_size: int = 1, dtype: str | None = None) -> State:
