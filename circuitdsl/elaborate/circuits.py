@@ -12,6 +12,7 @@ import math
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import get_args
 
 import networkx as nx
 import numpy as np
@@ -59,6 +60,10 @@ from circuitdsl.units import DIMENSIONLESS, Dim, Quantity, format_dim
 
 _NEURON_ONLY = {ast.StateDecl: "state", ast.Spike: "spike"}
 _PROJECTION_OPTIONS = ("weight", "delay", "sparsity")
+# the IR's words for a param's settings, looked up from the enum symbols the declaration was checked against
+_SIGNS: dict[str, ir.Sign] = {word: word for word in get_args(ir.Sign)}
+_ENFORCES: dict[str, ir.Enforce] = {word: word for word in get_args(ir.Enforce)}
+_SHARES: dict[str, ir.Share] = {word: word for word in get_args(ir.Share)}
 _SIGNS_OF_ARROWS = {"->": ("excitatory", "free", "fixed"), "-|": ("inhibitory", "fixed"),
                     "<->": ("excitatory", "free", "fixed")}
 
@@ -395,8 +400,8 @@ class CircuitBuilder:
                     raise ev.fail("E501", f"'{name}' is declared {sign.name} here but the parent passes the "
                                           f"{handle.sign} param '{handle.name}'", s.sign.span)
             else:
-                handle = ParamHandle(frame.prefix + name, sign.name, enforce.name, init, trainable, share.name,
-                                     ident.span)
+                handle = ParamHandle(frame.prefix + name, _SIGNS[sign.name], _ENFORCES[enforce.name], init,
+                                     trainable, _SHARES[share.name], ident.span)
                 self.params.append(handle)
             frame.scope.define(name, handle, ident.span, "param", self.reporter)
 
@@ -834,7 +839,8 @@ class CircuitBuilder:
                               node.span if node else span, [f"write '{fix}'" if fix else None])
             return value
         name = f"{projection_id}.weight"
-        sign = {"->": "free", "-|": "inhibitory", "<->": "excitatory"}[arrow]
+        signs: dict[str, ir.Sign] = {"->": "free", "-|": "inhibitory", "<->": "excitatory"}
+        sign = signs[arrow]
         where = node.span if node is not None else span
         if value is None:
             fan_in = _fan_in(wiring, source)
@@ -851,7 +857,7 @@ class CircuitBuilder:
             raise ev.fail("E301", f"a weight is a param, a number or an init rule, not {describe(value)}", where)
         if sign == "fixed" and not ((init.args[0] <= 0) if arrow == "-|" else (init.args[0] >= 0)):
             raise ev.fail("E502", f"a fixed weight of {init.args[0]:g} does not fit '{arrow}'", where)
-        enforce = "clamp" if sign in ("inhibitory", "excitatory") else "none"
+        enforce: ir.Enforce = "clamp" if sign in ("inhibitory", "excitatory") else "none"
         if enforce != "none":
             _check_init_sign(ev, init, sign, enforce, where)
         handle = ParamHandle(name, sign, enforce, init, sign != "fixed", "edge", where, anonymous=True)

@@ -94,11 +94,11 @@ class ParamHandle:
     """A declared `param`: its settings, and every projection that uses it (to size its tensor)."""
 
     name: str
-    sign: str
-    enforce: str
+    sign: ir.Sign
+    enforce: ir.Enforce
     init: InitRule
     trainable: bool
-    share: str
+    share: ir.Share
     span: Span
     uses: list[tuple[str, int, tuple[int, ...], str]] = field(default_factory=list)  # (projection, synapses, natural shape, target)
     anonymous: bool = False

@@ -240,16 +240,21 @@ class Init(_Data):
     values: Array | None = None
 
 
+Sign = Literal["excitatory", "inhibitory", "free", "fixed"]
+Enforce = Literal["clamp", "softplus", "abs", "none"]
+Share = Literal["all", "population", "projection", "edge", "class", "unit"]  # unit: a neuron's private weights
+
+
 class Parameter(_Data):
     """A trainable (or frozen) tensor.  Sign class, enforcement, init and sharing as declared."""
 
     name: str
     shape: list[int]
-    sign: Literal["excitatory", "inhibitory", "free", "fixed"]
-    enforce: Literal["clamp", "softplus", "abs", "none"]
+    sign: Sign
+    enforce: Enforce
     init: Init
     trainable: bool
-    share: Literal["all", "population", "projection", "edge", "class", "unit"]  # unit: a neuron's private weights
+    share: Share
     dim: str = "dimensionless"
     mask: Array | None = None  # 0/1 per element (flat): a fixed weight-sparsity mask, kept at 0 after each update
     span: Span | None = None
