@@ -333,8 +333,9 @@ class _UnrolledView:
         before = [u for u in others if self.kinds.get(u.owner) != "output"]
         after = [u for u in others if self.kinds.get(u.owner) == "output"]
         x = self._stack(before, 0.0, max(rows, min(len(before), 3 * rows)), positions)
+        row: float  # whole rows, and half a row between classes (it starts as the int 0: no -0.0 in positions)
         for layer, classes in bands.items():
-            start, row = x, 0.0  # rows advance by half a row between classes
+            start, row = x, 0
             for members in classes.values():
                 pairs = _pairs(members)
                 if row and row + len(pairs) > rows:  # wrap at a class boundary
