@@ -2,7 +2,7 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test
+.PHONY: run test lint
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -36,3 +36,8 @@ run: $(VENV)/.installed $(VENV)/.dot $(VENV)/.java
 
 test: $(VENV)/.installed $(VENV)/.dot $(VENV)/.java
 	$(PY) -m pytest -q
+
+# ruff (its default rules, line length 120) and mypy (pyproject's [tool.mypy]) over the tree: no findings allowed.
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy

@@ -24,6 +24,6 @@ from circuitdsl.interop import to_nir as to_nir
 from circuitdsl.ir.model import SCHEMA_VERSION as SCHEMA_VERSION
 from circuitdsl.ir.model import CircuitIR as CircuitIR
 
-compile = compile_circuit  # noqa: A001 - the public verb, `circuitdsl.compile(path, backend="torch")`
+compile = compile_circuit
 
 __version__ = "0.1.0"

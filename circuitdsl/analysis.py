@@ -23,7 +23,7 @@ from circuitdsl.elaborate.scope import Scope
 from circuitdsl.elaborate.values import Definition, Namespace
 from circuitdsl.errors import CircuitError, Diagnostic, Reporter, Span
 from circuitdsl.functions import FUNCTIONS
-from circuitdsl.ir.model import Axis, CircuitIR, Parameter
+from circuitdsl.ir.model import Axis, CircuitIR, Output, Parameter, Port
 from circuitdsl.parser import concrete_parser
 
 _WORD = re.compile(r"[A-Za-z_][A-Za-z_0-9]*")
@@ -227,7 +227,8 @@ def hover(document: Document, line: int, column: int) -> str | None:
     elif target.kind == "param" and ir is not None:
         lines += [_describe_parameter(p) for p in ir.parameters if p.name == word.name]
     elif target.kind in ("input", "output") and ir is not None:
-        ports = [p for p in (*ir.inputs, *ir.outputs) if p.name == word.name]
+        both: tuple[Port | Output, ...] = (*ir.inputs, *ir.outputs)
+        ports = [p for p in both if p.name == word.name]
         lines += [f"{target.kind} **{p.name}**{_shape(p.shape)}, unit {p.dim}" for p in ports]
     return "\n\n".join(lines)
 

@@ -107,7 +107,8 @@ def _command_line_args(definition: Definition, args: Mapping[str, ArgValue],
     """Arguments given from Python or the command line; strings for non-string types are parsed as expressions."""
     types = {p.name.name: p.type.name for p in definition.node.params}
     evaluator = Evaluator(reporter)
-    given = []
+    given: list[tuple[ast.Ident, object, Span]] = []
+    value: object  # as given, then as evaluated when it is text for a non-string type
     for name, value in args.items():
         source = f"<argument {name}>"
         text = value if isinstance(value, str) else repr(value)
@@ -125,8 +126,9 @@ def _command_line_args(definition: Definition, args: Mapping[str, ArgValue],
                 raise reporter.fail("E301", f"cannot read argument {name}={value!r}", span,
                                     ["an argument is one expression"])
             let = module.items[0]
+            assert isinstance(let, ast.Let)  # the text starts with `let value = `
             try:
-                value = evaluator.eval(let.value, definition.module.scope, expect=types[name])  # type: ignore[union-attr]
+                value = evaluator.eval(let.value, definition.module.scope, expect=types[name])
             except Abort:
                 raise CircuitError(_unprefixed(reporter.errors, source)) from None
         given.append((ast.Ident(span, name), value, span))

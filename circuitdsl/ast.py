@@ -141,8 +141,8 @@ class SetLit(Node):
     items: tuple[Expr, ...]
 
 
-Expr = Union[Number, Quantity, String, Bool, Name, Unary, Binary, Conditional, Call, Subscript, Member, ListLit, SetLit,
-             Over]
+Expr = (Number | Quantity | String | Bool | Name | Unary | Binary | Conditional | Call | Subscript | Member | ListLit
+        | SetLit | Over)
 
 
 # ---- declarations and statements -----------------------------------------------------------------
@@ -293,10 +293,10 @@ class If(Node):
     orelse: tuple[Stmt, ...] | None
 
 
-Stmt = Union[
-    Docstring, Let, StateDecl, InputDecl, OutputDecl, InputProjection, ParamDecl, PopulationDecl, Assign, Spike,
-    Projection, For, If,
-]
+Stmt = (
+    Docstring | Let | StateDecl | InputDecl | OutputDecl | InputProjection | ParamDecl | PopulationDecl | Assign | Spike
+    | Projection | For | If
+)
 
 
 @dataclass(frozen=True)
@@ -326,7 +326,7 @@ class Definition(Node):
         return first.text if isinstance(first, Docstring) else None
 
 
-Item = Union[ImportFile, ImportLibrary, Definition, Let, Docstring]
+Item = ImportFile | ImportLibrary | Definition | Let | Docstring
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -21,10 +21,10 @@ from circuitdsl.elaborate.limits import Limits
 from circuitdsl.errors import CircuitError
 from circuitdsl.extras import describe_missing, missing_extra
 from circuitdsl.fmt import format_source
-from circuitdsl.report import REPORT_VERSION, diagnostic_json, ir_schema
 from circuitdsl.ir.model import CircuitIR
-from circuitdsl.stats import stats
+from circuitdsl.report import REPORT_VERSION, diagnostic_json, ir_schema
 from circuitdsl.simulate import SimulationInputError, read_input, simulate
+from circuitdsl.stats import stats
 
 if TYPE_CHECKING:
     from circuitdsl.envs.swim import SwimLoop
@@ -135,7 +135,13 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _exit_codes(command: Callable[[Sequence[str] | None], int]) -> Callable[[Sequence[str] | None], int]:
+class _Command(Protocol):
+    """A command-line entry point: its arguments, or sys.argv's when none are given."""
+
+    def __call__(self, argv: Sequence[str] | None = None) -> int: ...
+
+
+def _exit_codes(command: Callable[[Sequence[str] | None], int]) -> _Command:
     """A usage error exits 2 and a missing optional dependency 3, each as one line on stderr, never a traceback."""
 
     @functools.wraps(command)
@@ -321,7 +327,7 @@ def _run(ir: CircuitIR, options: argparse.Namespace) -> int:
     if loop is not None:
         print(f"swim return over {options.steps} steps: {loop.total_reward:.1f} (at most {options.steps})")
     if options.save:
-        np.savez(options.save, **traces.signals)
+        np.savez(options.save, allow_pickle=True, **traces.signals)  # the default; named, no array takes its place
         print(f"traces written to {options.save}")
     if options.plot:
         from circuitdsl.plot import plot_traces

@@ -46,7 +46,7 @@ def nearest_prototype(inputs: np.ndarray, protos: np.ndarray) -> np.ndarray:
     """Each input's context at test time: the prototype nearest to it (Euclidean), [samples, features]."""
     inputs = np.asarray(inputs, dtype=np.float32)
     distances = ((inputs[:, None, :] - protos[None, :, :]) ** 2).sum(axis=2)
-    return protos[distances.argmin(axis=1)]  # type: ignore[no-any-return]
+    return protos[distances.argmin(axis=1)]
 
 
 def grow_dendrites(module: Any, grown: CircuitIR, seed: int = 0) -> Any:

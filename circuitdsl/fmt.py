@@ -100,7 +100,7 @@ def format_source(text: str, file: str = "<string>") -> str:
     if not tokens:
         return _comments_only(text)
     gaps = [_gap("\n" + text[: tokens[0].start])]
-    gaps += [_gap(text[a.end : b.start]) for a, b in zip(tokens, tokens[1:])]
+    gaps += [_gap(text[a.end : b.start]) for a, b in itertools.pairwise(tokens)]
     tail = _gap(text[tokens[-1].end :] + "\n")
     lines = _Layout(tokens, gaps).run(tail)
     _align(lines)

@@ -36,7 +36,7 @@ class CircuitLexer(RegexLexer):
     mimetypes: ClassVar[list[str]] = ["text/x-circuit"]
     url = "https://github.com/circuitdsl/circuitdsl"
 
-    tokens: ClassVar[dict[str, list]] = {  # type: ignore[type-arg]
+    tokens: ClassVar[dict[str, list]] = {
         "root": [
             (r"[\t \f]+", Whitespace),
             (r"\\[\t \f]*\r?\n", Whitespace),

@@ -11,14 +11,14 @@ import inspect
 import os
 import stat
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from lark import Lark, Token, Tree
 from lark import __version__ as lark_version
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from circuitdsl import ast
 from circuitdsl.bulk import gc_paused
@@ -174,6 +174,7 @@ def _syntax_error(error: UnexpectedInput, text: str, file: str, open_brackets: l
     reporter = Reporter(sources={file: text})
     innermost = open_brackets[-1] if open_brackets else None
     if isinstance(error, UnexpectedCharacters):
+        assert error.pos_in_stream is not None  # a lexer error always knows where the lexer stopped
         char = text[error.pos_in_stream] if error.pos_in_stream < len(text) else ""
         span = Span(file=file, line=error.line, column=error.column, end_line=error.line, end_column=error.column + 1)
         if char == '"':
@@ -212,7 +213,7 @@ def _accepted(error: UnexpectedToken) -> set[str]:
     """The terminals the parser would take here: lark's `accepts` is exact where `expected` is LALR-merged."""
     try:
         accepts = set(error.accepts)
-    except Exception:  # the interactive parser cannot always replay; fall back to the merged set
+    except (LarkError, LookupError, TypeError, AttributeError):  # no replay possible: fall back to the merged set
         accepts = set()
     return accepts or set(error.expected)
 
@@ -307,7 +308,7 @@ class _ToAst:
                 value = method(node.meta, results[start:])
                 del results[start:]
                 results.append(value)
-        return results[0]  # type: ignore[no-any-return]
+        return results[0]
 
     def _s(self, meta: Any) -> Span:
         return _span(self.file, meta)
@@ -405,7 +406,7 @@ class _ToAst:
         return ast.PopulationDecl(self._s(meta), tuple(c[:-2]), c[-2], c[-1])
 
     def population_source(self, meta: Any, c: list[Any]) -> ast.Expr:
-        return c[0]  # type: ignore[no-any-return]
+        return c[0]
 
     def pop_name(self, meta: Any, c: list[Any]) -> ast.PopName:
         return ast.PopName(self._s(meta), self._ident(c[0]), c[1])
@@ -518,17 +519,17 @@ class _ToAst:
     def list(self, meta: Any, c: list[Any]) -> ast.ListLit:
         return ast.ListLit(self._s(meta), tuple(x for x in c if x is not None))
 
-    def set(self, meta: Any, c: list[Any]) -> ast.SetLit:
+    def set(self, meta: Any, c: Sequence[Any]) -> ast.SetLit:
         return ast.SetLit(self._s(meta), tuple(x for x in c if x is not None))
 
-    def slice(self, meta: Any, c: list[Any]) -> ast.Slice:
+    def slice(self, meta: Any, c: Sequence[Any]) -> ast.Slice:
         parts = (list(c) + [None, None, None])[:3]
         return ast.Slice(self._s(meta), parts[0], parts[1], parts[2])
 
-    def axis_index(self, meta: Any, c: list[Any]) -> ast.AxisIndex:
+    def axis_index(self, meta: Any, c: Sequence[Any]) -> ast.AxisIndex:
         return ast.AxisIndex(self._s(meta), self._ident(c[0]), c[1])
 
-    def axis_slice(self, meta: Any, c: list[Any]) -> ast.AxisIndex:
+    def axis_slice(self, meta: Any, c: Sequence[Any]) -> ast.AxisIndex:
         parts = (list(c[1:]) + [None, None, None])[:3]
         return ast.AxisIndex(self._s(meta), self._ident(c[0]), ast.Slice(self._s(meta), *parts))
 

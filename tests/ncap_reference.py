@@ -17,7 +17,7 @@ def ncap_reference(q: Any, w: dict[str, Any], shared: bool, constrained: bool, p
     """
     exc = (lambda x: x.clip(min=0)) if constrained else (lambda x: x)
     inh = (lambda x: x.clip(max=0)) if constrained else (lambda x: x)
-    batch, steps, joints = q.shape
+    _batch, steps, joints = q.shape
 
     def pick(name: str, k: int) -> Any:
         return w[name] if shared else w[name][k]

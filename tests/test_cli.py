@@ -308,7 +308,8 @@ def test_check_with_arguments_and_a_circuit(capsys: Capture) -> None:
     assert code == 1 and "error[E203]" in err and "did you mean 'joints'?" in err
 
 
-_HEADER = re.compile(r"^(?P<file>\S+?):(?P<line>\d+):(?P<column>\d+): (?:error|warning)\[(?P<code>[EW]\d+)\]", re.M)
+_HEADER = re.compile(r"^(?P<file>\S+?):(?P<line>\d+):(?P<column>\d+): (?:error|warning)\[(?P<code>[EW]\d+)\]",
+                     re.MULTILINE)
 
 
 def test_check_json_has_the_codes_and_positions_of_the_text_output(tmp_path: Path, capsys: Capture) -> None:
@@ -408,8 +409,8 @@ def test_check_in_a_venv_with_only_the_core_installed(tmp_path: Path) -> None:
     assert all("the 'connectome' extra" in line and "pip install -e '.[connectome]'" in line for line in missing)
     checked = {line.split(":")[0] for line in done.stdout.splitlines()}
     assert checked == set(MODELS) - set(needs_cect)
-    lexers = subprocess.run([str(venv / "bin" / "python"), "-c", "from importlib.metadata import entry_points; "
-                             "print([e.value for e in entry_points(group='pygments.lexers')])"],
+    lexers = subprocess.run([str(venv / "bin" / "python"), "-c", ("from importlib.metadata import entry_points; "
+                             "print([e.value for e in entry_points(group='pygments.lexers')])")],
                             capture_output=True, text=True, check=True, timeout=60)
     assert lexers.stdout.strip() == "['circuitdsl.highlight:CircuitLexer']"  # `pygmentize -l circuit` finds it
 

@@ -21,9 +21,9 @@ from circuitdsl.parser import concrete_parser
 from tests.test_docs import LANGUAGE, blocks
 
 pygments = pytest.importorskip("pygments")
-from pygments.token import Comment, Error, Keyword, Name, Number, String  # noqa: E402
+from pygments.token import Comment, Error, Keyword, Name, Number, String
 
-from circuitdsl.highlight import KEYWORDS, CircuitLexer  # noqa: E402
+from circuitdsl.highlight import KEYWORDS, CircuitLexer
 
 ROOT = Path(__file__).resolve().parent.parent
 FILES = sorted((ROOT / "models").glob("*.circuit")) + sorted((ROOT / "circuitdsl" / "library").glob("*.circuit"))
@@ -126,7 +126,7 @@ def textmate_scopes(text: str) -> list[tuple[str, str]]:
                     pos = stop
                     break
             else:
-                found = re.compile(rule["match"], re.M).match(text, pos)
+                found = re.compile(rule["match"], re.MULTILINE).match(text, pos)
                 if found and found.end() > pos:
                     scopes.append((rule.get("name", "captures"), found.group()))
                     pos = found.end()
@@ -143,6 +143,6 @@ def test_textmate_covers_every_source(index: int) -> None:
 
 
 def test_textmate_scopes() -> None:
-    scopes = dict((value, scope) for scope, value in textmate_scopes('circuit C {\n  x -> y : weight = 10 ms  # c\n}'))
+    scopes = {value: scope for scope, value in textmate_scopes('circuit C {\n  x -> y : weight = 10 ms  # c\n}')}
     assert scopes["# c"].startswith("comment.") and scopes["->"] == "keyword.operator.arrow.circuit"
     assert scopes["circuit C"] == "captures" and scopes["10 ms"] == "captures" and scopes["x"].startswith("variable")

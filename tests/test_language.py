@@ -80,11 +80,11 @@ circuit C {
 }""")
     a, b = ir.neurons[ir.population("a").model], ir.neurons[ir.population("b").model]
     assert a.name == "LIF(beta=0.9, threshold=1, reset='subtract', surrogate='atan', slope=2)"
-    spike_a = [e for e in a.equations if e.kind == "spike"][0]
-    spike_b = [e for e in b.equations if e.kind == "spike"][0]
+    spike_a = next(e for e in a.equations if e.kind == "spike")
+    spike_b = next(e for e in b.equations if e.kind == "spike")
     assert (spike_a.surrogate, spike_a.surrogate_args) == ("atan", {"alpha": 2.0})
     assert (spike_b.surrogate, spike_b.surrogate_args) == ("fast_sigmoid", {"slope": 25.0})
-    update_a = [e for e in a.equations if e.kind == "update"][0]
+    update_a = next(e for e in a.equations if e.kind == "update")
     assert "detach" in update_a.expr.model_dump_json()
 
 

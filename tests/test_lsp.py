@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("pygls")
-from lsprotocol import types  # noqa: E402
-from pygls.lsp.client import LanguageClient  # noqa: E402
-from pygls.uris import from_fs_path  # noqa: E402
+from lsprotocol import types
+from pygls.lsp.client import LanguageClient
+from pygls.uris import from_fs_path
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 60.0

@@ -104,7 +104,7 @@ def test_segment_template_elaborates_to_the_same_network(args: dict[str, object]
     if args.get("shared", True):
         assert a.synapses() == b.synapses()
     else:  # per-edge elements are numbered in declaration order, which differs: compare the edge sets only
-        strip = lambda edges: {e[:4] for e in edges}  # noqa: E731
+        strip = lambda edges: {e[:4] for e in edges}
         assert strip(a.synapses()) == strip(b.synapses())
         assert len(a.synapses()) == len(b.synapses()) == flat.trainable_scalars
 

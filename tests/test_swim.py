@@ -9,7 +9,14 @@ import pytest
 
 import circuitdsl
 from circuitdsl.envs.baselines import MLPPolicy, observation_size
-from circuitdsl.envs.swim import CircuitPolicy, flat_observation, forward_speed, make_env, normalise_joints, run_episodes
+from circuitdsl.envs.swim import (
+    CircuitPolicy,
+    flat_observation,
+    forward_speed,
+    make_env,
+    normalise_joints,
+    run_episodes,
+)
 
 MODEL = "models/ncap_swimmer.circuit"
 

@@ -91,8 +91,9 @@ def layer(name: str) -> str:
     w, cells = worm(), cect_data.cells()
     if name in w.muscles:
         return "muscle"
-    kind = cells.get_SIM_class(name) if name in cells.PREFERRED_HERM_NEURON_NAMES else None
-    return {v: k for k, v in _SIM.items()}.get(kind, "other")
+    if name not in cells.PREFERRED_HERM_NEURON_NAMES:
+        return "other"
+    return {v: k for k, v in _SIM.items()}.get(cells.get_SIM_class(name), "other")
 
 
 def resolve(symbol: str) -> tuple[str, ...]:

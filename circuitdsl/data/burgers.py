@@ -33,7 +33,7 @@ def solve(u0: np.ndarray, nu: float = 0.01, time: float = 1.0, dt: float = 5e-4)
         return factor * np.fft.rfft(np.fft.irfft(v, points) ** 2)
 
     v = np.fft.rfft(u0)
-    for _ in range(int(round(time / dt))):
+    for _ in range(round(time / dt)):
         a = nonlinear(v)
         b = nonlinear(half * (v + a / 2))
         c = nonlinear(half * v + b / 2)

@@ -126,10 +126,10 @@ class Hierarchy:
             path = f"{group.path}.{pattern}" if group.path else pattern
             ident = f"{path}@{circuit}" if clashes.count(pattern) > 1 else path
             letter = _LETTERS[arrays % len(_LETTERS)] if members[0].array else None
-            child = Group(ident, path, circuit, members, group, group.level + 1, letter)
-            group.children.append(child)
-            self.group_of.update((member.name, child) for member in members)
-            self._fold(child, arrays + (letter is not None))
+            sub = Group(ident, path, circuit, members, group, group.level + 1, letter)
+            group.children.append(sub)
+            self.group_of.update((member.name, sub) for member in members)
+            self._fold(sub, arrays + (letter is not None))
 
     def groups(self, group: Group | None = None) -> Iterator[Group]:
         """Every group, parents before children."""

@@ -103,7 +103,7 @@ class _UnrolledView:
             "splines": "true" if len(edges) <= _SPLINE_LIMIT else "line"},
             node_attr={**defaults["node"], "fontsize": "11"}, edge_attr={**defaults["edge"], "arrowsize": "0.7"})
         positions = self._cell_positions(graph, units) if by_cell else self._positions(units)
-        fills = {}
+        fills: dict[int, str] = {}  # role -> fill colour, in order of first appearance
         for unit in units.values():
             attrs = {"input": _INPUT, "output": _OUTPUT}.get(self.kinds.get(unit.owner, ""))
             if attrs is None:
@@ -333,6 +333,7 @@ class _UnrolledView:
         before = [u for u in others if self.kinds.get(u.owner) != "output"]
         after = [u for u in others if self.kinds.get(u.owner) == "output"]
         x = self._stack(before, 0.0, max(rows, min(len(before), 3 * rows)), positions)
+        row: float  # whole rows, and half a row between classes (it starts as the int 0: no -0.0 in positions)
         for layer, classes in bands.items():
             start, row = x, 0
             for members in classes.values():
@@ -394,6 +395,7 @@ def _cells(shape: list[Axis]) -> list[tuple[str, str, str]] | None:
     if len(shape) != 1 or shape[0].classes is None:
         return None
     axis = shape[0]
+    assert axis.classes is not None  # checked on shape[0] above
     names = axis.labels or [str(i) for i in range(axis.size)]
     layers = axis.layers or [""] * axis.size
     return list(zip(layers, axis.classes, names, strict=True))

@@ -12,6 +12,7 @@ import math
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import get_args
 
 import networkx as nx
 import numpy as np
@@ -21,14 +22,34 @@ from circuitdsl.bulk import gc_paused
 from circuitdsl.elaborate import connectivity, delays, init_rules, operators, select, shared
 from circuitdsl.elaborate import connectome as data
 from circuitdsl.elaborate.evaluate import (
-    BUILTINS, Abort, CircuitCall, Evaluator, Poisoned, dim_of, format_shape, magnitude, touch,
+    BUILTINS,
+    Abort,
+    CircuitCall,
+    Evaluator,
+    Poisoned,
+    dim_of,
+    format_shape,
+    magnitude,
+    touch,
 )
 from circuitdsl.elaborate.limits import Limits
 from circuitdsl.elaborate.neurons import NeuronBuilder, bind_arguments, model_key, plain, unit_parameters
 from circuitdsl.elaborate.scope import Binding, Scope
 from circuitdsl.elaborate.values import (
-    Builtin, DataCall, Definition, InitRule, InstanceArray, InstanceValue, Namespace, ParamHandle, PopulationRef, Rule,
-    Signal, Symbol, Unbound, describe,
+    Builtin,
+    DataCall,
+    Definition,
+    InitRule,
+    InstanceArray,
+    InstanceValue,
+    Namespace,
+    ParamHandle,
+    PopulationRef,
+    Rule,
+    Signal,
+    Symbol,
+    Unbound,
+    describe,
 )
 from circuitdsl.errors import CircuitError, Problem, Reporter, Span, did_you_mean
 from circuitdsl.ir import arrays as ir_arrays
@@ -39,6 +60,10 @@ from circuitdsl.units import DIMENSIONLESS, Dim, Quantity, format_dim
 
 _NEURON_ONLY = {ast.StateDecl: "state", ast.Spike: "spike"}
 _PROJECTION_OPTIONS = ("weight", "delay", "sparsity")
+# the IR's words for a param's settings, looked up from the enum symbols the declaration was checked against
+_SIGNS: dict[str, ir.Sign] = {word: word for word in get_args(ir.Sign)}
+_ENFORCES: dict[str, ir.Enforce] = {word: word for word in get_args(ir.Enforce)}
+_SHARES: dict[str, ir.Share] = {word: word for word in get_args(ir.Share)}
 _SIGNS_OF_ARROWS = {"->": ("excitatory", "free", "fixed"), "-|": ("inhibitory", "fixed"),
                     "<->": ("excitatory", "free", "fixed")}
 
@@ -238,7 +263,7 @@ class CircuitBuilder:
             value = self.evaluator.constant(axis.size, scope, f"the size of axis '{axis.name.name}'")
             labels, domain = None, None
             if isinstance(value, operators.Grid):
-                value, domain = value.size, value.domain
+                domain, value = value.domain, value.size
             if isinstance(value, frozenset):
                 if not all(isinstance(v, Symbol | str) for v in value):
                     raise self.evaluator.fail("E301", "unit names are names or strings", axis.size.span)
@@ -333,8 +358,8 @@ class CircuitBuilder:
             if not counts.all() and not output.failed:
                 missing = int(np.argmin(counts))
                 self.reporter.error("E306", f"output '{output.name}' is not assigned everywhere", output.span,
-                                    [f"{int((counts == 0).sum())} of {n} units are missing, the first at flat "
-                                     f"index {missing}"])
+                                    [(f"{int((counts == 0).sum())} of {n} units are missing, the first at flat "
+                                     f"index {missing}")])
             pieces = [ir.OutputPiece(select=_list(select.to_ir(output.shape, picks)), expr=signal.expr)
                       for picks, signal, _ in output.pieces]
             result.append(ir.Output(name=frame.prefix + output.name, shape=list(output.shape),
@@ -378,8 +403,8 @@ class CircuitBuilder:
                     raise ev.fail("E501", f"'{name}' is declared {sign.name} here but the parent passes the "
                                           f"{handle.sign} param '{handle.name}'", s.sign.span)
             else:
-                handle = ParamHandle(frame.prefix + name, sign.name, enforce.name, init, trainable, share.name,
-                                     ident.span)
+                handle = ParamHandle(frame.prefix + name, _SIGNS[sign.name], _ENFORCES[enforce.name], init,
+                                     trainable, _SHARES[share.name], ident.span)
                 self.params.append(handle)
             frame.scope.define(name, handle, ident.span, "param", self.reporter)
 
@@ -572,7 +597,7 @@ class CircuitBuilder:
         elif isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name) and len(target.indices) == 1 \
                 and not isinstance(target.indices[0], ast.Slice | ast.AxisIndex):
             array = target.value.id
-            index = ev.integer(target.indices[0], scope, "an instance index")  # type: ignore[arg-type]
+            index = ev.integer(target.indices[0], scope, "an instance index")
             local = f"{array}[{index}]"
         else:
             raise ev.fail("E006", "an instance is named `name` or `name[i]`", target.span)
@@ -693,11 +718,13 @@ class CircuitBuilder:
             raise ev.fail("E401", f"weight × source is {format_dim(units.mul(weight_dim, source.dim))} but input "
                                   f"'{port}' of {target.model} takes {format_dim(port_dim)}", span,
                           ["give the weight a unit, e.g. param w : excitatory = 1 nA"])
-        fields = dict(id=projection_id, kind="electrical" if arrow == "<->" else "chemical", arrow=arrow,
-                      source=source.expr, source_shape=list(source.shape), target=target.name,
-                      target_select=_list(target.select), target_shape=list(target_shape), port=port,
-                      connectivity=wiring.connectivity, synapses=wiring.synapses, delay=delay,
-                      instance=frame.prefix[:-1], span=span)
+        fields: dict[str, object] = {
+            "id": projection_id, "kind": "electrical" if arrow == "<->" else "chemical", "arrow": arrow,
+            "source": source.expr, "source_shape": list(source.shape), "target": target.name,
+            "target_select": _list(target.select), "target_shape": list(target_shape), "port": port,
+            "connectivity": wiring.connectivity, "synapses": wiring.synapses, "delay": delay,
+            "instance": frame.prefix[:-1], "span": span
+        }
         if isinstance(delay, delays.Learnable):
             learned, sigma = delays.delay_params(projection_id, delay, span)
             learned.uses.append((projection_id, wiring.synapses, wiring.natural_shape, target.name))
@@ -741,11 +768,13 @@ class CircuitBuilder:
             args["modes"] = operator.modes[0] if len(operator.modes) == 1 else f"[{', '.join(map(str, operator.modes))}]"
         if operator.kind == "multigrid":
             args = {"levels": operator.levels, "smoothing": "/".join(map(str, operator.smoothing))}
-        fields = dict(id=projection_id, kind="chemical", arrow="->", source=source.expr,
-                      source_shape=list(source.shape), target=target.name, target_select=_list(target.select),
-                      target_shape=list(target_shape), port=port,
-                      connectivity=ir.Connectivity(rule=operator.kind, args=args), synapses=0,
-                      operator=operator, instance=frame.prefix[:-1], span=span)
+        fields: dict[str, object] = {
+            "id": projection_id, "kind": "chemical", "arrow": "->", "source": source.expr,
+            "source_shape": list(source.shape), "target": target.name, "target_select": _list(target.select),
+            "target_shape": list(target_shape), "port": port,
+            "connectivity": ir.Connectivity(rule=operator.kind, args=args), "synapses": 0,
+            "operator": operator, "instance": frame.prefix[:-1], "span": span
+        }
         self.pending.append(_Pending(fields, weights, 0))
 
     def _projection_options(self, options: tuple[ast.Arg, ...], scope: Scope,
@@ -813,7 +842,8 @@ class CircuitBuilder:
                               node.span if node else span, [f"write '{fix}'" if fix else None])
             return value
         name = f"{projection_id}.weight"
-        sign = {"->": "free", "-|": "inhibitory", "<->": "excitatory"}[arrow]
+        signs: dict[str, ir.Sign] = {"->": "free", "-|": "inhibitory", "<->": "excitatory"}
+        sign = signs[arrow]
         where = node.span if node is not None else span
         if value is None:
             fan_in = _fan_in(wiring, source)
@@ -830,7 +860,7 @@ class CircuitBuilder:
             raise ev.fail("E301", f"a weight is a param, a number or an init rule, not {describe(value)}", where)
         if sign == "fixed" and not ((init.args[0] <= 0) if arrow == "-|" else (init.args[0] >= 0)):
             raise ev.fail("E502", f"a fixed weight of {init.args[0]:g} does not fit '{arrow}'", where)
-        enforce = "clamp" if sign in ("inhibitory", "excitatory") else "none"
+        enforce: ir.Enforce = "clamp" if sign in ("inhibitory", "excitatory") else "none"
         if enforce != "none":
             _check_init_sign(ev, init, sign, enforce, where)
         handle = ParamHandle(name, sign, enforce, init, sign != "fixed", "edge", where, anonymous=True)

@@ -105,7 +105,7 @@ def _explicit(name: str, pre: list[int] | np.ndarray, post: list[int] | np.ndarr
         if bad.size:
             raise Problem("E303", f"unit {int(bad[0])} is out of range for the {side} ({n} units)")
     connectivity = ir.Connectivity(rule=name, pre=Array(pre_a), post=Array(post_a), args=args)
-    return Wiring(connectivity, int(len(pre_a)), (int(len(pre_a)),))
+    return Wiring(connectivity, len(pre_a), (len(pre_a),))
 
 
 def _random(rule: Rule, n_source: int, n_target: int, max_synapses: int) -> Wiring:

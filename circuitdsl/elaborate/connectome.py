@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal, overload
 
 import numpy as np
 
@@ -27,7 +28,7 @@ POLICIES = ("c302", "transmitter", "data", "excitatory", "inhibitory")
 OPTIONS = ("neurons", "synapses", "sign", "glutamate", "unknown", "mixed", "inhibit", "excite", "dale", "signs",
            "weight", "gap_weight", "strength", "share", "trainable", "missing", "self_junctions")
 _SHARES = ("synapse", "class", "all")
-_IR_SHARE = {"synapse": "edge", "class": "class", "all": "all"}
+_IR_SHARE: dict[str, Literal["edge", "class", "all"]] = {"synapse": "edge", "class": "class", "all": "all"}
 _EDGE_VARS = ("count", "total_in", "total_out")
 _GROUP_VARS = ("mean_count", "edges")
 
@@ -146,6 +147,11 @@ class _Options:
         if isinstance(value, str):
             return value
         raise self.ev.fail("E301", f"expected a name, not {describe(value)}", node.span)
+
+    @overload
+    def symbol(self, name: str, allowed: tuple[str, ...], default: str) -> str: ...
+    @overload
+    def symbol(self, name: str, allowed: tuple[str, ...], default: None) -> str | None: ...
 
     def symbol(self, name: str, allowed: tuple[str, ...], default: str | None) -> str | None:
         if name not in self.named:

@@ -8,6 +8,7 @@ equations as constants, so each IR model is self-contained (its name lists the v
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Literal
 
 import numpy as np
 
@@ -72,9 +73,9 @@ def bind_arguments(evaluator: Evaluator, definition: Definition, given: Iterable
         result[name] = check_type(evaluator, value, param, span)
         scope.define(name, result[name], param.name.span, "argument", evaluator.reporter)
         scope.names[name].used = True
-    for name in bound:
+    for name, value in bound.items():
         if name not in result:
-            result[name] = bound[name]
+            result[name] = value
     return result
 
 
@@ -313,7 +314,7 @@ class NeuronBuilder:
         if not isinstance(sign, Symbol) or sign.name not in ("free", "fixed"):
             raise self.evaluator.fail("E301", f"a neuron's param is free (learnt) or fixed, not {describe(sign)}",
                                       s.sign.span, ["param w[hidden = 8] : free = uniform(-0.1, 0.1)"])
-        shared: bool | Symbol = False
+        shared: object = False  # true, false or the symbol `class`, checked as it is read
         for option in s.options:
             if option.name is None or option.name.name != "shared":
                 raise self.evaluator.fail("E203", "a neuron's param takes one option, `shared`", option.span)
@@ -524,7 +525,8 @@ def unit_parameters(population: str, units: int, model: ir.NeuronModel, classes:
         if init.values is not None and copies > 1:  # one unit's values (logspace), the same for every unit
             init = ir.Init(rule="data", args=[], values=Array(np.tile(init.values.data, copies)))
         shape = [*([] if param.shared else [copies]), *(a.size for a in param.shape)]
-        share = "population" if param.shared else "class" if param.by_class else "unit"
+        share: Literal["population", "class", "unit"] = (
+            "population" if param.shared else "class" if param.by_class else "unit")
         parameters.append(ir.Parameter(name=f"{population}.{param.name}", shape=shape,
                                        sign="free" if param.trainable else "fixed", enforce="none", init=init,
                                        trainable=param.trainable, share=share, dim=param.dim, span=span))

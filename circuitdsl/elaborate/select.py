@@ -6,6 +6,7 @@ or the list of indices kept (the axis stays, maybe shorter).
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,7 +53,7 @@ def to_ir(shape: tuple[ir.Axis, ...], picks: tuple[AxisPick, ...]) -> tuple[ir.A
         if isinstance(pick, int):
             out.append(pick)
             continue
-        steps = {b - a for a, b in zip(pick, pick[1:])}
+        steps = {b - a for a, b in itertools.pairwise(pick)}
         if len(pick) == 1:
             out.append(ir.SliceSel(start=pick[0], stop=pick[0] + 1, step=1))
         elif len(steps) == 1 and (step := steps.pop()) > 0:
@@ -120,7 +121,8 @@ def apply(shape: tuple[ir.Axis, ...], picks: tuple[AxisPick, ...], items: list[I
     named = [it for it in items if it.axis is not None]
     if len(positional) > len(retained):
         if len(retained) == 1 and not named and all(not isinstance(it.value, (slice, tuple)) for it in positional):
-            positional = [IndexItem(None, tuple(it.value for it in positional))]  # N[AVAL, AVAR]
+            # N[AVAL, AVAR]: one gather of the single values (all of them int or str, checked just above)
+            positional = [IndexItem(None, tuple(it.value for it in positional if isinstance(it.value, int | str)))]
         else:
             raise Problem("E303", f"{len(positional)} indices for {len(retained)} axes",
                                  (f"the axes are {', '.join(shape[i].name for i in retained) or 'none'}",))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final, Union
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 
@@ -94,11 +94,11 @@ class ParamHandle:
     """A declared `param`: its settings, and every projection that uses it (to size its tensor)."""
 
     name: str
-    sign: str
-    enforce: str
+    sign: ir.Sign
+    enforce: ir.Enforce
     init: InitRule
     trainable: bool
-    share: str
+    share: ir.Share
     span: Span
     uses: list[tuple[str, int, tuple[int, ...], str]] = field(default_factory=list)  # (projection, synapses, natural shape, target)
     anonymous: bool = False
@@ -170,10 +170,10 @@ class InstanceArray:
     items: dict[int, InstanceValue] = field(default_factory=dict)
 
 
-Value = Union[
-    bool, int, float, str, Quantity, Symbol, Signal, PopulationRef, InitRule, Rule, ParamHandle, Builtin,
-    Definition, Namespace, InstanceValue, InstanceArray, list, frozenset,
-]
+Value = (
+    bool | int | float | str | Quantity | Symbol | Signal | PopulationRef | InitRule | Rule | ParamHandle | Builtin
+    | Definition | Namespace | InstanceValue | InstanceArray | list | frozenset
+)
 
 
 def describe(value: object) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import torch
 from torch import nn
@@ -22,7 +24,7 @@ class MLPPolicy(nn.Module):
         torch.manual_seed(seed)
         sizes = [observation_size(joints, task), *hidden]
         layers: list[nn.Module] = []
-        for n_in, n_out in zip(sizes, sizes[1:], strict=False):
+        for n_in, n_out in itertools.pairwise(sizes):
             layers += [nn.Linear(n_in, n_out), nn.Tanh()]
         self.net = nn.Sequential(*layers, nn.Linear(sizes[-1], joints), nn.Tanh())
         self.joints = joints

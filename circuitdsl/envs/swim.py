@@ -19,10 +19,10 @@ import numpy as np
 
 os.environ.setdefault("MUJOCO_GL", "disable")  # physics only: no OpenGL context is needed or wanted
 
-from dm_control.rl import control  # noqa: E402  (after MUJOCO_GL is set)
-from dm_control.suite import base, swimmer  # noqa: E402
-from dm_control.suite.utils import randomizers  # noqa: E402
-from dm_control.utils import rewards  # noqa: E402
+from dm_control.rl import control
+from dm_control.suite import base, swimmer
+from dm_control.suite.utils import randomizers
+from dm_control.utils import rewards
 
 CONTROL_TIMESTEP = 0.03  # seconds per control step (dm-control's swimmer)
 EPISODE_STEPS = 1000

@@ -65,7 +65,7 @@ def convert(graph: Any, output: str | Path, dt: float | None = None,
     out = Path(output)
     converted = nir_import.convert(graph, file, dt, out.stem)
     converted.report.refuse_lossy(allow_lossy)
-    np.savez(out.with_suffix(".npz"), **converted.arrays)
+    np.savez(out.with_suffix(".npz"), allow_pickle=True, **converted.arrays)  # the default; named, no array takes its place
     out.write_text(converted.text)
     ir = circuitdsl.load(out)
     nir_import.measure(converted, graph, circuitdsl.compile(ir), ir)

@@ -201,6 +201,7 @@ def _unsupported(export: NeuromlExport, projection: Projection, ir: CircuitIR) -
 def _drive(export: NeuromlExport, projection: Projection, matrix: np.ndarray, value: float,
            report: FidelityReport) -> None:
     """An input port at a constant value: one constant current per target cell (pulse generators)."""
+    assert isinstance(projection.source, Ref)  # only a read of an input port is driven
     currents = matrix.sum(axis=1) * value
     cell = export.cells[projection.target]
     target = nml_id(projection.target)

@@ -9,7 +9,7 @@ output (nirtorch's rule).  The fidelity measurements and the tests run exported 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import nir
@@ -116,7 +116,7 @@ def node_map(dt: float) -> dict[type, Callable[[Any], nn.Module]]:
             nir.Linear: Affine, nir.Scale: Scale}
 
 
-def run(graph: nir.NIRGraph, inputs: np.ndarray, dt: float, record: list[str] = ()) -> tuple[np.ndarray,
+def run(graph: nir.NIRGraph, inputs: np.ndarray, dt: float, record: Sequence[str] = ()) -> tuple[np.ndarray,
                                                                                             dict[str, np.ndarray]]:
     """Run a graph over inputs [batch, time, units]: its output [batch, time, units], and the outputs of the
     nodes named in `record` that nirtorch kept as modules (same layout), each a step of its GraphModule."""

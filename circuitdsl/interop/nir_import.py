@@ -173,7 +173,7 @@ def trace(flat: _Flat, start: str, initial: np.ndarray, dt: float, file: str, pa
     successors: dict[str, list[str]] = {}
     for src, dst in flat.edges:
         successors.setdefault(src, []).append(dst)
-    stack = [(start, initial, 0, (start,))]
+    stack: list[tuple[str, np.ndarray, int, tuple[str, ...]]] = [(start, initial, 0, (start,))]
     while stack:
         node_name, matrix, delay, path = stack.pop()
         for nxt in successors.get(node_name, []):
@@ -296,13 +296,13 @@ class _Writer:
                 or any(k[0] == output for k in self.paths.biases))
 
     def size(self, n: str) -> int:
-        return _size(self.flat.nodes[n])  # type: ignore[arg-type]
+        return _size(self.flat.nodes[n])
 
     def declarations(self, inputs: list[str], neurons: list[str], outputs: list[str]) -> None:
         populations = []
         for n in neurons:
             entry = self.report.add("population", n, self.names[n], "exact")
-            model, scale = neuron(self.flat.nodes[n], self.dt, entry)  # type: ignore[arg-type]
+            model, scale = neuron(self.flat.nodes[n], self.dt, entry)
             entry.target = f"{self.names[n]} : {model.split('(')[0]}"
             self.models[n] = (model, scale)
             if entry.status != "unsupported":

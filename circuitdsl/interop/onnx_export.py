@@ -30,6 +30,7 @@ def _index_add(g: Any, x: Any, dim: int, index: Any, values: Any, alpha: Any = N
     torch 2.13's TorchScript exporter writes index_add as a ScatterElements without a reduction, so a repeated
     index (many synapses onto one neuron) keeps one value instead of their sum."""
     rank = symbolic_helper._get_tensor_rank(values)
+    assert rank is not None, "index_add on a tensor of unknown rank"  # traced from fixed shapes: always known
     axes = [a for a in range(rank) if a != dim]
     spread = g.op("Unsqueeze", index, g.op("Constant", value_t=torch.tensor(axes, dtype=torch.int64)))
     expanded = g.op("Expand", spread, g.op("Shape", values))

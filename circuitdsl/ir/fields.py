@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from circuitdsl.ir.model import CircuitIR
+from circuitdsl.ir.model import CircuitIR, Population, Port
 from circuitdsl.ir.operators import most_modes
 
 
@@ -13,7 +13,8 @@ def at_resolution(ir: CircuitIR, **sizes: int) -> CircuitIR:
     appears.  Only operator projections may touch a resized axis: their params do not depend on its size (a
     multigrid operator keeps running its V-cycle at the size it was elaborated at, its `points`), and a spectral
     one's modes must still fit each resized axis."""
-    grids = {a.name for p in (*ir.populations, *ir.inputs) for a in p.shape if a.domain is not None}
+    shaped: tuple[Population | Port, ...] = (*ir.populations, *ir.inputs)
+    grids = {a.name for p in shaped for a in p.shape if a.domain is not None}
     unknown = set(sizes) - grids
     if unknown:
         raise ValueError(f"no grid axis {', '.join(sorted(unknown))}; grid axes: {', '.join(sorted(grids)) or 'none'}")

@@ -8,7 +8,7 @@ canonical units of circuitdsl/units.py.
 from __future__ import annotations
 
 import math
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -17,7 +17,7 @@ from circuitdsl.ir.arrays import Array
 
 SCHEMA_VERSION = 2  # 2: shared subexpressions (`CircuitIR.shared`, `Shared` nodes)
 
-Value = Union[bool, int, float, str]
+Value = bool | int | float | str
 
 
 class _Data(BaseModel):
@@ -29,7 +29,7 @@ class _Data(BaseModel):
 
 class Const(_Data):
     node: Literal["const"] = "const"
-    value: Union[bool, int, float]
+    value: bool | int | float
 
 
 class Var(_Data):
@@ -49,7 +49,7 @@ class Gather(_Data):
     indices: Array
 
 
-AxisSel = Union[int, SliceSel, Gather]
+AxisSel = int | SliceSel | Gather
 
 
 class Ref(_Data):
@@ -96,7 +96,7 @@ class Shared(_Data):
     index: int
 
 
-Expr = Annotated[Union[Const, Var, Ref, Unary, Binary, Call, Cond, Shared], Field(discriminator="node")]
+Expr = Annotated[Const | Var | Ref | Unary | Binary | Call | Cond | Shared, Field(discriminator="node")]
 for _model in (Unary, Binary, Call, Cond):
     _model.model_rebuild()
 
@@ -242,16 +242,21 @@ class Init(_Data):
     values: Array | None = None
 
 
+Sign = Literal["excitatory", "inhibitory", "free", "fixed"]
+Enforce = Literal["clamp", "softplus", "abs", "none"]
+Share = Literal["all", "population", "projection", "edge", "class", "unit"]  # unit: a neuron's private weights
+
+
 class Parameter(_Data):
     """A trainable (or frozen) tensor.  Sign class, enforcement, init and sharing as declared."""
 
     name: str
     shape: list[int]
-    sign: Literal["excitatory", "inhibitory", "free", "fixed"]
-    enforce: Literal["clamp", "softplus", "abs", "none"]
+    sign: Sign
+    enforce: Enforce
     init: Init
     trainable: bool
-    share: Literal["all", "population", "projection", "edge", "class", "unit"]  # unit: a neuron's private weights
+    share: Share
     dim: str = "dimensionless"
     mask: Array | None = None  # 0/1 per element (flat): a fixed weight-sparsity mask, kept at 0 after each update
     span: Span | None = None

@@ -40,7 +40,7 @@ class NumpyOps:
 
 def initial_values(parameter: Parameter, rng: np.random.Generator, dtype: str = "float32") -> np.ndarray:
     """The default stored values, drawn by numpy from `rng`: every backend's init for one seed, bit for bit."""
-    return sampled_values(parameter, rng.uniform, rng.normal, np, dtype)  # type: ignore[no-any-return]
+    return sampled_values(parameter, rng.uniform, rng.normal, np, dtype)
 
 
 def sampled_values(parameter: Parameter, uniform: Sampler, normal: Sampler, xp: Any, dtype: str = "float32") -> Array:
