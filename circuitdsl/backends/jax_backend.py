@@ -34,7 +34,7 @@ from circuitdsl.backends.program import Program
 from circuitdsl.backends.record import resolve
 from circuitdsl.backends.step import State, initial_state, state_layout, surrogate_derivative
 from circuitdsl.ir.model import CircuitIR
-from circuitdsl.ir.params import initial_values, sampled_values
+from circuitdsl.ir.params import Sampler, initial_values, sampled_values
 
 Params = dict[str, jax.Array]
 
@@ -215,6 +215,18 @@ def _usable(dtype: str) -> str:
     return dtype
 
 
+def _samplers(key: jax.Array, dtype: Any) -> tuple[Sampler, Sampler]:
+    """Uniform and normal draws from `key` in `dtype`, as `sampled_values` takes them: (low/mean, high/std, shape)."""
+
+    def uniform(low: float, high: float, shape: tuple[int, ...]) -> jax.Array:
+        return jax.random.uniform(key, shape, dtype, low, high)
+
+    def normal(mean: float, std: float, shape: tuple[int, ...]) -> jax.Array:
+        return mean + std * jax.random.normal(key, shape, dtype)
+
+    return uniform, normal
+
+
 class JaxCircuit:
     """A compiled circuit as pure functions: `init`, `initial_state`, `step`, `rollout`; batch-first.
 
@@ -261,10 +273,8 @@ class JaxCircuit:
         params = {}
         kind = jnp.dtype(self.dtype)
         for i, parameter in enumerate(self.ir.parameters):
-            k = jax.random.fold_in(key, i)
-            params[param_key(parameter.name)] = sampled_values(
-                parameter, lambda lo, hi, shape, k=k: jax.random.uniform(k, shape, kind, lo, hi),
-                lambda mean, std, shape, k=k: mean + std * jax.random.normal(k, shape, kind), jnp, self.dtype)
+            uniform, normal = _samplers(jax.random.fold_in(key, i), kind)
+            params[param_key(parameter.name)] = sampled_values(parameter, uniform, normal, jnp, self.dtype)
         return params
 
     def initial_state(self, batch_size: int = 1, dtype: str | None = None) -> State:

@@ -137,7 +137,7 @@ class Program:
 
     def _source(self, p: ProjectionPlan, past: bool) -> Callable[[Frame], Array]:
         """p's source signal this step (or the previous step's), [batch, source units]."""
-        compiled = self.exprs.compile(p.source, lambda ref: self._read(ref, past), past)  # type: ignore[arg-type]
+        compiled = self.exprs.compile(p.source, lambda ref: self._read(ref, past), past)
         ops, size = self.ops, p.source_size
         return lambda fr: as_batch(value(compiled, fr), fr.batch, size, ops)
 
@@ -181,7 +181,7 @@ class Program:
         n, ops = math.prod(a.size for a in output.shape), self.ops
         pieces = []
         for piece in output.pieces:
-            compiled = self.exprs.compile(piece.expr, lambda ref: self._read(ref, False), False)  # type: ignore
+            compiled = self.exprs.compile(piece.expr, lambda ref: self._read(ref, False), False)
             index = flat_index([a.size for a in output.shape], piece.select)
             pieces.append((compiled, None if index is None else ops.asarray(index),
                            n if index is None else len(index)))

@@ -39,13 +39,13 @@ class _Spike(torch.autograd.Function):
     """Heaviside forward (x > 0), the shared surrogate derivative backward."""
 
     @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, surrogate: str, slope: float) -> torch.Tensor:  # type: ignore[override]
+    def forward(ctx: Any, x: torch.Tensor, surrogate: str, slope: float) -> torch.Tensor:
         ctx.save_for_backward(x)
         ctx.surrogate, ctx.slope = surrogate, slope
         return (x > 0).to(x.dtype)
 
     @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:  # type: ignore[override]
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
         (x,) = ctx.saved_tensors
         return grad * surrogate_derivative(x, ctx.surrogate, ctx.slope, _FUNCTIONS), None, None
 
@@ -161,7 +161,7 @@ class TorchOps:
         return None if torch.compiler.is_compiling() else bool(torch.isfinite(x).all())
 
     def spike(self, x: torch.Tensor, surrogate: str, slope: float) -> torch.Tensor:
-        return _Spike.apply(x, surrogate, slope)  # type: ignore[no-untyped-call]
+        return _Spike.apply(x, surrogate, slope)
 
     def softplus(self, x: torch.Tensor) -> torch.Tensor:
         return torch.nn.functional.softplus(x)
@@ -226,7 +226,7 @@ class ParameterTable(nn.Module):
     def __contains__(self, key: object) -> bool:
         return key in self._parameters
 
-    def __iter__(self) -> Iterator[str]:  # type: ignore[override]
+    def __iter__(self) -> Iterator[str]:
         return iter(self._parameters)
 
     def __len__(self) -> int:

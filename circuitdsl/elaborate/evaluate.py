@@ -11,6 +11,7 @@ import math
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from circuitdsl import ast, units
 from circuitdsl.elaborate import init_rules, operators, select
@@ -19,8 +20,21 @@ from circuitdsl.elaborate.limits import Limits
 from circuitdsl.elaborate.scope import Scope
 from circuitdsl.elaborate.unit_literals import unit_name_hint, unit_suffix, unknown_unit
 from circuitdsl.elaborate.values import (
-    ENUMS, Builtin, DataCall, Definition, InitRule, InstanceArray, InstanceValue, Namespace, PopulationRef, Rule, Signal,
-    Symbol, Unbound, choices, describe,
+    ENUMS,
+    Builtin,
+    DataCall,
+    Definition,
+    InitRule,
+    InstanceArray,
+    InstanceValue,
+    Namespace,
+    PopulationRef,
+    Rule,
+    Signal,
+    Symbol,
+    Unbound,
+    choices,
+    describe,
 )
 from circuitdsl.errors import Problem, Reporter, Span, did_you_mean
 from circuitdsl.functions import FUNCTIONS
@@ -60,7 +74,7 @@ _ARITH: dict[str, Callable[[float, float], float]] = {
     "+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv, "%": operator.mod,
     "**": operator.pow,
 }
-_COMPARE: dict[str, Callable[[object, object], bool]] = {
+_COMPARE: dict[str, Callable[[Any, Any], bool]] = {  # numbers; == and != also symbols, strings, lists
     "==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
 }
 
@@ -75,7 +89,7 @@ def magnitude(value: object) -> float | int | bool:
     return value.value if isinstance(value, Quantity) else value  # type: ignore[return-value]
 
 
-def quantity(value: float | int | bool, dim: Dim) -> object:
+def quantity(value: float | bool, dim: Dim) -> object:
     """A number with a dimension; dimensionless numbers stay plain Python numbers."""
     return value if dim == DIMENSIONLESS else Quantity(float(value), dim)
 
@@ -190,8 +204,8 @@ class Evaluator:
                 raise Abort()
             if isinstance(binding.value, Unbound):
                 raise self.fail("E307", f"input '{node.id}' of '{binding.value.instance}' is not connected",
-                                node.span, [f"connect it where the circuit is instantiated: "
-                                            f"{binding.value.instance} = ...({node.id} = <signal>)"])
+                                node.span, [(f"connect it where the circuit is instantiated: "
+                                            f"{binding.value.instance} = ...({node.id} = <signal>)")])
             if binding.kind == "output":
                 raise self.fail("E206", f"output '{node.id}' is assigned, not read", node.span,
                                 ["name the signal with let and use it in both places"])
@@ -541,7 +555,7 @@ class Evaluator:
         if isinstance(base, InstanceArray):
             if len(node.indices) != 1 or isinstance(node.indices[0], ast.Slice | ast.AxisIndex):
                 raise self.fail("E303", f"'{base.name}' is indexed by one whole number", node.span)
-            index = self.integer(node.indices[0], scope, "an instance index")  # type: ignore[arg-type]
+            index = self.integer(node.indices[0], scope, "an instance index")
             if index not in base.items:
                 raise self.fail("E303", f"'{base.name}[{index}]' was not instantiated", node.span,
                                 [f"instances: {', '.join(f'{base.name}[{i}]' for i in sorted(base.items))}"])
@@ -549,7 +563,7 @@ class Evaluator:
         if isinstance(base, list):
             if len(node.indices) != 1 or isinstance(node.indices[0], ast.Slice | ast.AxisIndex):
                 raise self.fail("E303", "a list is indexed by one whole number", node.span)
-            index = self.integer(node.indices[0], scope, "a list index")  # type: ignore[arg-type]
+            index = self.integer(node.indices[0], scope, "a list index")
             if not -len(base) <= index < len(base):
                 raise self.fail("E303", f"index {index} is out of range for a list of {len(base)}", node.span)
             return base[index]
