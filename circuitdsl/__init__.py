@@ -1,7 +1,7 @@
 """circuitdsl: a declarative language for neural circuits.
 
 Write a circuit once in a .circuit file; parse and check it into a typed graph IR; compile it to a
-backend; draw it.  Public API: `parse`, `load`, `loads`, `check`, `compile`, `draw`, `CircuitError`, `Limits`,
+backend; draw it.  Public API: `parse`, `load`, `loads`, `check`, `compile`, `draw`, `CircuitError`, `Limits`, `Sandbox`,
 `CircuitIR`.
 """
 
@@ -14,6 +14,7 @@ from circuitdsl.api import parse as parse
 from circuitdsl.backends import compile_circuit
 from circuitdsl.draw import draw as draw
 from circuitdsl.elaborate.limits import Limits as Limits
+from circuitdsl.elaborate.sandbox import Sandbox as Sandbox
 from circuitdsl.errors import CircuitError as CircuitError
 from circuitdsl.errors import Diagnostic as Diagnostic
 from circuitdsl.errors import Span as Span

@@ -273,7 +273,7 @@ circuit C {
   population Md[joint = 4] : Graded
   Bd -> Md : one_to_one
 }
-""", "E302", 5, 3),
+""", "E302", 5, 14),
     ("axis-name-mismatch", """
 circuit C {
   population Md[joint = 4] : Graded
@@ -312,7 +312,7 @@ circuit C {
   population Bd[joint = 5], Md[joint = 5] : Graded
   Bd -> Md : one_to_one(5)
 }
-""", "E203", 4, 3),
+""", "E203", 4, 14),
     ("arrays-without-a-rule", """
 circuit C {
   population Bd[joint = 5], Md[joint = 5] : Graded
@@ -446,14 +446,14 @@ circuit C {
   population cortex[x = 1000, y = 1000] : Graded
   retina -> cortex : all_to_all
 }
-""", "E703", 5, 3),
+""", "E703", 5, 22),
     ("random-between-huge-populations", """
 circuit C {
   population retina[x = 1000, y = 1000] : Graded
   population cortex[x = 1000, y = 1000] : Graded
   retina -> cortex : random(p = 0.001, seed = 1)
 }
-""", "E703", 5, 3),
+""", "E703", 5, 22),
     # ---- values ------------------------------------------------------------------------------------
     ("division-by-zero-in-a-constant", """
 let dt = 0
@@ -475,7 +475,7 @@ circuit C {
   population A[n = 3], B[n = 3] : Graded
   A -> B : random(p = 1.5, seed = 1)
 }
-""", "E801", 4, 3),
+""", "E801", 4, 12),
     ("power-too-large", """
 circuit C {
   let n = 10 ** 10 ** 9

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 from circuitdsl import ast, units
 from circuitdsl.elaborate import operators, select
+from circuitdsl.elaborate.limits import Limits
+from circuitdsl.elaborate.sandbox import Sandbox
 from circuitdsl.elaborate.scope import Scope
 from circuitdsl.elaborate.values import (
     ENUMS, Builtin, DataCall, Definition, InitRule, InstanceArray, InstanceValue, Namespace, PopulationRef, Rule, Signal,
@@ -83,8 +85,11 @@ def is_number(value: object) -> bool:
 class Evaluator:
     """Evaluates AST expressions in a scope.  `output_dims` maps a neuron model name to its output's dimension."""
 
-    def __init__(self, reporter: Reporter, output_dims: dict[str, Dim] | None = None) -> None:
+    def __init__(self, reporter: Reporter, output_dims: dict[str, Dim] | None = None,
+                 limits: Limits | None = None, sandbox: Sandbox | None = None) -> None:
         self.reporter = reporter
+        self.limits = limits or Limits()
+        self.sandbox = sandbox or Sandbox.around(None)  # where data files may be read from
         self.output_dims = output_dims if output_dims is not None else {}
         self.output_axes: dict[str, tuple[ir.Axis, ...]] = {}  # a neuron model's output axis, if it has one
         self.ref_shapes: dict[str, tuple[ir.Axis, ...]] = {}  # every population's and port's full shape
@@ -244,6 +249,9 @@ class Evaluator:
         if node.op in _COMPARE:
             return self._compare(node, left, right)
         if node.op == "+" and isinstance(left, str) and isinstance(right, str):
+            if len(left) + len(right) > self.limits.string_length:  # 40 doublings would need a terabyte
+                raise self.fail("E708", f"a string of {len(left) + len(right)} characters is "
+                                f"{self.limits.over('string_length')}", node.span, [self.limits.hint('string_length')])
             return left + right
         for value, side in ((left, node.left), (right, node.right)):
             if not is_number(value) or isinstance(value, bool):
@@ -677,7 +685,7 @@ def _reselect(expr: ir.Expr, shape: tuple[ir.Axis, ...], picks: tuple[select.Axi
         new = list(current)
         for axis_index, pick in zip(retained, picks, strict=True):
             kept = current[axis_index]
-            new[axis_index] = kept[pick] if isinstance(pick, int) else tuple(kept[i] for i in pick)  # type: ignore[index]
+            new[axis_index] = kept[pick] if isinstance(pick, int) else _compose(kept, pick)  # type: ignore[arg-type]
         return ir.Ref(source=expr.source, select=_list(select.to_ir(base, tuple(new))))
     def down(e: ir.Expr) -> ir.Expr:
         return _reselect(e, shape, picks, ref_shapes)
@@ -691,3 +699,10 @@ def _reselect(expr: ir.Expr, shape: tuple[ir.Axis, ...], picks: tuple[select.Axi
     if isinstance(expr, ir.Cond):
         return ir.Cond(cond=down(expr.cond), then=down(expr.then), other=down(expr.other))
     return expr
+
+
+def _compose(kept: range | tuple[int, ...], pick: range | tuple[int, ...]) -> range | tuple[int, ...]:
+    """The units `pick` selects among those `kept`; two ranges compose into one without listing them."""
+    if isinstance(pick, range) and pick.step > 0:
+        return kept[pick.start:pick.stop:pick.step]
+    return tuple(kept[i] for i in pick)
