@@ -22,7 +22,7 @@ from circuitdsl.elaborate import connectome as data
 from circuitdsl.elaborate.evaluate import (
     BUILTINS, Abort, CircuitCall, Evaluator, Poisoned, dim_of, format_shape, magnitude, touch,
 )
-from circuitdsl.elaborate.limits import Limits
+from circuitdsl.elaborate.limits import FLOAT32_MAX, Limits, fits_float32
 from circuitdsl.elaborate.sandbox import Sandbox
 from circuitdsl.elaborate.neurons import NeuronBuilder, bind_arguments, model_key, plain, unit_parameters
 from circuitdsl.elaborate.scope import Binding, Scope
@@ -94,7 +94,8 @@ class CircuitBuilder:
         self.data_parameters: list[ir.Parameter] = []
         self.sources: list[ir.DataSource] = []
         self.projection_ids: set[str] = set()
-        self.id_counts: dict[str, int] = {}  # projections so far between the same source(s), arrow and target
+        self.id_counts: dict[str, int] = {}
+        self.winners: dict[str, int] = {}  # per neuron model, the k of its kwta(): its populations need k units  # projections so far between the same source(s), arrow and target
         self.active: list[Definition] = []
         self.counts = {"units": 0, "synapses": 0, "statements": 0, "instances": 0}
 
@@ -118,12 +119,27 @@ class CircuitBuilder:
                                 outputs=list(frame.outputs), populations=[p.name for p in frame.populations.values()],
                                 children=frame.children, span=definition.node.span)
         parameters, projections = self._finish_weights()
+        self._check_parameters(parameters)
         self.reporter.raise_if_errors()
         return ir.CircuitIR(name=definition.name, doc=definition.node.doc, args=hierarchy.args,
                             inputs=list(frame.inputs.values()), outputs=outputs, populations=self.populations,
                             projections=_mark_recurrent(projections, self.populations), parameters=parameters,
                             neurons=self.neurons, hierarchy=hierarchy, files=sorted(self.reporter.sources),
                             sources=self.sources)
+
+    def _check_parameters(self, parameters: list[ir.Parameter]) -> None:
+        """E706 when the parameters together pass the limit (before a backend allocates them); E801 when an
+        init value would not fit a float32 tensor."""
+        total = 0
+        for p in parameters:
+            total += p.size
+            if total > self.limits.parameters:
+                self.reporter.error("E706", f"with '{p.name}' ({p.size} values) the parameters hold {total} values, "
+                                    f"{self.limits.over('parameters')}", p.span, [self.limits.hint("parameters")])
+                return
+            if any(isinstance(a, float | int) and not fits_float32(a) for a in p.init.args):
+                self.reporter.error("E801", f"'{p.name}' starts from a value that does not fit a float32 tensor "
+                                    f"(|x| <= {FLOAT32_MAX:.4g})", p.span, ["the backends compute in float32 by default"])
 
     # ---- statements --------------------------------------------------------------------------------
     def _run(self, frame: _Frame, statements: Iterable[ast.Stmt], scope: Scope) -> None:
@@ -431,6 +447,9 @@ class CircuitBuilder:
             try:
                 shape = self._shape(pop.shape, scope) if net is None else data.population_shape(net)
                 self._size(shape, pop.span)
+                if self.winners.get(model.name, 0) > _count(shape):  # topk(k) of fewer units fails at run time
+                    raise ev.fail("E302", f"{model.name} keeps the k = {self.winners[model.name]} largest outputs, "
+                                  f"but '{pop.name.name}' has {_count(shape)} units", s.model.span)
             except Abort:
                 frame.scope.names.setdefault(pop.name.name, _poisoned(pop.name.span))
                 continue
@@ -501,7 +520,9 @@ class CircuitBuilder:
             key = f"{head.module.name}:{key}"
         if key not in self.neurons:
             builder = NeuronBuilder(ev, head, args, key)
+            ev.winners = 0
             self.neurons[key] = builder.build()
+            self.winners[key] = ev.winners
             self.output_dims[key] = builder.output_dim or DIMENSIONLESS
             ev.output_axes[key] = tuple(self.neurons[key].output_shape)
             self.model_inputs[key] = builder.input_dims
@@ -639,6 +660,8 @@ class CircuitBuilder:
             raise ev.fail("E206", f"a projection ends at a population, not at {describe(target)}", target_node.span)
         target_shape = select.result_shape(target.shape, select.from_ir(target.shape, target.select))
         inputs = self.model_inputs[target.model]
+        if not inputs:  # a model whose inputs failed to build (reported), or one without inputs
+            raise ev.fail("E205", f"neuron model '{target.model}' has no input to project into", target_node.span)
         port = target.port if target.port in inputs or target.port != "in" else next(iter(inputs))  # first input
         if port not in inputs:
             raise ev.fail("E205", f"neuron model '{target.model}' has no input '{target.port}'", target_node.span,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from circuitdsl import ast, units
 from circuitdsl.elaborate import operators, select
-from circuitdsl.elaborate.limits import Limits
+from circuitdsl.elaborate.limits import FLOAT32_MAX, Limits, fits_float32
 from circuitdsl.elaborate.sandbox import Sandbox
 from circuitdsl.elaborate.scope import Scope
 from circuitdsl.elaborate.values import (
@@ -90,6 +90,7 @@ class Evaluator:
         self.reporter = reporter
         self.limits = limits or Limits()
         self.sandbox = sandbox or Sandbox.around(None)  # where data files may be read from
+        self.winners = 0  # the largest k of a kwta() in the neuron model being built: a population needs k units
         self.output_dims = output_dims if output_dims is not None else {}
         self.output_axes: dict[str, tuple[ir.Axis, ...]] = {}  # a neuron model's output axis, if it has one
         self.ref_shapes: dict[str, tuple[ir.Axis, ...]] = {}  # every population's and port's full shape
@@ -126,6 +127,12 @@ class Evaluator:
             raise self.fail("E301", f"{what} must be true or false, not {describe(value)}", node.span)
         return value
 
+    def runtime_number(self, value: float, span: Span) -> None:
+        """A constant that a backend will hold must fit its float32 tensors (`weight = 1e39` would be inf)."""
+        if not fits_float32(float(value)):
+            raise self.fail("E801", f"{value:g} does not fit a float32 tensor (|x| <= {FLOAT32_MAX:.4g})", span,
+                            ["the backends compute in float32 by default"])
+
     def signal(self, value: object, span: Span) -> Signal:
         """A value as a signal: populations read their output, constants become shape-() signals."""
         if isinstance(value, Signal):
@@ -142,6 +149,7 @@ class Evaluator:
             return Signal(ir.Ref(source=value.name, select=_list(value.select)), _shape(value) + axes,
                           self.output_dims.get(value.model, DIMENSIONLESS))
         if is_number(value):
+            self.runtime_number(magnitude(value), span)
             return Signal(ir.Const(value=magnitude(value)), (), dim_of(value))
         raise self.fail("E301", f"expected a signal or a number, got {describe(value)}", span)
 
@@ -456,6 +464,7 @@ class Evaluator:
             if not isinstance(k, int) or isinstance(k, bool) or k < 1:
                 raise self.fail("E301", f"kwta() keeps a whole number k >= 1 of winners, not {describe(k)}",
                                 node.args[1].value.span)
+            self.winners = max(self.winners, k)
             return Signal(ir.Call(fn=name, args=[x.expr, ir.Const(value=k)]), x.shape, dim)
         if not x.shape:
             raise self.fail("E302", f"{name}() reduces an axis, but this signal has none", node.span,

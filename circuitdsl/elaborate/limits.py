@@ -6,8 +6,17 @@ its value (`over the limit units = 50000000`), never what is left of it.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 from typing import Final
+
+# the largest magnitude a backend's default float32 tensors hold: a constant beyond it would be inf at run time
+FLOAT32_MAX: Final = 3.4028234663852886e38
+
+
+def fits_float32(value: float) -> bool:
+    """Whether a number reaches a backend intact: finite and within float32's range."""
+    return math.isfinite(value) and abs(value) <= FLOAT32_MAX
 
 
 @dataclass(frozen=True)
