@@ -13,6 +13,7 @@ import numpy as np
 
 from circuitdsl.api import check, elaborate
 from circuitdsl.elaborate.limits import Limits
+from circuitdsl.elaborate.sandbox import Sandbox
 from circuitdsl.errors import CircuitError
 from circuitdsl.ir.model import CircuitIR
 from circuitdsl.stats import stats
@@ -31,6 +32,17 @@ def _args(items: list[str]) -> dict[str, str]:
             raise SystemExit(f"circuitdsl: bad --arg {item!r}: expected name=value")
         values[name.strip()] = value.strip()
     return values
+
+
+def _natural(text: str) -> int:
+    """An argparse type: a whole number >= 0 (a seed)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, not {value}")
+    return value
 
 
 def _circuit_command(commands: Any, name: str, help: str) -> argparse.ArgumentParser:
@@ -54,7 +66,8 @@ def _parser() -> argparse.ArgumentParser:
     run_cmd.add_argument("--steps", type=int, default=200, help="time steps to simulate (default 200)")
     run_cmd.add_argument("--input", action="append", default=[], metavar="NAME=VALUE|FILE.npy",
                          help="an input: a constant, or a .npy array [shape] or [time, shape]; others are 0")
-    run_cmd.add_argument("--seed", type=int, default=0, help="seed of the parameters' init rules (and of --env)")
+    run_cmd.add_argument("--seed", type=_natural, default=0,
+                         help="seed (>= 0) of the parameters' init rules (and of --env)")
     run_cmd.add_argument("--env", choices=["swim"], help="close the loop through a world: 'swim' = the dm-control "
                          "swimmer (input q = joint angles, output torque = actions)")
     run_cmd.add_argument("--plot", metavar="OUT.png", help="write the traces as a figure (.png, .svg, .pdf)")
@@ -69,7 +82,11 @@ def _parser() -> argparse.ArgumentParser:
                           help="folded view: draw sub-circuits nested deeper than N as one box each")
     for command in (check_cmd, ir_cmd, run_cmd, draw_cmd):
         command.add_argument("--limit", action="append", default=[], metavar="NAME=N",
-                             help="raise a resource limit, e.g. units=100000000")
+                             help="raise a resource limit, e.g. units=100000000 (docs/limits.md)")
+        command.add_argument("--include", action="append", default=[], metavar="DIR",
+                             help="a folder imports and data files may also be read from (docs/limits.md)")
+        command.add_argument("--allow-absolute", action="store_true",
+                             help="let imports and data files name absolute paths")
     return parser
 
 
@@ -81,9 +98,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"circuitdsl: {error}", file=sys.stderr)
         return 2
     if options.command == "check":
-        return _check(options.files, limits, options.stats)
+        return _check(options, limits)
+    if options.command == "run" and (problem := _run_options(options)):
+        print(f"circuitdsl: {problem}", file=sys.stderr)
+        return 2
+    sandbox = _sandbox(options, options.file)
     try:
-        result = elaborate(options.file, options.circuit, _args(options.arg), limits)
+        result = elaborate(options.file, options.circuit, _args(options.arg), limits, sandbox=sandbox)
     except CircuitError as error:
         print(error.render(), file=sys.stderr)
         return 1
@@ -100,11 +121,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _check(files: list[str], limits: Limits, with_stats: bool = False) -> int:
+def _sandbox(options: argparse.Namespace, file: str) -> Sandbox:
+    """The folders `file` may read imports and data from: its own, and those of --include."""
+    return Sandbox.around(file, options.include, options.allow_absolute)
+
+
+def _run_options(options: argparse.Namespace) -> str | None:
+    """What is wrong with `run`'s options, found before anything is simulated (None when nothing is)."""
+    if options.steps < 1:
+        return "--steps must be at least 1"
+    if options.plot and Path(options.plot).suffix.lower() not in (".png", ".svg", ".pdf"):
+        return f"cannot plot to {options.plot!r}: name a .png, .svg or .pdf file"
+    for option, path in (("--plot", options.plot), ("--save", options.save)):
+        if path and not Path(path).resolve().parent.is_dir():
+            return f"cannot write {option} {path!r}: the folder {str(Path(path).parent)!r} does not exist"
+    return None
+
+
+def _check(options: argparse.Namespace, limits: Limits) -> int:
     status = 0
-    for file in files:
+    for file in options.files:
         try:
-            results = check(file, limits)
+            results = check(file, limits, _sandbox(options, file))
         except CircuitError as error:
             print(error.render(), file=sys.stderr)
             status = 1
@@ -113,16 +151,13 @@ def _check(files: list[str], limits: Limits, with_stats: bool = False) -> int:
             for warning in result.warnings:
                 print(warning.render(), file=sys.stderr)
             print(f"{file}: {result.ir.summary()}")
-            if with_stats:
+            if options.stats:
                 print(stats(result.ir).format())
     return status
 
 
 def _run(ir: CircuitIR, options: argparse.Namespace) -> int:
     """Simulate, print one line per signal (range of values), and write the figure / arrays asked for."""
-    if options.steps < 1:
-        print("circuitdsl: --steps must be at least 1", file=sys.stderr)
-        return 2
     try:
         loop = _swim_loop(ir, options.seed) if options.env == "swim" else None
         traces = simulate(ir, options.steps, {k: read_input(v) for k, v in _args(options.input).items()},
