@@ -35,6 +35,7 @@ from circuitdsl.ir import arrays as ir_arrays
 from circuitdsl.ir import model as ir
 from circuitdsl.ir.graph import signal_sources
 from circuitdsl.ir.operators import bias_shape
+from circuitdsl.ir.validate import expression_size
 from circuitdsl.units import DIMENSIONLESS, Dim, Quantity, format_dim
 
 _NEURON_ONLY = {ast.StateDecl: "state", ast.Spike: "spike"}
@@ -120,6 +121,7 @@ class CircuitBuilder:
                                 children=frame.children, span=definition.node.span)
         parameters, projections = self._finish_weights()
         self._check_parameters(parameters)
+        self._check_expressions(projections, outputs)
         self.reporter.raise_if_errors()
         return ir.CircuitIR(name=definition.name, doc=definition.node.doc, args=hierarchy.args,
                             inputs=list(frame.inputs.values()), outputs=outputs, populations=self.populations,
@@ -140,6 +142,15 @@ class CircuitBuilder:
             if any(isinstance(a, float | int) and not fits_float32(a) for a in p.init.args):
                 self.reporter.error("E801", f"'{p.name}' starts from a value that does not fit a float32 tensor "
                                     f"(|x| <= {FLOAT32_MAX:.4g})", p.span, ["the backends compute in float32 by default"])
+
+    def _check_expressions(self, projections: list[ir.Projection], outputs: list[ir.Output]) -> None:
+        """E708 for an expression of more nodes than the limit (shared subexpressions counted once)."""
+        roots = [(p.source, p.span) for p in projections] + [(piece.expr, o.span) for o in outputs for piece in o.pieces]
+        for expr, span in roots:
+            if (n := expression_size(expr)) > self.limits.expression_size:
+                self.reporter.error("E708", f"this expression has {n} nodes, {self.limits.over('expression_size')}",
+                                    span, [self.limits.hint("expression_size")])
+                return
 
     # ---- statements --------------------------------------------------------------------------------
     def _run(self, frame: _Frame, statements: Iterable[ast.Stmt], scope: Scope) -> None:
