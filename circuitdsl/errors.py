@@ -215,6 +215,8 @@ class Reporter:
             self.diagnostics.append(diagnostic)
             if not diagnostic.is_warning and len(self.errors) >= MAX_ERRORS:  # a loop failing on every pass
                 raise CircuitError(self.errors)
+        if CODES[code][0] == "limit":  # going on would only pass the limit again (a loop of 10^5 projections)
+            raise CircuitError(self.errors)
 
     def warn(self, code: str, message: str, span: Span | None, notes: Iterable[str | None] = ()) -> None:
         """Record a warning once per place (a template instantiated many times warns once)."""

@@ -7,6 +7,7 @@ a canonical order, and per synapse kind the (pre, post, count) arrays indexed in
 from __future__ import annotations
 
 import functools
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -177,8 +178,12 @@ def _read_table(file: Path, max_rows: int) -> Any:
     """The CSV as a table of stripped strings (a missing field is ""), at most `max_rows` rows read."""
     pandas = _pandas()
     try:
-        table = pandas.read_csv(file, dtype=str, keep_default_na=False, nrows=max_rows + 1, encoding="utf-8",
-                                skipinitialspace=True)
+        with warnings.catch_warnings():  # a first row longer than the header: pandas warns, and would drop fields
+            warnings.simplefilter("error", pandas.errors.ParserWarning)
+            table = pandas.read_csv(file, dtype=str, keep_default_na=False, nrows=max_rows + 1, encoding="utf-8",
+                                    skipinitialspace=True, index_col=False, on_bad_lines="error")
+    except pandas.errors.ParserWarning:
+        raise ValueError("line 2 has more fields than the header") from None
     except (pandas.errors.ParserError, pandas.errors.EmptyDataError, UnicodeDecodeError) as error:
         raise ValueError(" ".join(str(error).split())[:300]) from None
     if len(table) > max_rows:

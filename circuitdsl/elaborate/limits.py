@@ -40,7 +40,7 @@ class Limits:
     string_length: int = 1_000_000  # characters of one string value
     expression_size: int = 100_000  # nodes of one expression, shared subexpressions counted once
     imports: int = 1_000  # files one elaboration reads
-    import_depth: int = 256  # length of the longest chain of imports
+    import_depth: int = 1_000  # length of the longest chain of imports
     data_rows: int = 10_000_000  # rows (edges) of one connectivity file
     pattern_length: int = 1_000  # characters of one `^pattern$` selection
 
