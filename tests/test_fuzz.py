@@ -8,6 +8,7 @@ that very line.  Runs are derandomized, so a failure reproduces on every run.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -405,6 +406,34 @@ def test_mutated_models(text: str) -> None:
 @given(st.data())
 def test_mutated_doc_examples(data: st.DataObject) -> None:
     check_loads(data.draw(mutated_model(DOC_EXAMPLES)))
+
+
+# ---- (b') what elaborates also compiles and steps ------------------------------------------------------
+# CI runs a few dozen; `CIRCUITDSL_FUZZ_STEPS=20000` runs the long campaign (see docs/limits.md).
+STEP_EXAMPLES = int(os.environ.get("CIRCUITDSL_FUZZ_STEPS", "40"))
+# small enough that one compile and step of whatever elaborates stays cheap
+STEP_LIMITS = circuitdsl.Limits(statements=200_000, units=20_000, synapses=200_000, parameters=200_000,
+                                grid_points=4_096, delay=1_000)
+
+
+def check_compiles_and_steps(text: str) -> None:
+    """`loads`, torch `compile` and one step raise nothing but CircuitError."""
+    try:
+        ir = circuitdsl.loads(text, file=FILE, limits=STEP_LIMITS)
+    except circuitdsl.CircuitError as error:
+        check_rendering(error, text)
+        return
+    torch = pytest.importorskip("torch")
+    module = circuitdsl.compile(ir, backend="torch")
+    inputs = {p.name: torch.zeros(1, *(a.size for a in p.shape)) for p in ir.inputs}
+    outputs, state = module(inputs)
+    assert set(outputs) == {o.name for o in ir.outputs}
+
+
+@settings(FUZZ, max_examples=STEP_EXAMPLES)
+@given(st.one_of(mutated_model(), mutated_model(DOC_EXAMPLES)) if DOC_EXAMPLES else mutated_model())
+def test_mutations_compile_and_step(text: str) -> None:
+    check_compiles_and_steps(text)
 
 
 # ---- (c) where errors point --------------------------------------------------------------------------

@@ -154,34 +154,36 @@ def _whole(values: np.ndarray, what: str) -> np.ndarray:
 
 
 def _from_csv(file: Path, max_rows: int) -> Source:
-    """A CSV edge list read column-wise by pandas' C parser; names numbered in order of first appearance."""
+    """A CSV edge list read column-wise by pandas' C parser; names numbered in order of first appearance (as pre
+    or post).  Spaces around a name are dropped on the distinct names, not on every row."""
     table = _read_table(file, max_rows)
-    for column in ("pre", "post"):
-        empty = np.flatnonzero(table[column].to_numpy() == "")
-        if len(empty):
-            raise ValueError(f"line {int(empty[0]) + 2} has no '{column}'")
-    pairs = np.column_stack([table["pre"].to_numpy(), table["post"].to_numpy()]).ravel()
-    codes, names = _pandas().factorize(pairs)  # the cells in order of first appearance, as pre or post
-    kinds = table["kind"].replace("", "chemical").to_numpy() if "kind" in table else np.full(len(table), "chemical")
-    if bad := sorted(set(np.unique(kinds)) - {"chemical", "electrical"}):
-        raise ValueError(f"unknown kind '{bad[0]}' (chemical or electrical)")
-    count = _numbers(table["count"].replace("", "1"), "count") if "count" in table else np.ones(len(table))
-    sign = _numbers(table["sign"], "sign") if "sign" in table else None
+    pairs = np.column_stack([table["pre"].to_numpy(object), table["post"].to_numpy(object)]).ravel()
+    raw_codes, raw_names = _pandas().factorize(pairs)
+    merged, names = _pandas().factorize(np.array([str(n).strip() for n in raw_names], dtype=object))
+    codes = merged[raw_codes]
+    if "" in set(names):  # a row without a pre or a post
+        row = int(np.flatnonzero(codes == list(names).index(""))[0])
+        raise ValueError(f"line {row // 2 + 2} has no '{('pre', 'post')[row % 2]}'")
+    electrical = _electrical(table["kind"]) if "kind" in table else np.zeros(len(table), dtype=bool)
+    count = _numbers(table["count"], "count", 1.0) if "count" in table else np.ones(len(table))
+    sign = _numbers(table["sign"], "sign", None) if "sign" in table else None
     if sign is not None and not np.all(np.isin(sign, (-1, 1))):
         raise ValueError("every sign must be +1 or -1")
     return _split(str(file), codes[0::2].astype(np.int64), codes[1::2].astype(np.int64), count,
-                  kinds == "electrical", None if sign is None else sign.astype(np.int64),
+                  electrical, None if sign is None else sign.astype(np.int64),
                   tuple(str(n) for n in names), None)
 
 
 def _read_table(file: Path, max_rows: int) -> Any:
-    """The CSV as a table of stripped strings (a missing field is ""), at most `max_rows` rows read."""
+    """The CSV as a table: names and kinds as text (a missing field is ""), numbers parsed where every row has
+    one; at most `max_rows` rows read."""
     pandas = _pandas()
     try:
         with warnings.catch_warnings():  # a first row longer than the header: pandas warns, and would drop fields
             warnings.simplefilter("error", pandas.errors.ParserWarning)
-            table = pandas.read_csv(file, dtype=str, keep_default_na=False, nrows=max_rows + 1, encoding="utf-8",
-                                    skipinitialspace=True, index_col=False, on_bad_lines="error")
+            table = pandas.read_csv(file, dtype={"pre": str, "post": str, "kind": str}, keep_default_na=False,
+                                    nrows=max_rows + 1, encoding="utf-8", skipinitialspace=True, index_col=False,
+                                    on_bad_lines="error")
     except pandas.errors.ParserWarning:
         raise ValueError("line 2 has more fields than the header") from None
     except (pandas.errors.ParserError, pandas.errors.EmptyDataError, UnicodeDecodeError) as error:
@@ -191,12 +193,28 @@ def _read_table(file: Path, max_rows: int) -> Any:
     table.columns = [str(c).strip() for c in table.columns]
     if not {"pre", "post"} <= set(table.columns) or table.empty:
         raise ValueError("a connectivity CSV needs a header with the columns pre and post, and one edge a line")
-    return table.apply(lambda column: column.str.strip())
+    return table
 
 
-def _numbers(column: Any, what: str) -> np.ndarray:
-    """A column of numbers; the first line that is not one is named."""
-    values = _pandas().to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
+def _electrical(column: Any) -> np.ndarray:
+    """The `kind` column as a mask of gap junctions: chemical (the default for an empty field) or electrical,
+    read on the distinct values."""
+    codes, values = _pandas().factorize(column.to_numpy(object))
+    kinds = [str(v).strip() or "chemical" for v in values]
+    if bad := sorted(set(kinds) - {"chemical", "electrical"}):
+        raise ValueError(f"unknown kind '{bad[0]}' (chemical or electrical)")
+    return np.array([k == "electrical" for k in kinds], dtype=bool)[codes] if kinds else np.zeros(0, dtype=bool)
+
+
+def _numbers(column: Any, what: str, default: float | None) -> np.ndarray:
+    """A column of numbers (pandas parsed it already when every row holds one); a missing field is `default`,
+    and the first line that holds no number is named."""
+    if column.dtype.kind in "iuf":
+        return column.to_numpy(dtype=np.float64)
+    text = column.to_numpy(object)
+    if default is not None:
+        text = np.where(np.char.strip(text.astype(str)) == "", str(default), text)
+    values = _pandas().to_numeric(_pandas().Series(text), errors="coerce").to_numpy(dtype=np.float64)
     if bad := np.flatnonzero(np.isnan(values)).tolist():
         raise ValueError(f"line {bad[0] + 2}: '{what}' is {column.iloc[bad[0]]!r}, not a number")
     return values
