@@ -1,8 +1,8 @@
 """circuitdsl: a declarative language for neural circuits.
 
 Write a circuit once in a .circuit file; parse and check it into a typed graph IR; compile it to a
-backend; draw it.  Public API: `parse`, `load`, `loads`, `check`, `compile`, `draw`, `CircuitError`, `Limits`, `Sandbox`,
-`CircuitIR`.
+backend; draw it.  Public API: `parse`, `load`, `loads`, `check`, `compile`, `draw`, `CircuitError`, `Limits`,
+`Sandbox`, `CircuitIR`.
 """
 
 from circuitdsl.api import Elaborated as Elaborated

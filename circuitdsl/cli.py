@@ -16,8 +16,8 @@ from circuitdsl.elaborate.limits import Limits
 from circuitdsl.elaborate.sandbox import Sandbox
 from circuitdsl.errors import CircuitError
 from circuitdsl.ir.model import CircuitIR
-from circuitdsl.stats import stats
 from circuitdsl.simulate import SimulationInputError, read_input, simulate
+from circuitdsl.stats import stats
 
 if TYPE_CHECKING:
     from circuitdsl.envs.swim import SwimLoop

@@ -426,7 +426,7 @@ def check_compiles_and_steps(text: str) -> None:
     torch = pytest.importorskip("torch")
     module = circuitdsl.compile(ir, backend="torch")
     inputs = {p.name: torch.zeros(1, *(a.size for a in p.shape)) for p in ir.inputs}
-    outputs, state = module(inputs)
+    outputs, _ = module(inputs)
     assert set(outputs) == {o.name for o in ir.outputs}
 
 

@@ -185,8 +185,10 @@ def test_data_files_resolve_next_to_the_file_never_through_the_working_directory
     monkeypatch.chdir(tmp_path)  # edges.csv is in the working directory, not next to main.circuit
     with pytest.raises(circuitdsl.CircuitError) as info:
         circuitdsl.load(tmp_path / "project" / "main.circuit")
-    assert info.value.code == "E906" and (info.value.span.line, info.value.span.column) == (2, 20)  # type: ignore[union-attr]
-    text = 'circuit A {\n  net = connectome("../../etc/passwd.csv", sign = excitatory)\n  population N : Graded from net\n}\n'
+    span = info.value.span
+    assert info.value.code == "E906" and span is not None and (span.line, span.column) == (2, 20)
+    text = ('circuit A {\n  net = connectome("../../etc/passwd.csv", sign = excitatory)\n'
+            "  population N : Graded from net\n}\n")
     error = fails_within(text, "E906", 8, file=str(tmp_path / "project" / "main.circuit"))
     assert "outside the folders" in error.render()
 

@@ -23,8 +23,8 @@ from circuitdsl.elaborate.evaluate import (
     BUILTINS, Abort, CircuitCall, Evaluator, Poisoned, dim_of, format_shape, magnitude, touch,
 )
 from circuitdsl.elaborate.limits import FLOAT32_MAX, Limits, fits_float32
-from circuitdsl.elaborate.sandbox import Sandbox
 from circuitdsl.elaborate.neurons import NeuronBuilder, bind_arguments, model_key, plain, unit_parameters
+from circuitdsl.elaborate.sandbox import Sandbox
 from circuitdsl.elaborate.scope import Binding, Scope
 from circuitdsl.elaborate.values import (
     Builtin, DataCall, Definition, InitRule, InstanceArray, InstanceValue, Namespace, ParamHandle, PopulationRef, Rule,
@@ -95,8 +95,8 @@ class CircuitBuilder:
         self.data_parameters: list[ir.Parameter] = []
         self.sources: list[ir.DataSource] = []
         self.projection_ids: set[str] = set()
-        self.id_counts: dict[str, int] = {}
-        self.winners: dict[str, int] = {}  # per neuron model, the k of its kwta(): its populations need k units  # projections so far between the same source(s), arrow and target
+        self.id_counts: dict[str, int] = {}  # projections so far between the same source(s), arrow and target
+        self.winners: dict[str, int] = {}  # per neuron model, the k of its kwta(): its populations need k units
         self.active: list[Definition] = []
         self.counts = {"units": 0, "synapses": 0, "statements": 0, "instances": 0}
 
@@ -141,11 +141,13 @@ class CircuitBuilder:
                 return
             if any(isinstance(a, float | int) and not fits_float32(a) for a in p.init.args):
                 self.reporter.error("E801", f"'{p.name}' starts from a value that does not fit a float32 tensor "
-                                    f"(|x| <= {FLOAT32_MAX:.4g})", p.span, ["the backends compute in float32 by default"])
+                                    f"(|x| <= {FLOAT32_MAX:.4g})", p.span,
+                                    ["the backends compute in float32 by default"])
 
     def _check_expressions(self, projections: list[ir.Projection], outputs: list[ir.Output]) -> None:
         """E708 for an expression of more nodes than the limit (shared subexpressions counted once)."""
-        roots = [(p.source, p.span) for p in projections] + [(piece.expr, o.span) for o in outputs for piece in o.pieces]
+        roots = [(p.source, p.span) for p in projections]
+        roots += [(piece.expr, o.span) for o in outputs for piece in o.pieces]
         for expr, span in roots:
             if (n := expression_size(expr)) > self.limits.expression_size:
                 self.reporter.error("E708", f"this expression has {n} nodes, {self.limits.over('expression_size')}",
@@ -663,8 +665,8 @@ class CircuitBuilder:
                  target_node: ast.Expr, options: tuple[ast.Arg, ...], span: Span) -> None:
         ev = self.evaluator
         if len(self.projection_ids) >= self.limits.projections:
-            raise ev.fail("E703", f"this is projection {len(self.projection_ids) + 1}, {self.limits.over('projections')}",
-                          span, [self.limits.hint("projections")])
+            raise ev.fail("E703", f"this is projection {len(self.projection_ids) + 1}, "
+                          f"{self.limits.over('projections')}", span, [self.limits.hint("projections")])
         source = ev.signal(source_value, source_span)
         target = ev.eval(target_node, scope)
         if not isinstance(target, PopulationRef):

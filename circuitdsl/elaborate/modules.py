@@ -120,12 +120,12 @@ class Loader:
                 path.pop()
                 continue
             try:
-                child, text = self._child(key, item, [k for k, _ in path], on_path)
+                child, child_text = self._child(key, item, [k for k, _ in path], on_path)
             except CircuitError:  # reported; the importer goes on without it
                 continue
             self.found[key].imports[item.path.value] = child
-            if text is not None:
-                self.found[child] = self._parsed(child, text)
+            if child_text is not None:
+                self.found[child] = self._parsed(child, child_text)
                 path.append((child, iter(self._imports(self.found[child]))))
                 on_path.add(child)
 

@@ -45,7 +45,7 @@ class Sandbox:
             if not self.allow_absolute:
                 raise Problem("E104", f"{what} '{name}' is an absolute path",
                               ("write it relative to this file, add its folder with --include DIR, or pass "
-                               "--allow-absolute",))
+                               + "--allow-absolute",))
             candidates = [path]
         else:
             candidates = [Path(folder) / path, *(root / path for root in self.roots)]

@@ -34,8 +34,7 @@ class Scope:
         if previous is not None:
             if previous.span is not None and previous.span == span:  # the same declaration run twice: a loop body
                 reporter.error("E202", f"'{name}' is declared again on every pass of a loop", span,
-                               [f"give each pass its own name (`{name}[i] = ...` for instances), or declare it "
-                                "once, before the loop"])
+                               [f"give each pass its own name (`{name}[i] = ...` for instances), or declare it once"])
                 return False
             where = f" (first defined at {previous.span})" if previous.span else ""
             reporter.error("E202", f"'{name}' is already defined{where}", span)

@@ -96,7 +96,8 @@ def flat_units(shape: tuple[ir.Axis, ...], picks: tuple[AxisPick, ...]) -> np.nd
     return ravel_picks([a.size for a in shape], grids)
 
 
-def _resolve_one(axis: ir.Axis, kept: range | tuple[int, ...], value: int | slice | tuple[int | str, ...] | str) -> AxisPick:
+def _resolve_one(axis: ir.Axis, kept: range | tuple[int, ...],
+                 value: int | slice | tuple[int | str, ...] | str) -> AxisPick:
     n = len(kept)
 
     def position(item: int | str) -> int:
