@@ -388,3 +388,9 @@ def test_two_thousand_chained_lets_serialise_and_read_back() -> None:
     ir = circuitdsl.loads(f"circuit A {{\n  input x\n  output y\n  let a0 = x\n{lets}  y = a2000\n}}\n", file=FILE)
     assert circuitdsl.CircuitIR.from_json(ir.to_json()) == ir
 
+
+
+def test_expression_size_is_limited() -> None:
+    text = "circuit A {\n  input q\n  output y\n  y = " + " + ".join(["q"] * 60) + "\n}\n"
+    error = fails_within(text, "E708", 16, circuitdsl.Limits(expression_size=50))
+    assert "over the limit expression_size = 50" in error.render()
