@@ -290,7 +290,7 @@ def test_a_loop_failing_on_every_pass_stops_early() -> None:
 SWIMMER = ROOT / "models" / "ncap_swimmer.circuit"
 
 
-@FUZZ
+@settings(FUZZ, max_examples=150)  # each example reads and elaborates the swimmer file: the suite's slowest fuzz test
 @given(st.sampled_from(["joints", "period", "shared", "signs"]),
        st.one_of(st.text(max_size=30), vocabulary_text(max_size=8), st.sampled_from(
            ["1\nlet y = 2", "5\ncircuit X { }", "2 ** 10 ** 10", "10 ** 9", "(" * 300 + "1" + ")" * 300,
