@@ -412,7 +412,7 @@ def test_mutated_doc_examples(data: st.DataObject) -> None:
 # CI runs a few dozen; `CIRCUITDSL_FUZZ_STEPS=20000` runs the long campaign (see docs/limits.md).
 STEP_EXAMPLES = int(os.environ.get("CIRCUITDSL_FUZZ_STEPS", "40"))
 # small enough that one compile and step of whatever elaborates stays cheap
-STEP_LIMITS = circuitdsl.Limits(statements=200_000, units=20_000, synapses=200_000, parameters=200_000,
+STEP_LIMITS = circuitdsl.Limits(statements=20_000, units=20_000, synapses=200_000, parameters=200_000,
                                 grid_points=4_096, delay=1_000)
 
 
@@ -430,8 +430,13 @@ def check_compiles_and_steps(text: str) -> None:
     assert set(outputs) == {o.name for o in ir.outputs}
 
 
+# the grammar (structured programs and neurons, token soup in a body) and mutations of every model and docs example
+EVERYTHING = st.one_of(mutated_model(), *([mutated_model(DOC_EXAMPLES)] if DOC_EXAMPLES else []), PROGRAM,
+                       NEURON_PROGRAM, wrapped(vocabulary_text()))
+
+
 @settings(FUZZ, max_examples=STEP_EXAMPLES)
-@given(st.one_of(mutated_model(), mutated_model(DOC_EXAMPLES)) if DOC_EXAMPLES else mutated_model())
+@given(EVERYTHING)
 def test_mutations_compile_and_step(text: str) -> None:
     check_compiles_and_steps(text)
 
