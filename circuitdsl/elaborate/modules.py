@@ -56,8 +56,6 @@ class ModuleScope:
 class _Found:
     """A file read and parsed, not yet declared; `imports` maps each import's path text to the file it names."""
 
-    key: str
-    text: str
     module: ast.Module | None  # None: a syntax error (reported)
     imports: dict[str, str] = field(default_factory=dict)
 
@@ -83,13 +81,12 @@ class Loader:
         return self.std
 
     def load_text(self, text: str, name: str) -> ModuleScope:
-        self._find(name, text, None)
+        self._find(name, text)
         return self._declare_found(name)
 
     def load_file(self, path: str, span: Span | None) -> ModuleScope:
         key = os.path.normpath(path)
-        text = self._read(key, span)
-        self._find(key, text, span)
+        self._find(key, self._read(key, span))
         return self._declare_found(key)
 
     def load_library(self, name: str, span: Span | None, with_std: bool = True) -> ModuleScope:
@@ -108,7 +105,7 @@ class Loader:
         return loaded
 
     # ---- finding files -------------------------------------------------------------------------------
-    def _find(self, top: str, text: str, span: Span | None) -> None:
+    def _find(self, top: str, text: str) -> None:
         """Read and parse `top` and every file it imports, depth first with an explicit stack."""
         self.found[top] = self._parsed(top, text)
         path, on_path = [(top, iter(self._imports(self.found[top])))], {top}
@@ -173,10 +170,10 @@ class Loader:
     def _parsed(self, key: str, text: str) -> _Found:
         self.reporter.sources[key] = text
         try:
-            return _Found(key, text, parse(text, key))
+            return _Found(parse(text, key))
         except CircuitError as error:  # keep an imported file's syntax error: the importer skips the import
             self.reporter.diagnostics.extend(d for d in error.diagnostics if d not in self.reporter.diagnostics)
-            return _Found(key, text, None)
+            return _Found(None)
 
     @staticmethod
     def _imports(found: _Found) -> list[ast.ImportFile]:
