@@ -22,9 +22,9 @@ from circuitdsl.errors import MAX_ERRORS
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = sorted((ROOT / "models").glob("*.circuit"))
 FILE = "fuzz.circuit"
-# Work is bounded by counts, never timed: every run gets these limits (a tenth of the default statements),
+# Work is bounded by counts, never timed: every run gets these limits (a fifth of the default statements),
 # so a runaway input stops at a known amount of work, and a CircuitError carries at most MAX_ERRORS errors.
-LIMITS = circuitdsl.Limits(statements=200_000)
+LIMITS = circuitdsl.Limits(statements=40_000)
 
 FUZZ = settings(max_examples=400, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,

@@ -25,13 +25,13 @@ class Limits:
     `--limit name=N`."""
 
     loop_iterations: int = 100_000  # iterations of one `for`
-    statements: int = 2_000_000  # statements executed in all, loops and instances included
+    statements: int = 200_000  # statements executed in all, loops and instances included (about 1 s of work)
     units: int = 50_000_000  # units in all populations together
     synapses: int = 100_000_000  # synapses in all projections together (16 bytes each as index lists)
-    projections: int = 20_000  # projections in all (each becomes its own operation in a backend)
+    projections: int = 5_000  # projections in all (each becomes its own operation in a backend)
     parameters: int = 50_000_000  # scalars of all parameters together (200 MB in float32)
     private_weights: int = 1_000_000  # scalars of one neuron-private param, per unit
-    instances: int = 10_000  # circuit instances
+    instances: int = 2_000  # circuit instances
     depth: int = 64  # nesting of circuit instances
     delay: int = 100_000  # steps of one projection's delay (a backend keeps delay x units of history)
     grid_points: int = 1_048_576  # points of one grid axis
