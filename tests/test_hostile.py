@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import circuitdsl
 from circuitdsl.cli import main
@@ -394,3 +396,36 @@ def test_expression_size_is_limited() -> None:
     text = "circuit A {\n  input q\n  output y\n  y = " + " + ".join(["q"] * 60) + "\n}\n"
     error = fails_within(text, "E708", 16, circuitdsl.Limits(expression_size=50))
     assert "over the limit expression_size = 50" in error.render()
+
+
+# ---- IR read back from hostile JSON: refused with a ValueError, or compiled and stepped --------------------
+IR_VALUES = [0, -1, 1, 2, 3, 10**15, -3, 0.5, 1e308, "x", "", None, True, [], {}, [0], "Bd", "q", "osc_d", 99]
+
+
+def _leaf_paths(node: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    if isinstance(node, dict):
+        return [p for key, value in node.items() for p in _leaf_paths(value, (*path, key))]
+    if isinstance(node, list):
+        return [p for i, value in enumerate(node) for p in _leaf_paths(value, (*path, i))]
+    return [path]
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, database=None)
+@given(st.data())
+def test_mutated_ir_is_refused_or_runs(data: st.DataObject) -> None:
+    torch = pytest.importorskip("torch")
+    tree = _swimmer_json()
+    paths = [p for p in _leaf_paths(tree) if p[-1] != "data"]
+    for _ in range(data.draw(st.integers(1, 3))):
+        *parents, last = data.draw(st.sampled_from(paths))
+        node: Any = tree
+        for key in parents:
+            node = node[key]
+        node[last] = data.draw(st.sampled_from(IR_VALUES))
+    try:
+        ir = circuitdsl.CircuitIR.from_json(json.dumps(tree))
+    except ValueError:  # InvalidIR, or pydantic's ValidationError for the schema
+        return
+    module = circuitdsl.compile(ir, backend="torch")
+    outputs, _ = module({p.name: torch.zeros(1, *(a.size for a in p.shape)) for p in ir.inputs})
+    assert set(outputs) == {o.name for o in ir.outputs}

@@ -19,6 +19,8 @@ import numpy as np
 from pydantic import BaseModel
 
 from circuitdsl.elaborate.limits import Limits
+from circuitdsl.functions import FUNCTIONS
+from circuitdsl.ir import operators as operator_layout
 from circuitdsl.ir.arrays import Array
 
 if TYPE_CHECKING:
@@ -98,6 +100,9 @@ def _check_sizes(circuit: ir.CircuitIR, limits: Limits) -> None:
     for i, p in enumerate(circuit.parameters):
         if any(n < 1 for n in p.shape):
             raise InvalidIR(f"ir.parameters[{i}] '{p.name}': shape {p.shape}; sizes are >= 1")
+        _check_init(f"ir.parameters[{i}] '{p.name}'", p.init, p.size)
+        if p.mask is not None and p.mask.data.size != p.size:
+            raise InvalidIR(f"ir.parameters[{i}] '{p.name}': a mask of {p.mask.data.size} for {p.size} values")
     for i, proj in enumerate(circuit.projections):
         if proj.synapses < 0:
             raise InvalidIR(f"ir.projections[{i}] '{proj.id}': {proj.synapses} synapses")
@@ -128,6 +133,12 @@ def _check_references(circuit: ir.CircuitIR) -> None:
         if missing := [name for name in named if name not in parameters]:
             raise InvalidIR(f"{where}: no parameter '{missing[0]}'")
         _check_connectivity(where, proj)
+        _check_target(where, proj, target, circuit)
+        _check_weights(where, proj, parameters[proj.weight.param].size)
+        if proj.operator is not None:
+            _check_operator(where, proj, proj.operator, parameters)
+    for key, neuron in circuit.neurons.items():
+        _check_neuron_names(f"ir.neurons.{key}", neuron)
     for i, source in enumerate(circuit.sources):
         if source.population not in populations:
             raise InvalidIR(f"ir.sources[{i}]: no population '{source.population}'")
@@ -137,6 +148,8 @@ def _check_references(circuit: ir.CircuitIR) -> None:
 def _check_connectivity(where: str, proj: ir.Projection) -> None:
     c = proj.connectivity
     if c.pre is None or c.post is None:
+        if c.rule not in ("one_to_one", "all_to_all") and proj.operator is None:
+            raise InvalidIR(f"{where}: the rule {c.rule} lists its synapses in pre and post")
         return
     if not len(c.pre) == len(c.post) == proj.synapses:
         raise InvalidIR(f"{where}: {len(c.pre)} pre and {len(c.post)} post indices for {proj.synapses} synapses")
@@ -144,6 +157,107 @@ def _check_connectivity(where: str, proj: ir.Projection) -> None:
         n = math.prod(a.size for a in shape)
         if indices.data.size and (indices.data.min() < 0 or indices.data.max() >= n):
             raise InvalidIR(f"{where}: a '{side}' index is outside the {n} units")
+
+
+def _check_init(where: str, init: ir.Init, size: int) -> None:
+    """An init rule with the arguments it takes: constant(c), uniform(low <= high), normal(mean, std >= 0), or
+    data with one value per element."""
+    wanted = {"constant": 1, "uniform": 2, "normal": 2, "data": 0}[init.rule]
+    if len(init.args) != wanted:
+        raise InvalidIR(f"{where}: init {init.rule} takes {wanted} arguments, not {len(init.args)}")
+    if (init.rule == "uniform" and init.args[0] > init.args[1]) or (init.rule == "normal" and init.args[1] < 0):
+        raise InvalidIR(f"{where}: init {init.rule}{tuple(init.args)} draws from no distribution")
+    if (init.rule == "data") != (init.values is not None):
+        raise InvalidIR(f"{where}: init values are given with the rule data, and only with it")
+    if init.values is not None and init.values.data.size not in (size, 0) and size % max(init.values.data.size, 1):
+        raise InvalidIR(f"{where}: {init.values.data.size} init values for {size} elements")
+
+
+def _selected(where: str, shape: list[ir.Axis], select: list[ir.AxisSel] | None) -> int:
+    """The units a selection of `shape` keeps, every index checked against its axis."""
+    if select is None:
+        return math.prod(a.size for a in shape)
+    if len(select) != len(shape):
+        raise InvalidIR(f"{where}: {len(select)} axis selections for {len(shape)} axes")
+    kept = 1
+    for axis, sel in zip(shape, select, strict=True):
+        if isinstance(sel, int):
+            indices = np.array([sel])
+        elif isinstance(sel, Array):
+            indices = sel.data
+        elif hasattr(sel, "indices"):
+            indices = sel.indices.data
+        else:
+            indices = np.arange(sel.start, sel.stop, sel.step) if sel.step else np.zeros(0, np.int64)
+        if indices.size == 0 or indices.min() < 0 or indices.max() >= axis.size:
+            raise InvalidIR(f"{where}: a selection of axis '{axis.name}' is empty or outside its {axis.size} units")
+        kept *= 1 if isinstance(sel, int) else int(indices.size)
+    return kept
+
+
+def _check_target(where: str, proj: ir.Projection, target: ir.Population, circuit: ir.CircuitIR) -> None:
+    """The target's units (its selection, times the port's internal axes) are the projection's target shape,
+    and a rule without index lists has the synapse count its shapes give."""
+    port = next(p for p in circuit.neurons[target.model].inputs if p.name == proj.port)
+    units = _selected(where, target.shape, proj.target_select) * math.prod(a.size for a in port.shape)
+    n_target = math.prod(a.size for a in proj.target_shape)
+    if proj.operator is None and units != n_target:
+        raise InvalidIR(f"{where}: the target's {units} units are not its target shape's {n_target}")
+    n_source = math.prod(a.size for a in proj.source_shape)
+    implied = {"one_to_one": n_target, "all_to_all": n_source * n_target}.get(proj.connectivity.rule)
+    if proj.operator is None and implied is not None and (proj.synapses != implied or (
+            proj.connectivity.rule == "one_to_one" and n_source != n_target)):
+        raise InvalidIR(f"{where}: {proj.connectivity.rule} between {n_source} and {n_target} units is not "
+                        f"{proj.synapses} synapses")
+
+
+def _check_operator(where: str, proj: ir.Projection, op: ir.Operator, parameters: dict[str, ir.Parameter]) -> None:
+    """Both ends carry the operator's grid axes last, alike; its weights and bias hold what its layout needs."""
+    grid = len(op.axes)
+    for side, shape in (("source", proj.source_shape), ("target", proj.target_shape)):
+        tail = shape[len(shape) - grid:] if grid else []
+        if [a.name for a in tail] != op.axes or len(shape) - grid > 1:
+            raise InvalidIR(f"{where}: the {side} is not [channel,] {', '.join(op.axes)}")
+    if [a.size for a in proj.source_shape[len(proj.source_shape) - grid:]] != \
+            [a.size for a in proj.target_shape[len(proj.target_shape) - grid:]]:
+        raise InvalidIR(f"{where}: the source and the target grids differ")
+    c_in, c_out = (next((a.size for a in shape if a.name == op.channel), 1)
+                   for shape in (proj.source_shape, proj.target_shape))
+    wanted = {proj.weight.param: operator_layout.weight_count(op, c_in, c_out)}
+    if op.bias is not None:
+        wanted[op.bias] = math.prod(operator_layout.bias_shape(op, c_out))
+    for name, count in wanted.items():
+        if parameters[name].size != count:
+            raise InvalidIR(f"{where}: parameter '{name}' holds {parameters[name].size} values, not {count}")
+
+
+def _check_weights(where: str, proj: ir.Projection, size: int) -> None:
+    """Every synapse reads an element of its parameter; per-synapse arrays hold one entry per synapse."""
+    w, n = proj.weight, proj.synapses
+    if w.index is not None:
+        if len(w.index) != n or (n and (w.index.data.min() < 0 or w.index.data.max() >= size)):
+            raise InvalidIR(f"{where}: the weight index does not give each of {n} synapses an element of {size}")
+    elif proj.operator is None and n and not (0 <= w.offset < size and 0 <= w.offset + w.stride * (n - 1) < size):
+        raise InvalidIR(f"{where}: synapses read elements {w.offset} .. {w.offset + w.stride * (n - 1)} of a "
+                        f"parameter of {size}")
+    for name, array in (("sign", w.sign), ("scale", w.scale)):
+        if array is not None and len(array) != n:
+            raise InvalidIR(f"{where}: {len(array)} weight {name}s for {n} synapses")
+
+
+def _check_neuron_names(where: str, neuron: ir.NeuronModel) -> None:
+    """Every name a neuron's equations read is one of its arguments, states, inputs, params or equations."""
+    known = {*neuron.args, *(s.name for s in neuron.states), *(p.name for p in neuron.inputs),
+             *(p.name for p in neuron.params), *(e.target for e in neuron.equations), "dt"}
+    stack: list[Any] = [*neuron.equations, *neuron.states]
+    while stack:
+        node = stack.pop()
+        if getattr(node, "node", None) == "var" and node.name not in known:
+            raise InvalidIR(f"{where}: no argument, state, input, param or equation '{node.name}'")
+        if isinstance(node, BaseModel):
+            stack.extend(getattr(node, name) for name in type(node).model_fields)
+        elif isinstance(node, list):
+            stack.extend(node)
 
 
 def _check_expressions(circuit: ir.CircuitIR, signals: set[str]) -> None:
@@ -162,6 +276,8 @@ def _check_expressions(circuit: ir.CircuitIR, signals: set[str]) -> None:
                 raise InvalidIR(f"{where}: no population or input '{node.source}'")
             if kind == "shared" and not 0 <= node.index < bound:
                 raise InvalidIR(f"{where}: no shared entry {node.index} (there are {bound} before it)")
+            if kind == "call" and node.fn not in FUNCTIONS:
+                raise InvalidIR(f"{where}: no function '{node.fn}'")
             if isinstance(node, BaseModel):
                 stack.extend(getattr(node, name) for name in type(node).model_fields)
             elif isinstance(node, list | tuple):
