@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 from pydantic import BaseModel
 
-from circuitdsl.elaborate.limits import Limits
+from circuitdsl.elaborate.limits import Limits, fits_float32
 from circuitdsl.functions import FUNCTIONS
 from circuitdsl.ir import operators as operator_layout
 from circuitdsl.ir.arrays import Array
@@ -86,8 +86,8 @@ def _leaves(root: Any, path: str) -> Iterator[tuple[str, Any]]:
 
 
 def _check_leaf(where: str, value: Any) -> None:
-    if isinstance(value, float) and not math.isfinite(value):
-        raise InvalidIR(f"{where}: {value} is not a finite number")
+    if isinstance(value, float) and not fits_float32(value):
+        raise InvalidIR(f"{where}: {value} is not a finite number that fits a float32 tensor")
     if isinstance(value, Array) and value.data.dtype.kind == "f" and not np.all(np.isfinite(value.data)):
         raise InvalidIR(f"{where}: the array holds a value that is not finite")
     if type(value).__name__ == "Axis" and value.size < 1:
@@ -104,8 +104,13 @@ def _check_sizes(circuit: ir.CircuitIR, limits: Limits) -> None:
         if p.mask is not None and p.mask.data.size != p.size:
             raise InvalidIR(f"ir.parameters[{i}] '{p.name}': a mask of {p.mask.data.size} for {p.size} values")
     for i, proj in enumerate(circuit.projections):
-        if proj.synapses < 0:
-            raise InvalidIR(f"ir.projections[{i}] '{proj.id}': {proj.synapses} synapses")
+        if proj.synapses < 0 or proj.delay < 0:
+            raise InvalidIR(f"ir.projections[{i}] '{proj.id}': {proj.synapses} synapses, delay {proj.delay}")
+        if proj.learnable_delay is not None and not 1 <= proj.learnable_delay.max == proj.delay:
+            raise InvalidIR(f"ir.projections[{i}] '{proj.id}': a learnable delay keeps max = delay >= 1 steps")
+    for i, output in enumerate(circuit.outputs):
+        for j, piece in enumerate(output.pieces):
+            _selected(f"ir.outputs[{i}].pieces[{j}]", output.shape, piece.select)
     totals = {"units": circuit.units, "synapses": circuit.synapses,
               "parameters": sum(p.size for p in circuit.parameters)}
     for name, total in totals.items():
@@ -221,8 +226,7 @@ def _check_operator(where: str, proj: ir.Projection, op: ir.Operator, parameters
     if [a.size for a in proj.source_shape[len(proj.source_shape) - grid:]] != \
             [a.size for a in proj.target_shape[len(proj.target_shape) - grid:]]:
         raise InvalidIR(f"{where}: the source and the target grids differ")
-    c_in, c_out = (next((a.size for a in shape if a.name == op.channel), 1)
-                   for shape in (proj.source_shape, proj.target_shape))
+    c_in, c_out = (shape[0].size if len(shape) > grid else 1 for shape in (proj.source_shape, proj.target_shape))
     wanted = {proj.weight.param: operator_layout.weight_count(op, c_in, c_out)}
     if op.bias is not None:
         wanted[op.bias] = math.prod(operator_layout.bias_shape(op, c_out))
@@ -248,16 +252,19 @@ def _check_weights(where: str, proj: ir.Projection, size: int) -> None:
 def _check_neuron_names(where: str, neuron: ir.NeuronModel) -> None:
     """Every name a neuron's equations read is one of its arguments, states, inputs, params or equations."""
     known = {*neuron.args, *(s.name for s in neuron.states), *(p.name for p in neuron.inputs),
-             *(p.name for p in neuron.params), *(e.target for e in neuron.equations), "dt"}
-    stack: list[Any] = [*neuron.equations, *neuron.states]
-    while stack:
-        node = stack.pop()
-        if getattr(node, "node", None) == "var" and node.name not in known:
-            raise InvalidIR(f"{where}: no argument, state, input, param or equation '{node.name}'")
-        if isinstance(node, BaseModel):
-            stack.extend(getattr(node, name) for name in type(node).model_fields)
-        elif isinstance(node, list):
-            stack.extend(node)
+             *(p.name for p in neuron.params), "dt"}
+    for i, equation in enumerate(neuron.equations):  # a let or a spike is read after its equation only
+        stack: list[Any] = [equation.expr]
+        while stack:
+            node = stack.pop()
+            if getattr(node, "node", None) == "var" and node.name not in known:
+                raise InvalidIR(f"{where}.equations[{i}]: '{node.name}' is no argument, state, input, param, or "
+                                "equation before it")
+            if isinstance(node, BaseModel):
+                stack.extend(getattr(node, name) for name in type(node).model_fields)
+            elif isinstance(node, list):
+                stack.extend(node)
+        known.add(equation.target)
 
 
 def _check_expressions(circuit: ir.CircuitIR, signals: set[str]) -> None:
