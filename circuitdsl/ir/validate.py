@@ -121,7 +121,7 @@ def _check_sizes(circuit: ir.CircuitIR, limits: Limits) -> None:
 def _check_references(circuit: ir.CircuitIR) -> None:
     populations = {p.name: p for p in circuit.populations}
     parameters = {p.name: p for p in circuit.parameters}
-    signals = {*populations, *(p.name for p in circuit.inputs)}
+    signals = {**{p.name: p.shape for p in circuit.populations}, **{p.name: p.shape for p in circuit.inputs}}
     for i, population in enumerate(circuit.populations):
         if population.model not in circuit.neurons:
             raise InvalidIR(f"ir.populations[{i}] '{population.name}': no neuron model '{population.model}'")
@@ -267,7 +267,7 @@ def _check_neuron_names(where: str, neuron: ir.NeuronModel) -> None:
         known.add(equation.target)
 
 
-def _check_expressions(circuit: ir.CircuitIR, signals: set[str]) -> None:
+def _check_expressions(circuit: ir.CircuitIR, signals: dict[str, list[ir.Axis]]) -> None:
     """Every Ref names a population or an input; every Shared index an entry (an entry only earlier ones)."""
     roots: list[tuple[str, Any, int]] = [(f"ir.shared[{i}]", e, i) for i, e in enumerate(circuit.shared)]
     roots += [(f"ir.projections[{i}].source", p.source, len(circuit.shared))
@@ -281,6 +281,8 @@ def _check_expressions(circuit: ir.CircuitIR, signals: set[str]) -> None:
             kind = getattr(node, "node", None)
             if kind == "ref" and node.source not in signals:
                 raise InvalidIR(f"{where}: no population or input '{node.source}'")
+            if kind == "ref":
+                _selected(f"{where}: '{node.source}'", signals[node.source], node.select)
             if kind == "shared" and not 0 <= node.index < bound:
                 raise InvalidIR(f"{where}: no shared entry {node.index} (there are {bound} before it)")
             if kind == "call" and node.fn not in FUNCTIONS:
