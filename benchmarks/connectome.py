@@ -50,8 +50,10 @@ circuit Fly {
 
 
 # ---- (a) and (b): the whole worm --------------------------------------------------------------------------
-def dense_worm(module: torch.nn.Module, ir: circuitdsl.CircuitIR) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The whole worm written by hand: dense chemical and gap-junction matrices, the rate unit's Euler step."""
+def dense_worm(module: torch.nn.Module, ir: circuitdsl.CircuitIR,
+               csr: bool = False) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The whole worm written by hand: the chemical and gap-junction (Laplacian) matrices as one matrix, dense or
+    CSR (`csr`), and the rate unit's Euler step."""
     n = ir.units
     params = {k: v.detach() for k, v in module.params.items()}
     matrices = {}
@@ -65,22 +67,28 @@ def dense_worm(module: torch.nn.Module, ir: circuitdsl.CircuitIR) -> Callable[[t
                      accumulate=True)
         matrices[p.kind] = m
     gap = matrices["electrical"] + matrices["electrical"].T
-    laplacian = gap - torch.diag(gap.sum(1))
-    chemical = matrices["chemical"]
+    combined = matrices["chemical"] + gap - torch.diag(gap.sum(1))
+    if csr:
+        with warnings.catch_warnings():  # torch: "sparse CSR support is in beta"
+            warnings.simplefilter("ignore")
+            combined = combined.to_sparse_csr()
+    else:
+        combined = combined.T.contiguous()
     drive = next(p for p in ir.projections if p.source.source == "sensory_drive")  # type: ignore[union-attr]
     into = torch.zeros(n)  # one input unit fanning out to six neurons, a weight each
     into[torch.tensor(drive.target_select[0].indices.data)] = params[param_key(drive.weight.param)].reshape(-1)
     rate = 10.0 / 50.0  # dt / tau of celegans.Rate
+    reverse = [ir.population("N").shape[0].labels.index(a) for a in ("AVAL", "AVAR")]
 
     def rollout(x: torch.Tensor) -> torch.Tensor:
         v = torch.zeros(x.shape[0], n)
         out = torch.zeros(x.shape[0], n)
         outs = []
         for t in range(x.shape[1]):
-            total = out @ chemical.T + out @ laplacian.T + x[:, t, None] * into
+            total = ((combined @ out.T).T if csr else out @ combined) + x[:, t, None] * into
             v = v + rate * (-v + total)
             out = torch.tanh(v)
-            outs.append(out[:, [ir.population("N").shape[0].labels.index(a) for a in ("AVAL", "AVAR")]].sum(1))
+            outs.append(out[:, reverse].sum(1))
         return torch.stack(outs, 1)
 
     return rollout

@@ -1,8 +1,8 @@
 """circuitdsl: a declarative language for neural circuits.
 
 Write a circuit once in a .circuit file; parse and check it into a typed graph IR; compile it to a
-backend; draw it.  Public API: `parse`, `load`, `loads`, `check`, `compile`, `draw`, `CircuitError`, `Limits`,
-`Sandbox`, `CircuitIR`.
+backend; draw it.  Public API: `parse`, `load`, `loads`, `check`, `compile`, `draw`, `to_nir`, `from_nir`,
+`CircuitError`, `Limits`, `Sandbox`, `CircuitIR`.
 """
 
 from circuitdsl.api import Elaborated as Elaborated
@@ -18,6 +18,8 @@ from circuitdsl.elaborate.sandbox import Sandbox as Sandbox
 from circuitdsl.errors import CircuitError as CircuitError
 from circuitdsl.errors import Diagnostic as Diagnostic
 from circuitdsl.errors import Span as Span
+from circuitdsl.interop import from_nir as from_nir
+from circuitdsl.interop import to_nir as to_nir
 from circuitdsl.ir.model import SCHEMA_VERSION as SCHEMA_VERSION
 from circuitdsl.ir.model import CircuitIR as CircuitIR
 

@@ -155,9 +155,25 @@ class Axis(Node):
 
 
 @dataclass(frozen=True)
+class Dimension(Node):
+    """A compound dimension written as a type: `voltage / time`, `conductance / area`, `length ** 2`."""
+
+    factors: tuple[tuple[Ident, int], ...]  # each named dimension with its power (divided by: negative)
+
+    @property
+    def name(self) -> str:
+        """The dimension as written, e.g. `voltage / time`."""
+        text = ""
+        for i, (ident, exponent) in enumerate(self.factors):
+            power = f" ** {abs(exponent)}" if abs(exponent) != 1 else ""
+            text += ("" if i == 0 else " / " if exponent < 0 else " * ") + ident.name + power
+        return text
+
+
+@dataclass(frozen=True)
 class ArgDecl(Node):
     name: Ident
-    type: Ident
+    type: Ident | Dimension
     default: Expr | None
 
 
@@ -183,7 +199,7 @@ class StateDecl(Node):
 class Port(Node):
     name: Ident
     shape: tuple[Axis, ...] | None
-    dim: Ident | None
+    dim: Ident | Dimension | None
     value: Expr | None
 
 

@@ -86,6 +86,12 @@ CODES: Final[dict[str, tuple[str, str]]] = {
     "E904": ("data", "sign policy incomplete"),
     "E905": ("data", "Dale's law violated"),
     "E906": ("data", "unreadable connectivity file"),
+    "E907": ("data", "unreadable data file"),
+    "E950": ("interop", "unreadable interchange file"),
+    "E951": ("interop", "unsupported node type"),
+    "E952": ("interop", "bad graph in file"),
+    "E953": ("interop", "lossy conversion refused"),
+    "E954": ("interop", "no Java runtime for jNeuroML"),
     "W201": ("name", "unused name"),
     "W501": ("sign", "self-junction dropped"),
 }

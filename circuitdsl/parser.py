@@ -6,16 +6,22 @@ Entry point: `parse(text, file)` returns an `ast.Module` or raises `CircuitError
 from __future__ import annotations
 
 import functools
+import hashlib
 import inspect
-from collections.abc import Iterator
+import os
+import stat
+import sys
+from collections.abc import Callable, Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from lark import Lark, Token, Transformer, Tree, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+from lark import Lark, Token, Tree
+from lark import __version__ as lark_version
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from circuitdsl import ast
+from circuitdsl.bulk import gc_paused
 from circuitdsl.errors import CircuitError, Reporter, Span
 
 _OPENERS = {"LPAR": "RPAR", "LSQB": "RSQB", "LBRACE": "RBRACE"}
@@ -72,10 +78,49 @@ class _Newlines:
 
 @functools.cache
 def _parser() -> tuple[Lark, _Newlines]:
+    """The parser, built once per process; its tables come from the per-user cache when they are there (lark
+    checks the grammar's hash stored in the file and rebuilds, then rewrites it, when the grammar changed)."""
     newlines = _Newlines()
-    lark = Lark(grammar_text(), parser="lalr", lexer="contextual", propagate_positions=True,
-                maybe_placeholders=True, postlex=newlines)
+    grammar = grammar_text()
+    cache = cache_file(grammar)
+    lark = Lark(grammar, parser="lalr", lexer="contextual", propagate_positions=True, maybe_placeholders=True,
+                postlex=newlines, cache=False if cache is None else str(cache))
     return lark, newlines
+
+
+def cache_file(grammar: str) -> Path | None:
+    """Where the built parser is cached: one file per grammar and lark version in a directory only this user
+    can write (`$CIRCUITDSL_CACHE`, else `$XDG_CACHE_HOME/circuitdsl`, else `~/.cache/circuitdsl`); None (build
+    without a cache) when `$CIRCUITDSL_CACHE` is empty or that directory cannot be made private.  The cache
+    holds a pickle, so it is never read from a place others could write to."""
+    root = os.environ.get("CIRCUITDSL_CACHE")
+    if root == "":
+        return None
+    if root is None:
+        root = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache"), "circuitdsl")
+    key = hashlib.sha256(f"{grammar}\0{lark_version}\0{sys.version_info[:2]}".encode()).hexdigest()[:24]
+    folder, path = Path(root), Path(root) / f"parser-{key}.lark"
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if not all(_private(p) for p in (folder, path) if p.exists()):
+            return None
+    except OSError:
+        return None
+    return path
+
+
+def _private(path: Path) -> bool:
+    """Owned by this user and writable by no one else (on systems with owners)."""
+    info = path.stat()
+    return (not hasattr(os, "getuid") or info.st_uid == os.getuid()) and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+
+
+@functools.cache
+def concrete_parser() -> Lark:
+    """The same grammar keeping every token (brackets, keywords, commas) in the tree, for tools that lay out
+    the source as written (the formatter); parse with `parse` first, for syntax errors in words."""
+    return Lark(grammar_text(), parser="lalr", lexer="contextual", propagate_positions=True,
+                maybe_placeholders=True, keep_all_tokens=True, postlex=_Newlines())
 
 
 @functools.cache
@@ -181,19 +226,22 @@ def _hint_for_character(char: str) -> str | None:
 
 
 def parse(text: str, file: str = "<string>") -> ast.Module:
-    """Parse the text of one .circuit file into an AST, or raise CircuitError."""
+    """Parse the text of one .circuit file into an AST, or raise CircuitError.
+
+    The last few results are kept: the AST is immutable, so a library module imported again, or a file that
+    `check` loads and then elaborates, is parsed once per process."""
+    with gc_paused():
+        return _parse(text, file)
+
+
+@functools.lru_cache(maxsize=16)
+def _parse(text: str, file: str) -> ast.Module:
     lark, newlines = _parser()
     try:
         tree = lark.parse(text)
     except UnexpectedInput as error:
         raise _syntax_error(error, text, file, list(newlines.open)) from None
-    _check_nesting(tree, text, file)
-    try:
-        return _ToAst(file, text).transform(tree)
-    except VisitError as error:  # raised inside a callback: unwrap ours, re-raise anything else
-        if isinstance(error.orig_exc, CircuitError):
-            raise error.orig_exc from None
-        raise
+    return _ToAst(file, text).build(tree)
 
 
 # Nesting of expressions and blocks, in parse-tree levels: elaboration recurses once per level, so a
@@ -201,18 +249,12 @@ def parse(text: str, file: str = "<string>") -> ast.Module:
 MAX_NESTING = 100
 
 
-def _check_nesting(tree: Tree, text: str, file: str) -> None:
-    """Reject a tree nested deeper than MAX_NESTING (walked without recursion), pointing at the deepest part."""
-    stack: list[tuple[Tree, int]] = [(tree, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > MAX_NESTING:
-            span = Span(file=file, line=1, column=1, end_line=1, end_column=2) if node.meta.empty else _span(
-                file, node.meta)
-            raise Reporter(sources={file: text}).fail(
-                "E006", f"expressions or blocks nested more than {MAX_NESTING} levels deep", span,
-                ["split a long expression into parts named with 'let'"])
-        stack.extend((child, depth + 1) for child in node.children if isinstance(child, Tree))
+def _too_deep(node: Tree, text: str, file: str) -> CircuitError:
+    """E006 at a part of the tree nested deeper than MAX_NESTING."""
+    span = Span(file=file, line=1, column=1, end_line=1, end_column=2) if node.meta.empty else _span(file, node.meta)
+    return Reporter(sources={file: text}).fail(
+        "E006", f"expressions or blocks nested more than {MAX_NESTING} levels deep", span,
+        ["split a long expression into parts named with 'let'"])
 
 
 def _span(file: str, meta: Any) -> Span:
@@ -236,14 +278,36 @@ def _unquote(text: str) -> str:
     return "".join(out)
 
 
-@v_args(meta=True)
-class _ToAst(Transformer[Token, ast.Module]):
-    """Builds AST nodes rule by rule; method names are the grammar's rule names and aliases."""
+class _ToAst:
+    """Builds AST nodes rule by rule; method names are the grammar's rule names and aliases, each called with
+    the rule's position (lark's meta) and its children already built."""
 
     def __init__(self, file: str, text: str) -> None:
-        super().__init__()
         self.file = file
         self.text = text
+
+    def build(self, tree: Tree) -> ast.Module:
+        """The AST of a parse tree, bottom-up without recursion (one pass, no visitor machinery: this is most of
+        the time a parse takes after lark's); a tree nested deeper than MAX_NESTING is refused first."""
+        methods: dict[str, Callable[[Any, list[Any]], Any]] = {}
+        results: list[Any] = []
+        stack: list[tuple[Any, int, bool]] = [(tree, 1, False)]
+        while stack:
+            node, depth, built = stack.pop()
+            if not isinstance(node, Tree):  # a token, or None for an absent optional part
+                results.append(node)
+            elif not built:
+                if depth > MAX_NESTING:
+                    raise _too_deep(node, self.text, self.file)
+                stack.append((node, depth, True))
+                stack.extend((child, depth + 1, False) for child in reversed(node.children))
+            else:
+                method = methods.get(node.data) or methods.setdefault(node.data, getattr(self, node.data))
+                start = len(results) - len(node.children)
+                value = method(node.meta, results[start:])
+                del results[start:]
+                results.append(value)
+        return results[0]  # type: ignore[no-any-return]
 
     def _s(self, meta: Any) -> Span:
         return _span(self.file, meta)
@@ -280,7 +344,27 @@ class _ToAst(Transformer[Token, ast.Module]):
         return tuple(x for x in c if x is not None)
 
     def arg_decl(self, meta: Any, c: list[Any]) -> ast.ArgDecl:
-        return ast.ArgDecl(self._s(meta), self._ident(c[0]), self._ident(c[1]), c[2])
+        return ast.ArgDecl(self._s(meta), self._ident(c[0]), c[1], c[2])
+
+    def type_expr(self, meta: Any, c: list[Any]) -> ast.Ident | ast.Dimension:
+        """A type name, or a dimension combined from names with * / and whole powers (`voltage / time`)."""
+        factors = [c[0]]
+        for op, (ident, exponent) in zip(c[1::2], c[2::2], strict=True):
+            if str(op) == "%":
+                raise self._fail("E006", "a dimension combines names with * and /", _token_span(self.file, op),
+                                 ["input I: voltage / time"])
+            factors.append((ident, -exponent if str(op) == "/" else exponent))
+        if len(factors) == 1 and factors[0][1] == 1:
+            return factors[0][0]
+        return ast.Dimension(self._s(meta), tuple(factors))
+
+    def type_factor(self, meta: Any, c: list[Any]) -> tuple[ast.Ident, int]:
+        exponent = c[2]
+        if exponent is not None and ("." in str(exponent) or "e" in str(exponent).lower()):
+            raise self._fail("E006", "a dimension's power is a whole number", _token_span(self.file, exponent),
+                             ["param g: conductance / length ** 2"])
+        power = 1 if exponent is None else int(str(exponent))
+        return self._ident(c[0]), -power if c[1] is not None and str(c[1]) == "-" else power
 
     def block(self, meta: Any, c: list[Any]) -> tuple[Any, ...]:
         return tuple(x for x in c if x is not None)
@@ -299,7 +383,7 @@ class _ToAst(Transformer[Token, ast.Module]):
         return ast.Spike(self._s(meta), self._ident(c[0]), c[1], c[2] or ())
 
     def port(self, meta: Any, c: list[Any]) -> ast.Port:
-        return ast.Port(self._s(meta), self._ident(c[0]), c[1], self._ident(c[2]) if c[2] else None, c[3])
+        return ast.Port(self._s(meta), self._ident(c[0]), c[1], c[2], c[3])
 
     def input_decl(self, meta: Any, c: list[Any]) -> ast.InputDecl:
         return ast.InputDecl(self._s(meta), tuple(c))

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from circuitdsl.ir.model import Axis, CircuitIR
+from circuitdsl.progress import progress
 
 
 class SimulationInputError(ValueError):
@@ -95,7 +96,7 @@ def simulate(ir: CircuitIR, steps: int, inputs: Mapping[str, float | np.ndarray]
     recorded.update({o.name: [] for o in ir.outputs})
     previous: dict[str, np.ndarray] | None = None
     with torch.no_grad():
-        for t in range(steps):
+        for t in progress(range(steps), steps, ir.name):
             given = {name: values[t] for name, values in sequences.items()} | (loop(previous) if loop else {})
             for name, values in given.items():
                 recorded[name].append(np.asarray(values, dtype=np.float32).reshape(-1))

@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, ClassVar, Final
+from typing import Final
 
 import numpy as np
 
-from circuitdsl.backends.plan import make_plan, ref_key
-from circuitdsl.backends.step import effective, initial_values
 from circuitdsl.ir.graph import signal_sources
 from circuitdsl.ir.model import CircuitIR, Ref
-from circuitdsl.ir.units import port_size
+from circuitdsl.ir.params import NumpyOps, effective, initial_values, synapse_units, synapse_weights
+from circuitdsl.ir.units import port_size, selected_units
 
 MAX_RANK_UNITS: Final = 5000
 
@@ -40,15 +39,6 @@ class Stats:
                 f"  effective rank of the initial weight matrix: {rank}")
 
 
-class _NumpyOps:
-    """What `effective` needs to apply a parameter's sign enforcement in numpy."""
-
-    functions: ClassVar[dict[str, Any]] = {"clamp": np.clip, "abs": np.abs}
-
-    def softplus(self, x: np.ndarray) -> np.ndarray:
-        return np.logaddexp(0.0, x)
-
-
 def effective_rank(matrix: np.ndarray) -> float:
     """exp of the entropy of the normalised singular values (0 for a zero matrix)."""
     s = np.linalg.svd(matrix, compute_uv=False)
@@ -61,29 +51,20 @@ def effective_rank(matrix: np.ndarray) -> float:
 
 def initial_matrix(ir: CircuitIR) -> np.ndarray:
     """The initial chemical weights among every population unit, [target, source] (parameters by seed 0)."""
-    plan = make_plan(ir, lowering="sparse")
-    start = dict(zip(plan.order, np.cumsum([0] + [plan.populations[n].size for n in plan.order])[:-1],
-                     strict=True))
-    n = sum(p.size for p in plan.populations.values())
+    sizes = {p.name: [a.size for a in p.shape] for p in ir.populations}
+    start = dict(zip(sizes, np.cumsum([0] + [math.prod(s) for s in sizes.values()])[:-1], strict=True))
+    n = sum(math.prod(s) for s in sizes.values())
     rng = np.random.default_rng(0)
-    values = {p.name: np.asarray(effective(p, initial_values(p, rng), _NumpyOps())).reshape(-1)  # type: ignore[arg-type]
-              for p in plan.parameters}
+    values = {p.name: np.asarray(effective(p, initial_values(p, rng), NumpyOps())).reshape(-1) for p in ir.parameters}
     matrix = np.zeros((n, n))
-    for p in plan.projections:
+    for p in ir.projections:
         if (p.kind != "chemical" or not isinstance(p.source, Ref) or p.source.source not in start or p.delay
-                or port_size(plan.populations[p.target].model, p.port) != 1):
+                or port_size(ir.neurons[ir.population(p.target).model], p.port) != 1):
             continue
-        w = values[p.param]
-        if p.gather is not None:
-            w = w[p.gather]
-        else:
-            w = np.broadcast_to(w[p.offset] if p.stride == 0 else w[p.offset:p.offset + p.synapses], (p.synapses,))
-        if p.factor is not None:
-            w = w * p.factor
-        source_units = plan.ref_index[ref_key(p.source)]
-        pre = p.pre if source_units is None else source_units[p.pre]
-        post = p.post if p.target_index is None else p.target_index[p.post]
-        np.add.at(matrix, (start[p.target] + post, start[p.source.source] + pre), w)
+        pre, post = synapse_units(p)
+        pre = selected_units(sizes[p.source.source], p.source.select)[pre]
+        post = selected_units(sizes[p.target], p.target_select)[post]
+        np.add.at(matrix, (start[p.target] + post, start[p.source.source] + pre), synapse_weights(p, values[p.weight.param]))
     return matrix
 
 
@@ -91,7 +72,7 @@ def stats(ir: CircuitIR) -> Stats:
     synapses: dict[str, int] = {}
     populations = {p.name for p in ir.populations}
     for projection in ir.projections:  # a projection reading an input port is no synapse between cells
-        kind = projection.kind if set(signal_sources(projection.source)) <= populations else "input"
+        kind = projection.kind if set(signal_sources(projection.source, ir.shared)) <= populations else "input"
         synapses[kind] = synapses.get(kind, 0) + projection.synapses
     free = sum(p.size for p in ir.parameters if p.trainable)
     fixed = sum(p.size for p in ir.parameters if not p.trainable)

@@ -169,7 +169,7 @@ circuit Loop {
 
 def test_missing_framework_names_the_extra(backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, backend, None)  # `import <backend>` now fails, as when not installed
-    with pytest.raises(ImportError, match=rf"pip install 'circuitdsl\[{backend}\]'"):
+    with pytest.raises(ImportError, match=rf"pip install -e '\.\[{backend}\]' in the repository"):
         circuitdsl.compile(SWIMMER, backend=backend)
 
 
@@ -220,6 +220,11 @@ def _lowerings(handle: harness.Handle) -> set[str]:
     return {p.lowering for p in handle.circuit.plan.projections}
 
 
+def _group_lowerings(handle: harness.Handle) -> set[str]:
+    """How the fused inputs of each port run (circuitdsl/backends/fusion.py)."""
+    return {g.lowering for g in handle.circuit._program().groups.values()}
+
+
 def test_every_lowering_gives_the_same_numbers(backend: str) -> None:
     """Element-wise, dense, masked and sparse lowerings (shared and per-synapse weights, a repeated pair, gap
     junctions, a delay, recurrence) agree with each other: auto against all-dense and all-sparse."""
@@ -234,6 +239,7 @@ def test_every_lowering_gives_the_same_numbers(backend: str) -> None:
         expected = {"auto": {"elementwise", "dense", "masked", "sparse"}, "dense": {"dense", "masked"},
                     "sparse": {"sparse"}}[lowering]
         assert _lowerings(handle) == expected
+        assert _group_lowerings(handle) == {"auto": {"dense"}, "dense": {"dense"}, "sparse": {"sparse"}}[lowering]
     for lowering in ("dense", "sparse"):
         for got, want in zip(results[lowering], results["auto"], strict=True):
             for key in want:

@@ -6,6 +6,9 @@ installed console script (or `python -m circuitdsl.cli`) as a real process.
 
 from __future__ import annotations
 
+import importlib.util
+import json
+import os
 import re
 import shutil
 import subprocess
@@ -233,10 +236,10 @@ def test_a_bad_limit_is_a_usage_error(capsys: Capture, limit: str) -> None:
 
 
 @pytest.mark.parametrize("arg", ["joints", "=5", " =5"])
-def test_a_malformed_arg_exits_with_a_message(capsys: Capture, arg: str) -> None:
-    with pytest.raises(SystemExit) as info:
-        main(["ir", SWIMMER, "--arg", arg])
-    assert isinstance(info.value.code, str) and "bad --arg" in info.value.code  # Python prints it, exit status 1
+def test_a_malformed_arg_is_a_usage_error(capsys: Capture, arg: str) -> None:
+    code, out, err = run(capsys, "ir", SWIMMER, "--arg", arg)
+    assert code == 2 and out == "" and "bad --arg" in err
+    assert_no_traceback(err)
 
 
 # ---- as a process --------------------------------------------------------------------------------------
@@ -263,9 +266,9 @@ def test_console_script_ir_and_errors() -> None:
     done = _process("ir", SWIMMER, "--arg", "shared=false")
     assert done.returncode == 0, done.stderr
     assert CircuitIR.from_json(done.stdout).trainable_scalars == 30
-    for args in (["--arg", "joints=abc"], ["--arg", "joints"], ["--limit", "units=10"]):
+    for args, status in ((["--arg", "joints=abc"], 1), (["--arg", "joints"], 2), (["--limit", "units=10"], 1)):
         done = _process("ir", SWIMMER, *args)
-        assert done.returncode == 1, (args, done.stderr)
+        assert done.returncode == status, (args, done.stderr)
         assert done.stdout == ""
         assert done.stderr.strip() and "Traceback" not in done.stderr, done.stderr
 
@@ -274,3 +277,150 @@ def test_python_m_circuitdsl_cli() -> None:
     done = subprocess.run([sys.executable, "-m", "circuitdsl.cli", "check", SWIMMER], capture_output=True, text=True,
                           check=False, cwd=ROOT, timeout=120)
     assert done.returncode == 0 and "4 trainable scalars" in done.stdout
+
+
+# ---- polish: version, python -m circuitdsl, check --arg/--circuit, JSON, schema, missing extras ----------
+def test_version_and_python_m_circuitdsl() -> None:
+    done = subprocess.run([sys.executable, "-m", "circuitdsl", "--version"], capture_output=True, text=True,
+                          check=False, cwd=ROOT, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == f"circuitdsl {circuitdsl.__version__}"
+    done = subprocess.run([sys.executable, "-m", "circuitdsl", "check", SWIMMER], capture_output=True, text=True,
+                          check=False, cwd=ROOT, timeout=120)
+    assert done.returncode == 0 and done.stdout == f"{SWIMMER}: {SWIMMER_SUMMARY}\n"
+
+
+def test_help_documents_the_exit_codes(capsys: Capture) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["--help"])
+    assert info.value.code == 0
+    assert "exit codes: 0 ok, 1 circuit errors, 2 usage, 3 missing optional dependency" in capsys.readouterr().out
+
+
+def test_check_with_arguments_and_a_circuit(capsys: Capture) -> None:
+    code, out, err = run(capsys, "check", SWIMMER, "--arg", "joints=9", "--arg", "shared=false")
+    assert code == 0 and err == ""
+    assert out == f"{SWIMMER}: Swimmer: 6 populations, 38 units, 8 projections, 54 synapses, 54 trainable scalars\n"
+    code, out, _ = run(capsys, "check", SEGMENTS, "--circuit", "Segment")
+    assert code == 0 and out.splitlines() == [f"{SEGMENTS}: {circuitdsl.check(SEGMENTS)[0].ir.summary()}"]
+    code, out, err = run(capsys, "check", SEGMENTS, "--circuit", "Segmnt")
+    assert code == 1 and out == "" and "error[E207]" in err and "did you mean 'Segment'?" in err
+    code, _, err = run(capsys, "check", SWIMMER, "--arg", "joint=9")
+    assert code == 1 and "error[E203]" in err and "did you mean 'joints'?" in err
+
+
+_HEADER = re.compile(r"^(?P<file>\S+?):(?P<line>\d+):(?P<column>\d+): (?:error|warning)\[(?P<code>[EW]\d+)\]", re.M)
+
+
+def test_check_json_has_the_codes_and_positions_of_the_text_output(tmp_path: Path, capsys: Capture) -> None:
+    """Every case of the error corpus, checked as a file: JSON and text report the same diagnostics."""
+    from tests.test_errors import CASES
+
+    files = []
+    for number, (_, source, code, _line, _column) in enumerate(CASES):
+        path = tmp_path / f"case{number}.circuit"
+        path.write_text(source, encoding="utf-8")
+        files.append((str(path), code))
+    status, out, text = run(capsys, "check", *(f for f, *_ in files))
+    json_status, document, err = run(capsys, "check", "--format", "json", *(f for f, *_ in files))
+    assert status == json_status == 1 and err == "" and out == ""
+    report = json.loads(document)
+    assert report["version"] == 1 and report["exit_code"] == 1
+    from_text = [(m["file"], int(m["line"]), int(m["column"]), m["code"]) for m in _HEADER.finditer(text)]
+    from_json = [(d["file"], d["line"], d["column"], d["code"]) for f in report["files"] for d in f["diagnostics"]
+                 if d["file"] is not None and not d["file"].startswith("<")]
+    assert from_json == from_text and len(from_json) >= len(CASES)
+    for entry, (file, code) in zip(report["files"], files, strict=True):
+        assert entry["file"] == file and entry["circuits"] == [] and entry["missing"] is None
+        # `check` elaborates every circuit of a file (the corpus only the last one): the corpus' code is among these
+        assert code in [d["code"] for d in entry["diagnostics"]]
+        for d in entry["diagnostics"]:
+            assert d["severity"] == "error" and d["message"] and isinstance(d["hints"], list)
+            assert d["end"] is None or (d["end"]["line"], d["end"]["column"]) > (d["line"], d["column"])
+
+
+def test_check_json_of_a_valid_file(capsys: Capture) -> None:
+    code, out, _ = run(capsys, "check", "--format", "json", SWIMMER)
+    report = json.loads(out)
+    assert code == 0 and report["files"] == [{"file": SWIMMER, "circuits": [{"name": "Swimmer",
+                                                                              "summary": SWIMMER_SUMMARY}],
+                                              "diagnostics": [], "missing": None}]
+
+
+def test_schema_validates_the_ir_of_the_models(capsys: Capture) -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    code, out, _ = run(capsys, "schema")
+    schema = json.loads(out)
+    assert code == 0 and schema["title"] == "CircuitIR"
+    jsonschema.Draft202012Validator.check_schema(schema)
+    # every kind of IR content: templates, arrays of a connectome, operators and grids, delays, neuron params
+    for file in (SEGMENTS, "models/celegans_touch.circuit", "models/operator_burgers.circuit",
+                 "models/delays_snn.circuit", "models/ctm_neurons.circuit"):
+        if "celegans" in file and importlib.util.find_spec("cect") is None:
+            continue
+        for result in circuitdsl.check(file):
+            jsonschema.validate(json.loads(result.ir.to_json()), schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"schema_version": 1, "name": 3}, schema)
+
+
+# Optional modules made unimportable, as in an install without extras (a real one is tested below).
+_BLOCKER = '''
+import sys
+class _Missing:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {"torch", "jax", "cect", "graphviz", "matplotlib", "dm_control", "mujoco", "pygls"}:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+sys.meta_path.insert(0, _Missing())
+'''
+
+
+@pytest.mark.parametrize(("args", "module", "extra"), [
+    (["run", SWIMMER, "--steps", "3"], "torch", "torch"),
+    (["draw", SWIMMER], "graphviz", "draw"),
+    (["lsp"], "pygls", "lsp"),
+])
+def test_a_missing_extra_is_one_line_and_exit_3(tmp_path: Path, args: list[str], module: str, extra: str) -> None:
+    (tmp_path / "sitecustomize.py").write_text(_BLOCKER, encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
+    done = subprocess.run([sys.executable, "-m", "circuitdsl", *args], capture_output=True, text=True, check=False,
+                          cwd=ROOT, timeout=120, env=env)
+    assert done.returncode == 3 and done.stdout == ""
+    assert done.stderr == (f"circuitdsl: this needs the '{extra}' extra ('{module}' is not installed): "
+                           f"pip install -e '.[{extra}]' in the repository (or `make`, which installs every extra)\n")
+
+
+def test_check_in_a_venv_with_only_the_core_installed(tmp_path: Path) -> None:
+    """`pip install -e .` alone: every model that needs no extra is checked, the others name theirs, exit 3."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    install = subprocess.run([str(venv / "bin" / "pip"), "install", "--quiet", "-e", str(ROOT)], capture_output=True,
+                             text=True, check=False, timeout=600)
+    if install.returncode != 0:
+        if re.search(r"(?i)connection|network|resolve|no matching distribution|temporary failure", install.stderr):
+            pytest.skip(f"no package index reachable: {install.stderr.strip().splitlines()[-1]}")
+        pytest.fail(install.stderr)
+    done = subprocess.run([str(venv / "bin" / "circuitdsl"), "check", *MODELS], capture_output=True, text=True,
+                          check=False, cwd=ROOT, timeout=300)
+    assert done.returncode == 3 and "Traceback" not in done.stderr, done.stderr
+    missing = [line for line in done.stderr.splitlines() if "not checked" in line]
+    needs_cect = [file for file in MODELS if "import celegans" in (ROOT / file).read_text(encoding="utf-8")]
+    assert [line.split(":")[0] for line in missing] == needs_cect and len(missing) == len(done.stderr.splitlines())
+    assert all("the 'connectome' extra" in line and "pip install -e '.[connectome]'" in line for line in missing)
+    checked = {line.split(":")[0] for line in done.stdout.splitlines()}
+    assert checked == set(MODELS) - set(needs_cect)
+    lexers = subprocess.run([str(venv / "bin" / "python"), "-c", "from importlib.metadata import entry_points; "
+                             "print([e.value for e in entry_points(group='pygments.lexers')])"],
+                            capture_output=True, text=True, check=True, timeout=60)
+    assert lexers.stdout.strip() == "['circuitdsl.highlight:CircuitLexer']"  # `pygmentize -l circuit` finds it
+
+
+def test_the_json_example_of_the_tooling_docs_is_what_check_prints(tmp_path: Path, capsys: Capture,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.test_docs import blocks
+
+    [typo] = [b for b in blocks(ROOT / "docs" / "tutorial" / "3-errors.md") if b.file == "typo.circuit"]
+    [shown] = [b for b in blocks(ROOT / "docs" / "tooling.md") if b.kind == "json"]
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "typo.circuit").write_text(typo.text, encoding="utf-8")
+    code, out, _ = run(capsys, "check", "--format", "json", "typo.circuit")
+    assert code == 1 and out == shown.text

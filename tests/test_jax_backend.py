@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import circuitdsl
+from circuitdsl.backends.interface import CircuitRuntimeError
 
 jax = pytest.importorskip("jax")
 jnp = pytest.importorskip("jax.numpy")
@@ -66,7 +67,7 @@ def test_parameters_transfer_exactly_both_ways(ir: circuitdsl.CircuitIR) -> None
     x = _inputs(2, 40)
     np.testing.assert_allclose(np.asarray(circuit.rollout(params, x)[0]["y"]),
                                module.rollout(torch.from_numpy(x))[0]["y"].detach().numpy(), atol=1e-5)
-    with pytest.raises(KeyError, match="not this circuit's"):
+    with pytest.raises(CircuitRuntimeError, match="not this circuit's"):
         circuit.from_torch({"params.u": torch.zeros(3)})
 
 

@@ -11,11 +11,16 @@ BACKENDS = ("torch", "jax")
 
 
 def compile_circuit(circuit: CircuitIR | str | Path, backend: str = "torch", seed: int = 0, lowering: str = "auto",
-                    **args: Any) -> Any:
+                    dtype: Any = "float32", **args: Any) -> Any:
     """A circuit (IR, or a .circuit path elaborated with `args`) compiled for `backend`, parameters drawn with `seed`.
 
     `lowering` picks how projections run: `auto` (by rule and density), or `dense` / `sparse` for all of them.
+    `dtype` is the float type of parameters, state and outputs: `float32` (default) or `float64` (JAX: with
+    `jax_enable_x64` on); inputs of another float type are converted to it.
     """
+    from circuitdsl.backends.interface import dtype_name
+
+    dtype = dtype_name(dtype)
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; backends: {', '.join(BACKENDS)}")
     if not isinstance(circuit, CircuitIR):
@@ -31,17 +36,19 @@ def compile_circuit(circuit: CircuitIR | str | Path, backend: str = "torch", see
             raise _not_installed(backend) from error
         from circuitdsl.backends.torch_backend import CircuitModule
 
-        return CircuitModule(circuit, seed=seed, lowering=lowering)
+        return CircuitModule(circuit, seed=seed, lowering=lowering, dtype=dtype)
     try:
         import jax  # noqa: F401
     except ImportError as error:
         raise _not_installed(backend) from error
     from circuitdsl.backends.jax_backend import JaxCircuit
 
-    return JaxCircuit(circuit, seed=seed, lowering=lowering)
+    return JaxCircuit(circuit, seed=seed, lowering=lowering, dtype=dtype)
 
 
 def _not_installed(backend: str) -> ImportError:
     """The error for a backend whose framework is missing: which extra installs it."""
+    from circuitdsl.extras import install_hint
+
     return ImportError(f"the {backend} backend needs the '{backend}' package, which is not installed: "
-                       f"pip install 'circuitdsl[{backend}]'")
+                       f"{install_hint(backend)}", name=backend)

@@ -8,15 +8,39 @@ expected shape) are one piece of code for every backend.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from typing import Any
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from circuitdsl.backends.step import Array, Ops
+from circuitdsl.errors import did_you_mean
+
+if TYPE_CHECKING:
+    from circuitdsl.backends.record import Record
 from circuitdsl.ir.model import CircuitIR
 
 
 class CircuitRuntimeError(ValueError):
     """Inputs that do not fit the circuit: an unknown port, or a wrong shape."""
+
+
+DTYPES = ("float32", "float64")
+"""The floating-point types a compiled circuit runs in (float32 by default)."""
+
+
+def dtype_name(dtype: Any) -> str:
+    """The name of a float dtype given as a string, a numpy, torch or JAX dtype; a clear error for any other."""
+    name = str(dtype).removeprefix("torch.")
+    if not isinstance(dtype, str) and not str(dtype).startswith("torch."):
+        try:
+            name = np.dtype(dtype).name
+        except TypeError:
+            pass
+    if name not in DTYPES:
+        raise CircuitRuntimeError(f"dtype {name!r} is not supported; a circuit runs in {' or '.join(DTYPES)}")
+    return name
 
 
 def param_key(name: str) -> str:
@@ -41,20 +65,108 @@ def flat_inputs(ir: CircuitIR, inputs: Mapping[str, Array] | Array | None, leadi
     flat = {}
     for name, value in inputs.items():
         if name not in ports:
+            hint = did_you_mean(name, ports)
             raise CircuitRuntimeError(f"circuit '{ir.name}' has no input '{name}'; its inputs are "
-                                      f"{sorted(ports) or 'none'}")
+                                      f"{sorted(ports) or 'none'}" + (f"; {hint}" if hint else ""))
+        value = as_float_array(f"input '{name}'", value, ops)
         shape = [a.size for a in ports[name].shape]
         if len(value.shape) != len(leading) + len(shape) or list(value.shape[len(leading):]) != shape:
             expected = ", ".join([*leading, *(f"{a.name}={a.size}" for a in ports[name].shape)])
             raise CircuitRuntimeError(f"input '{name}' has shape {list(value.shape)}; expected [{expected}]")
-        flat[name] = ops.to_float(value.reshape(*value.shape[:len(leading)], math.prod(shape)))
+        flat[name] = value.reshape(*value.shape[:len(leading)], math.prod(shape))
     missing = set(ports) - set(flat)
     if missing:
         raise CircuitRuntimeError(f"missing input{'s' * (len(missing) > 1)} {sorted(missing)}")
-    if len({tuple(v.shape[:len(leading)]) for v in flat.values()}) > 1:
+    if len({tuple(int(s) for s in v.shape[:len(leading)]) for v in flat.values()}) > 1:  # int: sizes, not traced
         sizes = {name: list(v.shape[:len(leading)]) for name, v in flat.items()}
         raise CircuitRuntimeError(f"inputs disagree on their [{', '.join(leading)}] sizes: {sizes}")
     return flat
+
+
+def as_float_array(what: str, value: Any, ops: Ops) -> Array:
+    """A value as the backend's float array in its dtype: arrays of either framework, numpy arrays, lists and
+    numbers are converted; anything else (strings, objects, ragged lists) is refused naming `what`."""
+    if not hasattr(value, "shape") or not hasattr(value, "reshape") or isinstance(value, np.ndarray):
+        try:
+            value = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise CircuitRuntimeError(f"{what} is a {type(value).__name__}, not an array of numbers") from None
+        return ops.asarray(value)
+    try:
+        return ops.to_float(value)
+    except (TypeError, ValueError, RuntimeError) as error:
+        raise CircuitRuntimeError(f"{what} cannot be read as floats: {error}") from None
+
+
+NONFINITE = ("warn", "raise", "ignore")
+"""What a compiled circuit does with NaN or infinite inputs (its `nonfinite` attribute): warn (the default),
+raise a CircuitRuntimeError, or not check.  Checked where values are concrete (not inside jit or torch.compile)."""
+
+
+def check_finite(inputs: Mapping[str, Array], policy: str, ops: Ops) -> None:
+    """Warn about (or refuse) inputs holding NaN or infinity, naming them."""
+    if policy == "ignore":
+        return
+    if policy not in NONFINITE:
+        raise CircuitRuntimeError(f"nonfinite must be one of {', '.join(NONFINITE)}, not {policy!r}")
+    bad = [name for name, value in inputs.items() if ops.all_finite(value) is False]
+    if bad:
+        message = (f"input{'s' * (len(bad) > 1)} {', '.join(repr(b) for b in bad)} "
+                   f"{'hold' if len(bad) > 1 else 'holds'} NaN or infinite values")
+        if policy == "raise":
+            raise CircuitRuntimeError(message)
+        warnings.warn(message + " (set nonfinite = 'raise' to refuse them, 'ignore' to not check)",
+                      RuntimeWarning, stacklevel=4)
+
+
+def checked_state(layout: Mapping[str, tuple[int, float]], state: Any, batch: int, ops: Ops) -> dict[str, Array]:
+    """A given state checked against the circuit's layout (every key, [batch, size] each) and converted to the
+    backend's dtype; errors name the key and the expected shape."""
+    if not isinstance(state, Mapping):
+        raise CircuitRuntimeError(f"state is a {type(state).__name__}; pass the dict that initial_state or a "
+                                  "previous step returned")
+    unknown = [key for key in state if key not in layout]
+    if unknown:
+        hint = did_you_mean(str(unknown[0]), layout)
+        raise CircuitRuntimeError(f"state has no entry {unknown[0]!r}" + (f"; {hint}" if hint else "")
+                                  + f"; its keys are {sorted(layout)}")
+    missing = [key for key in layout if key not in state]
+    if missing:
+        raise CircuitRuntimeError(f"state is missing {', '.join(repr(k) for k in missing[:5])}"
+                                  + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+                                  + "; start from initial_state(batch)")
+    checked = {}
+    for key, (size, _) in layout.items():
+        value = as_float_array(f"state {key!r}", state[key], ops)
+        if tuple(value.shape) != (batch, size):
+            raise CircuitRuntimeError(f"state {key!r} has shape {list(value.shape)}; expected [batch={batch}, {size}]")
+        checked[key] = value
+    return checked
+
+
+def checked_params(ir: CircuitIR, params: Any, what: str = "parameters") -> None:
+    """A parameter set checked against the circuit's: every key (`param_key` of each IR parameter) present, no
+    other, each of the parameter's shape; errors name the key and the expected shape."""
+    if not isinstance(params, Mapping):
+        raise CircuitRuntimeError(f"{what} are a {type(params).__name__}; pass the dict that init() returned")
+    expected = {param_key(p.name): p for p in ir.parameters}
+    unknown = [key for key in params if key not in expected]
+    missing = [key for key in expected if key not in params]
+    if unknown or missing:
+        hint = did_you_mean(str(unknown[0]), expected) if unknown else None
+        raise CircuitRuntimeError(f"{what} {sorted(params)} are not this circuit's {sorted(expected)}"
+                                  + (f"; {hint}" if hint else ""))
+    for key, parameter in expected.items():
+        shape = tuple(getattr(params[key], "shape", ()))
+        if shape != tuple(parameter.shape):
+            raise CircuitRuntimeError(f"parameter {key!r} has shape {list(shape)}; expected {parameter.shape}")
+
+
+def batch_of(inputs: Mapping[str, Array], state: Mapping[str, Array] | None) -> int:
+    """The batch size: the inputs' first axis, else the state's, else 1."""
+    for value in (*inputs.values(), *(state or {}).values()):
+        return int(value.shape[0])
+    return 1
 
 
 def rollout_length(sequence: Mapping[str, Array], steps: int | None) -> int:
@@ -66,7 +178,15 @@ def rollout_length(sequence: Mapping[str, Array], steps: int | None) -> int:
     return steps
 
 
+def empty_outputs(ir: CircuitIR, records: Sequence[Record], batch: int, ops: Ops) -> dict[str, Array]:
+    """A zero-length rollout's outputs and records: [batch, 0, *shape] each."""
+    shapes = {o.name: tuple(a.size for a in o.shape) for o in ir.outputs} | {r.name: r.shape for r in records}
+    return {name: ops.broadcast(0.0, (batch, 0, *shape)) for name, shape in shapes.items()}
+
+
 def shaped_outputs(ir: CircuitIR, outputs: Mapping[str, Array]) -> dict[str, Any]:
-    """Flat outputs [..., units] reshaped to [..., *output shape], keyed by output name."""
-    return {o.name: outputs[o.name].reshape(*outputs[o.name].shape[:-1], *[a.size for a in o.shape])
-            for o in ir.outputs}
+    """Flat outputs [..., units] reshaped to [..., *output shape], keyed by output name; recorded traces (the
+    other keys, already shaped) as they are."""
+    shapes = {o.name: [a.size for a in o.shape] for o in ir.outputs}
+    return {name: value.reshape(*value.shape[:-1], *shapes[name]) if name in shapes else value
+            for name, value in outputs.items()}

@@ -8,7 +8,7 @@ them work under `jax.jit`, `jax.vmap` and `jax.grad`.  Parameters that the circu
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import Any
 
@@ -16,17 +16,25 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from circuitdsl.backends.interface import flat_inputs, param_key, rollout_length, shaped_outputs
-from circuitdsl.backends.plan import Plan, make_plan
-from circuitdsl.backends.step import (
-    State,
-    Stepper,
-    initial_state,
-    initial_values,
-    sampled_values,
-    surrogate_derivative,
+from circuitdsl.backends.interface import (
+    CircuitRuntimeError,
+    batch_of,
+    check_finite,
+    checked_params,
+    checked_state,
+    dtype_name,
+    empty_outputs,
+    flat_inputs,
+    param_key,
+    rollout_length,
+    shaped_outputs,
 )
+from circuitdsl.backends.plan import Plan, make_plan
+from circuitdsl.backends.program import Program
+from circuitdsl.backends.record import resolve
+from circuitdsl.backends.step import State, initial_state, state_layout, surrogate_derivative
 from circuitdsl.ir.model import CircuitIR
+from circuitdsl.ir.params import initial_values, sampled_values
 
 Params = dict[str, jax.Array]
 
@@ -42,7 +50,8 @@ def _abs(x: Any) -> jax.Array:
 
 
 def _step(x: Any) -> jax.Array:
-    return (jnp.asarray(x) > 0).astype(jnp.float32)
+    x = jnp.asarray(x)
+    return (x > 0).astype(x.dtype if jnp.issubdtype(x.dtype, jnp.floating) else float)
 
 
 def _segments(x: jax.Array, size: float) -> jax.Array:
@@ -114,14 +123,20 @@ class JaxOps:
 
     functions = _FUNCTIONS
 
+    def __init__(self, dtype: str = "float32") -> None:
+        self.dtype = jnp.dtype(dtype)
+
     def asarray(self, values: np.ndarray) -> jax.Array:
-        return jnp.asarray(values.astype(np.int32) if values.dtype.kind in "iu" else values)
+        """Index arrays as int32, float constants in the ops' dtype."""
+        if values.dtype.kind in "iu":
+            return jnp.asarray(values.astype(np.int32))
+        return jnp.asarray(values, self.dtype if values.dtype.kind == "f" else None)
 
     def zeros(self, batch: int, n: int) -> jax.Array:
-        return jnp.zeros((batch, n), jnp.float32)
+        return jnp.zeros((batch, n), self.dtype)
 
     def full(self, batch: int, n: int, value: float) -> jax.Array:
-        return jnp.full((batch, n), value, jnp.float32)
+        return jnp.full((batch, n), value, self.dtype)
 
     def take(self, x: jax.Array, index: jax.Array) -> jax.Array:
         return jnp.take(x, index, axis=1)
@@ -133,7 +148,15 @@ class JaxOps:
         return x.at[:, index].add(jnp.broadcast_to(values, (x.shape[0], index.shape[0])))
 
     def to_float(self, x: Any) -> jax.Array:
-        return jnp.asarray(x, jnp.float32)
+        return jnp.asarray(x, self.dtype)
+
+    def clamp_between(self, lo: float, hi: float) -> Callable[[jax.Array], jax.Array]:
+        """clamp(x, lo, hi) for constant bounds."""
+        return partial(_clamp, lo=lo, hi=hi)
+
+    def all_finite(self, x: jax.Array) -> bool | None:
+        """Whether x holds no NaN or infinity; None inside a trace (no values to look at)."""
+        return None if isinstance(x, jax.core.Tracer) else bool(jnp.isfinite(x).all())
 
     def spike(self, x: jax.Array, surrogate: str, slope: float) -> jax.Array:
         return _spike(x, surrogate, slope)
@@ -170,6 +193,27 @@ class JaxOps:
     def complex(self, real: jax.Array, imag: jax.Array) -> jax.Array:
         return jax.lax.complex(real, imag)
 
+    def broadcast(self, x: Any, shape: tuple[int, ...]) -> jax.Array:
+        x = jnp.asarray(x, self.dtype)
+        return x if x.shape == shape else jnp.broadcast_to(x, jnp.broadcast_shapes(x.shape, shape))
+
+    def csr(self, crow: jax.Array, rows: jax.Array, cols: jax.Array, values: jax.Array,
+            shape: tuple[int, int]) -> tuple[jax.Array, jax.Array, jax.Array, int]:
+        """A CSR matrix as its entries' rows (sorted), columns and values: a segment sum over rows multiplies."""
+        return rows, cols, values, shape[0]
+
+    def csr_matmul(self, matrix: tuple[jax.Array, jax.Array, jax.Array, int], x: jax.Array) -> jax.Array:
+        rows, cols, values, m = matrix
+        return jax.ops.segment_sum((x[:, cols] * values).T, rows, num_segments=m, indices_are_sorted=True).T
+
+
+def _usable(dtype: str) -> str:
+    """`dtype` if JAX can run in it now: float64 needs JAX's 64-bit mode, which is off by default."""
+    if dtype == "float64" and not jax.config.jax_enable_x64:
+        raise CircuitRuntimeError(f"dtype {dtype} needs JAX's 64-bit mode: call jax.config.update('jax_enable_x64', "
+                                  "True) (or run inside `with jax.enable_x64(True):`) before compiling and running")
+    return dtype
+
 
 class JaxCircuit:
     """A compiled circuit as pure functions: `init`, `initial_state`, `step`, `rollout`; batch-first.
@@ -179,13 +223,33 @@ class JaxCircuit:
     the same way.  Parameters are a dict keyed as the torch module's `params` (`osc`, `seg[2]/w`).
     """
 
-    def __init__(self, ir: CircuitIR, seed: int = 0, lowering: str = "auto") -> None:
+    def __init__(self, ir: CircuitIR, seed: int = 0, lowering: str = "auto", dtype: str = "float32") -> None:
         self.ir = ir
         self.seed = seed
         self.lowering = lowering
+        self.dtype = _usable(dtype_name(dtype))
         self.plan: Plan = make_plan(ir, lowering)
-        self._ops = JaxOps()
-        self._stepper = Stepper(self.plan, self._ops)
+        self._layout = state_layout(self.plan)
+        self.nonfinite = "warn"  # NaN / infinite inputs: "warn", "raise" or "ignore" (docs/engine.md)
+        self._programs: dict[str, Program] = {}
+        self._program()
+
+    def _program(self, dtype: str | None = None) -> Program:
+        """The program for `dtype` (the compiled one by default), built once per dtype."""
+        dtype = self.dtype if dtype is None else dtype
+        if dtype not in self._programs:
+            with jax.ensure_compile_time_eval():  # concrete arrays, also when first asked for inside a jit trace
+                self._programs[dtype] = Program(self.plan, JaxOps(_usable(dtype)), self.lowering)
+        return self._programs[dtype]
+
+    def _params_dtype(self, params: Params) -> str:
+        """The dtype the parameters are in (the compiled one when the circuit has none), once they are checked:
+        this circuit's keys and shapes, one float dtype."""
+        checked_params(self.ir, params)
+        kinds = {key: dtype_name(jnp.asarray(value).dtype) for key, value in params.items()}
+        if len(set(kinds.values())) > 1:
+            raise CircuitRuntimeError(f"parameters disagree on their dtype: {kinds}")
+        return next(iter(kinds.values()), self.dtype)
 
     def init(self, key: jax.Array | None = None) -> Params:
         """The parameters.  Without a key: numpy's draws seeded by the compile `seed`, equal to the torch
@@ -193,57 +257,75 @@ class JaxCircuit:
         so `jax.vmap(circuit.init)(keys)` gives a stack of parameter sets."""
         if key is None:
             rng = np.random.default_rng(self.seed)
-            return {param_key(p.name): jnp.asarray(initial_values(p, rng)) for p in self.ir.parameters}
+            return {param_key(p.name): jnp.asarray(initial_values(p, rng, self.dtype)) for p in self.ir.parameters}
         params = {}
+        kind = jnp.dtype(self.dtype)
         for i, parameter in enumerate(self.ir.parameters):
             k = jax.random.fold_in(key, i)
             params[param_key(parameter.name)] = sampled_values(
-                parameter, lambda lo, hi, shape, k=k: jax.random.uniform(k, shape, jnp.float32, lo, hi),
-                lambda mean, std, shape, k=k: mean + std * jax.random.normal(k, shape, jnp.float32), jnp)
+                parameter, lambda lo, hi, shape, k=k: jax.random.uniform(k, shape, kind, lo, hi),
+                lambda mean, std, shape, k=k: mean + std * jax.random.normal(k, shape, kind), jnp, self.dtype)
         return params
 
-    def initial_state(self, batch_size: int = 1) -> State:
-        """Neuron states at their initial values, last outputs at 0, delay lines empty: a dict of [batch, units]."""
-        return initial_state(self.plan, batch_size, self._ops)
+    def initial_state(self, batch_size: int = 1, dtype: str | None = None) -> State:
+        """Neuron states at their initial values, last outputs at 0, delay lines empty: a dict of [batch, units],
+        in `dtype` (the compiled one by default)."""
+        return initial_state(self.plan, batch_size, self._program(dtype).ops)
 
-    def step(self, params: Params, state: State | None = None,
-             inputs: Mapping[str, Any] | Any | None = None) -> tuple[dict[str, jax.Array], State]:
-        """One time step: (outputs, new state); a missing state starts from `initial_state`."""
-        flat = flat_inputs(self.ir, inputs, ("batch",), self._ops)
-        if state is None:
-            state = self.initial_state(next((v.shape[0] for v in flat.values()), 1))
-        outputs, new_state = self._stepper.step(self._named(params), flat, state)
+    def step(self, params: Params, state: State | None = None, inputs: Mapping[str, Any] | Any | None = None,
+             record: Sequence[str] | None = None) -> tuple[dict[str, jax.Array], State]:
+        """One time step: (outputs, new state); a missing state starts from `initial_state`.  Everything runs in
+        the parameters' dtype: inputs and state of another float type are converted to it.  `record`: as in
+        `rollout`, each [batch, *shape]."""
+        program = self._program(self._params_dtype(params))
+        flat = flat_inputs(self.ir, inputs, ("batch",), program.ops)
+        check_finite(flat, self.nonfinite, program.ops)
+        records = resolve(self.plan, record)
+        batch = batch_of(flat, state)
+        state = self._state(state, program, batch)
+        outputs, new_state = program.step(program.prepare(self._named(params)), flat, state, batch, records)
         return shaped_outputs(self.ir, outputs), new_state
 
     def rollout(self, params: Params, inputs: Mapping[str, Any] | Any | None = None, state: State | None = None,
-                steps: int | None = None) -> tuple[dict[str, jax.Array], State]:
+                steps: int | None = None, record: Sequence[str] | None = None) -> tuple[dict[str, jax.Array], State]:
         """Run over time with `jax.lax.scan`: inputs [batch, time, *shape] (or `steps` for a circuit without
-        inputs); outputs come back [batch, time, *shape], with the final state."""
-        sequence = flat_inputs(self.ir, inputs, ("batch", "time"), self._ops)
+        inputs); outputs come back [batch, time, *shape], with the final state, and so does each name in `record`
+        (`pop`, `pop.state`, `pop.let`; docs/engine.md), keyed by that name."""
+        program = self._program(self._params_dtype(params))
+        sequence = flat_inputs(self.ir, inputs, ("batch", "time"), program.ops)
+        check_finite(sequence, self.nonfinite, program.ops)
         length = rollout_length(sequence, steps)
-        if state is None:
-            state = self.initial_state(next((v.shape[0] for v in sequence.values()), 1))
-        named = self._named(params)
+        records = resolve(self.plan, record)
+        batch = batch_of(sequence, state)
+        state = self._state(state, program, batch)
+        if length == 0:
+            return empty_outputs(self.ir, records, batch, program.ops), state
+        prepared = program.prepare(self._named(params))  # once, outside the scan
 
         def one_step(carry: State, x: dict[str, jax.Array]) -> tuple[State, dict[str, jax.Array]]:
-            outputs, carry = self._stepper.step(named, x, carry)
+            outputs, carry = program.step(prepared, x, carry, batch, records)
             return carry, outputs
 
         time_major = {k: jnp.swapaxes(v, 0, 1) for k, v in sequence.items()}
         state, outputs = jax.lax.scan(one_step, state, time_major, length=length)
         return shaped_outputs(self.ir, {k: jnp.swapaxes(v, 0, 1) for k, v in outputs.items()}), state
 
+    def _state(self, state: State | None, program: Program, batch: int) -> State:
+        """The given state in the program's dtype (a scan carries one dtype), or the initial state."""
+        if state is None:
+            return initial_state(self.plan, batch, program.ops)
+        return checked_state(self._layout, state, batch, program.ops)
+
     def at_resolution(self, **sizes: int) -> JaxCircuit:
         """This circuit with grid axes at other sizes (`x = 512`); it takes the same parameters (an operator
         layer's do not depend on its grid)."""
-        return JaxCircuit(self.ir.at_resolution(**sizes), self.seed, self.lowering)
+        return JaxCircuit(self.ir.at_resolution(**sizes), self.seed, self.lowering, self.dtype)
 
     def rezero_weights(self, params: Params) -> Params:
         """The parameters with every masked weight (a projection's `sparsity`) set back to zero: apply after
         each optimiser update, as the torch module's `keep_masks` hook does."""
-        masks = {param_key(p.name): jnp.asarray(p.mask.data.reshape(p.shape), jnp.float32)
-                 for p in self.ir.parameters if p.mask is not None}
-        return {k: v * masks[k] if k in masks else v for k, v in params.items()}
+        masks = {param_key(p.name): p.mask.data.reshape(p.shape) for p in self.ir.parameters if p.mask is not None}
+        return {k: v * jnp.asarray(masks[k], v.dtype) if k in masks else v for k, v in params.items()}
 
     def _named(self, params: Params) -> dict[str, jax.Array]:
         """Parameters by IR name, the fixed ones cut from the gradient."""
@@ -255,12 +337,14 @@ class JaxCircuit:
         """The parameters as a torch `state_dict` for the same circuit's `CircuitModule` (`load_state_dict`)."""
         import torch
 
-        return {f"params.{k}": torch.from_numpy(np.array(v, dtype=np.float32)) for k, v in params.items()}
+        return {f"params.{k}": torch.from_numpy(np.array(v)) for k, v in params.items()}
 
     def from_torch(self, state_dict: Mapping[str, Any]) -> Params:
         """Parameters from a `CircuitModule`'s `state_dict()`, exactly."""
-        expected = {f"params.{param_key(p.name)}" for p in self.ir.parameters}
-        if set(state_dict) != expected:
-            raise KeyError(f"state_dict keys {sorted(state_dict)} are not this circuit's {sorted(expected)}")
-        return {key.removeprefix("params."): jnp.asarray(value.detach().cpu().numpy())
-                for key, value in state_dict.items()}
+        params = {key.removeprefix("params."): value for key, value in state_dict.items()
+                  if isinstance(key, str) and key.startswith("params.")}
+        if len(params) != len(state_dict):
+            raise CircuitRuntimeError(f"state_dict keys {sorted(map(str, state_dict))} are not this circuit's "
+                                      f"(params.<key>)")
+        checked_params(self.ir, params, "state_dict keys")
+        return {key: jnp.asarray(value.detach().cpu().numpy()) for key, value in params.items()}

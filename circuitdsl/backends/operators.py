@@ -90,19 +90,19 @@ def resample(u: Array, sizes: list[int], periodic: list[bool], ops: Any, band: f
 
 @lru_cache(maxsize=64)
 def resampling(n: int, m: int, periodic: bool, band: float = 0.5) -> np.ndarray:
-    """The [m, n] float32 matrix taking n samples of a function on an axis to the values of their interpolant
-    at m points: trigonometric on a periodic axis, of the frequencies |k| <= band * n (band 1/2: all, the
-    Nyquist cosine split evenly between +-n/2, so going up is zero-padding the rfft and band-limited fields
-    come back exactly), piecewise linear on another (both ends grid points).  Going down samples the
-    interpolant rather than cutting its series: a grid that divides the finer one sees the very values at
-    its points (so the V-cycle sees what it was trained on), and no Gibbs ringing next to a steep front."""
+    """The [m, n] float64 matrix (backends cast it to their dtype) taking n samples of a function on an axis to the
+    values of their interpolant at m points: trigonometric on a periodic axis, of the frequencies |k| <= band * n
+    (band 1/2: all, the Nyquist cosine split evenly between +-n/2, so going up is zero-padding the rfft and
+    band-limited fields come back exactly), piecewise linear on another (both ends grid points).  Going down
+    samples the interpolant rather than cutting its series: a grid that divides the finer one sees the very
+    values at its points (so the V-cycle sees what it was trained on), and no Gibbs ringing next to a steep
+    front."""
     if not periodic:
-        return np.stack([np.interp(np.linspace(0, n - 1, m), np.arange(n), e) for e in np.eye(n)], 1).astype(
-            np.float32)
+        return np.stack([np.interp(np.linspace(0, n - 1, m), np.arange(n), e) for e in np.eye(n)], 1)
     k = np.arange(n // 2 + 1)
     weights = np.where((k == 0) | (2 * k == n), 1.0, 2.0) / n * (k <= band * n)
     at, of = 2 * np.pi * np.outer(np.arange(m) / m, k), 2 * np.pi * np.outer(np.arange(n) / n, k)
-    return ((np.cos(at) * weights) @ np.cos(of).T + (np.sin(at) * weights) @ np.sin(of).T).astype(np.float32)
+    return (np.cos(at) * weights) @ np.cos(of).T + (np.sin(at) * weights) @ np.sin(of).T
 
 
 def spectral(u: Array, weights: Array, ops: Any, periodic: list[bool] | None = None) -> Array:
@@ -195,7 +195,7 @@ def bias(coefficients: Array, sizes: list[int], periodic: list[bool], ops: Any) 
 
 @lru_cache(maxsize=64)
 def bias_basis(n: int, periodic: bool) -> np.ndarray:
-    """The [K, n] float32 values (K = 2 * BIAS_MODES - 1) of a bias's functions of one axis at its n points: 1,
+    """The [K, n] float64 values (K = 2 * BIAS_MODES - 1) of a bias's functions of one axis at its n points: 1,
     then cos and sin of 2 pi k t (t = j / n, k = 1 .. BIAS_MODES - 1) when periodic; cos(pi k s) (s = j / (n - 1),
     k = 0 .. K - 1) otherwise; each divided by sqrt(K), so that coefficients of order one make a bias of order one."""
     count = 2 * BIAS_MODES - 1
@@ -204,4 +204,4 @@ def bias_basis(n: int, periodic: bool) -> np.ndarray:
         functions = np.concatenate([np.ones((1, n)), np.cos(angles), np.sin(angles)])
     else:
         functions = np.cos(np.pi * np.outer(np.arange(count), np.linspace(0, 1, n)))
-    return (functions / np.sqrt(count)).astype(np.float32)
+    return functions / np.sqrt(count)

@@ -15,22 +15,18 @@ from typing import Final
 import networkx as nx
 import numpy as np
 
+from circuitdsl.ir.expr import refs
 from circuitdsl.ir.graph import signal_sources
 from circuitdsl.ir.model import (
     Axis,
     AxisSel,
-    Binary,
-    Call,
     CircuitIR,
-    Cond,
-    Const,
     Expr,
     NeuronModel,
     Operator,
     Parameter,
     Projection,
     Ref,
-    Unary,
 )
 from circuitdsl.ir.units import port_size, selected_units
 
@@ -112,23 +108,6 @@ def ref_key(ref: Ref) -> tuple[str, str]:
     return ref.source, "" if ref.select is None else repr(ref.select)
 
 
-def refs(expr: Expr) -> list[Ref]:
-    """Every signal read in a source expression, in order."""
-    if isinstance(expr, Ref):
-        return [expr]
-    if isinstance(expr, Unary):
-        return refs(expr.x)
-    if isinstance(expr, Binary):
-        return refs(expr.left) + refs(expr.right)
-    if isinstance(expr, Call):
-        return [r for a in expr.args for r in refs(a)]
-    if isinstance(expr, Cond):
-        return refs(expr.cond) + refs(expr.then) + refs(expr.other)
-    if isinstance(expr, Const):
-        return []
-    raise TypeError(f"not a signal expression: {expr!r}")
-
-
 def make_plan(ir: CircuitIR, lowering: str = "auto") -> Plan:
     """The plan of `ir`, each projection lowered as `lowering` (one of LOWERINGS) says."""
     if lowering not in LOWERINGS:
@@ -140,7 +119,7 @@ def make_plan(ir: CircuitIR, lowering: str = "auto") -> Plan:
     ref_index: dict[tuple[str, str], np.ndarray | None] = {}
     exprs = [p.source for p in ir.projections] + [piece.expr for o in ir.outputs for piece in o.pieces]
     for expr in exprs:
-        for ref in refs(expr):
+        for ref in refs(expr, ir.shared):
             ref_index.setdefault(ref_key(ref), flat_index(sizes[ref.source], ref.select))
     output_index = {(o.name, i): flat_index([a.size for a in o.shape], piece.select)
                     for o in ir.outputs for i, piece in enumerate(o.pieces)}
@@ -234,6 +213,6 @@ def _order(ir: CircuitIR) -> list[str]:
     graph.add_nodes_from(position)
     for p in ir.projections:
         if p.kind == "chemical" and p.delay == 0 and not p.recurrent:
-            graph.add_edges_from((s, p.target) for s in signal_sources(p.source) if s in position)
+            graph.add_edges_from((s, p.target) for s in signal_sources(p.source, ir.shared) if s in position)
     return list(nx.lexicographical_topological_sort(graph, key=position.__getitem__))
 

@@ -1,12 +1,9 @@
-"""The semantics of one time step, written once for every backend against a small table of array ops.
+"""What every backend provides and shares: the table of array operations the engine is written against,
+spikes' surrogate gradients, and the initial state.
 
-Arrays are batch-first and flat per population: an output is [batch, units].  Everything here is
-functional (no in-place writes), so the same code runs under torch autograd and under jax.jit.
-
-A step: populations are computed in the plan's order; each sums its weighted inputs per port (a
-projection reads this step's output of its source, or the previous step's for recurrent edges and gap
-junctions, or its ring buffer for delays), then runs its neuron model's equations in order.  Each
-projection is one operation, as the plan lowered it (element-wise, a matmul, or gather/scatter).
+Arrays are batch-first and flat per population: an output is [batch, units].  Everything is functional (no
+in-place writes), so the same program runs under torch autograd and under jax.jit.  The step itself is
+circuitdsl/backends/program.py, compiled once from the plan.
 """
 
 from __future__ import annotations
@@ -17,11 +14,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from circuitdsl.backends import delays, operators
-from circuitdsl.backends.plan import Plan, ProjectionPlan, ref_key, refs
-from circuitdsl.ir.model import Binary, Call, Cond, Const, Expr, NeuronModel, Operator, Parameter, Ref, Unary, Var
-from circuitdsl.ir.operators import bias_shape
-from circuitdsl.ir.units import class_groups, port_size
+from circuitdsl.backends.plan import Plan
+from circuitdsl.ir.expr import evaluate
+from circuitdsl.ir.model import Ref, Var
 
 Array = Any
 State = dict[str, Array]
@@ -51,54 +46,12 @@ class Ops(Protocol):
     def irfftn(self, x: Array, sizes: list[int]) -> Array: ...  # norm 'forward'; the last axis zero-padded
     def complex(self, real: Array, imag: Array) -> Array: ...
     def correlate(self, x: Array, w: Array) -> Array: ...  # valid: x [batch, in, *grid], w [out, in, *taps]
-
-
-# ---- parameters ----------------------------------------------------------------------------------
-
-
-Sampler = Callable[[float, float, tuple[int, ...]], Array]
-
-
-def initial_values(parameter: Parameter, rng: np.random.Generator) -> np.ndarray:
-    """The default stored values, drawn by numpy from `rng`: every backend's init for one seed, bit for bit."""
-    return sampled_values(parameter, rng.uniform, rng.normal, np)  # type: ignore[no-any-return]
-
-
-def sampled_values(parameter: Parameter, uniform: Sampler, normal: Sampler, xp: Any) -> Array:
-    """The parameter's stored (raw) float32 values: its init rule drawn with the given samplers (low/mean,
-    high/std, shape), mapped back through its enforcement with the array namespace `xp` (numpy or jax.numpy)."""
-    shape = tuple(parameter.shape)
-    args = parameter.init.args
-    if parameter.init.rule == "data":
-        value = xp.asarray(parameter.init.values.data.reshape(shape))  # type: ignore[union-attr]
-    elif parameter.init.rule == "constant":
-        value = xp.full(shape, args[0], dtype=xp.float32)
-    elif parameter.init.rule == "uniform":
-        value = uniform(args[0], args[1], shape)
-    else:
-        value = normal(args[0], args[1], shape)
-    value = xp.asarray(value, dtype=xp.float32)
-    if parameter.enforce == "softplus":
-        magnitude = xp.maximum(xp.abs(value), xp.float32(1e-6))
-        value = magnitude + xp.log(-xp.expm1(-magnitude))  # softplus^-1, stable
-    elif parameter.enforce == "abs":
-        value = xp.abs(value)
-    if parameter.mask is not None:  # weight sparsity: masked elements start (and stay) at zero
-        value = value * xp.asarray(parameter.mask.data.reshape(shape), dtype=xp.float32)
-    return xp.asarray(value, dtype=xp.float32)  # an array also for a scalar (numpy gives 0-d results as scalars)
-
-
-def effective(parameter: Parameter, raw: Array, ops: Ops) -> Array:
-    """The value the circuit uses: the sign enforced by projection (clamp) or reparameterisation."""
-    sign = -1.0 if parameter.sign == "inhibitory" else 1.0
-    if parameter.enforce == "clamp":
-        clamp = ops.functions["clamp"]
-        return clamp(raw, 0.0, math.inf) if sign > 0 else clamp(raw, -math.inf, 0.0)
-    if parameter.enforce == "softplus":
-        return sign * ops.softplus(raw)
-    if parameter.enforce == "abs":
-        return sign * ops.functions["abs"](raw)
-    return raw
+    # the engine (circuitdsl/backends/program.py)
+    def broadcast(self, x: Array | float, shape: tuple[int, ...]) -> Array: ...  # x broadcast against shape
+    def clamp_between(self, lo: float, hi: float) -> Callable[[Array], Array]: ...  # clamp with constant bounds
+    def all_finite(self, x: Array) -> bool | None: ...  # None where values are not concrete (a trace)
+    def csr(self, crow: Array, rows: Array, cols: Array, values: Array, shape: tuple[int, int]) -> Any: ...
+    def csr_matmul(self, matrix: Any, x: Array) -> Array: ...  # x [batch, n] by a csr [m, n]: [batch, m]
 
 
 # ---- spikes --------------------------------------------------------------------------------------
@@ -121,317 +74,38 @@ def surrogate_slope(args: Mapping[str, float]) -> float:
     return next(iter(args.values()), 1.0)
 
 
-# ---- expressions ---------------------------------------------------------------------------------
-
-
-def evaluate(expr: Expr, lookup: Callable[[Var | Ref], Array], ops: Ops) -> Array:
-    """An IR expression over arrays (and Python floats for constants)."""
-    if isinstance(expr, Const):
-        return float(expr.value)
-    if isinstance(expr, Var | Ref):
-        return lookup(expr)
-    if isinstance(expr, Unary):
-        x = evaluate(expr.x, lookup, ops)
-        return -x if expr.op == "-" else 1.0 - x
-    if isinstance(expr, Binary):
-        a, b = evaluate(expr.left, lookup, ops), evaluate(expr.right, lookup, ops)
-        return _binary(expr.op, a, b, ops)
-    if isinstance(expr, Call):
-        return ops.functions[expr.fn](*[evaluate(a, lookup, ops) for a in expr.args])
-    if isinstance(expr, Cond):
-        c = evaluate(expr.cond, lookup, ops)
-        return ops.functions["where"](c, evaluate(expr.then, lookup, ops), evaluate(expr.other, lookup, ops))
-    raise TypeError(f"unknown expression {expr!r}")
-
-
-def _binary(op: str, a: Array, b: Array, ops: Ops) -> Array:
-    if op == "+":
-        return a + b
-    if op == "-":
-        return a - b
-    if op == "*":
-        return a * b
-    if op == "/":
-        return a / b
-    if op == "%":
-        return a % b
-    if op == "**":
-        return a ** b
-    if op == "and":
-        return a * b
-    if op == "or":
-        return a + b - a * b
-    compare = {"==": lambda: a == b, "!=": lambda: a != b, "<": lambda: a < b, "<=": lambda: a <= b,
-               ">": lambda: a > b, ">=": lambda: a >= b}[op]()
-    return float(compare) if isinstance(compare, bool) else ops.to_float(compare)
-
-
 # ---- state ---------------------------------------------------------------------------------------
-
-
-def initial_state(plan: Plan, batch: int, ops: Ops) -> State:
-    """Neuron states at their initial values, last outputs at 0, delay lines empty."""
-    state: State = {}
-    for population in plan.populations.values():
-        for variable in population.model.states:
-            value = float(evaluate(variable.init, _no_lookup, ops))
-            size = population.size * math.prod([a.size for a in variable.shape])
-            state[f"{population.name}.{variable.name}"] = ops.full(batch, size, value)
-        out_size = math.prod([a.size for a in population.model.output_shape])
-        state[f"{population.name}:out"] = ops.zeros(batch, population.size * out_size)
-    for projection in plan.projections:
-        if projection.delay:
-            state[f"{projection.id}:delay"] = ops.zeros(batch, projection.delay * projection.source_size)
-    return state
 
 
 def _no_lookup(name: Var | Ref) -> Array:
     raise ValueError(f"an initial value cannot read {name!r}")
 
 
-# ---- the step ------------------------------------------------------------------------------------
+def state_layout(plan: Plan) -> dict[str, tuple[int, float]]:
+    """Every state entry's key with its flat size per sample and initial value: neuron states, last outputs
+    (0), delay lines (0)."""
+    layout: dict[str, tuple[int, float]] = {}
+    for population in plan.populations.values():
+        for variable in population.model.states:
+            size = population.size * math.prod([a.size for a in variable.shape])
+            layout[f"{population.name}.{variable.name}"] = (size, float(evaluate(variable.init, _no_lookup)))
+        out_size = math.prod([a.size for a in population.model.output_shape])
+        layout[f"{population.name}:out"] = (population.size * out_size, 0.0)
+    for projection in plan.projections:
+        if projection.delay:
+            layout[f"{projection.id}:delay"] = (projection.delay * projection.source_size, 0.0)
+    return layout
 
 
-class Stepper:
-    """Runs steps of one plan with one backend; index arrays are converted once."""
-
-    def __init__(self, plan: Plan, ops: Ops) -> None:
-        self.plan = plan
-        self.ops = ops
-        index = {key: None if idx is None else ops.asarray(idx) for key, idx in plan.ref_index.items()}
-        exprs = [p.source for p in plan.projections] + [piece.expr for o in plan.ir.outputs for piece in o.pieces]
-        # each read's units, keyed by the Ref object itself: no selection is hashed or printed inside a step
-        # (which also keeps the step traceable by torch.compile)
-        self.units_read = {id(ref): index[ref_key(ref)] for expr in exprs for ref in refs(expr)}
-        self.output_size = {o.name: math.prod(a.size for a in o.shape) for o in plan.ir.outputs}
-        self.output_index = {key: None if idx is None else ops.asarray(idx) for key, idx in plan.output_index.items()}
-        self.arrays: dict[str, Array] = {}
-        for p in plan.projections:
-            for name in ("target_index", "pre", "post", "source_index", "gather", "factor"):
-                value = getattr(p, name)
-                if value is not None:
-                    self.arrays[f"{p.id}:{name}"] = ops.asarray(value)
-            if p.delay_param is not None:
-                self.arrays[f"{p.id}:taps"] = ops.asarray(delays.taps(p.delay))
-            if p.lowering == "masked":
-                cells = p.post * p.source_size + p.pre  # each synapse's cell of the [target, source] matrix
-                self.arrays[f"{p.id}:cells"] = ops.asarray(cells)
-                counts = np.bincount(cells, minlength=p.target_size * p.source_size).astype(np.float32)
-                self.arrays[f"{p.id}:counts"] = ops.asarray(counts.reshape(p.target_size, p.source_size))
-        self.by_class: dict[tuple[str, str], Array] = {}  # (population, param): flat elements each unit reads
-        for population in plan.ir.populations:
-            for param in plan.populations[population.name].model.params:
-                if param.by_class:
-                    rows = class_groups(population.shape[0].classes or [])[0]
-                    k = math.prod(a.size for a in param.shape)
-                    self.by_class[population.name, param.name] = ops.asarray(
-                        (rows[:, None] * k + np.arange(k)).reshape(-1))
-        self.incoming: dict[str, list[ProjectionPlan]] = {name: [] for name in plan.populations}
-        for p in plan.projections:
-            self.incoming[p.target].append(p)
-            if p.kind == "electrical" and p.source_population != p.target:
-                self.incoming[p.source_population].append(p)
-
-    def step(self, params: Mapping[str, Array], inputs: Mapping[str, Array], state: State) -> tuple[dict[str, Array],
-                                                                                                      State]:
-        ops, plan = self.ops, self.plan
-        weights = {p.name: effective(p, params[p.name], ops).reshape(-1) for p in plan.parameters}
-        current: dict[str, Array] = {}
-        new_state: State = {}
-
-        def read(ref: Ref, past: bool) -> Array:
-            if ref.source in inputs:
-                whole = inputs[ref.source]
-            elif past or ref.source not in current:
-                whole = state[f"{ref.source}:out"]
-            else:
-                whole = current[ref.source]
-            index = self.units_read[id(ref)]
-            return whole if index is None else ops.take(whole, index)
-
-        def signal(p: ProjectionPlan, past: bool) -> Array:
-            value = evaluate(p.source, lambda ref: read(ref, past), ops)  # type: ignore[arg-type]
-            return _as_batch(value, _batch_of(inputs, state), p.source_size, ops)
-
-        for name in plan.order:
-            population = plan.populations[name]
-            ports = {i.name: ops.zeros(_batch_of(inputs, state), population.size * port_size(population.model, i.name))
-                     for i in population.model.inputs}
-            for p in self.incoming[name]:
-                for port, index, values in self._contributions(p, name, weights, state, signal):
-                    ports[port] = values + ports[port] if index is None else ops.add_at(ports[port], index, values)
-            private = {p.name: self._private(name, p.name, weights[f"{name}.{p.name}"]) for p in population.model.params}
-            out, updates = run_neuron(population.model, ports, state, name, ops, private)
-            current[name] = out
-            new_state.update(updates)
-            new_state[f"{name}:out"] = out
-        for p in plan.projections:
-            if p.delay:
-                history = state[f"{p.id}:delay"]
-                new_state[f"{p.id}:delay"] = ops.stack_time(history, signal(p, past=False))
-        outputs = {o.name: self._output(o, read, _batch_of(inputs, state)) for o in plan.ir.outputs}
-        return outputs, new_state
-
-    def _private(self, population: str, param: str, values: Array) -> Array:
-        """A neuron param's flat values for every unit: per-class values gathered to the units of each class."""
-        index = self.by_class.get((population, param))
-        return values if index is None else self.ops.take(values.reshape(1, -1), index).reshape(-1)
-
-    def _contributions(self, p: ProjectionPlan, receiver: str, weights: Mapping[str, Array], state: State,
-                       signal: Callable[[ProjectionPlan, bool], Array]) -> list[tuple[str, Array | None, Array]]:
-        """What projection p adds to population `receiver`: (port, flat units or None for all, values)."""
-        if p.operator is not None:
-            return [(p.port, self.arrays.get(f"{p.id}:target_index"),
-                     self._operator(p, p.operator, weights, signal(p, p.recurrent)))]
-        w = weights[p.param]
-        if p.gather is not None:
-            w = w[self.arrays[f"{p.id}:gather"]]
-        else:
-            w = w[p.offset] if p.stride == 0 else w[p.offset:p.offset + p.synapses]
-        if p.factor is not None:
-            w = w * self.arrays[f"{p.id}:factor"]
-        if p.kind == "electrical":
-            return self._gap_junction(p, receiver, w, state)
-        if p.delay_param is not None:
-            return [(p.port, self.arrays.get(f"{p.id}:target_index"), self._learned_delay(p, w, weights, state))]
-        if p.delay:
-            source = state[f"{p.id}:delay"][:, : p.source_size]
-        else:
-            source = signal(p, p.recurrent)
-        return [(p.port, self.arrays.get(f"{p.id}:target_index"), self._project(p, w, source))]
-
-    def _project(self, p: ProjectionPlan, w: Array, source: Array) -> Array:
-        """Source [batch, source units] through p's synapses (weights w, one per synapse or shared): [batch, target
-        units], as one operation of p's lowering."""
-        ops = self.ops
-        if p.lowering == "elementwise":
-            return source * w
-        if p.lowering == "sparse":
-            return ops.scatter_add(p.target_size, self.arrays[f"{p.id}:post"],
-                                   ops.take(source, self.arrays[f"{p.id}:pre"]) * w)
-        if p.lowering == "dense" and p.stride == 0:
-            return ops.zeros(source.shape[0], p.target_size) + w * source.sum(1, keepdims=True)
-        return source @ self._matrix(p, w).T
-
-    def _operator(self, p: ProjectionPlan, operator: Operator, weights: Mapping[str, Array], source: Array) -> Array:
-        """A field [batch, in channels * grid points] through p's operator, plus its function-valued bias if any:
-        [batch, out channels * grid points]."""
-        (channels_in, channels_out), ops, grid = p.channels, self.ops, list(p.grid)
-        out = operators.apply(operator, weights[p.param], source.reshape(-1, channels_in, *grid), channels_out, ops)
-        if operator.bias is not None:
-            coefficients = weights[operator.bias].reshape(bias_shape(operator, channels_out))
-            out = out + operators.bias(coefficients, grid, operator.periodic, ops)
-        return out.reshape(-1, channels_out * math.prod(grid))
-
-    def _learned_delay(self, p: ProjectionPlan, w: Array, weights: Mapping[str, Array], state: State) -> Array:
-        """Each synapse's source read through its delay kernel over the history (gathered per synapse),
-        weighted and scattered into the target: [batch, target units]."""
-        history = state[f"{p.id}:delay"].reshape(-1, p.delay, p.source_size)  # [batch, K, source], oldest first
-        pre, post = self.arrays[f"{p.id}:pre"], self.arrays[f"{p.id}:post"]
-        k = delays.kernel(weights[p.delay_param], weights[p.delay_sigma], self.arrays[f"{p.id}:taps"],
-                          self.ops.functions)
-        return self.ops.scatter_add(p.target_size, post, (history[:, :, pre] * k).sum(1) * w)
-
-    def _matrix(self, p: ProjectionPlan, w: Array) -> Array:
-        """p's weights as a dense [target, source] matrix: in place for all_to_all, else scattered (repeats add)."""
-        if p.lowering == "dense":
-            return w.reshape(p.target_size, p.source_size)
-        if p.stride == 0:
-            return w * self.arrays[f"{p.id}:counts"]
-        cells = self.ops.scatter_add(p.target_size * p.source_size, self.arrays[f"{p.id}:cells"], w.reshape(1, -1))
-        return cells.reshape(p.target_size, p.source_size)
-
-    def _gap_junction(self, p: ProjectionPlan, receiver: str, g: Array,
-                      state: State) -> list[tuple[str, Array | None, Array]]:
-        """Current g (v_other - v_self) into both ends of every pair, from the previous step's outputs.
-
-        Masked, with G the [target, source] conductance matrix: G v_source - rowsum(G) v_target into the
-        target, G^T v_target - colsum(G) v_source into the source; sparse, pair by pair."""
-        ops = self.ops
-        pre, post = self.arrays[f"{p.id}:pre"], self.arrays[f"{p.id}:post"]
-        source_units = self.arrays[f"{p.id}:source_index"]
-        target_units = self.arrays.get(f"{p.id}:target_index")
-        v_source = ops.take(state[f"{p.source_population}:out"], source_units)
-        v_target = state[f"{p.target}:out"]
-        if target_units is not None:
-            v_target = ops.take(v_target, target_units)
-        if p.lowering == "masked":
-            matrix = self._matrix(p, g)
-            into_target = v_source @ matrix.T - v_target * matrix.sum(1)
-            into_source = v_target @ matrix - v_source * matrix.sum(0)
-        else:
-            v_pre, v_post = ops.take(v_source, pre), ops.take(v_target, post)
-            into_target = ops.scatter_add(p.target_size, post, g * (v_pre - v_post))
-            into_source = ops.scatter_add(p.source_size, pre, g * (v_post - v_pre))
-        parts = []
-        if receiver == p.target:
-            parts.append((p.port, target_units, into_target))
-        if receiver == p.source_population:
-            parts.append((p.source_port, source_units, into_source))
-        return parts
-
-    def _output(self, output: Any, read: Callable[[Ref, bool], Array], batch: int) -> Array:
-        """An output assembled from its pieces, [batch, units]."""
-        ops = self.ops
-        n = self.output_size[output.name]
-        total = ops.zeros(batch, n)
-        for i, piece in enumerate(output.pieces):
-            value = evaluate(piece.expr, lambda ref: read(ref, False), ops)  # type: ignore[arg-type]
-            index = self.output_index[(output.name, i)]
-            part = _as_batch(value, batch, n if index is None else int(index.shape[0]), ops)
-            total = part + total if index is None else ops.add_at(total, index, part)
-        return total
+def initial_state(plan: Plan, batch: int, ops: Ops) -> State:
+    """Neuron states at their initial values, last outputs at 0, delay lines empty."""
+    return {key: ops.full(batch, size, value) for key, (size, value) in state_layout(plan).items()}
 
 
-def _batch_of(inputs: Mapping[str, Array], state: State) -> int:
-    for value in (*inputs.values(), *state.values()):
-        return int(value.shape[0])
-    return 1
-
-
-def _as_batch(value: Array, batch: int, n: int, ops: Ops) -> Array:
+def as_batch(value: Array, batch: int, n: int, ops: Ops) -> Array:
     """A signal as [batch, n]: constants and single units broadcast."""
     if isinstance(value, float):
         return ops.full(batch, n, value)
-    if len(value.shape) == 2 and value.shape[1] == n:
+    if len(value.shape) == 2 and value.shape[1] == n and value.shape[0] == batch:
         return value
-    return ops.zeros(batch, n) + value
-
-
-def run_neuron(model: NeuronModel, ports: Mapping[str, Array], state: State, name: str,
-               ops: Ops, params: Mapping[str, Array]) -> tuple[Array, State]:
-    """One step of a population's neuron model: its equations in order; returns the output and new states.
-
-    Inside, every value is [batch, units, k] (k: its internal axis, 1 for a plain value) and a param of the
-    model [units, *its axes] (`params`: flat, by the model's names), so per-unit values broadcast over a
-    unit's axis; ports and states are flat [batch, units * k] outside."""
-    batch = int(next(iter(ports.values())).shape[0])
-    units = int(next(iter(ports.values())).shape[1]) // port_size(model, model.inputs[0].name)
-    values: dict[str, Array] = {port: x.reshape(batch, units, -1) for port, x in ports.items()}
-    shaped: dict[str, Array] = {}  # each state's zeros [batch, units, k], to broadcast its new value
-    for variable in model.states:
-        values[variable.name] = state[f"{name}.{variable.name}"].reshape(batch, units, -1)
-        shaped[variable.name] = values[variable.name] * 0.0
-    for param in model.params:
-        copies = 1 if param.shared else units
-        values[param.name] = params[param.name].reshape(copies, *([a.size for a in param.shape] or [1]))
-    reference = ops.zeros(batch, units).reshape(batch, units, 1)  # one value per unit
-    out = None
-    for equation in model.equations:
-        value = evaluate(equation.expr, lambda var: values[var.name], ops)  # type: ignore[arg-type, union-attr]
-        if equation.kind == "spike":
-            value = ops.spike(_like(value, reference), equation.surrogate or "atan",
-                              surrogate_slope(equation.surrogate_args))
-        if equation.kind == "out":
-            out = _like(value, reference).reshape(batch, -1)
-        elif equation.kind in ("update", "ode"):
-            values[equation.target] = _like(value, shaped[equation.target])
-        else:
-            values[equation.target] = value if equation.kind == "let" else _like(value, reference)
-    updates = {f"{name}.{v.name}": _like(values[v.name], shaped[v.name]).reshape(batch, -1) for v in model.states}
-    return out, updates
-
-
-def _like(value: Array, reference: Array) -> Array:
-    """A neuron's value shaped like `reference`: constants, per-unit params and smaller shapes broadcast."""
-    return value if not isinstance(value, float) and value.shape == reference.shape else reference * 0.0 + value
+    return ops.broadcast(value, (batch, n))

@@ -7,17 +7,32 @@ so `state_dict()` keys read `params.osc`, `params.seg[2]/w`, `params.x -> h/weig
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+import warnings
+from collections.abc import Callable, ItemsView, Iterator, KeysView, Mapping, Sequence, ValuesView
+from functools import partial
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from circuitdsl.backends.interface import flat_inputs, param_key, rollout_length, shaped_outputs
+from circuitdsl.backends.interface import (
+    batch_of,
+    check_finite,
+    checked_state,
+    dtype_name,
+    empty_outputs,
+    flat_inputs,
+    param_key,
+    rollout_length,
+    shaped_outputs,
+)
 from circuitdsl.backends.plan import Plan, make_plan
-from circuitdsl.backends.step import State, Stepper, initial_state, initial_values, surrogate_derivative
+from circuitdsl.backends.program import Program
+from circuitdsl.backends.record import resolve
+from circuitdsl.backends.step import State, initial_state, state_layout, surrogate_derivative
 from circuitdsl.ir.model import CircuitIR
+from circuitdsl.ir.params import initial_values
 
 
 class _Spike(torch.autograd.Function):
@@ -36,7 +51,8 @@ class _Spike(torch.autograd.Function):
 
 
 def _tensor(x: Any) -> torch.Tensor:
-    return x if isinstance(x, torch.Tensor) else torch.tensor(float(x), dtype=torch.float32)
+    """A constant as a 0-d float64 tensor: exact, and (0-d) it takes the dtype of the arrays it meets."""
+    return x if isinstance(x, torch.Tensor) else torch.tensor(float(x), dtype=torch.float64)
 
 
 def _bound(value: Any) -> Any:
@@ -88,7 +104,7 @@ _FUNCTIONS: dict[str, Callable[..., Any]] = {
     "sigmoid": lambda x: torch.sigmoid(_tensor(x)),
     "sin": lambda x: torch.sin(_tensor(x)),
     "cos": lambda x: torch.cos(_tensor(x)),
-    "step": lambda x: (_tensor(x) > 0).to(torch.float32),
+    "step": lambda x: (_tensor(x) > 0).to(_tensor(x).dtype),
     "sqrt": lambda x: torch.sqrt(_tensor(x)),
     "where": lambda c, a, b: torch.where(_tensor(c) > 0, _tensor(a), _tensor(b)),
     "reduce_sum": lambda x, size: _segments(x, size).sum(-1),
@@ -105,17 +121,19 @@ class TorchOps:
 
     functions = _FUNCTIONS
 
-    def __init__(self, device: torch.device | None = None) -> None:
+    def __init__(self, device: torch.device | None = None, dtype: torch.dtype = torch.float32) -> None:
         self.device = device
+        self.dtype = dtype
 
     def asarray(self, values: np.ndarray) -> torch.Tensor:
-        return torch.as_tensor(values, device=self.device)
+        """Index arrays as they are (int64), float constants in the ops' dtype."""
+        return torch.as_tensor(values, device=self.device, dtype=self.dtype if values.dtype.kind == "f" else None)
 
     def zeros(self, batch: int, n: int) -> torch.Tensor:
-        return torch.zeros(batch, n, device=self.device)
+        return torch.zeros(batch, n, device=self.device, dtype=self.dtype)
 
     def full(self, batch: int, n: int, value: float) -> torch.Tensor:
-        return torch.full((batch, n), value, device=self.device)
+        return torch.full((batch, n), value, device=self.device, dtype=self.dtype)
 
     def take(self, x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
         return x.index_select(1, index)
@@ -128,7 +146,19 @@ class TorchOps:
         return x.index_add(1, index, values.expand(x.shape[0], index.shape[0]))
 
     def to_float(self, x: torch.Tensor) -> torch.Tensor:
-        return x.to(torch.float32)
+        if not isinstance(x, torch.Tensor):
+            x = torch.as_tensor(np.asarray(x))
+        if x.dtype == self.dtype and (self.device is None or x.device == self.device):
+            return x
+        return x.to(device=self.device, dtype=self.dtype)
+
+    def clamp_between(self, lo: float, hi: float) -> Callable[[torch.Tensor], torch.Tensor]:
+        """clamp(x, lo, hi) for constant bounds, bound once (no checks per call)."""
+        return partial(torch.clamp, min=_bound(lo), max=_bound(hi))
+
+    def all_finite(self, x: torch.Tensor) -> bool | None:
+        """Whether x holds no NaN or infinity; None while torch.compile traces (no values to look at)."""
+        return None if torch.compiler.is_compiling() else bool(torch.isfinite(x).all())
 
     def spike(self, x: torch.Tensor, surrogate: str, slope: float) -> torch.Tensor:
         return _Spike.apply(x, surrogate, slope)  # type: ignore[no-untyped-call]
@@ -164,6 +194,53 @@ class TorchOps:
     def complex(self, real: torch.Tensor, imag: torch.Tensor) -> torch.Tensor:
         return torch.complex(real, imag)
 
+    def broadcast(self, x: torch.Tensor | float, shape: tuple[int, ...]) -> torch.Tensor:
+        if not isinstance(x, torch.Tensor):
+            return torch.full(shape, float(x), dtype=self.dtype, device=self.device)
+        x = x if x.dtype == self.dtype else x.to(self.dtype)
+        return x if x.shape == shape else x.expand(torch.broadcast_shapes(x.shape, shape))
+
+    def csr(self, crow: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, values: torch.Tensor,
+            shape: tuple[int, int]) -> torch.Tensor:
+        with warnings.catch_warnings():  # "sparse CSR support is in beta": the product and its gradient are tested
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.sparse_csr_tensor(crow, cols, values, shape, check_invariants=False)
+
+    def csr_matmul(self, matrix: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return (matrix @ x.T).T
+
+
+class ParameterTable(nn.Module):
+    """The circuit's parameters by key, read like a dict (`params["osc"]`, `.items()`); in `state_dict` as
+    `params.<key>`.  Unlike `nn.ParameterDict`, any key works, also one that names a method of a module or a
+    dict (`pop`, `train`, `to`, `update`, `forward`): keys live only in the module's parameter table, never as
+    attributes."""
+
+    def __init__(self, parameters: Mapping[str, nn.Parameter]) -> None:
+        super().__init__()
+        self._parameters.update(parameters)  # past register_parameter, whose check refuses attribute names
+
+    def __getitem__(self, key: str) -> nn.Parameter:
+        return self._parameters[key]  # type: ignore[return-value]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._parameters
+
+    def __iter__(self) -> Iterator[str]:  # type: ignore[override]
+        return iter(self._parameters)
+
+    def __len__(self) -> int:
+        return len(self._parameters)
+
+    def keys(self) -> KeysView[str]:
+        return self._parameters.keys()
+
+    def values(self) -> ValuesView[nn.Parameter]:
+        return self._parameters.values()  # type: ignore[return-value]
+
+    def items(self) -> ItemsView[str, nn.Parameter]:
+        return self._parameters.items()  # type: ignore[return-value]
+
 
 class CircuitModule(nn.Module):
     """A compiled circuit: `forward(inputs, state)` advances one time step, batch-first.
@@ -172,31 +249,40 @@ class CircuitModule(nn.Module):
     `[batch, *port shape]`.  Outputs come back the same way; the state is a dict of tensors.
     """
 
-    def __init__(self, ir: CircuitIR, seed: int = 0, lowering: str = "auto") -> None:
+    def __init__(self, ir: CircuitIR, seed: int = 0, lowering: str = "auto", dtype: str = "float32") -> None:
         super().__init__()
         self.ir = ir
         self.lowering = lowering
         self.plan: Plan = make_plan(ir, lowering)
+        self._layout = state_layout(self.plan)
+        self.nonfinite = "warn"  # NaN / infinite inputs: "warn", "raise" or "ignore" (docs/engine.md)
         rng = np.random.default_rng(seed)
-        self.params = nn.ParameterDict({
-            param_key(p.name): nn.Parameter(torch.from_numpy(initial_values(p, rng)), requires_grad=p.trainable)
+        self.params = ParameterTable({
+            param_key(p.name): nn.Parameter(torch.from_numpy(initial_values(p, rng, dtype_name(dtype))),
+                                            requires_grad=p.trainable)
             for p in ir.parameters})
         self._masks = {param_key(p.name): torch.tensor(p.mask.data.reshape(p.shape), dtype=torch.float32)
                        for p in ir.parameters if p.mask is not None}  # not buffers: state_dict keeps only params
+        # an empty tensor that `.to(dtype / device)`, `.double()` move with the parameters (also when there are
+        # none): the module runs in its dtype, on its device; not in state_dict
+        self.register_buffer("_where", torch.zeros(0, dtype=getattr(torch, dtype_name(dtype))), persistent=False)
         # built here, not on first use, so that torch.compile traces only the step itself
-        self._steppers: dict[str, Stepper] = {"cpu": Stepper(self.plan, TorchOps(torch.device("cpu")))}
+        self._programs: dict[str, Program] = {}  # by device and dtype, as a plain string (torch.compile's guards)
+        self._program()
 
-    def _stepper(self, device: torch.device) -> Stepper:
-        key = str(device)
-        if key not in self._steppers:
-            self._steppers[key] = Stepper(self.plan, TorchOps(device))
-        return self._steppers[key]
+    def _program(self) -> Program:
+        """The program for the module's current device and dtype, built once per pair."""
+        device, dtype = self._where.device, self._where.dtype
+        key = f"{device}/{dtype_name(dtype)}"  # a dtype the module cannot run in (after `.half()`, say) is named here
+        if key not in self._programs:
+            self._programs[key] = Program(self.plan, TorchOps(device, dtype), self.lowering)
+        return self._programs[key]
 
     def _device(self) -> torch.device:
-        return next((p.device for p in self.params.values()), torch.device("cpu"))
+        return self._where.device
 
     def initial_state(self, batch_size: int = 1) -> State:
-        return initial_state(self.plan, batch_size, TorchOps(self._device()))
+        return initial_state(self.plan, batch_size, self._program().ops)
 
     def rezero_weights(self) -> None:
         """Set every masked weight (a projection's `sparsity`) back to zero: call after each optimiser step."""
@@ -211,7 +297,8 @@ class CircuitModule(nn.Module):
     def at_resolution(self, **sizes: int) -> CircuitModule:
         """This circuit with grid axes at other sizes (`x = 512`), sharing these very parameters (an operator
         layer's do not depend on its grid): train at one resolution, run or go on training at another."""
-        other = CircuitModule(self.ir.at_resolution(**sizes), lowering=self.lowering)
+        other = CircuitModule(self.ir.at_resolution(**sizes), lowering=self.lowering,
+                              dtype=dtype_name(self._where.dtype))
         other.params = self.params
         other._masks = self._masks
         return other.to(self._device())
@@ -220,31 +307,50 @@ class CircuitModule(nn.Module):
         """The circuit's folded diagram, for notebooks (see `CircuitIR._repr_svg_`)."""
         return self.ir._repr_svg_()
 
-    def _params(self) -> dict[str, torch.Tensor]:
-        return {p.name: self.params[param_key(p.name)] for p in self.ir.parameters}
-
     def forward(self, inputs: Mapping[str, torch.Tensor] | torch.Tensor | None = None,
-                state: State | None = None) -> tuple[dict[str, torch.Tensor], State]:
-        stepper = self._stepper(self._device())
-        flat = flat_inputs(self.ir, inputs, ("batch",), stepper.ops)
-        if state is None:
-            state = self.initial_state(next((v.shape[0] for v in flat.values()), 1))
-        outputs, new_state = stepper.step(self._params(), flat, state)
+                state: State | None = None, record: Sequence[str] | None = None) -> tuple[dict[str, torch.Tensor],
+                                                                                            State]:
+        """One step: inputs [batch, *shape]; outputs (and the `record`ed names, see `rollout`) [batch, *shape]."""
+        program = self._program()
+        flat = flat_inputs(self.ir, inputs, ("batch",), program.ops)
+        check_finite(flat, self.nonfinite, program.ops)
+        records = resolve(self.plan, record)
+        batch = batch_of(flat, state)
+        state = self._state(state, batch)
+        outputs, new_state = program.step(program.prepare(self._params()), flat, state, batch, records)
         return shaped_outputs(self.ir, outputs), new_state
 
     def rollout(self, inputs: Mapping[str, torch.Tensor] | torch.Tensor | None = None, steps: int | None = None,
-                state: State | None = None) -> tuple[dict[str, torch.Tensor], State]:
-        """Run over time: each input is [batch, time, *shape]; outputs come back [batch, time, *shape]."""
-        stepper = self._stepper(self._device())
-        sequence = flat_inputs(self.ir, inputs, ("batch", "time"), stepper.ops)
+                state: State | None = None, record: Sequence[str] | None = None) -> tuple[dict[str, torch.Tensor],
+                                                                                             State]:
+        """Run over time: each input is [batch, time, *shape]; outputs come back [batch, time, *shape], and so
+        does each name in `record` (`pop`, `pop.state`, `pop.let`; docs/engine.md), keyed by that name."""
+        program = self._program()
+        sequence = flat_inputs(self.ir, inputs, ("batch", "time"), program.ops)
+        check_finite(sequence, self.nonfinite, program.ops)
         length = rollout_length(sequence, steps)
-        if state is None:
-            state = self.initial_state(next((v.shape[0] for v in sequence.values()), 1))
-        params = self._params()
-        collected: dict[str, list[torch.Tensor]] = {o.name: [] for o in self.ir.outputs}
+        records = resolve(self.plan, record)
+        batch = batch_of(sequence, state)
+        state = self._state(state, batch)
+        if length == 0:
+            return empty_outputs(self.ir, records, batch, program.ops), state
+        prepared = program.prepare(self._params())  # once for the whole rollout
+        step = program.step
+        collected: dict[str, list[torch.Tensor]] = {}
         for t in range(length):
-            outputs, state = stepper.step(params, {k: v[:, t] for k, v in sequence.items()}, state)
+            outputs, state = step(prepared, {k: v[:, t] for k, v in sequence.items()}, state, batch, records)
             for name, value in outputs.items():
-                collected[name].append(value)
+                collected.setdefault(name, []).append(value)
         stacked = {name: torch.stack(values, dim=1) for name, values in collected.items()}
         return shaped_outputs(self.ir, stacked), state
+
+    def _state(self, state: State | None, batch: int) -> State:
+        """The given state checked and in the module's dtype, on its device; or the initial state."""
+        if state is None:
+            return self.initial_state(batch)
+        return checked_state(self._layout, state, batch, self._program().ops)
+
+    def _params(self) -> dict[str, torch.Tensor]:
+        """Parameters by IR name, in the module's dtype (a parameter set to another dtype is converted)."""
+        dtype = self._where.dtype
+        return {p.name: self.params[param_key(p.name)].to(dtype) for p in self.ir.parameters}

@@ -6,16 +6,16 @@ order), self-junctions dropped.  Nothing here holds a Python object per synapse.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
-from circuitdsl.backends.step import evaluate
 from circuitdsl.connectome.source import Edges
 from circuitdsl.errors import Problem
+from circuitdsl.functions import FUNCTIONS
 from circuitdsl.ir import model as ir
+from circuitdsl.ir.expr import evaluate, functions_called
 
 
 @dataclass(frozen=True)
@@ -95,34 +95,15 @@ def group_quantities(count: np.ndarray, index: np.ndarray, n_groups: int) -> dic
     return {"mean_count": total / np.maximum(edges, 1), "edges": edges}
 
 
-class _NumpyOps:
-    """Just enough of a backend for `evaluate` to compute a weight expression over numpy arrays."""
-
-    functions: Mapping[str, Callable[..., Any]] = {
-        "clamp": np.clip, "min": np.minimum, "max": np.maximum, "abs": np.abs,
-        "relu": lambda x: np.maximum(x, 0.0), "detach": lambda x: x, "floor": np.floor, "exp": np.exp,
-        "log": np.log, "tanh": np.tanh, "sigmoid": lambda x: 1.0 / (1.0 + np.exp(-x)), "sin": np.sin,
-        "cos": np.cos, "step": lambda x: (np.asarray(x) > 0).astype(np.float64), "sqrt": np.sqrt,
-        "where": lambda c, a, b: np.where(np.asarray(c) > 0, a, b),
-    }
-
-    def to_float(self, x: Any) -> np.ndarray:
-        return np.asarray(x, dtype=np.float64)
+PER_SYNAPSE_FUNCTIONS = frozenset(f.name for f in FUNCTIONS.values() if f.dims not in ("reduce", "winners", "matvec",
+                                                                                      "push"))
+"""What a weight formula may call: the element-wise functions (the others work over a signal's axes)."""
 
 
 def per_edge(expr: ir.Expr, values: Mapping[str, np.ndarray], n: int) -> np.ndarray:
     """An expression over named per-edge (or per-group) arrays, as n float64 values (nan where undefined)."""
-    unknown = _functions(expr) - set(_NumpyOps.functions)
+    unknown = functions_called(expr) - PER_SYNAPSE_FUNCTIONS
     if unknown:
         raise Problem("E301", f"{min(unknown)}() works on signals, not on per-synapse data")
-    with np.errstate(all="ignore"):
-        result = evaluate(expr, lambda var: values[var.name], _NumpyOps())  # type: ignore[arg-type, union-attr]
+    result = evaluate(expr, lambda var: values[var.name])  # type: ignore[union-attr]  # formulas have no Refs
     return np.broadcast_to(np.asarray(result, dtype=np.float64), (n,)).copy()
-
-
-def _functions(expr: ir.Expr) -> set[str]:
-    """The names of the functions an expression calls."""
-    if isinstance(expr, ir.Call):
-        return {expr.fn}.union(*(_functions(a) for a in expr.args))
-    children = [getattr(expr, name) for name in ("x", "left", "right", "cond", "then", "other") if hasattr(expr, name)]
-    return set().union(*(_functions(c) for c in children))

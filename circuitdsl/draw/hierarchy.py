@@ -14,23 +14,14 @@ from typing import NamedTuple
 import numpy as np
 
 from circuitdsl.draw import text
-from circuitdsl.ir.model import (
-    Axis,
-    Binary,
-    Call,
-    CircuitIR,
-    Cond,
-    Expr,
-    Instance,
-    Population,
-    Port,
-    Ref,
-    Unary,
-    Wire,
-)
+from circuitdsl.ir.expr import fold, match, refs
+from circuitdsl.ir.model import Axis, CircuitIR, Expr, Instance, Population, Port, Ref, Shared, Wire
 from circuitdsl.ir.units import selected_units
 
 _LETTERS = "ijklmnpqrs"
+INLINE_SHARED = 12
+"""A shared subexpression (a let read twice) of at most this many nodes, written out, is drawn written out;
+a larger one is drawn by its name."""
 
 
 @dataclass
@@ -179,6 +170,8 @@ class Resolver:
 
     def __init__(self, hierarchy: Hierarchy) -> None:
         self.hierarchy = hierarchy
+        self.shared = hierarchy.ir.shared
+        self._sizes: dict[int, int] = {}  # each shared entry's size written out
 
     def candidates(self, context: Instance) -> list[tuple[Wire, End]]:
         """The port signals an expression written in `context` can read: its inputs, its children's outputs."""
@@ -193,7 +186,7 @@ class Resolver:
         group = self.hierarchy.group_of[context.name]
         ends: list[End] = []
 
-        def leaf(node: Expr) -> text.Slot | None:
+        def leaf(node: Expr) -> text.Slot | str | None:
             for wanted in (self._equal, self._within):
                 for wire, end in candidates:
                     if wanted(node, wire.expr):
@@ -202,15 +195,29 @@ class Resolver:
                         name = end.port if end.kind == "port_in" else f"{self._local_instance(owner, group)}.{end.port}"
                         return text.Slot(name)
             if isinstance(node, Ref):
-                kind = "input" if node.source in self.hierarchy.inputs else "population"
-                ends.append(End(kind, node.source))
+                ends.append(self._end(node))
                 select = tuple(node.select) if node.select is not None else None
                 return text.Slot(self.hierarchy.display(node.source, group), select,
                                  tuple(self.hierarchy.shapes[node.source]))
+            if isinstance(node, Shared) and self._size(node) > INLINE_SHARED:
+                ends.extend(self._end(ref) for ref in refs(node, self.shared))
+                return self._shared_name(node)
             return None
 
-        shape, slots = text.template(expr, leaf)
+        shape, slots = text.template(expr, leaf, self.shared)
         return Resolved(shape, tuple(slots), tuple(dict.fromkeys(ends)))
+
+    def _end(self, ref: Ref) -> End:
+        return End("input" if ref.source in self.hierarchy.inputs else "population", ref.source)
+
+    def _size(self, node: Shared) -> int:
+        """How many nodes a shared entry has written out (2^30 for thirty doubling lets: computed, not built)."""
+        return fold(node, lambda _, kids: 1 + sum(kids), self.shared, self._sizes)
+
+    def _shared_name(self, node: Shared) -> str:
+        """The let that named a shared entry, or its number in the table."""
+        names = self.hierarchy.ir.shared_names
+        return names[node.index] if node.index < len(names) and names[node.index] else f"shared#{node.index}"
 
     def _local_instance(self, instance: Instance, context: Group) -> str:
         """An instance's folded name as seen from `context`: `seg[i]`, `c[j]`."""
@@ -220,26 +227,18 @@ class Resolver:
     @staticmethod
     def _equal(node: Expr, wire: Expr) -> bool:
         """The expression is exactly the port's signal."""
-        return node == wire
+        return match(node, wire, lambda a, b: a == b)
 
     def _within(self, node: Expr, wire: Expr) -> bool:
         """Same expression, each population read here a part of what the port carries (`drive[1]` of `x`)."""
-        if type(node) is not type(wire):
-            return False
+        return match(node, wire, self._part_of)
+
+    def _part_of(self, node: Expr, wire: Expr) -> bool:
+        """A leaf read here is (a part of) the leaf the port carries."""
         if isinstance(node, Ref) and isinstance(wire, Ref):
             if node.source != wire.source:
                 return False
             sizes = [a.size for a in self.hierarchy.shapes[node.source]]
             mine, theirs = selected_units(sizes, node.select), selected_units(sizes, wire.select)
             return bool(np.isin(mine, theirs).all())
-        if isinstance(node, Unary) and isinstance(wire, Unary):
-            return node.op == wire.op and self._within(node.x, wire.x)
-        if isinstance(node, Binary) and isinstance(wire, Binary):
-            return node.op == wire.op and self._within(node.left, wire.left) and self._within(node.right, wire.right)
-        if isinstance(node, Call) and isinstance(wire, Call):
-            return (node.fn == wire.fn and len(node.args) == len(wire.args)
-                    and all(self._within(a, b) for a, b in zip(node.args, wire.args)))
-        if isinstance(node, Cond) and isinstance(wire, Cond):
-            return all(self._within(a, b) for a, b in ((node.cond, wire.cond), (node.then, wire.then),
-                                                       (node.other, wire.other)))
         return node == wire

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from html import escape
 
+from circuitdsl.ir.expr import fold
 from circuitdsl.ir.model import Axis, AxisSel, Binary, Call, Cond, Const, Domain, Expr, Init, SliceSel, Unary
 
 HOLE = "\x00"
@@ -19,6 +20,7 @@ HOLE = "\x00"
 _PRECEDENCE = {"or": 1, "and": 2, "==": 4, "!=": 4, "<": 4, "<=": 4, ">": 4, ">=": 4,
                "+": 5, "-": 5, "*": 6, "/": 6, "%": 6, "**": 8}
 _UNARY = 7  # between * and **, as in the language
+_ATOM = 100  # a number, a call or a hole: never parenthesised
 
 
 @dataclass(frozen=True)
@@ -105,38 +107,55 @@ def _units(values: list[int], axis: Axis | None) -> str:
     return names[0] if len(names) == 1 else "{" + ",".join(names) + "}"
 
 
-def template(expr: Expr, leaf: Callable[[Expr], Slot | None]) -> tuple[str, list[Slot]]:
-    """Print `expr` with a hole for every subexpression `leaf` claims (every `Ref` must be claimed)."""
-    slots: list[Slot] = []
+def template(expr: Expr, leaf: Callable[[Expr], Slot | str | None],
+             shared: Sequence[Expr] = ()) -> tuple[str, list[Slot]]:
+    """Print `expr` with a hole for every subexpression `leaf` claims with a slot (every `Ref` must be
+    claimed), and as plain text those it claims with a string (a shared entry by its name); a `Shared` node
+    `leaf` leaves alone prints as its entry of `shared`."""
+    def claim(node: Expr) -> _Printed | None:
+        slot = leaf(node)
+        if isinstance(slot, str):
+            return _Printed(slot, _ATOM, ())
+        return None if slot is None else _Printed(HOLE, _ATOM, (slot,))
 
-    def show(node: Expr, outer: int) -> str:
-        claimed = leaf(node)
-        if claimed is not None:
-            slots.append(claimed)
-            return HOLE
-        if isinstance(node, Const):
-            return number(node.value)
-        if isinstance(node, Unary):
-            text = f"-{show(node.x, _UNARY)}" if node.op == "-" else f"not {show(node.x, 3)}"
-            return _parenthesised(text, _UNARY if node.op == "-" else 3, outer)
-        if isinstance(node, Binary):
-            mine = _PRECEDENCE[node.op]
-            right_bias = 0 if node.op == "**" else 1  # `a - (b - c)`; `**` groups to the right
-            left_bias = 1 if node.op == "**" or mine == _PRECEDENCE["<"] else 0  # comparisons do not chain
-            text = f"{show(node.left, mine + left_bias)} {node.op} {show(node.right, mine + right_bias)}"
-            return _parenthesised(text, mine, outer)
-        if isinstance(node, Call):
-            return f"{node.fn}({', '.join(show(a, 0) for a in node.args)})"
-        if isinstance(node, Cond):
-            return _parenthesised(f"{show(node.then, 1)} if {show(node.cond, 1)} else {show(node.other, 0)}", 0, outer)
-        raise TypeError(f"unexpected expression node {node!r}")  # a Var outside a neuron, or a new node kind
-
-    return show(expr, 0), slots
+    printed = fold(expr, _show, shared, cut=claim)
+    return printed.text, list(printed.slots)
 
 
-def _parenthesised(text: str, mine: int, outer: int) -> str:
-    """Parentheses where an operator binds looser than its context."""
-    return f"({text})" if mine < outer else text
+@dataclass(frozen=True)
+class _Printed:
+    """A printed subexpression: its text, how tightly it binds, and the slots of its holes in order."""
+
+    text: str
+    precedence: int
+    slots: tuple[Slot, ...]
+
+
+def _show(node: Expr, parts: tuple[_Printed, ...]) -> _Printed:
+    if isinstance(node, Const):
+        return _Printed(number(node.value), _ATOM, ())
+    if isinstance(node, Unary):
+        mine = _UNARY if node.op == "-" else 3
+        return _Printed(("-" if node.op == "-" else "not ") + _inside(parts[0], mine), mine, parts[0].slots)
+    if isinstance(node, Binary):
+        mine = _PRECEDENCE[node.op]
+        right_bias = 0 if node.op == "**" else 1  # `a - (b - c)`; `**` groups to the right
+        left_bias = 1 if node.op == "**" or mine == _PRECEDENCE["<"] else 0  # comparisons do not chain
+        left, right = parts
+        text = f"{_inside(left, mine + left_bias)} {node.op} {_inside(right, mine + right_bias)}"
+        return _Printed(text, mine, left.slots + right.slots)
+    if isinstance(node, Call):
+        return _Printed(f"{node.fn}({', '.join(p.text for p in parts)})", _ATOM, tuple(s for p in parts for s in p.slots))
+    if isinstance(node, Cond):
+        cond, then, other = parts
+        text = f"{_inside(then, 1)} if {_inside(cond, 1)} else {_inside(other, 0)}"
+        return _Printed(text, 0, then.slots + cond.slots + other.slots)
+    raise TypeError(f"unexpected expression node {node!r}")  # a Var outside a neuron, or a new node kind
+
+
+def _inside(part: _Printed, outer: int) -> str:
+    """A subexpression's text, parenthesised where it binds looser than its context."""
+    return f"({part.text})" if part.precedence < outer else part.text
 
 
 def fill(shape: str, slots_of_repeats: Sequence[Sequence[Slot]]) -> str:

@@ -27,7 +27,7 @@ import numpy as np
 from circuitdsl.draw import notation, text
 from circuitdsl.draw.hierarchy import Hierarchy
 from circuitdsl.draw.units import given_weights, synapses, unit_names
-from circuitdsl.ir.graph import refs
+from circuitdsl.ir.expr import refs
 from circuitdsl.ir.model import Axis, CircuitIR, Expr, Projection
 from circuitdsl.ir.units import port_size, selected_units
 
@@ -226,7 +226,7 @@ class _UnrolledView:
     def _reads(self, expr: Expr, signal_units: np.ndarray) -> list[tuple[str, np.ndarray]]:
         """For each population or input an expression reads, the unit of it behind each unit of the signal."""
         found = []
-        for ref in refs(expr):
+        for ref in refs(expr, self.ir.shared):
             units = selected_units([a.size for a in self.full[ref.source]], ref.select)
             found.append((ref.source, units[signal_units] if len(units) > 1 else np.repeat(units, len(signal_units))))
         return found
@@ -269,13 +269,13 @@ class _UnrolledView:
         feeds: dict[str, list[str]] = {owner: [] for owner in self.shapes}
         for projection in self.ir.projections:
             if projection.kind == "chemical" and not projection.recurrent and projection.delay == 0:
-                for ref in refs(projection.source):
+                for ref in refs(projection.source, self.ir.shared):
                     if ref.source != projection.target:
                         sorter.add(projection.target, ref.source)
                         feeds[projection.target].append(ref.source)
         for output in self.ir.outputs:
             for piece in output.pieces:
-                for ref in refs(piece.expr):
+                for ref in refs(piece.expr, self.ir.shared):
                     sorter.add(output.name, ref.source)
                     feeds[output.name].append(ref.source)
         layers: dict[str, int] = {}

@@ -17,7 +17,8 @@ import networkx as nx
 import numpy as np
 
 from circuitdsl import ast, units
-from circuitdsl.elaborate import connectivity, delays, operators, select
+from circuitdsl.bulk import gc_paused
+from circuitdsl.elaborate import connectivity, delays, operators, select, shared
 from circuitdsl.elaborate import connectome as data
 from circuitdsl.elaborate.evaluate import (
     BUILTINS, Abort, CircuitCall, Evaluator, Poisoned, dim_of, format_shape, magnitude, touch,
@@ -99,10 +100,16 @@ class CircuitBuilder:
         self.winners: dict[str, int] = {}  # per neuron model, the k of its kwta(): its populations need k units
         self.active: list[Definition] = []
         self.counts = {"units": 0, "synapses": 0, "statements": 0, "instances": 0}
+        self.let_names: dict[int, tuple[ir.Expr, str]] = {}  # a let's signal object -> (it, the let's name)
 
     # ---- entry -------------------------------------------------------------------------------------
     def build(self, definition: Definition, given: Iterable[tuple[ast.Ident | None, object, Span]],
               span: Span) -> ir.CircuitIR:
+        with gc_paused():  # halves the time of a large circuit (circuitdsl/bulk.py)
+            return self._build(definition, given, span)
+
+    def _build(self, definition: Definition, given: Iterable[tuple[ast.Ident | None, object, Span]],
+               span: Span) -> ir.CircuitIR:
         scope = Scope(parent=definition.module.scope)
         try:
             args = bind_arguments(self.evaluator, definition, given, scope, span)
@@ -123,11 +130,13 @@ class CircuitBuilder:
         self._check_parameters(parameters)
         self._check_expressions(projections, outputs)
         self.reporter.raise_if_errors()
+        signals = shared.share(_mark_recurrent(projections, self.populations), outputs, hierarchy,
+                               {key: name for key, (_, name) in self.let_names.items()})
         return ir.CircuitIR(name=definition.name, doc=definition.node.doc, args=hierarchy.args,
-                            inputs=list(frame.inputs.values()), outputs=outputs, populations=self.populations,
-                            projections=_mark_recurrent(projections, self.populations), parameters=parameters,
-                            neurons=self.neurons, hierarchy=hierarchy, files=sorted(self.reporter.sources),
-                            sources=self.sources)
+                            inputs=list(frame.inputs.values()), outputs=signals.outputs, populations=self.populations,
+                            projections=signals.projections, parameters=parameters,
+                            neurons=self.neurons, hierarchy=signals.hierarchy, files=sorted(self.reporter.sources),
+                            sources=self.sources, shared=signals.table, shared_names=signals.names)
 
     def _check_parameters(self, parameters: list[ir.Parameter]) -> None:
         """E706 when the parameters together pass the limit (before a backend allocates them); E801 when an
@@ -202,6 +211,8 @@ class CircuitBuilder:
                 raise ev.fail("E005", "instantiate a circuit with `name = Circuit(...)`, not with let", s.span)
             if isinstance(value, DataCall):
                 value = data.build(ev, value, scope)
+            if isinstance(value, Signal):  # named for diagrams, should it be stored as a shared entry
+                self.let_names.setdefault(id(value.expr), (value.expr, s.name.name))
             scope.define(s.name.name, value, s.name.span, "let", self.reporter)
         elif isinstance(s, ast.InputDecl):
             for port in s.ports:
@@ -870,6 +881,16 @@ class CircuitBuilder:
         return handle
 
     # ---- finishing -----------------------------------------------------------------------------------
+    def _init_of(self, handle: ParamHandle, shape: list[int]) -> ir.Init:
+        """A param's init in the IR; values loaded from a file (`load(...)`) must fill its shape exactly."""
+        values = handle.init.values
+        if values is None:
+            return ir.Init(rule=handle.init.rule, args=list(handle.init.args))  # type: ignore[arg-type]
+        if values.size != int(np.prod(shape)):
+            raise self.reporter.fail("E302", f"'{handle.name}' needs {int(np.prod(shape))} values {shape}, but "
+                                              f"load() gives {values.size}", handle.span)
+        return ir.Init(rule="data", args=[], values=ir_arrays.Array(values))
+
     def _finish_weights(self) -> tuple[list[ir.Parameter], list[ir.Projection]]:
         """Size each param from its uses and give every projection its offset into it."""
         parameters: list[ir.Parameter] = []
@@ -895,7 +916,7 @@ class CircuitBuilder:
             for i, spot in enumerate(spots):
                 offsets[(handle.name, i)] = spot
             parameters.append(ir.Parameter(name=handle.name, shape=shape, sign=handle.sign, enforce=handle.enforce,
-                                           init=ir.Init(rule=handle.init.rule, args=list(handle.init.args)),
+                                           init=self._init_of(handle, shape),
                                            trainable=handle.trainable, share=handle.share,
                                            dim=format_dim(handle.init.dim),
                                            mask=None if handle.mask is None else ir_arrays.Array(handle.mask),
@@ -961,8 +982,8 @@ def _fan_in(wiring: connectivity.Wiring, source: Signal) -> float:
 
 
 def _fixed_fits(handle: ParamHandle, arrow: str) -> bool:
-    value = handle.init.args[0]
-    return value <= 0 if arrow == "-|" else value >= 0
+    values = handle.init.values if handle.init.values is not None else handle.init.args[:1]
+    return bool(max(values) <= 0) if arrow == "-|" else bool(min(values) >= 0)
 
 
 def _check_init_sign(ev: Evaluator, init: InitRule, sign: str, enforce: str, span: Span) -> None:
@@ -970,7 +991,9 @@ def _check_init_sign(ev: Evaluator, init: InitRule, sign: str, enforce: str, spa
     if sign not in ("excitatory", "inhibitory"):
         return
     flip = 1.0 if sign == "excitatory" else -1.0
-    if init.rule == "constant":
+    if init.values is not None:  # load(...)
+        lowest = float(np.min(flip * init.values)) if init.values.size else 0.0
+    elif init.rule == "constant":
         lowest = flip * init.args[0]
     elif init.rule == "uniform":
         lowest = min(flip * init.args[0], flip * init.args[1])

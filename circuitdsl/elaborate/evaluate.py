@@ -14,9 +14,11 @@ from dataclasses import dataclass
 
 from circuitdsl import ast, units
 from circuitdsl.elaborate import operators, select
+from circuitdsl.elaborate.data_values import load_rule
 from circuitdsl.elaborate.limits import FLOAT32_MAX, Limits, fits_float32
 from circuitdsl.elaborate.sandbox import Sandbox
 from circuitdsl.elaborate.scope import Scope
+from circuitdsl.elaborate.unit_literals import unit_name_hint, unit_suffix, unknown_unit
 from circuitdsl.elaborate.values import (
     ENUMS, Builtin, DataCall, Definition, InitRule, InstanceArray, InstanceValue, Namespace, PopulationRef, Rule, Signal,
     Symbol, Unbound, choices, describe,
@@ -24,6 +26,7 @@ from circuitdsl.elaborate.values import (
 from circuitdsl.errors import Problem, Reporter, Span, did_you_mean
 from circuitdsl.functions import FUNCTIONS
 from circuitdsl.ir import model as ir
+from circuitdsl.ir.expr import children, transform, walk
 from circuitdsl.units import DIMENSIONLESS, Dim, Quantity, format_dim
 
 
@@ -46,7 +49,7 @@ class CircuitCall:
 
 BUILTINS: dict[str, Builtin] = {
     **{name: Builtin(name, "function") for name in FUNCTIONS},
-    **{name: Builtin(name, "init") for name in ("constant", "uniform", "normal", "fixed")},
+    **{name: Builtin(name, "init") for name in ("constant", "uniform", "normal", "fixed", "load")},
     **{name: Builtin(name, "rule") for name in ("one_to_one", "all_to_all", "dense", "pairs", "random")},
     "connectome": Builtin("connectome", "data"),
     "grid": Builtin("grid", "grid"),
@@ -153,14 +156,18 @@ class Evaluator:
             return Signal(ir.Const(value=magnitude(value)), (), dim_of(value))
         raise self.fail("E301", f"expected a signal or a number, got {describe(value)}", span)
 
-    def dimension(self, ident: ast.Ident | None) -> Dim:
-        """A dimension written by name (`input I: current`); none written means dimensionless."""
-        if ident is None:
+    def dimension(self, node: ast.Ident | ast.Dimension | None) -> Dim:
+        """A dimension written by name (`input I: current`) or combined (`voltage / time`); none is dimensionless."""
+        if node is None:
             return DIMENSIONLESS
-        if ident.name not in units.DIMENSIONS:
-            raise self.fail("E201", f"unknown dimension '{ident.name}'", ident.span,
-                            [did_you_mean(ident.name, units.DIMENSIONS), f"dimensions: {', '.join(units.DIMENSIONS)}"])
-        return units.DIMENSIONS[ident.name]
+        dim = DIMENSIONLESS
+        for ident, exponent in node.factors if isinstance(node, ast.Dimension) else ((node, 1),):
+            if ident.name not in units.DIMENSIONS:
+                raise self.fail("E201", f"unknown dimension '{ident.name}'", ident.span,
+                                [did_you_mean(ident.name, units.DIMENSIONS), f"dimensions: {', '.join(units.DIMENSIONS)}"
+                                 ", combined with * / and ** (voltage / time)"])
+            dim = units.mul(dim, units.power(units.DIMENSIONS[ident.name], exponent))
+        return dim
 
     # ---- atoms -----------------------------------------------------------------------------------
     def _eval_Number(self, node: ast.Number, scope: Scope, expect: str | None, labels: list[str] | None) -> object:
@@ -172,8 +179,7 @@ class Evaluator:
         entry = units.UNITS.get(node.unit.name)
         if entry is None:
             raise self.fail("E402", f"unknown unit '{node.unit.name}'", node.unit.span,
-                            [did_you_mean(node.unit.name, units.UNITS), "units: ms, s, mV, nA, pA, nS, uS, pF, "
-                             "nF, Hz, kHz, Mohm, um, mM, with prefixes p n u m k M G"])
+                            [did_you_mean(node.unit.name, units.UNITS), units.UNIT_SUMMARY])
         scale, dim = entry
         if not math.isfinite(node.value * scale):
             raise self.fail("E801", "this number is too large", node.span)
@@ -209,7 +215,7 @@ class Evaluator:
             return BUILTINS[node.id]
         accepted = choices(expect) if expect in ENUMS else ()
         candidates = scope.visible_names() | set(BUILTINS) | set(labels or ()) | set(accepted)
-        notes = [did_you_mean(node.id, candidates)]
+        notes = [unit_name_hint(node.id) or did_you_mean(node.id, candidates)]
         if accepted:
             notes.append(f"expected one of: {', '.join(accepted)}")
         raise self.fail("E201", f"unknown name '{node.id}'", node.span, notes)
@@ -246,6 +252,13 @@ class Evaluator:
     def _eval_Binary(self, node: ast.Binary, scope: Scope, expect: str | None, labels: list[str] | None) -> object:
         if node.op in ("and", "or"):
             return self._logic(node, scope)
+        unit = unit_suffix(node, scope)  # `10 mV/ms`: a literal with a compound unit
+        if unit is not None:
+            return self._arith(node, self.eval(node.left, scope), unit)
+        stray = unknown_unit(node, scope)
+        if stray is not None and stray.id not in BUILTINS:
+            raise self.fail("E402", f"unknown unit '{stray.id}'", stray.span,
+                            [did_you_mean(stray.id, [*units.UNITS, *scope.visible_names()]), units.UNIT_SUMMARY])
         left = self.eval(node.left, scope)
         # `reset == subtract`: a bare name compared with an enum value is read as a member of that enum
         right_expect = left.enum if isinstance(left, Symbol) else None
@@ -505,6 +518,8 @@ class Evaluator:
 
     def _init_rule(self, node: ast.Call, scope: Scope, name: str) -> InitRule:
         self._positional(node, f"{name}()")
+        if name == "load":
+            return load_rule(self, node, scope, Limits.synapses)
         arity = {"constant": 1, "fixed": 1, "uniform": 2, "normal": 2}[name]
         if len(node.args) != arity:
             raise self.fail("E301", f"{name}() takes {arity} argument{'s' * (arity != 1)}, got {len(node.args)}",
@@ -600,7 +615,7 @@ class Evaluator:
 
     def _index_signal(self, node: ast.Subscript, scope: Scope, base: Signal) -> Signal:
         picks = self.index_picks(node, scope, base.shape, select.full(base.shape))
-        if isinstance(base.expr, ir.Ref) or _all_leaves_shaped(base.expr, base.shape):
+        if isinstance(base.expr, ir.Ref) or _all_leaves_shaped(base.expr):
             expr = _reselect(base.expr, base.shape, picks, self.ref_shapes)
             return Signal(expr, select.result_shape(base.shape, picks), base.dim)
         raise self.fail("E302", "only element-wise signals can be indexed", node.span)
@@ -664,50 +679,37 @@ def format_shape(shape: tuple[ir.Axis, ...] | list[ir.Axis]) -> str:
     return "[" + ", ".join(f"{a.name}={a.size}" for a in shape) + "]" if shape else "a single unit"
 
 
-def _all_leaves_shaped(expr: ir.Expr, shape: tuple[ir.Axis, ...]) -> bool:
+def _all_leaves_shaped(expr: ir.Expr) -> bool:
     """True when every leaf of an element-wise expression is a constant or a ref (so indexing distributes)."""
-    if isinstance(expr, ir.Const | ir.Ref):
-        return True
-    if isinstance(expr, ir.Unary):
-        return _all_leaves_shaped(expr.x, shape)
-    if isinstance(expr, ir.Binary):
-        return _all_leaves_shaped(expr.left, shape) and _all_leaves_shaped(expr.right, shape)
-    if isinstance(expr, ir.Call):  # an axis function is not element-wise: a selection does not distribute
-        return FUNCTIONS[expr.fn].dims not in ("reduce", "winners", "matvec", "push") and all(_all_leaves_shaped(a, shape)
-                                                                             for a in expr.args)
-    if isinstance(expr, ir.Cond):
-        return all(_all_leaves_shaped(e, shape) for e in (expr.cond, expr.then, expr.other))
-    return False
+    for node in walk(expr):
+        if isinstance(node, ir.Call) and FUNCTIONS[node.fn].dims in ("reduce", "winners", "matvec", "push"):
+            return False  # an axis function is not element-wise: a selection does not distribute
+        if not children(node) and not isinstance(node, ir.Const | ir.Ref):
+            return False
+    return True
 
 
 def _reselect(expr: ir.Expr, shape: tuple[ir.Axis, ...], picks: tuple[select.AxisPick, ...],
               ref_shapes: dict[str, tuple[ir.Axis, ...]]) -> ir.Expr:
     """Push a selection made on an element-wise expression down to each of its refs."""
-    if isinstance(expr, ir.Const) or not shape:
+    if not shape:
         return expr
-    if isinstance(expr, ir.Ref):
-        base = ref_shapes[expr.source]
-        current = select.from_ir(base, tuple(expr.select) if expr.select else None)
+
+    def reselect(node: ir.Expr) -> ir.Expr:
+        if not isinstance(node, ir.Ref):
+            return node
+        base = ref_shapes[node.source]
+        current = select.from_ir(base, tuple(node.select) if node.select else None)
         if not select.result_shape(base, current):
-            return expr  # a single unit broadcast against the others stays as it is
+            return node  # a single unit broadcast against the others stays as it is
         retained = [i for i, p in enumerate(current) if not isinstance(p, int)]
         new = list(current)
         for axis_index, pick in zip(retained, picks, strict=True):
             kept = current[axis_index]
             new[axis_index] = kept[pick] if isinstance(pick, int) else _compose(kept, pick)  # type: ignore[arg-type]
-        return ir.Ref(source=expr.source, select=_list(select.to_ir(base, tuple(new))))
-    def down(e: ir.Expr) -> ir.Expr:
-        return _reselect(e, shape, picks, ref_shapes)
+        return ir.Ref(source=node.source, select=_list(select.to_ir(base, tuple(new))))
 
-    if isinstance(expr, ir.Unary):
-        return ir.Unary(op=expr.op, x=down(expr.x))
-    if isinstance(expr, ir.Binary):
-        return ir.Binary(op=expr.op, left=down(expr.left), right=down(expr.right))
-    if isinstance(expr, ir.Call):
-        return ir.Call(fn=expr.fn, args=[down(a) for a in expr.args])
-    if isinstance(expr, ir.Cond):
-        return ir.Cond(cond=down(expr.cond), then=down(expr.then), other=down(expr.other))
-    return expr
+    return transform(expr, reselect)
 
 
 def _compose(kept: range | tuple[int, ...], pick: range | tuple[int, ...]) -> range | tuple[int, ...]:

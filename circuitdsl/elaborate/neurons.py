@@ -14,6 +14,7 @@ import numpy as np
 
 from circuitdsl import ast, units
 from circuitdsl.elaborate.evaluate import Abort, Evaluator, Poisoned, dim_of, format_shape, magnitude, touch
+from circuitdsl.elaborate.integrators import NotLinear, Ode, derivative_equations, update_equations
 from circuitdsl.elaborate.scope import Binding, Scope
 from circuitdsl.elaborate.values import ENUMS, WITH_BOOLS, Definition, InitRule, Signal, Symbol, choices, describe
 from circuitdsl.errors import CircuitError, Problem, Reporter, Span, did_you_mean
@@ -108,12 +109,12 @@ def check_type(evaluator: Evaluator, value: object, param: ast.ArgDecl, span: Sp
     elif kind == "str":
         if isinstance(value, str):
             return value
-    elif kind in units.DIMENSIONS:
-        expected = units.DIMENSIONS[kind]
+    elif kind in units.DIMENSIONS or isinstance(param.type, ast.Dimension):
+        expected = evaluator.dimension(param.type)
         if isinstance(value, int | float | Quantity) and not isinstance(value, bool):
             if dim_of(value) != expected:
-                raise evaluator.fail("E401", f"'{param.name.name}' must be a {kind}, got {format_dim(dim_of(value))}",
-                                     span, [_unit_hint(kind)])
+                raise evaluator.fail("E401", f"'{param.name.name}' must be a {format_dim(expected)}, got "
+                                             f"{format_dim(dim_of(value))}", span, [_unit_hint(format_dim(expected))])
             return value
     else:
         types = sorted([*_PLAIN_TYPES, *ENUMS, *units.DIMENSIONS])
@@ -129,8 +130,12 @@ def _article(kind: str) -> str:
 def _unit_hint(kind: str) -> str:
     examples = {"time": "10 ms", "voltage": "-65 mV", "current": "1 nA", "conductance": "5 nS",
                 "capacitance": "100 pF", "frequency": "5 Hz", "resistance": "100 Mohm", "length": "10 um",
-                "concentration": "1 mM", "charge": "1 pC"}
-    return f"for example {examples[kind]}" if kind in examples else "write a plain number"
+                "concentration": "1 mM", "charge": "1 pC", "area": "100 um**2", "temperature": "279.45 K",
+                "voltage / time": "10 mV/ms", "conductance / area": "120 mS/cm**2",
+                "capacitance / area": "1 uF/cm**2", "current / area": "10 uA/cm**2"}
+    if kind == "dimensionless":
+        return "write a plain number"
+    return f"for example {examples[kind]}" if kind in examples else "write a number with units of that dimension"
 
 
 def plain(value: object) -> ir.Value:
@@ -178,15 +183,24 @@ class NeuronBuilder:
         self.input_dims: dict[str, Dim] = {}
         self.state_shapes: dict[str, tuple[ir.Axis, ...]] = {}
         self.out_failed = False  # `out = ...` failed (and was reported): no E804 on top of that
+        self.method = "euler"  # the integrator: the argument `method: solver`, if the model has one
+        self.step = 0.0  # dt, in ms
+        self.odes: list[Ode] = []
+        self.ode_span: tuple[int, int] = (0, 0)  # equations from the first dx/dt's to the last one's
+        self.writes: list[tuple[int, str, Span]] = []  # (equation index, state, span) of each state update
 
     def build(self) -> ir.NeuronModel:
         for name, value in self.args.items():
             self.scope.define(name, value, None, "argument", self.reporter)
             self.scope.names[name].used = True
+        method = self.scope.lookup("method")
+        if method is not None and isinstance(method.value, Symbol) and method.value.enum == "solver":
+            self.method = method.value.name
         body = self.definition.node.body
         if not any(isinstance(s, ast.InputDecl) for s in body):
             self._input("in", DIMENSIONLESS, None)
         self._run(body)
+        self._integrate()
         if self.output_dim is None:
             if self.out_failed:
                 raise Abort()
@@ -336,7 +350,7 @@ class NeuronBuilder:
             values = np.broadcast_to(line, tuple(a.size for a in shape))
             return ir.Init(rule="data", args=[], values=Array(values.astype(np.float64).ravel()))
         value = self.evaluator.constant(node, self.scope, "an initial value")
-        if isinstance(value, InitRule) and not value.fixed and value.dim == DIMENSIONLESS:
+        if isinstance(value, InitRule) and not value.fixed and value.dim == DIMENSIONLESS and value.values is None:
             return ir.Init(rule=value.rule, args=list(value.args))  # type: ignore[arg-type]
         if isinstance(value, int | float) and not isinstance(value, bool):
             return ir.Init(rule="constant", args=[float(value)])
@@ -383,6 +397,7 @@ class NeuronBuilder:
         if value.dim != self.state_dims[target.id]:
             raise self.evaluator.fail("E401", f"'{target.id}' is a {state.dim} but the right side is a "
                                               f"{format_dim(value.dim)}", s.value.span)
+        self.writes.append((len(self.equations), target.id, s.span))
         self.equations.append(ir.Equation(kind="update", target=target.id, expr=value.expr))
 
     def _state_named(self, name: str, span: Span) -> ir.StateVar:
@@ -407,10 +422,42 @@ class NeuronBuilder:
             raise self.evaluator.fail("E401", f"d{name}/dt is a rate ({format_dim(self.state_dims[name])} per time), "
                                               f"but the right side is {format_dim(value.dim)}", s.value.span,
                                       ["a rate divides by a time constant, e.g. (-v + in) / tau with tau in ms"])
-        step = magnitude(dt.value)
-        euler = ir.Binary(op="+", left=ir.Var(name=name),
-                          right=ir.Binary(op="*", left=ir.Const(value=step), right=value.expr))
-        self.equations.append(ir.Equation(kind="ode", target=name, expr=euler))
+        if any(o.state == name for o in self.odes):
+            raise self.evaluator.fail("E202", f"d{name}/dt is written twice", s.target.span)
+        self.step = float(magnitude(dt.value))
+        ode = Ode(name, value.expr, s.value.span)
+        try:
+            derivative = derivative_equations(self.method, ode, self.equations)
+        except NotLinear:
+            raise self.evaluator.fail("E804", f"exponential_euler needs d{name}/dt linear in {name} (A * {name} + B, "
+                                              f"with A and B free of {name}); this one is not", s.value.span,
+                                      ["use method = rk4 or euler for this neuron"]) from None
+        if not self.odes:
+            self.ode_span = (len(self.equations), 0)
+        self.odes.append(ode)
+        self.equations.extend(derivative)
+        self.ode_span = (self.ode_span[0], len(self.equations))
+
+    def _integrate(self) -> None:
+        """Assign every state's new value after the last dx/dt: all derivatives were evaluated where written,
+        from one set of values, so no state may be updated between the first dx/dt and the last."""
+        if not self.odes:
+            return
+        first, last = self.ode_span
+        for index, state, span in self.writes:
+            if first <= index < last:
+                self.reporter.error("E804", f"'{state}' is updated between the dx/dt equations, which are "
+                                            "integrated together from one state", span,
+                                    ["move the update above the first dx/dt or below the last"])
+                raise Abort()
+        if self.method == "euler" and len(self.odes) == 1:  # nothing to keep apart: x = x + dt * rate in place
+            ode = self.odes[0]
+            self.equations[first] = ir.Equation(kind="ode", target=ode.state, expr=ir.Binary(
+                op="+", left=ir.Var(name=ode.state), right=ir.Binary(op="*", left=ir.Const(value=self.step),
+                                                                     right=ode.rate)))
+            return
+        self.equations[last:last] = update_equations(self.method, self.odes, self.equations[:last], self.step,
+                                                     set(self.states))
 
     def _spike(self, s: ast.Spike) -> None:
         cond = s.condition
@@ -426,6 +473,8 @@ class NeuronBuilder:
                 raise self.evaluator.fail("E203", "a spike takes one option, `surrogate`", option.span)
             surrogate, surrogate_args = self._surrogate(option.value)
         diff = ir.Binary(op="-", left=left.expr, right=right.expr)
+        if s.name.name in self.states:
+            self.writes.append((len(self.equations), s.name.name, s.span))
         self.equations.append(ir.Equation(kind="spike", target=s.name.name, expr=diff, surrogate=surrogate,
                                           surrogate_args=surrogate_args))
         if s.name.name in self.states:

@@ -10,6 +10,8 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Union
 
+import numpy as np
+
 from circuitdsl import ast
 from circuitdsl.errors import Span
 from circuitdsl.ir import model as ir
@@ -26,6 +28,7 @@ ENUMS: Final[dict[str, tuple[str, ...]]] = {
     "reset": ("subtract", "zero", "none"),
     "surrogate": ("atan", "fast_sigmoid", "sigmoid", "straight_through"),
     "dendrite": ("absolute", "gate", "bias"),  # how active dendrites modulate a unit (library/dendrites.circuit)
+    "solver": ("euler", "exponential_euler", "rk4"),  # a neuron's `method: solver` (circuitdsl/elaborate/integrators.py)
     "unit_share": ("class",),  # a neuron param's `shared = class`: one value per cell class of the population
 }
 # Enumerations whose places also take true or false (`shared = true`, `shared = class`).
@@ -71,10 +74,11 @@ class PopulationRef:
 
 @dataclass(frozen=True)
 class InitRule:
-    rule: str  # constant | uniform | normal
+    rule: str  # constant | uniform | normal | data (values from `load(file, name)`)
     args: tuple[float, ...]
     dim: Dim = DIMENSIONLESS
     fixed: bool = False
+    values: np.ndarray | None = field(default=None, compare=False)  # the flat values of a `data` rule
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,8 @@ import base64
 from typing import Any
 
 import numpy as np
-from pydantic import GetCoreSchemaHandler
+from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import core_schema
 
 _DTYPES = {"int32", "int64", "float32", "float64"}
@@ -66,3 +67,12 @@ class Array:
     def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
         return core_schema.no_info_plain_validator_function(
             cls.from_json, serialization=core_schema.plain_serializer_function_ser_schema(lambda a: a.to_json()))
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, schema: core_schema.CoreSchema,
+                                     handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        """The JSON form `to_json` writes: dtype, shape and little-endian bytes in base64."""
+        return {"type": "object", "additionalProperties": False, "required": ["dtype", "shape", "data"],
+                "properties": {"dtype": {"enum": sorted(_DTYPES)},
+                               "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
+                               "data": {"type": "string", "contentEncoding": "base64"}}}

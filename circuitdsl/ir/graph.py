@@ -2,33 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import networkx as nx
 
-from circuitdsl.ir.model import Binary, Call, CircuitIR, Cond, Expr, Ref, Unary
+from circuitdsl.ir.expr import refs
+from circuitdsl.ir.model import CircuitIR, Expr
+
+__all__ = ["refs", "signal_sources", "to_networkx"]
 
 
-def refs(expr: Expr) -> Iterator[Ref]:
-    """The reads of populations and ports in a signal expression, with their selections, in order of appearance."""
-    if isinstance(expr, Ref):
-        yield expr
-    elif isinstance(expr, Unary):
-        yield from refs(expr.x)
-    elif isinstance(expr, Binary):
-        yield from refs(expr.left)
-        yield from refs(expr.right)
-    elif isinstance(expr, Call):
-        for arg in expr.args:
-            yield from refs(arg)
-    elif isinstance(expr, Cond):
-        for part in (expr.cond, expr.then, expr.other):
-            yield from refs(part)
-
-
-def signal_sources(expr: Expr) -> Iterator[str]:
-    """The populations and ports a signal expression reads, in order of appearance."""
-    return (ref.source for ref in refs(expr))
+def signal_sources(expr: Expr, shared: Sequence[Expr] = ()) -> Iterator[str]:
+    """The populations and ports a signal expression reads, in order of appearance (through `shared` entries)."""
+    return (ref.source for ref in refs(expr, shared))
 
 
 def to_networkx(ir: CircuitIR) -> nx.MultiDiGraph:
@@ -41,11 +27,11 @@ def to_networkx(ir: CircuitIR) -> nx.MultiDiGraph:
     for output in ir.outputs:
         graph.add_node(f"output:{output.name}", kind="output", record=output)
     for projection in ir.projections:
-        for source in dict.fromkeys(signal_sources(projection.source)):
+        for source in dict.fromkeys(signal_sources(projection.source, ir.shared)):
             graph.add_edge(source, projection.target, key=projection.id, kind=projection.kind,
                            arrow=projection.arrow, record=projection)
     for output in ir.outputs:
         for piece in output.pieces:
-            for source in dict.fromkeys(signal_sources(piece.expr)):
+            for source in dict.fromkeys(signal_sources(piece.expr, ir.shared)):
                 graph.add_edge(source, f"output:{output.name}", kind="readout")
     return graph

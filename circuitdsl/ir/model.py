@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from circuitdsl.errors import Span
 from circuitdsl.ir.arrays import Array
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: shared subexpressions (`CircuitIR.shared`, `Shared` nodes)
 
 Value = Union[bool, int, float, str]
 
@@ -395,6 +395,7 @@ class CircuitIR(_Data):
     files: list[str]
     sources: list[DataSource] = []
     shared: list[Expr] = []  # shared subexpressions, read through `Shared` nodes (a `let` read more than once)
+    shared_names: list[str] = []  # per shared entry, the let that named it ("" if none): diagrams print it
 
     @property
     def trainable_scalars(self) -> int:

@@ -1,0 +1,304 @@
+"""The engine against hand-written code of the same networks, in one process (issue 13's acceptance numbers).
+
+Every row times the compiled circuit and a hand-written version of the same network in interleaved rounds (ours,
+theirs, ours, theirs, ...), each round `repeat` calls, and prints the ratio of the fastest rounds (min) and of the
+median rounds; a ratio below 1 means the compiled circuit is faster.  One CPU thread for both frameworks.
+
+- NCAP swimmer step: torch eager at batch 1 and 256, under torch.compile (with --compile), the jitted JAX step,
+  and a jitted 1000-step JAX scan at batch 1.
+- 1000 dm-control swim steps: the compiled torch policy's cost over physics alone, against a numpy NCAP's.
+- Whole worm (302 neurons), 1000 steps: torch at batch 1 (hand: one dense matrix) and 64 (hand: the better of
+  dense and CSR), and a jitted JAX scan against a hand JAX scan.
+- A fly-scale random graph (about 45,500 cells, 1.5 M synapses, from an edge-list NPZ), one step at batch 4 against
+  a hand CSR step in torch and a hand segment-sum step in JAX.
+
+Run: `python -m benchmarks.engine [--compile] [--rounds 7]` (a few minutes; more with --compile).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
+
+import jax  # after XLA_FLAGS, which jax reads on import
+import jax.numpy as jnp
+import numpy as np
+import torch
+
+import circuitdsl
+from benchmarks.connectome import WORM, dense_worm, fly_data
+from benchmarks.ncap_step import HandNCAP
+from circuitdsl.backends.interface import param_key
+from circuitdsl.envs.swim import CircuitPolicy, make_env, normalise_joints
+
+Row = tuple[str, float, float]
+
+
+def ratio(ours: Callable[[], object], theirs: Callable[[], object], rounds: int, repeat: int) -> tuple[float, float]:
+    """(min ratio, median ratio) of seconds per call, ours over theirs, from interleaved rounds after a warm-up."""
+    for fn in (ours, theirs):
+        for _ in range(max(2, repeat // 10)):
+            fn()
+    times: dict[int, list[float]] = {0: [], 1: []}
+    for _ in range(rounds):
+        for i, fn in enumerate((ours, theirs)):
+            start = time.perf_counter()
+            for _ in range(repeat):
+                fn()
+            times[i].append((time.perf_counter() - start) / repeat)
+    return min(times[0]) / min(times[1]), statistics.median(times[0]) / statistics.median(times[1])
+
+
+# ---- NCAP ------------------------------------------------------------------------------------------------------
+
+
+def ncap_torch(rounds: int, compiled: bool) -> list[Row]:
+    return [_ncap_torch_row(batch, compiled, rounds) for batch in (1, 256)]
+
+
+def _ncap_torch_row(batch: int, compiled: bool, rounds: int) -> Row:
+    module, hand = circuitdsl.compile("models/ncap_swimmer.circuit"), HandNCAP()
+    q, state, clock = torch.rand(batch, 5) * 2 - 1, module.initial_state(batch), torch.zeros(batch, 1)
+    with torch.no_grad():
+        assert torch.allclose(module({"q": q}, state)[0]["torque"], hand(q, clock)[0])
+        ours, theirs = (torch.compile(module), torch.compile(hand)) if compiled else (module, hand)
+        found = ratio(lambda: ours({"q": q}, state), lambda: theirs(q, clock), rounds, 200)
+    return (f"NCAP step, torch {'compile' if compiled else 'eager'}, batch {batch}", *found)
+
+
+def _hand_ncap_jax(w: dict[str, jax.Array], period: int = 60) -> Callable[..., tuple[jax.Array, jax.Array]]:
+    """NCAP's step by hand in jax.numpy (the same equations as HandNCAP), for a jitted step and a scan."""
+    def step(t: jax.Array, q: jax.Array) -> tuple[jax.Array, jax.Array]:
+        osc, prop, ipsi = (jnp.maximum(w[k], 0) for k in ("osc", "prop", "ipsi"))
+        contra = jnp.minimum(w["contra"], 0)
+        dorsal = ((t % period) < period / 2).astype(q.dtype)
+        bd = jnp.clip(jnp.concatenate([osc * dorsal, prop * jnp.clip(q[:, :-1], 0, 1)], 1), 0, 1)
+        bv = jnp.clip(jnp.concatenate([osc * (1 - dorsal), prop * jnp.clip(-q[:, :-1], 0, 1)], 1), 0, 1)
+        md, mv = jnp.clip(ipsi * bd + contra * bv, 0, 1), jnp.clip(ipsi * bv + contra * bd, 0, 1)
+        return t + 1, md - mv
+    return step
+
+
+def ncap_jax(rounds: int) -> list[Row]:
+    circuit = circuitdsl.compile("models/ncap_swimmer.circuit", backend="jax")
+    params = circuit.init()
+    hand = _hand_ncap_jax(params)
+    q = jnp.asarray(np.random.default_rng(0).uniform(-1, 1, (1, 5)), jnp.float32)
+    state, clock = circuit.initial_state(1), jnp.zeros((1, 1))
+    ours = jax.jit(lambda p, s, x: circuit.step(p, s, {"q": x}))
+    theirs = jax.jit(hand)
+    np.testing.assert_allclose(ours(params, state, q)[0]["torque"], theirs(clock, q)[1], atol=1e-6)
+    step = ratio(lambda: jax.block_until_ready(ours(params, state, q)),
+                 lambda: jax.block_until_ready(theirs(clock, q)), rounds, 200)
+    x = jnp.asarray(np.random.default_rng(1).uniform(-1, 1, (1, 1000, 5)), jnp.float32)
+    our_scan = jax.jit(lambda p, x: circuit.rollout(p, {"q": x})[0]["torque"])
+    their_scan = jax.jit(lambda x: jax.lax.scan(hand, jnp.zeros((1, 1)), jnp.swapaxes(x, 0, 1))[1])
+    np.testing.assert_allclose(our_scan(params, x), jnp.swapaxes(their_scan(x), 0, 1), atol=1e-6)
+    scan = ratio(lambda: jax.block_until_ready(our_scan(params, x)), lambda: jax.block_until_ready(their_scan(x)),
+                 rounds, 5)
+    return [("NCAP step, JAX jit, batch 1", *step), ("NCAP 1000-step JAX scan, batch 1", *scan)]
+
+
+class NumpyNCAP:
+    """NCAP's swimmer policy in numpy (the paper's equations, the module's initial weights), for the swim row."""
+
+    def __init__(self, joints: int = 5, period: int = 60) -> None:
+        self.joints, self.period, self.t = joints, period, 0
+
+    def reset(self, batch: int) -> None:
+        self.t = 0
+
+    def act(self, observation: dict[str, np.ndarray]) -> np.ndarray:
+        q = normalise_joints(observation["joints"], self.joints)
+        dorsal = float((self.t % self.period) < self.period / 2)
+        self.t += 1
+        bd = np.clip(np.concatenate([[dorsal], np.clip(q[0, :-1], 0, 1)]), 0, 1)
+        bv = np.clip(np.concatenate([[1 - dorsal], np.clip(-q[0, :-1], 0, 1)]), 0, 1)
+        return (np.clip(bd - bv, 0, 1) - np.clip(bv - bd, 0, 1))[None]
+
+
+def swim(steps: int = 1000) -> Row:
+    """Seconds of policy per step over physics alone, compiled torch policy against the numpy NCAP."""
+    def run(policy: object) -> float:
+        env = make_env(5, seed=0)
+        observation = env.reset().observation
+        policy.reset(1)  # type: ignore[attr-defined]
+        start = time.perf_counter()
+        for _ in range(steps):
+            action = policy.act({k: v[None] for k, v in observation.items()})  # type: ignore[attr-defined]
+            observation = env.step(action[0]).observation
+        return time.perf_counter() - start
+
+    physics_env = make_env(5, seed=0)
+    physics_env.reset()
+    zeros = np.zeros(5)
+    start = time.perf_counter()
+    for _ in range(steps):
+        physics_env.step(zeros)
+    physics = time.perf_counter() - start
+    ours = [run(CircuitPolicy(circuitdsl.compile("models/ncap_swimmer.circuit"))) - physics for _ in range(3)]
+    theirs = [run(NumpyNCAP()) - physics for _ in range(3)]
+    return ("1000 swim steps: policy cost over physics, torch vs numpy NCAP", min(ours) / max(min(theirs), 1e-9),
+            statistics.median(ours) / max(statistics.median(theirs), 1e-9))
+
+
+# ---- the whole worm ----------------------------------------------------------------------------------------------
+
+
+def worm(rounds: int) -> list[Row]:
+    ir = circuitdsl.load(WORM)
+    module = circuitdsl.compile(ir)
+    rows = [_worm_torch_row(module, ir, batch, rounds) for batch in (1, 64)]
+    circuit = circuitdsl.compile(ir, backend="jax")
+    hand = _hand_worm_jax(module, ir)
+    return rows + [_worm_jax_row(circuit, hand, batch, rounds) for batch in (1, 64)]
+
+
+def _worm_torch_row(module: torch.nn.Module, ir: circuitdsl.CircuitIR, batch: int, rounds: int) -> Row:
+    x = torch.from_numpy(np.random.default_rng(0).uniform(0, 1, (batch, 1000)).astype(np.float32))
+    candidates = {"dense": dense_worm(module, ir)}
+    if batch > 1:
+        candidates["CSR"] = dense_worm(module, ir, csr=True)
+    with torch.no_grad():
+        ours = module.rollout({"sensory_drive": x})[0]["reverse"]
+        np.testing.assert_allclose(ours.numpy(), candidates["dense"](x).numpy(), rtol=1e-4, atol=1e-5)
+        name, best = min(candidates.items(), key=lambda kv: _seconds(kv[1], x))
+        found = ratio(lambda: module.rollout({"sensory_drive": x}), lambda: best(x), rounds, 1)
+    return (f"whole worm 1000 steps, torch, batch {batch} (hand: {name})", *found)
+
+
+def _worm_jax_row(circuit: object, hand: Callable[[jax.Array], jax.Array], batch: int, rounds: int) -> Row:
+    params = circuit.init()  # type: ignore[attr-defined]
+    x = jnp.asarray(np.random.default_rng(0).uniform(0, 1, (batch, 1000)), jnp.float32)
+    ours = jax.jit(lambda p, x: circuit.rollout(p, {"sensory_drive": x})[0]["reverse"])  # type: ignore[attr-defined]
+    np.testing.assert_allclose(ours(params, x), hand(x), rtol=1e-4, atol=1e-5)
+    found = ratio(lambda: jax.block_until_ready(ours(params, x)), lambda: jax.block_until_ready(hand(x)), rounds, 1)
+    return (f"whole worm 1000 steps, JAX scan, batch {batch}", *found)
+
+
+def _seconds(fn: Callable[[torch.Tensor], object], x: torch.Tensor) -> float:
+    fn(x)
+    start = time.perf_counter()
+    fn(x)
+    return time.perf_counter() - start
+
+
+def _hand_worm_jax(module: torch.nn.Module, ir: circuitdsl.CircuitIR) -> Callable[[jax.Array], jax.Array]:
+    """The whole worm by hand in JAX: the torch hand version's matrices, one combined matrix, a scan."""
+    matrix, into, rate, reverse = (jnp.asarray(a) for a in _worm_matrices(module, ir))
+
+    @jax.jit
+    def rollout(x: jax.Array) -> jax.Array:
+        def step(carry: tuple[jax.Array, jax.Array], drive: jax.Array) -> tuple[tuple[jax.Array, jax.Array],
+                                                                                 jax.Array]:
+            v, out = carry
+            v = v + rate * (-v + out @ matrix + drive[:, None] * into)
+            out = jnp.tanh(v)
+            return (v, out), out @ reverse
+        zeros = jnp.zeros((x.shape[0], matrix.shape[0]))
+        return jnp.swapaxes(jax.lax.scan(step, (zeros, zeros), jnp.swapaxes(x, 0, 1))[1], 0, 1)
+    return rollout
+
+
+def _worm_matrices(module: torch.nn.Module, ir: circuitdsl.CircuitIR) -> tuple[np.ndarray, ...]:
+    """(chemical + Laplacian, transposed; the drive's fan-out; dt / tau; the AVAL + AVAR read-out column)."""
+    params = {k: v.detach().numpy() for k, v in module.params.items()}
+    n = ir.units
+    total = np.zeros((n, n), np.float32)
+    for p in ir.projections:
+        if p.source.source != "N":  # type: ignore[union-attr]
+            continue
+        strength = np.maximum(params[param_key(p.weight.param)].reshape(-1), 0)
+        w = (p.weight.sign.data * p.weight.scale.data).astype(np.float32) * strength
+        m = np.zeros((n, n), np.float32)
+        np.add.at(m, (p.connectivity.post.data, p.connectivity.pre.data), w)
+        total += m if p.kind == "chemical" else (m + m.T) - np.diag((m + m.T).sum(1))
+    drive = next(p for p in ir.projections if p.source.source == "sensory_drive")  # type: ignore[union-attr]
+    into = np.zeros(n, np.float32)
+    into[drive.target_select[0].indices.data] = params[param_key(drive.weight.param)].reshape(-1)
+    labels = ir.population("N").shape[0].labels
+    reverse = np.zeros(n, np.float32)
+    reverse[[labels.index(a) for a in ("AVAL", "AVAR")]] = 1
+    return total.T.copy(), into, np.float32(10.0 / 50.0), reverse
+
+
+# ---- a fly-scale graph -------------------------------------------------------------------------------------------
+
+
+def fly(rounds: int) -> list[Row]:
+    with tempfile.TemporaryDirectory() as folder:
+        fly_data(Path(folder))
+        ir = circuitdsl.load(Path(folder) / "fly.circuit")
+    module = circuitdsl.compile(ir)
+    projection, n, batch, rate = ir.projections[0], ir.units, 4, 20.0 / 50.0
+    state = module.initial_state(batch)
+    state["cells:out"] = torch.from_numpy(np.random.default_rng(1).uniform(0, 1, (batch, n)).astype(np.float32))
+    pre, post = projection.connectivity.pre.data, projection.connectivity.post.data
+    with torch.no_grad():
+        strength = module.params[param_key(projection.weight.param)].reshape(-1).numpy()
+    w = (projection.weight.sign.data * projection.weight.scale.data * strength[projection.weight.index.data])
+    order = np.lexsort((pre, post))
+    with warnings.catch_warnings():  # torch: "sparse CSR support is in beta"
+        warnings.simplefilter("ignore")
+        csr = torch.sparse_coo_tensor(torch.from_numpy(np.stack([post[order], pre[order]])),
+                                      torch.from_numpy(w[order].astype(np.float32)), (n, n)).coalesce().to_sparse_csr()
+
+    def hand_torch() -> torch.Tensor:
+        v = state["cells.v"] + rate * (-state["cells.v"] + (csr @ state["cells:out"].T).T)
+        return torch.relu(v)
+
+    with torch.no_grad():
+        np.testing.assert_allclose(module({}, state)[1]["cells:out"].numpy(), hand_torch().numpy(), rtol=1e-4,
+                                   atol=1e-5)
+        rows = [("fly-scale graph one step, torch, batch 4 (hand: CSR)",
+                 *ratio(lambda: module({}, state), hand_torch, rounds, 5))]
+    circuit = circuitdsl.compile(ir, backend="jax")
+    params = circuit.init()
+    jstate = {k: jnp.asarray(v.numpy()) for k, v in state.items()}
+    rows_sorted, cols, values = (jnp.asarray(a) for a in (post[order].astype(np.int32), pre[order].astype(np.int32),
+                                                          w[order].astype(np.float32)))
+
+    @jax.jit
+    def hand_jax(s: dict[str, jax.Array]) -> jax.Array:
+        total = jax.ops.segment_sum((s["cells:out"][:, cols] * values).T, rows_sorted, n, indices_are_sorted=True).T
+        return jax.nn.relu(s["cells.v"] + rate * (-s["cells.v"] + total))
+
+    ours = jax.jit(lambda p, s: circuit.step(p, s)[1]["cells:out"])
+    np.testing.assert_allclose(ours(params, jstate), hand_jax(jstate), rtol=1e-4, atol=1e-5)
+    rows.append(("fly-scale graph one step, JAX jit, batch 4 (hand: segment sum)",
+                 *ratio(lambda: jax.block_until_ready(ours(params, jstate)),
+                        lambda: jax.block_until_ready(hand_jax(jstate)), rounds, 5)))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds per row")
+    parser.add_argument("--compile", action="store_true", help="also time NCAP under torch.compile (slow)")
+    parser.add_argument("--only", default="", help="comma-separated row groups: ncap,jax,swim,worm,fly")
+    options = parser.parse_args()
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    groups: dict[str, Callable[[], list[Row]]] = {
+        "ncap": lambda: ncap_torch(options.rounds, False) + (ncap_torch(options.rounds, True) if options.compile
+                                                             else []),
+        "jax": lambda: ncap_jax(options.rounds), "swim": lambda: [swim()], "worm": lambda: worm(options.rounds),
+        "fly": lambda: fly(options.rounds)}
+    chosen = [g for g in groups if not options.only or g in options.only.split(",")]
+    print(f"torch {torch.__version__}, jax {jax.__version__}, 1 thread; ratio = circuitdsl / hand-written")
+    print(f"{'workload':<66}{'min':>8}{'median':>9}")
+    for group in chosen:
+        for name, low, middle in groups[group]():
+            print(f"{name:<66}{low:>8.2f}{middle:>9.2f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

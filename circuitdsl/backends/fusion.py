@@ -1,0 +1,190 @@
+"""Per-target fusion, decided once per compile in numpy: every synapse into one port of one population becomes
+one operator over one input vector.
+
+A port's input vector X is the concatenation of the signals its projections read (blocks): a population's
+output (this step's, or the previous step's for recurrent edges and gap junctions; a selection of its units is
+folded into the synapses' indices, so no gather runs), an input port, a projection's source expression, or a
+delay line's oldest slot.  Every synapse is a term (pre: its column of X, post: its element of the port, weight:
+an element of its projection's weights times a sign).  A gap junction is written in Laplacian form: g (v_pre -
+v_post) into the target is the term +g from the source's output and the term -g from the target's own, and
+the mirror image into the source, so junctions fuse with the chemical synapses of the same port.
+
+Each group runs as one operation, chosen by size and density (`lowering`): `elementwise` (one one-to-one
+projection: x * w), `dense` (one matmul with the [port, X] matrix, built once per forward call) or `sparse`
+(one CSR product; thresholds measured, see DENSE_CELLS).  Operator projections and learnable delays are not
+fused: they run as their own operations (circuitdsl/backends/program.py).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Final
+
+import numpy as np
+
+from circuitdsl.backends.plan import DENSE_ABOVE, Plan, ProjectionPlan, flat_index
+from circuitdsl.ir.model import Ref
+
+SMALL_CELLS: Final = 16384
+"""A group whose [port, X] matrix has at most this many cells runs dense at any density: on one CPU thread a
+matmul of that size costs about as little as one index operation (measured with benchmarks/lowerings.py)."""
+
+DENSE_CELLS: Final = 4_000_000
+"""Above this many cells a group runs sparse (CSR) whatever its density: the dense matrix would be rebuilt on
+every forward call and its matmul dominates (a 2000 x 2000 matrix at 1.5% density: CSR 0.2 ms, dense 2.4 ms
+at batch 4, benchmarks/lowerings.py).  Between SMALL_CELLS and DENSE_CELLS, DENSE_ABOVE decides."""
+
+BlockKey = tuple[str, ...]
+
+
+@dataclass
+class Block:
+    """A signal a group reads: `kind` out (a population's output, `past`: the previous step's), input (an input
+    port), expr (projection `projection`'s source expression) or delay (its delay line's oldest slot)."""
+
+    kind: str
+    name: str
+    past: bool
+    size: int
+    projection: ProjectionPlan | None = None
+
+
+@dataclass
+class Term:
+    """The synapses of one projection into a group: weight `sign` times the projection's weight of synapse s,
+    from column pre[s] of the group's input vector to element post[s] of its port."""
+
+    projection: ProjectionPlan
+    sign: float
+    pre: np.ndarray
+    post: np.ndarray
+
+
+@dataclass
+class Group:
+    """Everything entering one port of one population, as one operation."""
+
+    target: str
+    port: str
+    size: int
+    blocks: list[Block] = field(default_factory=list)
+    terms: list[Term] = field(default_factory=list)
+    lowering: str = "dense"
+
+    @property
+    def width(self) -> int:
+        return sum(b.size for b in self.blocks)
+
+    def column(self, key: BlockKey, block: Block) -> int:
+        """The first column of a block in the input vector, adding it the first time it is read."""
+        start = 0
+        for b in self.blocks:
+            if (b.kind, b.name, str(b.past)) == key:
+                return start
+            start += b.size
+        self.blocks.append(block)
+        return start
+
+    def synapses(self) -> tuple[np.ndarray, np.ndarray]:
+        """(pre, post) of every term's synapses, in term order."""
+        return (np.concatenate([t.pre for t in self.terms]).astype(np.int64),
+                np.concatenate([t.post for t in self.terms]).astype(np.int64))
+
+
+def fusable(p: ProjectionPlan) -> bool:
+    """Whether a projection joins its target's group (operators and learnable delays run on their own)."""
+    return p.operator is None and p.delay_param is None
+
+
+def groups(plan: Plan, force: str = "auto") -> dict[tuple[str, str], Group]:
+    """Every (population, port) that fusable projections reach, with its blocks, terms and lowering."""
+    out: dict[tuple[str, str], Group] = {}
+    sizes = signal_sizes(plan)
+
+    def group(target: str, port: str) -> Group:
+        if (target, port) not in out:
+            model = plan.populations[target].model
+            inner = next((math.prod(a.size for a in i.shape) for i in model.inputs if i.name == port), 1)
+            out[target, port] = Group(target, port, plan.populations[target].size * inner)
+        return out[target, port]
+
+    for p in plan.projections:
+        if not fusable(p):
+            continue
+        pre, post = _synapse_units(p)
+        if p.kind == "electrical":
+            _gap_junction(p, pre, post, group, sizes)
+            continue
+        g = group(p.target, p.port)
+        g.terms.append(Term(p, 1.0, _columns(plan, p, g, pre, sizes), _into(p.target_index, post)))
+    for g in out.values():
+        g.lowering = _lowering(g, force)
+    return out
+
+
+def signal_sizes(plan: Plan) -> dict[str, int]:
+    """The flat size of every population's output and every input port."""
+    sizes = {name: math.prod(shape) for name, shape in plan.sizes.items()}
+    for name, population in plan.populations.items():
+        sizes[name] = population.size * math.prod(a.size for a in population.model.output_shape)
+    return sizes
+
+
+def _synapse_units(p: ProjectionPlan) -> tuple[np.ndarray, np.ndarray]:
+    """Each synapse's (pre, post) flat unit of the projection's source signal and target selection."""
+    if p.pre is not None and p.post is not None:
+        return p.pre, p.post
+    if p.rule == "one_to_one":
+        return np.arange(p.target_size), np.arange(p.target_size)
+    post, pre = np.meshgrid(np.arange(p.target_size), np.arange(p.source_size), indexing="ij")
+    return pre.ravel(), post.ravel()
+
+
+def _into(index: np.ndarray | None, units: np.ndarray) -> np.ndarray:
+    return units if index is None else index[units]
+
+
+def _columns(plan: Plan, p: ProjectionPlan, g: Group, pre: np.ndarray, sizes: dict[str, int]) -> np.ndarray:
+    """The columns of g's input vector holding each synapse's source value (adding the block read)."""
+    if p.delay:
+        block = Block("delay", p.id, False, p.source_size, p)
+    elif isinstance(p.source, Ref) and p.source.source in sizes:
+        name = p.source.source
+        past = p.recurrent and name in plan.populations
+        block = Block("out" if name in plan.populations else "input", name, past, sizes[name])
+        pre = _into(flat_index(plan.sizes[name], p.source.select), pre)
+    else:
+        block = Block("expr", p.id, p.recurrent, p.source_size, p)
+    return g.column((block.kind, block.name, str(block.past)), block) + pre
+
+
+def _gap_junction(p: ProjectionPlan, pre: np.ndarray, post: np.ndarray, group: Callable[[str, str], Group],
+                  sizes: dict[str, int]) -> None:
+    """A junction's four terms, from both ends' previous outputs: g (v_other - v_self) into either end."""
+    assert p.source_population is not None and p.source_index is not None
+    ends = [(p.target, p.port, _into(p.target_index, post)),
+            (p.source_population, p.source_port or p.port, p.source_index[pre])]
+    for (own, port, own_units), (other, _, other_units) in (ends, ends[::-1]):
+        g = group(own, port)
+        other_start = g.column(("out", other, "True"), Block("out", other, True, sizes[other]))
+        own_start = g.column(("out", own, "True"), Block("out", own, True, sizes[own]))
+        g.terms.append(Term(p, 1.0, other_start + other_units, own_units))
+        g.terms.append(Term(p, -1.0, own_start + own_units, own_units))
+
+
+def _lowering(g: Group, force: str) -> str:
+    """elementwise, dense or sparse for a group: forced, or by its size and density."""
+    pre, post = g.synapses()
+    cells = g.size * g.width
+    identity = (len(g.terms) == 1 and g.width == g.size and len(pre) == g.size
+                and bool(np.all(pre == np.arange(g.size))) and bool(np.all(post == np.arange(g.size))))
+    if force in ("dense", "sparse"):
+        return force
+    if identity:
+        return "elementwise"
+    if cells <= SMALL_CELLS:
+        return "dense"
+    unique = len(np.unique(post * g.width + pre))
+    return "dense" if cells <= DENSE_CELLS and unique > DENSE_ABOVE * cells else "sparse"

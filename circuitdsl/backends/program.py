@@ -1,0 +1,312 @@
+"""The lowering pass: a plan compiled once, per backend, dtype and device, into a flat program of prepared
+operations (closures).  Nothing walks the IR while a circuit runs, and no source code is generated.
+
+A call runs in two parts:
+
+- `prepare(params)`, once per forward call or rollout: every parameter's effective (signed, clamped) value,
+  every group's operator (a [port, X] matrix, a CSR matrix or a weight vector, circuitdsl/backends/fusion.py),
+  every neuron's private weights per unit.  A rollout prepares once, not once per step.
+- `step(prepared, inputs, state)`, once per time step: for each population in order, each of its groups as one
+  operation on the concatenated signals it reads, the operator projections and learnable delays, then its
+  neuron model's equations (closures, circuitdsl/backends/closures.py); then the delay lines and the outputs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from circuitdsl.backends import delays, operators
+from circuitdsl.backends.closures import Compiled, ExprCompiler, value
+from circuitdsl.backends.fusion import Block, Group, fusable, groups, signal_sizes
+from circuitdsl.backends.neurons import NeuronProgram
+from circuitdsl.backends.plan import Plan, ProjectionPlan, flat_index
+from circuitdsl.backends.record import Record
+from circuitdsl.backends.step import Ops, State, as_batch
+from circuitdsl.ir.model import Operator, Ref, Var
+from circuitdsl.ir.operators import bias_shape
+from circuitdsl.ir.params import effective
+
+Array = Any
+Prepared = dict[str, Any]
+
+
+class Frame:
+    """What one step's closures read: inputs, the previous state, this step's outputs so far, and the
+    values of shared subexpressions computed this step."""
+
+    __slots__ = ("batch", "current", "inputs", "memo", "state")
+
+    def __init__(self, inputs: Mapping[str, Array], state: State, batch: int) -> None:
+        self.inputs, self.state, self.batch = inputs, state, batch
+        self.current: dict[str, Array] = {}
+        self.memo: dict[Any, Array] = {}
+
+
+@dataclass
+class _Port:
+    """One port of a population: its fused group (if any) and the projections that run on their own."""
+
+    name: str
+    size: int
+    group: Group | None
+    solo: list[ProjectionPlan]
+    index: dict[str, Array | None]  # solo projection id -> the port elements it reaches (None: all)
+
+
+class Program:
+    """A plan lowered for one backend (its `ops`, which fix dtype and device)."""
+
+    def __init__(self, plan: Plan, ops: Ops, lowering: str = "auto") -> None:
+        self.plan, self.ops = plan, ops
+        self.exprs = ExprCompiler(ops, plan.ir.shared)
+        self.groups = groups(plan, lowering)
+        self.sizes = signal_sizes(plan)
+        self._arrays: dict[str, Any] = {}
+        self._elements, self._factors = _synapse_elements(plan)
+        self._zero = sum(p.size for p in plan.parameters)  # the 0 appended to the flat parameters
+        self._offsets = dict(zip([p.name for p in plan.parameters],
+                                 np.cumsum([0] + [p.size for p in plan.parameters]).tolist()))
+        for key, g in self.groups.items():
+            self._lower_group(f"{key[0]}:{key[1]}", g)
+        self.blocks = {id(b): self._block(b) for g in self.groups.values() for b in g.blocks}
+        self.ports = {name: self._ports(name) for name in plan.order}
+        self.neurons = {name: NeuronProgram(plan, name, ops) for name in plan.order}
+        self.sources = {p.id: self._source(p, p.recurrent) for p in plan.projections if p.kind == "chemical"}
+        self.pushes = [(p, self._source(p, False)) for p in plan.projections if p.delay]
+        self.outputs = [self._output(o) for o in plan.ir.outputs]
+        for p in plan.projections:
+            if p.delay_param is not None:
+                self._arrays[f"{p.id}:taps"] = ops.asarray(delays.taps(p.delay))
+                for name in ("pre", "post"):
+                    self._arrays[f"{p.id}:{name}"] = ops.asarray(getattr(p, name))
+                offset = self._offsets[p.param]
+                self._arrays[f"{p.id}:element"] = ops.asarray(self._elements[p.id] - offset)
+                self._arrays[f"{p.id}:factor"] = ops.asarray(self._factors[p.id])
+
+    # ---- compile time ----------------------------------------------------------------------------
+
+    def _lower_group(self, key: str, g: Group) -> None:
+        """The index arrays that build g's operator from the flat vector of all parameters at prepare time:
+        which element (and fixed factor) each cell, or each synapse where cells repeat, takes."""
+        ops = self.ops
+        pre, post = g.synapses()
+        element = np.concatenate([self._elements[t.projection.id] for t in g.terms])
+        factor = np.concatenate([t.sign * self._factors[t.projection.id] for t in g.terms])
+        if g.lowering == "elementwise":
+            self._arrays[key] = (ops.asarray(element), _unless_ones(factor, ops))
+            return
+        cells = post * g.width + pre
+        unique, inverse = np.unique(cells, return_inverse=True)
+        if g.lowering == "sparse":
+            rows, cols = unique // g.width, unique % g.width
+            crow = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=g.size))])
+            self._arrays[f"{key}:csr"] = (ops.asarray(crow), ops.asarray(rows), ops.asarray(cols), len(unique))
+            count, cells = len(unique), inverse.reshape(-1)
+        else:
+            count = g.size * g.width
+        if len(unique) == len(cells):  # one synapse per cell: a gather fills the matrix (or the CSR values)
+            at = np.full(count, self._zero, dtype=np.int64)
+            scale = np.ones(count)
+            at[cells], scale[cells] = element, factor
+            self._arrays[key] = (ops.asarray(at), _unless_ones(scale, ops), None)
+        else:  # repeated cells (a pair listed twice, a gap junction's own term): gather per synapse, then add
+            self._arrays[key] = (ops.asarray(element), _unless_ones(factor, ops), (ops.asarray(cells), count))
+
+    def _block(self, b: Block) -> Callable[[Frame], Array]:
+        """A closure reading one block of a group's input vector, [batch, size]."""
+        if b.kind == "input":
+            return lambda fr, n=b.name: fr.inputs[n]
+        if b.kind == "out":
+            key = f"{b.name}:out"
+            return (lambda fr: fr.state[key]) if b.past else (lambda fr, n=b.name: fr.current[n])
+        assert b.projection is not None
+        if b.kind == "delay":
+            key, size = f"{b.projection.id}:delay", b.projection.source_size
+            return lambda fr: fr.state[key][:, :size]
+        return self._source(b.projection, b.past)
+
+    def _source(self, p: ProjectionPlan, past: bool) -> Callable[[Frame], Array]:
+        """p's source signal this step (or the previous step's), [batch, source units]."""
+        compiled = self.exprs.compile(p.source, lambda ref: self._read(ref, past), past)  # type: ignore[arg-type]
+        ops, size = self.ops, p.source_size
+        return lambda fr: as_batch(value(compiled, fr), fr.batch, size, ops)
+
+    def _read(self, ref: Ref | Var, past: bool) -> Compiled:
+        """A closure reading a signal: an input, or a population's output of this step or the previous one."""
+        assert isinstance(ref, Ref)
+        name, plan = ref.source, self.plan
+        index = flat_index(plan.sizes[name], ref.select)
+        at = None if index is None else self.ops.asarray(index)
+        if name not in plan.populations:
+            whole: Callable[[Frame], Array] = lambda fr: fr.inputs[name]
+        elif past:
+            key = f"{name}:out"
+            whole = lambda fr: fr.state[key]
+        else:
+            whole = lambda fr: fr.current[name]
+        if at is None:
+            return whole
+        take = self.ops.take
+        return lambda fr: take(whole(fr), at)
+
+    def _ports(self, population: str) -> list[_Port]:
+        model = self.plan.populations[population].model
+        size = self.plan.populations[population].size
+        ports = []
+        for port in model.inputs:
+            solo = [p for p in self.plan.projections if not fusable(p) and p.target == population
+                    and p.port == port.name]
+            index = {p.id: None if p.target_index is None else self.ops.asarray(p.target_index) for p in solo}
+            inner = math.prod(a.size for a in port.shape)
+            ports.append(_Port(port.name, size * inner, self.groups.get((population, port.name)), solo, index))
+        return ports
+
+    def _output(self, output: Any) -> Callable[[Frame], Array]:
+        """A closure assembling an output from its pieces, [batch, units]."""
+        n, ops = math.prod(a.size for a in output.shape), self.ops
+        pieces = []
+        for piece in output.pieces:
+            compiled = self.exprs.compile(piece.expr, lambda ref: self._read(ref, False), False)  # type: ignore
+            index = flat_index([a.size for a in output.shape], piece.select)
+            pieces.append((compiled, None if index is None else ops.asarray(index),
+                           n if index is None else len(index)))
+        if len(pieces) == 1 and pieces[0][1] is None:
+            compiled = pieces[0][0]
+            return lambda fr: as_batch(value(compiled, fr), fr.batch, n, ops)
+
+        def assemble(fr: Frame) -> Array:
+            total = ops.zeros(fr.batch, n)
+            for compiled, index, size in pieces:
+                part = as_batch(value(compiled, fr), fr.batch, size, ops)
+                total = part + total if index is None else ops.add_at(total, index, part)
+            return total
+        return assemble
+
+    # ---- once per call ---------------------------------------------------------------------------
+
+    def prepare(self, params: Mapping[str, Array]) -> Prepared:
+        """Everything that depends on the parameters only: effective values, group operators, neuron weights."""
+        ops, plan = self.ops, self.plan
+        weights = {p.name: effective(p, params[p.name], ops).reshape(-1) for p in plan.parameters}
+        flat = ops.concat([*weights.values(), ops.zeros(1, 1).reshape(-1)], 0)  # and a 0 for empty cells
+        prepared: Prepared = {"weights": weights}
+        for (population, port), g in self.groups.items():
+            prepared[f"{population}:{port}"] = self._group_operator(f"{population}:{port}", g, flat)
+        for name, neuron in self.neurons.items():
+            prepared[f"{name}:private"] = neuron.private(weights)
+        return prepared
+
+    def _synapse_weights(self, p: ProjectionPlan, weights: Mapping[str, Array]) -> Array:
+        """Each synapse's weight, [synapses]: its element of the param, times the fixed factor if any."""
+        w = weights[p.param][self._arrays[f"{p.id}:element"]]
+        return w if p.factor is None else w * self._arrays[f"{p.id}:factor"]
+
+    def _group_operator(self, key: str, g: Group, flat: Array) -> Any:
+        """g's operator for this call: a weight vector, an [X, port] matrix, or a CSR matrix."""
+        ops = self.ops
+        if g.lowering == "elementwise":
+            at, scale = self._arrays[key]
+            return flat[at] if scale is None else flat[at] * scale
+        at, scale, repeats = self._arrays[key]
+        values = flat[at] if scale is None else flat[at] * scale
+        if repeats is not None:
+            cells, count = repeats
+            values = ops.scatter_add(count, cells, values.reshape(1, -1)).reshape(-1)
+        if g.lowering == "dense":
+            return values.reshape(g.size, g.width).T
+        crow, rows, cols, _ = self._arrays[f"{key}:csr"]
+        return ops.csr(crow, rows, cols, values, (g.size, g.width))
+
+    # ---- once per step ---------------------------------------------------------------------------
+
+    def step(self, prepared: Prepared, inputs: Mapping[str, Array], state: State, batch: int,
+             record: Sequence[Record] = ()) -> tuple[dict[str, Array], State]:
+        """One step: the flat outputs, each record [batch, *its shape] under its name, and the new state."""
+        fr = Frame(inputs, state, batch)
+        new_state: State = {}
+        inside: dict[str, Array] = {}
+        for name in self.plan.order:
+            ports = {port.name: self._port(port, prepared, fr) for port in self.ports[name]}
+            keep = {r.variable for r in record if r.kind == "value" and r.population == name}
+            out, updates, kept = self.neurons[name].run(ports, state, prepared[f"{name}:private"], keep)
+            inside.update({f"{name}.{v}": x for v, x in kept.items()})
+            fr.current[name] = out
+            new_state.update(updates)
+            new_state[f"{name}:out"] = out
+        for p, source in self.pushes:
+            new_state[f"{p.id}:delay"] = self.ops.stack_time(state[f"{p.id}:delay"], source(fr))
+        outputs = {o.name: assemble(fr) for o, assemble in zip(self.plan.ir.outputs, self.outputs)}
+        for r in record:
+            found = {"out": fr.current.get(r.population), "value": inside.get(r.name),
+                     "state": new_state.get(f"{r.population}.{r.variable}")}[r.kind]
+            shaped = found.reshape(batch, *r.shape, -1)
+            outputs[r.name] = shaped.reshape(batch, *r.shape) if shaped.shape[-1] == 1 else shaped
+        return outputs, new_state
+
+    def _port(self, port: _Port, prepared: Prepared, fr: Frame) -> Array:
+        """A port's summed input this step, [batch, port size]."""
+        ops, g, total = self.ops, port.group, None
+        if g is not None:
+            reads = [self.blocks[id(b)](fr) for b in g.blocks]
+            x = reads[0] if len(reads) == 1 else ops.concat(reads, 1)
+            operator = prepared[f"{g.target}:{g.port}"]
+            if g.lowering == "elementwise":
+                total = x * operator
+            elif g.lowering == "dense":
+                total = x @ operator
+            else:
+                total = ops.csr_matmul(operator, x)
+        for p in port.solo:
+            part = self._solo(p, prepared["weights"], fr)
+            index = port.index[p.id]
+            if index is None:
+                total = part if total is None else total + part
+            else:
+                total = ops.add_at(ops.zeros(fr.batch, port.size) if total is None else total, index, part)
+        return ops.zeros(fr.batch, port.size) if total is None else total
+
+    def _solo(self, p: ProjectionPlan, weights: Mapping[str, Array], fr: Frame) -> Array:
+        """An operator projection or a learnable delay, [batch, target units]."""
+        if p.operator is not None:
+            return self._operator(p, p.operator, weights, self.sources[p.id](fr))
+        history = fr.state[f"{p.id}:delay"].reshape(-1, p.delay, p.source_size)  # [batch, K, source], oldest first
+        pre, post = self._arrays[f"{p.id}:pre"], self._arrays[f"{p.id}:post"]
+        k = delays.kernel(weights[p.delay_param], weights[p.delay_sigma], self._arrays[f"{p.id}:taps"],
+                          self.ops.functions)
+        return self.ops.scatter_add(p.target_size, post,
+                                    (history[:, :, pre] * k).sum(1) * self._synapse_weights(p, weights))
+
+    def _operator(self, p: ProjectionPlan, operator: Operator, weights: Mapping[str, Array], source: Array) -> Array:
+        """A field [batch, in channels * grid points] through p's operator, plus its function-valued bias if any:
+        [batch, out channels * grid points]."""
+        (channels_in, channels_out), ops, grid = p.channels, self.ops, list(p.grid)
+        out = operators.apply(operator, weights[p.param], source.reshape(-1, channels_in, *grid), channels_out, ops)
+        if operator.bias is not None:
+            coefficients = weights[operator.bias].reshape(bias_shape(operator, channels_out))
+            out = out + operators.bias(coefficients, grid, operator.periodic, ops)
+        return out.reshape(-1, channels_out * math.prod(grid))
+
+
+def _synapse_elements(plan: Plan) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """For every projection, each synapse's element of the flat vector of all parameters (in plan order) and its
+    fixed factor (the connectome's sign times scale, or 1)."""
+    offsets = dict(zip([p.name for p in plan.parameters], np.cumsum([0] + [p.size for p in plan.parameters])))
+    elements, factors = {}, {}
+    for p in plan.projections:
+        if p.gather is not None:
+            local = p.gather
+        else:
+            local = p.offset + p.stride * np.arange(p.synapses, dtype=np.int64)
+        elements[p.id] = offsets[p.param] + local.astype(np.int64)
+        factors[p.id] = np.ones(p.synapses) if p.factor is None else p.factor.astype(np.float64)
+    return elements, factors
+
+
+def _unless_ones(values: np.ndarray, ops: Ops) -> Array | None:
+    """Fixed factors as an array, or None when they are all 1 (nothing to multiply)."""
+    return None if bool(np.all(values == 1.0)) else ops.asarray(values)

@@ -1,0 +1,122 @@
+"""The lowering pass: per-target fusion, CSR for large sparse groups, shared subexpressions once per step, a
+bounded number of torch operations per step, and parameter names that never clash with framework attributes."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import jax
+import numpy as np
+import pytest
+import torch
+from torch.overrides import TorchFunctionMode
+
+import circuitdsl
+from circuitdsl.ir.model import Binary, Ref, Shared
+from tests import backend_harness as harness
+
+SWIMMER = "models/ncap_swimmer.circuit"
+
+
+class _Calls(TorchFunctionMode):
+    """Counts the torch functions and tensor methods called (attribute reads such as .shape excluded)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: Counter[str] = Counter()
+
+    def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        name = getattr(func, "__name__", str(func))
+        if name != "__get__":
+            self.calls[name] += 1
+        return func(*args, **(kwargs or {}))
+
+
+def test_ncap_fuses_every_target_into_one_matmul_and_runs_few_torch_operations() -> None:
+    module = circuitdsl.compile(SWIMMER)
+    program = module._program()
+    assert {key: g.lowering for key, g in program.groups.items()} == {
+        ("Bd", "in"): "dense", ("Bv", "in"): "dense", ("Md", "in"): "dense", ("Mv", "in"): "dense"}
+    q, state = torch.rand(1, 5), module.initial_state(1)
+    with torch.no_grad():
+        counter = _Calls()
+        with counter:
+            module({"q": q}, state)
+        assert counter.calls["matmul"] == 4  # one per target population
+        assert sum(counter.calls.values()) <= 70  # the interpreter ran 249 aten ops a step
+        rollout = _Calls()
+        with rollout:
+            module.rollout(torch.rand(1, 50, 5))
+        assert rollout.calls["clamp"] <= 4 + 50 * 8  # parameters clamped once per rollout, not per step
+
+
+def test_a_large_sparse_group_runs_as_csr_and_equals_the_dense_lowering() -> None:
+    rng = np.random.default_rng(0)
+    pairs = ", ".join(f"[{a}, {b}]" for a, b in rng.integers(0, 200, (600, 2)))
+    text = f"""
+circuit Sparse {{
+  input x[n = 200]
+  output y[n = 200]
+  param w : free = 0.1, shared = false
+  population h[n = 200] : Tanh
+  x -> h : one_to_one, weight = fixed(1.0)
+  h -> h : pairs([{pairs}]), weight = w
+  y = h
+}}"""
+    x = {"x": rng.uniform(-1, 1, (2, 4, 200)).astype(np.float32)}
+    weights = {"y": rng.standard_normal((2, 4, 200)).astype(np.float32)}
+    results = {}
+    for backend in harness.BACKENDS:
+        for lowering in ("auto", "dense"):
+            handle = harness.build(text, backend, seed=1, lowering=lowering)
+            program = handle.circuit._program()
+            assert program.groups["h", "in"].lowering == ("sparse" if lowering == "auto" else "dense")
+            results[backend, lowering] = harness.grad(handle, x, weights)
+    reference = results["torch", "dense"]
+    for key, (outputs, grads) in results.items():
+        np.testing.assert_allclose(outputs["y"], reference[0]["y"], rtol=1e-5, atol=1e-6, err_msg=str(key))
+        np.testing.assert_allclose(grads["w"], reference[1]["w"], rtol=1e-4, atol=1e-5, err_msg=str(key))
+
+
+def _doubling(lets: int) -> Any:
+    """y = x doubled `lets` times through a chain of shared entries (`let a1 = a0 + a0` ...): 2^lets as a tree."""
+    ir = circuitdsl.loads("circuit C {\n input x\n output y\n population p : Identity\n"
+                          " x -> p : weight = fixed(1.0)\n y = p\n}")
+    shared: list[Any] = [Binary(op="+", left=Ref(source="x"), right=Ref(source="x"))]
+    shared += [Binary(op="+", left=Shared(index=i), right=Shared(index=i)) for i in range(lets - 1)]
+    projection = ir.projections[0].model_copy(update={"source": Shared(index=lets - 1)})
+    return ir.model_copy(update={"shared": shared, "projections": [projection]})
+
+
+def test_a_shared_subexpression_is_evaluated_once_per_step_on_both_backends() -> None:
+    ir = _doubling(30)
+    module = circuitdsl.compile(ir)
+    counter = _Calls()
+    with torch.no_grad(), counter:
+        outputs, _ = module(torch.full((2,), 3.0))
+    torch.testing.assert_close(outputs["y"], torch.full((2,), 3.0 * 2 ** 30))
+    assert counter.calls["add"] == 30  # one per entry, not 2^30
+    circuit = circuitdsl.compile(ir, backend="jax")
+    jax_outputs, _ = jax.jit(lambda p, x: circuit.step(p, None, x))(circuit.init(), np.full((2,), 3.0, np.float32))
+    np.testing.assert_allclose(np.asarray(jax_outputs["y"]), 3.0 * 2 ** 30)
+
+
+CLASHING = ["pop", "train", "copy", "type", "get", "update", "to", "double", "forward", "params"]
+
+
+def test_parameter_names_that_are_framework_attributes_compile_and_agree_on_both_backends() -> None:
+    text = ("circuit P {\n input x\n output y\n population h : Tanh\n"
+            + "".join(f" param {n} : excitatory = {(i + 1) / 10}\n" for i, n in enumerate(CLASHING))
+            + "".join(f" x -> h : weight = {n}\n" for n in CLASHING) + " y = h\n}")
+    module = circuitdsl.compile(circuitdsl.loads(text))
+    assert sorted(module.state_dict()) == sorted(f"params.{n}" for n in CLASHING)
+    assert module.params["train"].item() == pytest.approx(0.2) and callable(module.train)
+    x = np.linspace(-1, 1, 6, dtype=np.float32).reshape(2, 3)
+    with torch.no_grad():
+        outputs, _ = module.rollout(torch.from_numpy(x))
+    circuit = circuitdsl.compile(circuitdsl.loads(text), backend="jax")
+    params = circuit.from_torch(module.state_dict())
+    jax_outputs, _ = circuit.rollout(params, x)
+    np.testing.assert_allclose(np.asarray(jax_outputs["y"]), outputs["y"].numpy(), rtol=1e-6)
+    np.testing.assert_allclose(outputs["y"].numpy(), np.tanh(x * 5.5), rtol=1e-6)
