@@ -54,7 +54,7 @@ def grow_dendrites(module: Any, grown: CircuitIR, seed: int = 0) -> Any:
     `load(path, copies = 2)`): every trained weight kept, each param that grew along an axis keeping its old
     values first and the new copies drawn by `grown`'s inits (their output weights start at 0, so the outputs
     are unchanged at the moment of growth)."""
-    from circuitdsl.backends import compile_circuit
+    from circuitdsl import compile as compile_circuit  # the public entry point: only it reaches the backends
 
     new = compile_circuit(grown, seed=seed)
     trained, state = module.state_dict(), new.state_dict()

@@ -85,7 +85,7 @@ def simulate(ir: CircuitIR, steps: int, inputs: Mapping[str, float | np.ndarray]
     """
     import torch
 
-    from circuitdsl.backends import compile_circuit
+    from circuitdsl import compile as compile_circuit  # the public entry point: only it reaches the backends
 
     sequences = input_sequences(ir, inputs or {}, steps)
     module = compile_circuit(ir, backend="torch", seed=seed)

@@ -178,20 +178,22 @@ def test_the_ir_command_prints_the_shared_table(tmp_path: Path, capsys: pytest.C
     assert printed["outputs"][0]["pieces"][0]["expr"]["left"] == {"node": "shared", "index": 28}
 
 
-@pytest.mark.parametrize("path", MODELS, ids=lambda p: p.stem)
-def test_every_shared_entry_is_read_twice_or_cut_for_depth(path: Path) -> None:
-    ir = circuitdsl.load(path)
+@pytest.mark.parametrize("text", [SHARED_LETS, doubling(30), once(200)], ids=["lets", "doubling", "read-once"])
+def test_every_shared_entry_is_read_twice_or_cuts_a_deep_chain(text: str) -> None:
+    ir = circuitdsl.loads(text)
     roots = [p.source for p in ir.projections] + [piece.expr for o in ir.outputs for piece in o.pieces]
     reads = [0] * len(ir.shared)
-    for index, entry in enumerate(ir.shared):
-        for node in E.walk(entry):
+    for index, expr in [*enumerate(ir.shared), *((len(ir.shared), root) for root in roots)]:
+        for node in E.walk(expr):
             if isinstance(node, Shared):
                 assert node.index < index  # an entry reads only earlier entries
                 reads[node.index] += 1
-    for root in roots:
-        for node in E.walk(root):
-            if isinstance(node, Shared):
-                reads[node.index] += 1
     heights = [E.fold(entry, lambda n, kids: 1 + max(kids, default=0), cut=lambda n: 1 if isinstance(n, Shared) else None)
                for entry in ir.shared]
-    assert all(reads[i] > 1 or heights[i] == E.MAX_HEIGHT for i in range(len(ir.shared)))
+    assert ir.shared and len(ir.shared_names) == len(ir.shared)
+    assert all(reads[i] > 1 or (heights[i] >= E.MAX_HEIGHT // 4 and ir.shared_names[i]) for i in range(len(ir.shared)))
+    assert max(heights) <= E.MAX_HEIGHT
+
+
+def test_existing_models_have_no_shared_entries_so_their_ir_reads_as_before() -> None:
+    assert [(path.name, len(e.ir.shared)) for path in MODELS for e in circuitdsl.check(path) if e.ir.shared] == []

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from circuitdsl.ir.expr import NUMPY_FUNCTIONS, binary, fold
+from circuitdsl.ir.expr import NUMPY_FUNCTIONS, binary, fold, walk
 from circuitdsl.ir.model import Binary, Call, Cond, Const, Expr, Ref, Shared, Unary, Var
 
 Array = Any
@@ -35,12 +35,23 @@ _COMPARE: dict[str, Callable[[Any, Any], Any]] = {
 }
 
 
-def _once(key: tuple[object, int], run: Closure) -> Closure:
+def _once(tag: object, index: int, runs: Mapping[int, Closure], reads: Mapping[int, tuple[int, ...]]) -> Closure:
+    """Shared entry `index`'s closure: its value computed once per step.  The entries it reads are computed
+    first, in a loop (deepest first), so that a chain of thousands of entries never recurses deeply."""
     def memoised(env: Any) -> Array:
         memo = env.memo
-        if key not in memo:
-            memo[key] = run(env)
-        return memo[key]
+        if (tag, index) not in memo:
+            stack = [index]
+            while stack:
+                j = stack[-1]
+                missing = [k for k in reads[j] if (tag, k) not in memo]
+                if missing:
+                    stack.extend(missing)
+                    continue
+                if (tag, j) not in memo:
+                    memo[tag, j] = runs[j](env)
+                stack.pop()
+        return memo[tag, index]
     return memoised
 
 
@@ -64,9 +75,17 @@ class ExprCompiler:
         closure evaluated once per step; built on the first use of `tag`."""
         if tag not in self._entries:
             table: dict[int, Compiled] = {}
+            runs: dict[int, Closure] = {}
+            reads: dict[int, tuple[int, ...]] = {}
             for index, entry in enumerate(self.shared):
                 compiled = fold(entry, lambda node, kids: self._visit(node, kids, leaf), self.shared, table)
-                table[index] = compiled if isinstance(compiled, float) else _once((tag, index), compiled)
+                if isinstance(compiled, float):
+                    table[index] = compiled
+                    continue
+                runs[index] = compiled
+                reads[index] = tuple(dict.fromkeys(n.index for n in walk(entry) if isinstance(n, Shared)
+                                                   and n.index in runs))
+                table[index] = _once(tag, index, runs, reads)
             self._entries[tag] = table
         return self._entries[tag]
 

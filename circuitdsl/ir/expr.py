@@ -199,8 +199,9 @@ into entries, so serialising and reading it back never nests deeply (JSON parser
 
 class Sharing:
     """Builds a shared table from expressions held in memory as a DAG (one object under several parents, as
-    elaboration builds a `let` read twice): every inner node object read more than once, and every subtree
-    reaching MAX_HEIGHT, becomes an entry, in an order where each entry reads only earlier ones.
+    elaboration builds a `let` read twice): every inner node object read more than once, every named one (a
+    let's) whose subtree reaches a quarter of MAX_HEIGHT, and any other whose subtree reaches MAX_HEIGHT, becomes
+    an entry, in an order where each entry reads only earlier ones.
 
     `roots` are the expressions that compute (they count the reads); `rewrite` then turns those, and any other
     expression over the same objects (a port's wire, drawn only), into trees over the table.  `names` maps
@@ -238,7 +239,8 @@ class Sharing:
         if not kids:
             return rebuilt, height
         result = (rebuilt, height)
-        if self._reads.get(id(node), 0) > 1 or height >= self._max_height:
+        named = id(node) in self._names  # a chain is cut at its lets, where a reader finds the names
+        if self._reads.get(id(node), 0) > 1 or height >= (self._max_height // 4 if named else self._max_height):
             self.table.append(rebuilt)
             self.table_names.append(self._names.get(id(node), ""))
             result = (Shared(index=len(self.table) - 1), 1)
