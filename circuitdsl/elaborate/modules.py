@@ -69,7 +69,7 @@ class Loader:
         self.reporter = reporter
         self.root = root
         self.limits = limits or Limits()
-        self.sandbox = sandbox or Sandbox.around(None)
+        self.sandbox = sandbox  # None: the folder of the first file loaded (Sandbox.around it)
         self.loaded: dict[str, ModuleScope] = {}
         self.found: dict[str, _Found] = {}
         self.std: Scope | None = None
@@ -81,11 +81,13 @@ class Loader:
         return self.std
 
     def load_text(self, text: str, name: str) -> ModuleScope:
+        self.sandbox = self.sandbox or Sandbox.around(name)
         self._find(name, text)
         return self._declare_found(name)
 
     def load_file(self, path: str, span: Span | None) -> ModuleScope:
         key = os.path.normpath(path)
+        self.sandbox = self.sandbox or Sandbox.around(key)
         self._find(key, self._read(key, span))
         return self._declare_found(key)
 
@@ -152,7 +154,7 @@ class Loader:
             raise self.reporter.fail("E104", f"cannot import '{name[:200]}': imports name {SUFFIX} files", span,
                                      ["a library is imported without quotes: import celegans"])
         try:
-            return self.sandbox.resolve(name, os.path.dirname(key), "the import")
+            return (self.sandbox or Sandbox.around(key)).resolve(name, os.path.dirname(key), "the import")
         except Problem as problem:
             raise self.reporter.fail(problem.code, problem.message, span, problem.notes) from None
 
