@@ -22,14 +22,17 @@ class Handle:
     circuit: Any
     params: Any = None
     jitted: dict[str, Any] = field(default_factory=dict)
+    dtype: str = "float32"
 
 
-def build(circuit: Any, backend: str, seed: int = 0, lowering: str = "auto", **args: Any) -> Handle:
-    """`circuitdsl.compile` for a backend, wrapped for the functions below."""
+def build(circuit: Any, backend: str, seed: int = 0, lowering: str = "auto", dtype: str = "float32",
+          **args: Any) -> Handle:
+    """`circuitdsl.compile` for a backend, wrapped for the functions below (float64: JAX needs its 64-bit mode
+    on while the handle is used)."""
     if isinstance(circuit, str) and not circuit.endswith(".circuit"):
         circuit = circuitdsl.loads(circuit)
-    compiled = circuitdsl.compile(circuit, backend=backend, seed=seed, lowering=lowering, **args)
-    return Handle(backend, compiled, compiled.init() if backend == "jax" else None)
+    compiled = circuitdsl.compile(circuit, backend=backend, seed=seed, lowering=lowering, dtype=dtype, **args)
+    return Handle(backend, compiled, compiled.init() if backend == "jax" else None, dtype=dtype)
 
 
 def params(handle: Handle) -> Arrays:
@@ -50,7 +53,7 @@ def set_params(handle: Handle, values: Arrays) -> None:
     else:
         import jax.numpy as jnp
 
-        handle.params = {**handle.params, **{k: jnp.asarray(v, jnp.float32) for k, v in values.items()}}
+        handle.params = {**handle.params, **{k: jnp.asarray(v, handle.dtype) for k, v in values.items()}}
 
 
 def _tensors(inputs: Arrays | None) -> Any:

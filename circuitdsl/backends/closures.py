@@ -35,24 +35,42 @@ _COMPARE: dict[str, Callable[[Any, Any], Any]] = {
 }
 
 
-def _once(tag: object, index: int, runs: Mapping[int, Closure], reads: Mapping[int, tuple[int, ...]]) -> Closure:
-    """Shared entry `index`'s closure: its value computed once per step.  The entries it reads are computed
-    first, in a loop (deepest first), so that a chain of thousands of entries never recurses deeply."""
-    def memoised(env: Any) -> Array:
+def _from_memo(key: tuple[object, int]) -> Closure:
+    """How an entry reads another entry: its value this step, already in the memo."""
+    return lambda env: env.memo[key]
+
+
+def _ensure(tag: object, order: list[int], runs: dict[int, Closure]) -> Closure:
+    """Reading a shared entry from outside the table: the entry and every entry it reads, in table order, each
+    computed once per step into the memo.  An entry reads its own dependencies from the memo (computed before
+    it), so a chain of 2,000 entries runs as a loop, not 2,000 nested calls."""
+    keys = [((tag, i), runs[i]) for i in order]
+    last = keys[-1][0]
+
+    def ensure(env: Any) -> Array:
         memo = env.memo
-        if (tag, index) not in memo:
-            stack = [index]
-            while stack:
-                j = stack[-1]
-                missing = [k for k in reads[j] if (tag, k) not in memo]
-                if missing:
-                    stack.extend(missing)
-                    continue
-                if (tag, j) not in memo:
-                    memo[tag, j] = runs[j](env)
-                stack.pop()
-        return memo[tag, index]
-    return memoised
+        if last not in memo:
+            for key, run in keys:
+                if key not in memo:
+                    memo[key] = run(env)
+        return memo[last]
+    return ensure
+
+
+class _Outside(dict[int, Compiled]):
+    """A table's entries as read from outside it, each reader closure built on its first read (a chain of n
+    entries would otherwise build n closures over up to n entries each)."""
+
+    def __init__(self, constants: dict[int, Compiled], build: Callable[[int], Compiled]) -> None:
+        super().__init__(constants)
+        self.build = build
+
+    def __missing__(self, index: int) -> Compiled:
+        self[index] = self.build(index)
+        return self[index]
+
+    def __contains__(self, index: object) -> bool:  # fold asks before it reads: every entry is there
+        return True
 
 
 class ExprCompiler:
@@ -63,32 +81,32 @@ class ExprCompiler:
         self.to_float: Callable[[Array], Array] = ops.to_float
         self.clamp_between: Callable[[float, float], Callable[[Array], Array]] = ops.clamp_between
         self.shared = shared
-        self._entries: dict[object, dict[int, Compiled]] = {}
+        self._entries: dict[object, _Outside] = {}
 
     def compile(self, expr: Expr, leaf: Leaf, tag: object = None) -> Compiled:
         """`expr` as a float (constant) or a closure of an environment; `tag` keys shared entries' values
         (reads with different leaves must use different tags)."""
         return fold(expr, lambda node, kids: self._visit(node, kids, leaf), self.shared, self._table(leaf, tag))
 
-    def _table(self, leaf: Leaf, tag: object) -> dict[int, Compiled]:
-        """Every shared entry compiled with `leaf`, in order (an entry reads only earlier ones, found here), each
-        closure evaluated once per step; built on the first use of `tag`."""
-        if tag not in self._entries:
-            table: dict[int, Compiled] = {}
-            runs: dict[int, Closure] = {}
-            reads: dict[int, tuple[int, ...]] = {}
-            for index, entry in enumerate(self.shared):
-                compiled = fold(entry, lambda node, kids: self._visit(node, kids, leaf), self.shared, table)
-                if isinstance(compiled, float):
-                    table[index] = compiled
-                    continue
+    def _table(self, leaf: Leaf, tag: object) -> _Outside:
+        """Every shared entry for reads from outside the table: a constant, or a closure computing it (and what
+        it reads) once per step; built on the first use of `tag`."""
+        if tag in self._entries:
+            return self._entries[tag]
+        inside: dict[int, Compiled] = {}  # how one entry reads another: from the memo, or a constant
+        runs: dict[int, Closure] = {}
+        for index, entry in enumerate(self.shared):
+            compiled = fold(entry, lambda node, kids: self._visit(node, kids, leaf), self.shared, inside)
+            if isinstance(compiled, float):
+                inside[index] = compiled
+            else:
                 runs[index] = compiled
-                reads[index] = tuple(dict.fromkeys(n.index for n in walk(entry) if isinstance(n, Shared)
-                                                   and n.index in runs))
-                table[index] = _once(tag, index, runs, reads)
-            self._entries[tag] = table
+                inside[index] = _from_memo((tag, index))
+        depends = {i: [n.index for n in walk(self.shared[i]) if isinstance(n, Shared) and n.index in runs]
+                   for i in runs}
+        outside: dict[int, Compiled] = {i: c for i, c in inside.items() if isinstance(c, float)}
+        self._entries[tag] = _Outside(outside, lambda i: _ensure(tag, _closure(i, depends), runs))
         return self._entries[tag]
-
     def _visit(self, node: Expr, kids: tuple[Compiled, ...], leaf: Leaf) -> Compiled:
         if isinstance(node, Const):
             return float(node.value)
@@ -114,6 +132,17 @@ class ExprCompiler:
         raise TypeError(f"unknown expression {node!r}")
 
 
+def _closure(index: int, depends: Mapping[int, list[int]]) -> list[int]:
+    """An entry and every entry it reads, directly or not, in table order (each before its readers)."""
+    seen, stack = {index}, [index]
+    while stack:
+        for dependency in depends[stack.pop()]:
+            if dependency not in seen:
+                seen.add(dependency)
+                stack.append(dependency)
+    return sorted(seen)
+
+
 def _constant(node: Expr, kids: tuple[float, ...]) -> float:
     """A node over constants, folded with the numpy reference semantics (float64)."""
     with np.errstate(all="ignore"):
@@ -121,7 +150,10 @@ def _constant(node: Expr, kids: tuple[float, ...]) -> float:
             return -kids[0] if node.op == "-" else 1.0 - kids[0]
         if isinstance(node, Binary):
             return float(binary(node.op, *kids))
-        fn = "where" if isinstance(node, Cond) else node.fn  # type: ignore[attr-defined]
+        if isinstance(node, Cond):
+            return float(np.asarray(NUMPY_FUNCTIONS["where"](*kids)))
+        assert isinstance(node, Call)
+        fn = node.fn
         return float(np.asarray(NUMPY_FUNCTIONS[fn](*kids)))
 
 

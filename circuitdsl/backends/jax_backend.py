@@ -121,7 +121,7 @@ _spike.defvjp(_spike_forward, _spike_backward)
 class JaxOps:
     """The array operations the shared step semantics needs, in jax.numpy."""
 
-    functions = _FUNCTIONS
+    functions: Mapping[str, Callable[..., Any]] = _FUNCTIONS
 
     def __init__(self, dtype: str = "float32") -> None:
         self.dtype = jnp.dtype(dtype)
@@ -209,7 +209,7 @@ class JaxOps:
 
 def _usable(dtype: str) -> str:
     """`dtype` if JAX can run in it now: float64 needs JAX's 64-bit mode, which is off by default."""
-    if dtype == "float64" and not jax.config.jax_enable_x64:
+    if dtype == "float64" and not jax.config.read("jax_enable_x64"):
         raise CircuitRuntimeError(f"dtype {dtype} needs JAX's 64-bit mode: call jax.config.update('jax_enable_x64', "
                                   "True) (or run inside `with jax.enable_x64(True):`) before compiling and running")
     return dtype
@@ -301,13 +301,19 @@ class JaxCircuit:
         if length == 0:
             return empty_outputs(self.ir, records, batch, program.ops), state
         prepared = program.prepare(self._named(params))  # once, outside the scan
+        carried = program.carried(self._layout)
 
         def one_step(carry: State, x: dict[str, jax.Array]) -> tuple[State, dict[str, jax.Array]]:
-            outputs, carry = program.step(prepared, x, carry, batch, records)
-            return carry, outputs
+            outputs, new_state = program.step(prepared, x, carry, batch, records)
+            return {key: new_state[key] for key in carried}, outputs
 
+        # the scan carries only what a step reads; the last step runs after it, giving the whole final state
         time_major = {k: jnp.swapaxes(v, 0, 1) for k, v in sequence.items()}
-        state, outputs = jax.lax.scan(one_step, state, time_major, length=length)
+        carry, outputs = jax.lax.scan(one_step, {key: state[key] for key in carried},
+                                      {k: v[:-1] for k, v in time_major.items()}, length=length - 1)
+        last, state = program.step(prepared, {k: v[-1] for k, v in time_major.items()}, {**state, **carry}, batch,
+                                   records)
+        outputs = {k: jnp.concatenate([v, last[k][None]], 0) for k, v in outputs.items()}
         return shaped_outputs(self.ir, {k: jnp.swapaxes(v, 0, 1) for k, v in outputs.items()}), state
 
     def _state(self, state: State | None, program: Program, batch: int) -> State:

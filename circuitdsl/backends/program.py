@@ -67,6 +67,7 @@ class Program:
         self.groups = groups(plan, lowering)
         self.sizes = signal_sizes(plan)
         self._arrays: dict[str, Any] = {}
+        self.past_reads: set[str] = set()  # the `pop:out` state entries a step reads (recurrent edges, junctions)
         self._elements, self._factors = _synapse_elements(plan)
         self._zero = sum(p.size for p in plan.parameters)  # the 0 appended to the flat parameters
         self._offsets = dict(zip([p.name for p in plan.parameters],
@@ -119,11 +120,15 @@ class Program:
 
     def _block(self, b: Block) -> Callable[[Frame], Array]:
         """A closure reading one block of a group's input vector, [batch, size]."""
+        name = b.name
         if b.kind == "input":
-            return lambda fr, n=b.name: fr.inputs[n]
+            return lambda fr: fr.inputs[name]
         if b.kind == "out":
-            key = f"{b.name}:out"
-            return (lambda fr: fr.state[key]) if b.past else (lambda fr, n=b.name: fr.current[n])
+            key = f"{name}:out"
+            if b.past:
+                self.past_reads.add(key)
+                return lambda fr: fr.state[key]
+            return lambda fr: fr.current[name]
         assert b.projection is not None
         if b.kind == "delay":
             key, size = f"{b.projection.id}:delay", b.projection.source_size
@@ -146,11 +151,16 @@ class Program:
             whole: Callable[[Frame], Array] = lambda fr: fr.inputs[name]
         elif past:
             key = f"{name}:out"
+            self.past_reads.add(key)
             whole = lambda fr: fr.state[key]
         else:
             whole = lambda fr: fr.current[name]
         if at is None:
             return whole
+        assert index is not None
+        if len(index) and np.array_equal(index, np.arange(index[0], index[0] + len(index))):
+            start, stop = int(index[0]), int(index[0]) + len(index)  # a contiguous run: a slice, not a gather
+            return lambda fr: whole(fr)[:, start:stop]
         take = self.ops.take
         return lambda fr: take(whole(fr), at)
 
@@ -186,6 +196,11 @@ class Program:
                 total = part + total if index is None else ops.add_at(total, index, part)
             return total
         return assemble
+
+    def carried(self, layout: Mapping[str, Any]) -> list[str]:
+        """The state entries a step reads: neuron states, delay lines and the outputs read a step later; the
+        other entries (most populations' last outputs) are written by every step but never read."""
+        return [key for key in layout if not key.endswith(":out") or key in self.past_reads]
 
     # ---- once per call ---------------------------------------------------------------------------
 
@@ -244,8 +259,9 @@ class Program:
         for r in record:
             found = {"out": fr.current.get(r.population), "value": inside.get(r.name),
                      "state": new_state.get(f"{r.population}.{r.variable}")}[r.kind]
-            shaped = found.reshape(batch, *r.shape, -1)
-            outputs[r.name] = shaped.reshape(batch, *r.shape) if shaped.shape[-1] == 1 else shaped
+            assert found is not None
+            inner = math.prod(found.shape[1:]) // max(math.prod(r.shape), 1)  # a let's own axis, if any
+            outputs[r.name] = found.reshape(batch, *r.shape, *([inner] if inner > 1 else []))
         return outputs, new_state
 
     def _port(self, port: _Port, prepared: Prepared, fr: Frame) -> Array:
@@ -274,6 +290,7 @@ class Program:
         """An operator projection or a learnable delay, [batch, target units]."""
         if p.operator is not None:
             return self._operator(p, p.operator, weights, self.sources[p.id](fr))
+        assert p.delay_param is not None and p.delay_sigma is not None
         history = fr.state[f"{p.id}:delay"].reshape(-1, p.delay, p.source_size)  # [batch, K, source], oldest first
         pre, post = self._arrays[f"{p.id}:pre"], self._arrays[f"{p.id}:post"]
         k = delays.kernel(weights[p.delay_param], weights[p.delay_sigma], self._arrays[f"{p.id}:taps"],

@@ -119,7 +119,7 @@ _FUNCTIONS: dict[str, Callable[..., Any]] = {
 class TorchOps:
     """The array operations the shared step semantics needs, in torch."""
 
-    functions = _FUNCTIONS
+    functions: Mapping[str, Callable[..., Any]] = _FUNCTIONS
 
     def __init__(self, device: torch.device | None = None, dtype: torch.dtype = torch.float32) -> None:
         self.device = device
@@ -248,6 +248,8 @@ class CircuitModule(nn.Module):
     `inputs` is a dict keyed by input port (a bare tensor when the circuit has one input); each is
     `[batch, *port shape]`.  Outputs come back the same way; the state is a dict of tensors.
     """
+
+    _where: torch.Tensor  # an empty buffer: the module's device and dtype
 
     def __init__(self, ir: CircuitIR, seed: int = 0, lowering: str = "auto", dtype: str = "float32") -> None:
         super().__init__()

@@ -1,0 +1,110 @@
+"""Runtime validation at the API boundary: inputs, state and parameter sets are checked once per call with a
+CircuitRuntimeError naming the key and the expected shape; numpy and lists are accepted; NaN inputs are reported;
+batch 0 and zero-length rollouts are defined."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+import circuitdsl
+from circuitdsl.backends.interface import CircuitRuntimeError
+
+SWIMMER = "models/ncap_swimmer.circuit"
+
+
+@pytest.fixture(scope="module")
+def compiled() -> dict[str, Any]:
+    return {"torch": circuitdsl.compile(SWIMMER), "jax": circuitdsl.compile(SWIMMER, backend="jax")}
+
+
+def _step(compiled: dict[str, Any], backend: str, x: Any, state: Any = None) -> Any:
+    if backend == "torch":
+        with torch.no_grad():
+            return compiled["torch"](x, state)
+    circuit = compiled["jax"]
+    return circuit.step(circuit.init(), state, x)
+
+
+def _state(compiled: dict[str, Any], backend: str, batch: int) -> dict[str, Any]:
+    return dict(compiled[backend].initial_state(batch))
+
+
+@pytest.mark.parametrize("backend", ["torch", "jax"])
+def test_a_state_that_does_not_fit_is_named_with_its_expected_shape(compiled: dict[str, Any], backend: str) -> None:
+    x = np.zeros((2, 5), np.float32)
+    with pytest.raises(CircuitRuntimeError, match=r"state 'osc_d.t' has shape \[4, 1\]; expected \[batch=2, 1\]"):
+        _step(compiled, backend, x, _state(compiled, backend, 4))
+    with pytest.raises(CircuitRuntimeError, match="state is missing 'osc_d.t', 'osc_d:out'"):
+        _step(compiled, backend, x, {})
+    wrong = {**_state(compiled, backend, 2), "Bd:out": np.zeros((2, 3), np.float32)}
+    with pytest.raises(CircuitRuntimeError, match=r"state 'Bd:out' has shape \[2, 3\]; expected \[batch=2, 5\]"):
+        _step(compiled, backend, x, wrong)
+    extra = {**_state(compiled, backend, 2), "Bd:outt": np.zeros((2, 5), np.float32)}
+    with pytest.raises(CircuitRuntimeError, match="state has no entry 'Bd:outt'; did you mean 'Bd:out'"):
+        _step(compiled, backend, x, extra)
+
+
+@pytest.mark.parametrize("backend", ["torch", "jax"])
+def test_numpy_and_list_inputs_are_accepted_and_other_values_refused(compiled: dict[str, Any], backend: str) -> None:
+    q = np.random.default_rng(0).uniform(-1, 1, (1, 5))
+    from_numpy = np.asarray(_step(compiled, backend, q)[0]["torque"])
+    from_list = np.asarray(_step(compiled, backend, q.tolist())[0]["torque"])
+    np.testing.assert_array_equal(from_numpy, from_list)
+    with pytest.raises(CircuitRuntimeError, match="input 'q' is a str, not an array of numbers"):
+        _step(compiled, backend, "q")
+    with pytest.raises(CircuitRuntimeError, match="no input 'qq'; its inputs are \\['q'\\]; did you mean 'q'"):
+        _step(compiled, backend, {"qq": q})
+
+
+@pytest.mark.parametrize("backend", ["torch", "jax"])
+def test_batch_zero_and_a_zero_length_rollout_are_empty_results(compiled: dict[str, Any], backend: str) -> None:
+    outputs, state = _step(compiled, backend, np.zeros((0, 5), np.float32))
+    assert outputs["torque"].shape == (0, 5) and all(v.shape[0] == 0 for v in state.values())
+    circuit = compiled[backend]
+    for shape in ((0, 4, 5), (3, 0, 5)):
+        x = np.zeros(shape, np.float32)
+        if backend == "torch":
+            outputs, state = circuit.rollout(x, record=["Bd"])
+        else:
+            outputs, state = circuit.rollout(circuit.init(), x, record=["Bd"])
+        assert outputs["torque"].shape == shape and outputs["Bd"].shape == shape
+    start = _state(compiled, backend, 3)
+    if backend == "torch":
+        _, after = circuit.rollout(np.zeros((3, 0, 5), np.float32), state=start)
+        assert all(torch.equal(after[k], torch.as_tensor(start[k])) for k in start)
+
+
+def test_nan_inputs_warn_by_default_and_raise_when_asked() -> None:
+    module = circuitdsl.compile(SWIMMER)
+    q = torch.zeros(2, 5)
+    q[1, 3] = float("nan")
+    with pytest.warns(RuntimeWarning, match="input 'q' holds NaN or infinite values"):
+        module(q)
+    module.nonfinite = "raise"
+    with pytest.raises(CircuitRuntimeError, match="input 'q' holds NaN or infinite values"):
+        module.rollout(q[:, None])
+    module.nonfinite = "ignore"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # not checked, so no warning
+        module(q)
+
+
+def test_jax_parameter_sets_are_checked_by_key_and_shape() -> None:
+    circuit = circuitdsl.compile(SWIMMER, backend="jax", shared=False)
+    params = circuit.init()
+    x = np.zeros((1, 5), np.float32)
+    with pytest.raises(CircuitRuntimeError, match=r"parameter 'osc' has shape \[7\]; expected \[2\]"):
+        circuit.step({**params, "osc": np.zeros(7, np.float32)}, None, x)
+    missing = {k: v for k, v in params.items() if k != "osc"}
+    with pytest.raises(CircuitRuntimeError, match="are not this circuit's"):
+        circuit.rollout(missing, x[:, None])
+    module = circuitdsl.compile(SWIMMER, shared=False)
+    state_dict = module.state_dict()
+    state_dict["params.prop"] = torch.zeros(3)
+    with pytest.raises(CircuitRuntimeError, match=r"parameter 'prop' has shape \[3\]; expected \[8\]"):
+        circuit.from_torch(state_dict)
