@@ -2,7 +2,7 @@
 
 Write a circuit once in a .circuit file; parse and check it into a typed graph IR; compile it to a
 backend; draw it.  Public API: `parse`, `load`, `loads`, `check`, `compile`, `draw`, `to_nir`, `from_nir`,
-`CircuitError`, `Limits`, `CircuitIR`, `sweep`.
+`CircuitError`, `Limits`, `Sandbox`, `CircuitIR`, `sweep`.
 """
 
 from circuitdsl import sweep as sweep  # callable: circuitdsl.sweep("spec.toml")
@@ -16,6 +16,7 @@ from circuitdsl.backends import compile_circuit
 from circuitdsl.backends.interface import CircuitRuntimeError as CircuitRuntimeError
 from circuitdsl.draw import draw as draw
 from circuitdsl.elaborate.limits import Limits as Limits
+from circuitdsl.elaborate.sandbox import Sandbox as Sandbox
 from circuitdsl.errors import CircuitError as CircuitError
 from circuitdsl.errors import Diagnostic as Diagnostic
 from circuitdsl.errors import Span as Span

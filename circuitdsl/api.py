@@ -12,6 +12,7 @@ from circuitdsl.elaborate.circuits import CircuitBuilder
 from circuitdsl.elaborate.evaluate import Abort, Evaluator
 from circuitdsl.elaborate.limits import Limits
 from circuitdsl.elaborate.modules import Loader, ModuleScope
+from circuitdsl.elaborate.sandbox import Sandbox
 from circuitdsl.elaborate.scope import Scope
 from circuitdsl.elaborate.values import Definition
 from circuitdsl.errors import CircuitError, Diagnostic, Reporter, Span, did_you_mean
@@ -34,43 +35,49 @@ def parse(text: str, file: str = "<string>") -> ast.Module:
     return _parse(text, file)
 
 
-def load(path: str | Path, circuit: str | None = None, limits: Limits | None = None, **args: ArgValue) -> CircuitIR:
+def load(path: str | Path, circuit: str | None = None, limits: Limits | None = None,
+         sandbox: Sandbox | None = None, **args: ArgValue) -> CircuitIR:
     """Elaborate a circuit of a file (the last one defined, unless `circuit` names one) with its arguments.
 
     Arguments are Python values, or strings in the language's own syntax for quantities and enums
-    (`tau="20 ms"`, `signs="none"`).
+    (`tau="20 ms"`, `signs="none"`).  Files it names are read inside `sandbox` (by default the file's folder;
+    `Sandbox.around(path, include=[...])` adds search roots).
     """
-    return elaborate(path, circuit, args, limits).ir
+    return elaborate(path, circuit, args, limits, sandbox=sandbox).ir
 
 
 def loads(text: str, circuit: str | None = None, limits: Limits | None = None, file: str = "<string>",
-          **args: ArgValue) -> CircuitIR:
-    """Like `load`, from text (imports are then relative to the working directory)."""
-    return elaborate(None, circuit, args, limits, text=text, file=file).ir
+          sandbox: Sandbox | None = None, **args: ArgValue) -> CircuitIR:
+    """Like `load`, from text (imports are then relative to the folder of `file`, the working directory for a
+    bare name)."""
+    return elaborate(None, circuit, args, limits, text=text, file=file, sandbox=sandbox).ir
 
 
 def elaborate(path: str | Path | None, circuit: str | None = None, args: Mapping[str, ArgValue] | None = None,
-              limits: Limits | None = None, text: str | None = None, file: str | None = None) -> Elaborated:
-    reporter = Reporter()
-    loader = Loader(reporter, Scope())
+              limits: Limits | None = None, text: str | None = None, file: str | None = None,
+              sandbox: Sandbox | None = None) -> Elaborated:
+    reporter, limits = Reporter(), limits or Limits()
+    sandbox = sandbox or Sandbox.around(path if text is None else file)
+    loader = Loader(reporter, Scope(), limits, sandbox)
     module = _load_module(loader, reporter, path, text, file)
     definition = _pick_circuit(module, circuit, reporter)
     given = _command_line_args(definition, args or {}, reporter)
-    ir = CircuitBuilder(reporter, limits or Limits()).build(definition, given, definition.node.name.span)
+    ir = CircuitBuilder(reporter, limits, sandbox).build(definition, given, definition.node.name.span)
     return Elaborated(ir, reporter.warnings)
 
 
-def check(path: str | Path, limits: Limits | None = None) -> list[Elaborated]:
+def check(path: str | Path, limits: Limits | None = None, sandbox: Sandbox | None = None) -> list[Elaborated]:
     """Elaborate every circuit of a file that can stand alone (all its arguments have defaults)."""
     reporter = Reporter()
-    module = _load_module(Loader(reporter, Scope()), reporter, path, None, None)
+    module = _load_module(Loader(reporter, Scope(), limits, sandbox or Sandbox.around(path)), reporter, path,
+                          None, None)
     results = []
     circuits = [d for d in module.definitions if d.kind == "circuit"]
     if not circuits:
         raise reporter.fail("E207", "this file defines no circuit", None, [str(path)])
     for definition in circuits:
         if all(p.default is not None for p in definition.node.params):
-            results.append(elaborate(path, definition.name, None, limits))
+            results.append(elaborate(path, definition.name, None, limits, sandbox=sandbox))
     return results
 
 

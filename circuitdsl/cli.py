@@ -18,6 +18,7 @@ import numpy as np
 from circuitdsl import __version__
 from circuitdsl.api import Elaborated, check, elaborate
 from circuitdsl.elaborate.limits import Limits
+from circuitdsl.elaborate.sandbox import Sandbox
 from circuitdsl.errors import CircuitError
 from circuitdsl.extras import describe_missing, missing_extra
 from circuitdsl.fmt import format_source
@@ -50,6 +51,17 @@ def _args(items: list[str]) -> dict[str, str]:
             raise UsageError(f"bad --arg {item!r}: expected name=value")
         values[name.strip()] = value.strip()
     return values
+
+
+def _natural(text: str) -> int:
+    """An argparse type: a whole number >= 0 (a seed)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, not {value}")
+    return value
 
 
 def _circuit_command(commands: Any, name: str, help: str) -> argparse.ArgumentParser:
@@ -92,7 +104,8 @@ def _parser() -> argparse.ArgumentParser:
     run_cmd.add_argument("--steps", type=int, default=200, help="time steps to simulate (default 200)")
     run_cmd.add_argument("--input", action="append", default=[], metavar="NAME=VALUE|FILE.npy",
                          help="an input: a constant, or a .npy array [shape] or [time, shape]; others are 0")
-    run_cmd.add_argument("--seed", type=int, default=0, help="seed of the parameters' init rules (and of --env)")
+    run_cmd.add_argument("--seed", type=_natural, default=0,
+                         help="seed (>= 0) of the parameters' init rules (and of --env)")
     run_cmd.add_argument("--env", choices=["swim"], help="close the loop through a world: 'swim' = the dm-control "
                          "swimmer (input q = joint angles, output torque = actions)")
     run_cmd.add_argument("--plot", metavar="OUT.png", help="write the traces as a figure (.png, .svg, .pdf)")
@@ -121,7 +134,7 @@ def _parser() -> argparse.ArgumentParser:
                              help="write the result even where parts cannot be converted (the report lists them)")
         command.add_argument("--dt", type=float, metavar="SECONDS",
                              help="the time step (default: the circuit's or graph's own, else 1e-4 s)")
-    export_cmd.add_argument("--seed", type=int, default=0, help="seed of the parameters' init rules")
+    export_cmd.add_argument("--seed", type=_natural, default=0, help="seed (>= 0) of the parameters' init rules")
     export_cmd.add_argument("--input", action="append", default=[], metavar="NAME=VALUE",
                             help="NeuroML2: hold an input port at this constant (default 1)")
     export_cmd.add_argument("--steps", type=int, default=100,
@@ -131,7 +144,11 @@ def _parser() -> argparse.ArgumentParser:
     add_command(commands)
     for command in (check_cmd, ir_cmd, run_cmd, draw_cmd, export_cmd, convert_cmd):
         command.add_argument("--limit", action="append", default=[], metavar="NAME=N",
-                             help="raise a resource limit, e.g. units=100000000")
+                             help="raise a resource limit, e.g. units=100000000 (docs/limits.md)")
+        command.add_argument("--include", action="append", default=[], metavar="DIR",
+                             help="a folder imports and data files may also be read from (docs/limits.md)")
+        command.add_argument("--allow-absolute", action="store_true",
+                             help="let imports and data files name absolute paths")
     return parser
 
 
@@ -176,8 +193,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _check(options, limits)
     if options.command == "convert":
         return _interop(options, None)
+    if options.command == "run" and (problem := _run_options(options)):
+        print(f"circuitdsl: {problem}", file=sys.stderr)
+        return 2
+    sandbox = _sandbox(options, options.file)
     try:
-        result = elaborate(options.file, options.circuit, _args(options.arg), limits)
+        result = elaborate(options.file, options.circuit, _args(options.arg), limits, sandbox=sandbox)
     except CircuitError as error:
         print(error.render(), file=sys.stderr)
         return 1
@@ -194,6 +215,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `circuitdsl ir ... | head`: the reader left; that is not an error
         sys.stderr.close()
     return 0
+
+
+def _sandbox(options: argparse.Namespace, file: str) -> Sandbox:
+    """The folders `file` may read imports and data from: its own, and those of --include."""
+    return Sandbox.around(file, options.include, options.allow_absolute)
+
+
+def _run_options(options: argparse.Namespace) -> str | None:
+    """What is wrong with `run`'s options, found before anything is simulated (None when nothing is)."""
+    if options.steps < 1:
+        return "--steps must be at least 1"
+    if options.plot and Path(options.plot).suffix.lower() not in (".png", ".svg", ".pdf"):
+        return f"cannot plot to {options.plot!r}: name a .png, .svg or .pdf file"
+    for option, path in (("--plot", options.plot), ("--save", options.save)):
+        if path and not Path(path).resolve().parent.is_dir():
+            return f"cannot write {option} {path!r}: the folder {str(Path(path).parent)!r} does not exist"
+    return None
 
 
 def _check(options: argparse.Namespace, limits: Limits) -> int:
@@ -235,9 +273,10 @@ def _check_file(file: str, options: argparse.Namespace, limits: Limits) -> _Chec
     """Every circuit of the file that stands alone, or the one --circuit/--arg name; a missing extra is noted,
     so that the other files are still checked."""
     try:
+        sandbox = _sandbox(options, file)
         if options.circuit is None and not options.arg:
-            return _Checked(file, check(file, limits))
-        return _Checked(file, [elaborate(file, options.circuit, _args(options.arg), limits)])
+            return _Checked(file, check(file, limits, sandbox))
+        return _Checked(file, [elaborate(file, options.circuit, _args(options.arg), limits, sandbox=sandbox)])
     except CircuitError as error:
         return _Checked(file, errors=error.diagnostics)
     except ImportError as error:
@@ -310,9 +349,6 @@ _WITHOUT_CIRCUIT: dict[str, Callable[[argparse.Namespace], int]] = {"fmt": _fmt,
 
 def _run(ir: CircuitIR, options: argparse.Namespace) -> int:
     """Simulate, print one line per signal (range of values), and write the figure / arrays asked for."""
-    if options.steps < 1:
-        print("circuitdsl: --steps must be at least 1", file=sys.stderr)
-        return 2
     try:
         loop = _swim_loop(ir, options.seed) if options.env == "swim" else None
         record = [name.strip() for names in options.record for name in names.split(",") if name.strip()]

@@ -70,6 +70,12 @@ CODES: Final[dict[str, tuple[str, str]]] = {
     "E703": ("limit", "too many synapses"),
     "E704": ("limit", "too many instances or statements"),
     "E705": ("limit", "delay too long"),
+    "E706": ("limit", "too many parameters"),
+    "E707": ("limit", "operator too large"),
+    "E708": ("limit", "value too large"),
+    "E709": ("limit", "too many imports"),
+    "E710": ("limit", "data file too large"),
+    "E711": ("limit", "pattern too large"),
     "E801": ("value", "invalid value"),
     "E802": ("value", "division by zero"),
     "E803": ("value", "not a constant"),
@@ -215,6 +221,8 @@ class Reporter:
             self.diagnostics.append(diagnostic)
             if not diagnostic.is_warning and len(self.errors) >= MAX_ERRORS:  # a loop failing on every pass
                 raise CircuitError(self.errors)
+        if CODES[code][0] == "limit":  # going on would only pass the limit again (a loop of 10^5 projections)
+            raise CircuitError(self.errors)
 
     def warn(self, code: str, message: str, span: Span | None, notes: Iterable[str | None] = ()) -> None:
         """Record a warning once per place (a template instantiated many times warns once)."""

@@ -67,7 +67,10 @@ def read_input(text: str) -> float | np.ndarray:
         path = Path(text)
         if not path.is_file():
             raise SimulationInputError(f"input file {text!r} does not exist")
-        return np.load(path, allow_pickle=False)
+        try:
+            return np.load(path, allow_pickle=False)
+        except (OSError, ValueError, EOFError) as error:  # a text file named .npy, a truncated array
+            raise SimulationInputError(f"input file {text!r} is not a .npy array: {error}") from None
     try:
         return float(text)
     except ValueError:

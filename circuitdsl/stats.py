@@ -15,6 +15,7 @@ from typing import Final
 
 import numpy as np
 
+from circuitdsl.ir.graph import signal_sources
 from circuitdsl.ir.model import CircuitIR, Ref
 from circuitdsl.ir.params import NumpyOps, effective, initial_values, synapse_units, synapse_weights
 from circuitdsl.ir.units import port_size, selected_units
@@ -25,7 +26,7 @@ MAX_RANK_UNITS: Final = 5000
 @dataclass(frozen=True)
 class Stats:
     units: int
-    synapses: dict[str, int]  # per kind: chemical, electrical
+    synapses: dict[str, int]  # per kind: chemical, electrical, and input (from input ports)
     free: int  # trainable scalars
     fixed: int  # frozen parameter scalars plus fixed per-synapse data (a connectome's scales)
     effective_rank: float | None  # None above MAX_RANK_UNITS units, or without chemical synapses
@@ -69,8 +70,10 @@ def initial_matrix(ir: CircuitIR) -> np.ndarray:
 
 def stats(ir: CircuitIR) -> Stats:
     synapses: dict[str, int] = {}
-    for projection in ir.projections:
-        synapses[projection.kind] = synapses.get(projection.kind, 0) + projection.synapses
+    populations = {p.name for p in ir.populations}
+    for projection in ir.projections:  # a projection reading an input port is no synapse between cells
+        kind = projection.kind if set(signal_sources(projection.source, ir.shared)) <= populations else "input"
+        synapses[kind] = synapses.get(kind, 0) + projection.synapses
     free = sum(p.size for p in ir.parameters if p.trainable)
     fixed = sum(p.size for p in ir.parameters if not p.trainable)
     fixed += sum(len(p.weight.scale) for p in ir.projections if p.weight.scale is not None)

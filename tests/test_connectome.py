@@ -258,7 +258,7 @@ def test_connectome_weights_reach_the_step(backend: str, share: str) -> None:
 def test_stats_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", "--stats", "models/celegans_touch.circuit"]) == 0
     out = capsys.readouterr().out
-    assert "synapses: 75 chemical, 14 electrical" in out and "effective rank" in out
+    assert "synapses: 71 chemical, 14 electrical, 4 input" in out and "effective rank" in out
 
 
 def test_effective_rank() -> None:

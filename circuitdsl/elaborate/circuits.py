@@ -32,8 +32,9 @@ from circuitdsl.elaborate.evaluate import (
     magnitude,
     touch,
 )
-from circuitdsl.elaborate.limits import Limits
+from circuitdsl.elaborate.limits import FLOAT32_MAX, Limits, fits_float32
 from circuitdsl.elaborate.neurons import NeuronBuilder, bind_arguments, model_key, plain, unit_parameters
+from circuitdsl.elaborate.sandbox import Sandbox
 from circuitdsl.elaborate.scope import Binding, Scope
 from circuitdsl.elaborate.values import (
     Builtin,
@@ -56,6 +57,7 @@ from circuitdsl.ir import arrays as ir_arrays
 from circuitdsl.ir import model as ir
 from circuitdsl.ir.graph import signal_sources
 from circuitdsl.ir.operators import bias_shape
+from circuitdsl.ir.validate import expression_size
 from circuitdsl.units import DIMENSIONLESS, Dim, Quantity, format_dim
 
 _NEURON_ONLY = {ast.StateDecl: "state", ast.Spike: "spike"}
@@ -106,11 +108,11 @@ class _Frame:
 class CircuitBuilder:
     """Builds one `ir.CircuitIR` from a top circuit definition and its arguments."""
 
-    def __init__(self, reporter: Reporter, limits: Limits) -> None:
+    def __init__(self, reporter: Reporter, limits: Limits, sandbox: Sandbox | None = None) -> None:
         self.reporter = reporter
         self.limits = limits
         self.output_dims: dict[str, Dim] = {}
-        self.evaluator = Evaluator(reporter, self.output_dims)
+        self.evaluator = Evaluator(reporter, self.output_dims, limits, sandbox)
         self.neurons: dict[str, ir.NeuronModel] = {}
         self.model_inputs: dict[str, dict[str, Dim]] = {}
         self.populations: list[ir.Population] = []
@@ -119,6 +121,8 @@ class CircuitBuilder:
         self.data_parameters: list[ir.Parameter] = []
         self.sources: list[ir.DataSource] = []
         self.projection_ids: set[str] = set()
+        self.id_counts: dict[str, int] = {}  # projections so far between the same source(s), arrow and target
+        self.winners: dict[str, int] = {}  # per neuron model, the k of its kwta(): its populations need k units
         self.active: list[Definition] = []
         self.counts = {"units": 0, "synapses": 0, "statements": 0, "instances": 0}
         self.let_names: dict[int, tuple[ir.Expr, str]] = {}  # a let's signal object -> (it, the let's name)
@@ -151,6 +155,8 @@ class CircuitBuilder:
             parameters, projections = self._finish_weights()
         except Abort:  # an init rule that does not fit its param's shape
             raise CircuitError(self.reporter.errors) from None
+        self._check_parameters(parameters)
+        self._check_expressions(projections, outputs)
         self.reporter.raise_if_errors()
         signals = shared.share(_mark_recurrent(projections, self.populations), outputs, hierarchy,
                                {key: name for key, (_, name) in self.let_names.items()})
@@ -160,13 +166,39 @@ class CircuitBuilder:
                             neurons=self.neurons, hierarchy=signals.hierarchy, files=sorted(self.reporter.sources),
                             sources=self.sources, shared=signals.table, shared_names=signals.names)
 
+    def _check_parameters(self, parameters: list[ir.Parameter]) -> None:
+        """E706 when the parameters together pass the limit (before a backend allocates them); E801 when an
+        init value would not fit a float32 tensor."""
+        total = 0
+        for p in parameters:
+            total += p.size
+            if total > self.limits.parameters:
+                self.reporter.error("E706", f"with '{p.name}' ({p.size} values) the parameters hold {total} values, "
+                                    f"{self.limits.over('parameters')}", p.span, [self.limits.hint("parameters")])
+                return
+            if any(isinstance(a, float | int) and not fits_float32(a) for a in p.init.args):
+                self.reporter.error("E801", f"'{p.name}' starts from a value that does not fit a float32 tensor "
+                                    f"(|x| <= {FLOAT32_MAX:.4g})", p.span,
+                                    ["the backends compute in float32 by default"])
+
+    def _check_expressions(self, projections: list[ir.Projection], outputs: list[ir.Output]) -> None:
+        """E708 for an expression of more nodes than the limit (shared subexpressions counted once)."""
+        roots = [(p.source, p.span) for p in projections]
+        roots += [(piece.expr, o.span) for o in outputs for piece in o.pieces]
+        for expr, span in roots:
+            if (n := expression_size(expr)) > self.limits.expression_size:
+                self.reporter.error("E708", f"this expression has {n} nodes, {self.limits.over('expression_size')}",
+                                    span, [self.limits.hint("expression_size")])
+                return
+
     # ---- statements --------------------------------------------------------------------------------
     def _run(self, frame: _Frame, statements: Iterable[ast.Stmt], scope: Scope) -> None:
         for statement in statements:
             self.counts["statements"] += 1
             if self.counts["statements"] > self.limits.statements:
-                self.reporter.error("E704", f"more than {self.limits.statements} statements were executed",
-                                    statement.span, ["raise Limits.statements if this circuit is really that big"])
+                self.reporter.error("E704", f"this is statement {self.counts['statements']} executed, "
+                                    f"{self.limits.over('statements')}", statement.span,
+                                    [self.limits.hint("statements")])
                 raise CircuitError(self.reporter.errors)
             try:
                 self._statement(frame, statement, scope)
@@ -245,8 +277,9 @@ class CircuitBuilder:
         start = self.evaluator.integer(s.start, scope, "the start of a range")
         stop = self.evaluator.integer(s.stop, scope, "the end of a range")
         if stop - start > self.limits.loop_iterations:
-            raise self.evaluator.fail("E701", f"this loop runs {stop - start} times, over the limit of "
-                                              f"{self.limits.loop_iterations}", s.span)
+            raise self.evaluator.fail("E701", f"this loop runs {stop - start} times, "
+                                      f"{self.limits.over('loop_iterations')}", s.span,
+                                      [self.limits.hint("loop_iterations")])
         for i in range(start, stop):
             inner = Scope(parent=scope)
             inner.define(s.var.name, i, s.var.span, "loop", self.reporter)
@@ -281,8 +314,8 @@ class CircuitBuilder:
                 raise self.evaluator.fail("E304", f"axis '{axis.name.name}' has size {size}; it needs at least 1",
                                           axis.size.span)
             if size > self.limits.units:
-                raise self.evaluator.fail("E702", f"axis '{axis.name.name}' has {size} units, over the limit of "
-                                                  f"{self.limits.units}", axis.size.span)
+                raise self.evaluator.fail("E702", f"axis '{axis.name.name}' has {size} units, "
+                                          f"{self.limits.over('units')}", axis.size.span, [self.limits.hint("units")])
             if any(a.name == axis.name.name for a in out):
                 raise self.evaluator.fail("E304", f"axis '{axis.name.name}' appears twice", axis.name.span)
             out.append(ir.Axis(name=axis.name.name, size=size, labels=labels, domain=domain))
@@ -291,7 +324,8 @@ class CircuitBuilder:
     def _size(self, shape: tuple[ir.Axis, ...], span: Span) -> int:
         n = _count(shape)
         if self.counts["units"] + n > self.limits.units:
-            raise self.evaluator.fail("E702", f"{n} more units would pass the limit of {self.limits.units}", span)
+            raise self.evaluator.fail("E702", f"{n} more units make {self.counts['units'] + n}, "
+                                      f"{self.limits.over('units')}", span, [self.limits.hint("units")])
         return n
 
     # ---- ports -------------------------------------------------------------------------------------
@@ -465,6 +499,9 @@ class CircuitBuilder:
             try:
                 shape = self._shape(pop.shape, scope) if net is None else data.population_shape(net)
                 self._size(shape, pop.span)
+                if self.winners.get(model.name, 0) > _count(shape):  # topk(k) of fewer units fails at run time
+                    raise ev.fail("E302", f"{model.name} keeps the k = {self.winners[model.name]} largest outputs, "
+                                  f"but '{pop.name.name}' has {_count(shape)} units", s.model.span)
             except Abort:
                 frame.scope.names.setdefault(pop.name.name, _poisoned(pop.name.span))
                 continue
@@ -506,8 +543,8 @@ class CircuitBuilder:
         """A connectome's synapses: one projection and one parameter per kind, onto its population."""
         synapses = sum(len(kind.synapses.pre) for kind in net.kinds)
         if self.counts["synapses"] + synapses > self.limits.synapses:
-            raise self.evaluator.fail("E703", f"{synapses} synapses would pass the limit of {self.limits.synapses}",
-                                      s.span)
+            raise self.evaluator.fail("E703", f"{synapses} more synapses make {self.counts['synapses'] + synapses}, "
+                                      f"{self.limits.over('synapses')}", s.span, [self.limits.hint("synapses")])
         self.counts["synapses"] += synapses
         net.populated.append(name)
         frame.scope.names[s.names[0].name.name].used = True  # its own synapses read it
@@ -535,7 +572,9 @@ class CircuitBuilder:
             key = f"{head.module.name}:{key}"
         if key not in self.neurons:
             builder = NeuronBuilder(ev, head, args, key)
+            ev.winners = 0
             self.neurons[key] = builder.build()
+            self.winners[key] = ev.winners
             self.output_dims[key] = builder.output_dim or DIMENSIONLESS
             ev.output_axes[key] = tuple(self.neurons[key].output_shape)
             self.model_inputs[key] = builder.input_dims
@@ -606,8 +645,12 @@ class CircuitBuilder:
             chain = " -> ".join(d.name for d in [*self.active[self.active.index(definition):], definition])
             raise ev.fail("E601", f"circuit '{definition.name}' instantiates itself", call.span, [f"chain: {chain}"])
         self.counts["instances"] += 1
-        if self.counts["instances"] > self.limits.instances or len(self.active) >= self.limits.depth:
-            raise ev.fail("E704", "too many or too deeply nested circuit instances", call.span)
+        if self.counts["instances"] > self.limits.instances:
+            raise ev.fail("E704", f"this is instance {self.counts['instances']}, {self.limits.over('instances')}",
+                          call.span, [self.limits.hint("instances")])
+        if len(self.active) >= self.limits.depth:
+            raise ev.fail("E704", f"this instance is nested {len(self.active)} deep, {self.limits.over('depth')}",
+                          call.span, [self.limits.hint("depth")])
         holder = frame.scope.names.get(array) if array is not None else None
         if array is not None:
             if holder is None:
@@ -643,7 +686,7 @@ class CircuitBuilder:
         self._check_unused(child)
         self._finish_outputs(child)
         outputs = {name: o.pieces[0][1] for name, o in child.outputs.items()
-                   if len(o.pieces) == 1 and o.pieces[0][0] == select.full(o.shape)}
+                   if len(o.pieces) == 1 and select.is_full(o.shape, o.pieces[0][0])}
         record = ir.Instance(name=prefix[:-1], circuit=definition.name, args={k: plain(v) for k, v in args.items()},
                              doc=definition.node.doc, array=array, index=index, inputs=list(bound_inputs),
                              outputs=list(child.outputs), populations=[p.name for p in child.populations.values()],
@@ -660,12 +703,17 @@ class CircuitBuilder:
     def _project(self, frame: _Frame, scope: Scope, source_value: object, source_span: Span, arrow: str,
                  target_node: ast.Expr, options: tuple[ast.Arg, ...], span: Span) -> None:
         ev = self.evaluator
+        if len(self.projection_ids) >= self.limits.projections:
+            raise ev.fail("E703", f"this is projection {len(self.projection_ids) + 1}, "
+                          f"{self.limits.over('projections')}", span, [self.limits.hint("projections")])
         source = ev.signal(source_value, source_span)
         target = ev.eval(target_node, scope)
         if not isinstance(target, PopulationRef):
             raise ev.fail("E206", f"a projection ends at a population, not at {describe(target)}", target_node.span)
         target_shape = select.result_shape(target.shape, select.from_ir(target.shape, target.select))
         inputs = self.model_inputs[target.model]
+        if not inputs:  # a model whose inputs failed to build (reported), or one without inputs
+            raise ev.fail("E205", f"neuron model '{target.model}' has no input to project into", target_node.span)
         port = target.port if target.port in inputs or target.port != "in" else next(iter(inputs))  # first input
         if port not in inputs:
             raise ev.fail("E205", f"neuron model '{target.model}' has no input '{target.port}'", target_node.span,
@@ -693,15 +741,15 @@ class CircuitBuilder:
                               span, ["add a rule: one_to_one, all_to_all, pairs(...) or random(p = ..., seed = ...)"])
             rule = Rule("all_to_all")
         try:
-            wiring = connectivity.wire(rule, source.shape, target_shape,
-                                       self.limits.synapses - self.counts["synapses"])
+            wiring = connectivity.wire(rule, source.shape, target_shape, self.limits, self.counts["synapses"])
             self_loops = 0
             same = isinstance(source.expr, ir.Ref) and source.expr.source == target.name \
                 and source.expr.select == _list(target.select)
             if arrow == "<->" and same:
                 wiring, self_loops = connectivity.symmetric(wiring)
-        except Problem as error:
-            raise ev.fail(error.code, error.message, span, list(error.notes)) from None
+        except Problem as error:  # the caret goes under the rule (`pairs([[0.5, 1]])`), not the whole projection
+            where = next((o.value.span for o in options if o.name is None), span)
+            raise ev.fail(error.code, error.message, where, list(error.notes)) from None
         if self_loops:
             self.reporter.warn("W501", f"{self_loops} self-junction{'s' * (self_loops > 1)} dropped", span)
         self.counts["synapses"] += wiring.synapses
@@ -815,18 +863,16 @@ class CircuitBuilder:
                     raise ev.fail("E301", f"a delay is a whole number of steps >= 0, not {value!r}",
                                   option.value.span)
                 if value > self.limits.delay:
-                    raise ev.fail("E705", f"a delay of {value} steps is over the limit of {self.limits.delay}",
-                                  option.value.span, ["raise Limits.delay if the history is really that long"])
+                    raise ev.fail("E705", f"a delay of {value} steps is {self.limits.over('delay')}",
+                                  option.value.span, [self.limits.hint("delay")])
                 delay = value
         return rule, weight, delay
 
     def _projection_id(self, frame: _Frame, source: ir.Expr, arrow: str, target: str) -> str:
         names = list(dict.fromkeys(signal_sources(source))) or ["const"]
         base = f"{'+'.join(names)} {arrow} {target}"
-        candidate, k = base, 1
-        while candidate in self.projection_ids:
-            k += 1
-            candidate = f"{base} #{k}"
+        k = self.id_counts[base] = self.id_counts.get(base, 0) + 1  # counted: 10^5 repeats must not rescan
+        candidate = base if k == 1 else f"{base} #{k}"
         self.projection_ids.add(candidate)
         return candidate
 

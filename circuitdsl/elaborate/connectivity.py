@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from circuitdsl.elaborate.limits import Limits
 from circuitdsl.elaborate.values import Rule, describe
 from circuitdsl.errors import Problem
 from circuitdsl.ir import model as ir
@@ -35,8 +36,8 @@ def _count(shape: tuple[ir.Axis, ...]) -> int:
     return math.prod(a.size for a in shape)
 
 
-def wire(rule: Rule, source: tuple[ir.Axis, ...], target: tuple[ir.Axis, ...], max_synapses: int) -> Wiring:
-    """Apply a rule between a source and a target shape."""
+def wire(rule: Rule, source: tuple[ir.Axis, ...], target: tuple[ir.Axis, ...], limits: Limits, made: int) -> Wiring:
+    """Apply a rule between a source and a target shape; `made` synapses exist already (all count to the limit)."""
     n_source, n_target = _count(source), _count(target)
     if rule.name == "one_to_one":
         _check_args(rule, ())
@@ -46,16 +47,22 @@ def wire(rule: Rule, source: tuple[ir.Axis, ...], target: tuple[ir.Axis, ...], m
         return Wiring(ir.Connectivity(rule="one_to_one"), n_target, _sizes(target))
     if rule.name in ("all_to_all", "dense"):
         _check_args(rule, ())
-        if n_source * n_target > max_synapses:
-            raise Problem("E703", f"{rule.name} would make {n_source * n_target} synapses, over the limit of "
-                                    f"{max_synapses}")
+        _check_synapses(f"{rule.name} would make", n_source * n_target, made, limits)
         return Wiring(ir.Connectivity(rule="all_to_all"), n_source * n_target, _sizes(target) + _sizes(source))
     if rule.name == "pairs":
         pre, post = _pairs(rule)
-        return _explicit("pairs", pre, post, n_source, n_target, {}, max_synapses)
+        _check_synapses("pairs() lists", len(pre), made, limits)
+        return _explicit("pairs", pre, post, n_source, n_target, {})
     if rule.name == "random":
-        return _random(rule, n_source, n_target, max_synapses)
+        return _random(rule, n_source, n_target, limits, made)
     raise Problem("E305", f"unknown connectivity rule '{rule.name}'", (f"rules: {', '.join(RULES)}",))
+
+
+def _check_synapses(what: str, n: int, made: int, limits: Limits) -> None:
+    """E703 before anything is allocated: `n` new synapses on top of the `made` ones pass the limit."""
+    if made + n > limits.synapses:
+        total = f" ({made + n} with the {made} made before)" if made else ""
+        raise Problem("E703", f"{what} {n} synapses{total}, {limits.over('synapses')}", (limits.hint("synapses"),))
 
 
 def _fmt(shape: tuple[ir.Axis, ...]) -> str:
@@ -72,8 +79,14 @@ def _check_args(rule: Rule, allowed: tuple[str, ...]) -> dict[str, object]:
 
 
 def _int_list(value: object, what: str) -> list[int]:
-    if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+    """A list of whole numbers that fit an index (int64); the first entry that does not is named."""
+    if not isinstance(value, list):
         raise Problem("E301", f"{what} must be a list of whole numbers, not {describe(value)}")
+    for v in value:
+        if not isinstance(v, int) or isinstance(v, bool):
+            raise Problem("E301", f"{what} must be whole numbers, not {describe(v)}")
+        if not -2**63 <= v < 2**63:
+            raise Problem("E303", f"unit {v} is out of range: {what} are indices of units")
     return value
 
 
@@ -83,8 +96,7 @@ def _pairs(rule: Rule) -> tuple[list[int], list[int]]:
         pairs = args["0"]
         if not isinstance(pairs, list) or not all(isinstance(p, list) and len(p) == 2 for p in pairs):
             raise Problem("E301", "pairs() takes a list of [pre, post] pairs, e.g. pairs([[0, 1], [1, 2]])")
-        flat = [v for p in pairs for v in p]
-        _int_list(flat, "pair entries")
+        _int_list([v for p in pairs for v in p], "pair entries")
         return [p[0] for p in pairs], [p[1] for p in pairs]
     args = _check_args(rule, ("pre", "post"))
     if set(args) != {"pre", "post"}:
@@ -96,10 +108,8 @@ def _pairs(rule: Rule) -> tuple[list[int], list[int]]:
 
 
 def _explicit(name: str, pre: list[int] | np.ndarray, post: list[int] | np.ndarray, n_source: int, n_target: int,
-              args: dict[str, ir.Value], max_synapses: int) -> Wiring:
+              args: dict[str, ir.Value]) -> Wiring:
     pre_a, post_a = np.asarray(pre, dtype=np.int64), np.asarray(post, dtype=np.int64)
-    if len(pre_a) > max_synapses:
-        raise Problem("E703", f"{len(pre_a)} synapses is over the limit of {max_synapses}")
     for values, n, side in ((pre_a, n_source, "source"), (post_a, n_target, "target")):
         bad = values[(values < 0) | (values >= n)]
         if bad.size:
@@ -108,16 +118,14 @@ def _explicit(name: str, pre: list[int] | np.ndarray, post: list[int] | np.ndarr
     return Wiring(connectivity, len(pre_a), (len(pre_a),))
 
 
-def _random(rule: Rule, n_source: int, n_target: int, max_synapses: int) -> Wiring:
+def _random(rule: Rule, n_source: int, n_target: int, limits: Limits, made: int) -> Wiring:
     args = _check_args(rule, ("p", "seed"))
     p, seed = args.get("p"), args.get("seed", 0)
     if not isinstance(p, int | float) or isinstance(p, bool) or not 0 <= p <= 1:
         raise Problem("E801", "random() needs a probability p between 0 and 1, e.g. random(p = 0.1, seed = 1)")
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise Problem("E801", "the seed of random() is a whole number >= 0")
-    if n_source * n_target > max_synapses:
-        raise Problem("E703", f"random() draws from {n_source * n_target} possible synapses, over the limit of "
-                                f"{max_synapses}")
+    _check_synapses("random() may draw", n_source * n_target, made, limits)
     # drawn a block of rows at a time (the same stream as one draw): 500M candidates at p = 1e-6 must not
     # allocate 4 GB of doubles
     rng, rows = np.random.default_rng(seed), max(1, 2**22 // max(n_source, 1))
@@ -127,7 +135,7 @@ def _random(rule: Rule, n_source: int, n_target: int, max_synapses: int) -> Wiri
         pres.append(block_pre)
         posts.append(block_post + start)
     pre, post = np.concatenate(pres), np.concatenate(posts)
-    return _explicit("random", pre, post, n_source, n_target, {"p": float(p), "seed": seed}, max_synapses)
+    return _explicit("random", pre, post, n_source, n_target, {"p": float(p), "seed": seed})
 
 
 def symmetric(wiring: Wiring) -> tuple[Wiring, int]:

@@ -87,7 +87,7 @@ def build(ev: Evaluator, call: DataCall, scope: Scope) -> Connectome:
         if call.builtin.name == "celegans.connectome":
             data = source.from_cect(label)
         else:
-            data = source.from_file(_relative(label, node.span))
+            data = source.from_file(_data_path(ev, label, node.span), ev.limits.data_rows)
     except Problem as error:
         raise ev.fail(error.code, error.message, positional[0].value.span, list(error.notes)) from None
     selected = _select(reader, data)
@@ -122,10 +122,12 @@ def build(ev: Evaluator, call: DataCall, scope: Scope) -> Connectome:
                       reader.boolean("trainable", True), policy, reader.text("weight", "count"), node.span)
 
 
-def _relative(path: str, span: Span) -> str:
-    """A data file's path, relative to the folder of the .circuit file that names it."""
-    base = Path(span.file).parent
-    return str(base / path) if not Path(path).is_absolute() and (base / path).exists() else path
+def _data_path(ev: Evaluator, name: str, span: Span) -> str:
+    """A data file's path, relative to the folder of the .circuit file that names it, inside the sandbox."""
+    try:
+        return ev.sandbox.resolve(name, str(Path(span.file).parent), "the connectivity file")
+    except Problem as error:
+        raise Problem("E906", error.message, error.notes) from None
 
 
 class _Options:
@@ -281,6 +283,9 @@ def _term(ev: Evaluator, data: source.Source, word: str, span: Span, drop: bool)
         if word == "all":
             names: tuple[str, ...] = tuple(n for n in data.names if not data.is_worm or n in worm.worm().neurons)
         elif word.startswith("^"):
+            if len(word) > ev.limits.pattern_length:
+                raise Problem("E711", f"a pattern of {len(word)} characters is {ev.limits.over('pattern_length')}",
+                              (ev.limits.hint("pattern_length"),))
             pattern = word if word.endswith("$") else None
             if pattern is None:
                 raise Problem("E801", f"the pattern '{word}' is anchored at its start only",

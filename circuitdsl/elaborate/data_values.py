@@ -15,7 +15,7 @@ import numpy as np
 
 from circuitdsl import ast
 from circuitdsl.elaborate.values import InitRule
-from circuitdsl.errors import Span
+from circuitdsl.errors import Problem
 
 if TYPE_CHECKING:
     from circuitdsl.elaborate.evaluate import Evaluator
@@ -31,8 +31,11 @@ def load_rule(ev: Evaluator, node: ast.Call, scope: Scope, limit: int) -> InitRu
     for value, arg in zip((file, name), node.args, strict=True):
         if not isinstance(value, str):
             raise ev.fail("E301", "load() takes a file name and an array name, as strings", arg.value.span)
-    path = _relative(str(file), node.span)
     where = node.args[0].value.span
+    try:  # inside the sandbox, like imports and connectivity files (docs/limits.md)
+        path = ev.sandbox.resolve(str(file), str(Path(node.span.file).parent), "the data file")
+    except Problem as problem:
+        raise ev.fail("E907", problem.message, where, list(problem.notes)) from None
     try:
         with zipfile.ZipFile(path) as archive:
             names = [n.removesuffix(".npy") for n in archive.namelist()]
@@ -62,8 +65,3 @@ def _read_array(member: IO[bytes], limit: int) -> np.ndarray:
         raise ValueError(f"the array is truncated: {data.size} of {size} values")
     return data.reshape(shape, order="F" if fortran else "C")
 
-
-def _relative(path: str, span: Span) -> str:
-    """A data file's path, relative to the folder of the .circuit file that names it."""
-    base = Path(span.file).parent
-    return str(base / path) if not Path(path).is_absolute() else path

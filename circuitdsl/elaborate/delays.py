@@ -39,8 +39,8 @@ def learnable(ev: Evaluator, node: ast.Call, scope: Scope, limit: int) -> Learna
         raise ev.fail("E301", f"the longest delay is a whole number of steps >= 1, not {describe(value)}",
                       arg.value.span)
     if value > limit:
-        raise ev.fail("E705", f"a delay of {value} steps is over the limit of {limit}", arg.value.span,
-                      ["raise Limits.delay if the history is really that long"])
+        raise ev.fail("E705", f"a delay of {value} steps is {ev.limits.over('delay')}", arg.value.span,
+                      [ev.limits.hint("delay")])
     return Learnable(value)
 
 

@@ -16,7 +16,8 @@ from typing import Any
 from circuitdsl import ast, units
 from circuitdsl.elaborate import init_rules, operators, select
 from circuitdsl.elaborate.data_values import load_rule
-from circuitdsl.elaborate.limits import Limits
+from circuitdsl.elaborate.limits import FLOAT32_MAX, Limits, fits_float32
+from circuitdsl.elaborate.sandbox import Sandbox
 from circuitdsl.elaborate.scope import Scope
 from circuitdsl.elaborate.unit_literals import unit_name_hint, unit_suffix, unknown_unit
 from circuitdsl.elaborate.values import (
@@ -102,8 +103,12 @@ def is_number(value: object) -> bool:
 class Evaluator:
     """Evaluates AST expressions in a scope.  `output_dims` maps a neuron model name to its output's dimension."""
 
-    def __init__(self, reporter: Reporter, output_dims: dict[str, Dim] | None = None) -> None:
+    def __init__(self, reporter: Reporter, output_dims: dict[str, Dim] | None = None,
+                 limits: Limits | None = None, sandbox: Sandbox | None = None) -> None:
         self.reporter = reporter
+        self.limits = limits or Limits()
+        self.sandbox = sandbox or Sandbox.around(None)  # where data files may be read from
+        self.winners = 0  # the largest k of a kwta() in the neuron model being built: a population needs k units
         self.output_dims = output_dims if output_dims is not None else {}
         self.output_axes: dict[str, tuple[ir.Axis, ...]] = {}  # a neuron model's output axis, if it has one
         self.ref_shapes: dict[str, tuple[ir.Axis, ...]] = {}  # every population's and port's full shape
@@ -140,6 +145,12 @@ class Evaluator:
             raise self.fail("E301", f"{what} must be true or false, not {describe(value)}", node.span)
         return value
 
+    def runtime_number(self, value: float, span: Span) -> None:
+        """A constant that a backend will hold must fit its float32 tensors (`weight = 1e39` would be inf)."""
+        if not fits_float32(float(value)):
+            raise self.fail("E801", f"{value:g} does not fit a float32 tensor (|x| <= {FLOAT32_MAX:.4g})", span,
+                            ["the backends compute in float32 by default"])
+
     def signal(self, value: object, span: Span) -> Signal:
         """A value as a signal: populations read their output, constants become shape-() signals."""
         if isinstance(value, Signal):
@@ -156,6 +167,7 @@ class Evaluator:
             return Signal(ir.Ref(source=value.name, select=_list(value.select)), _shape(value) + axes,
                           self.output_dims.get(value.model, DIMENSIONLESS))
         if is_number(value):
+            self.runtime_number(magnitude(value), span)
             return Signal(ir.Const(value=magnitude(value)), (), dim_of(value))
         raise self.fail("E301", f"expected a signal or a number, got {describe(value)}", span)
 
@@ -275,6 +287,9 @@ class Evaluator:
         if node.op in _COMPARE:
             return self._compare(node, left, right)
         if node.op == "+" and isinstance(left, str) and isinstance(right, str):
+            if len(left) + len(right) > self.limits.string_length:  # 40 doublings would need a terabyte
+                raise self.fail("E708", f"a string of {len(left) + len(right)} characters is "
+                                f"{self.limits.over('string_length')}", node.span, [self.limits.hint('string_length')])
             return left + right
         for value, side in ((left, node.left), (right, node.right)):
             if not is_number(value) or isinstance(value, bool):
@@ -479,6 +494,7 @@ class Evaluator:
             if not isinstance(k, int) or isinstance(k, bool) or k < 1:
                 raise self.fail("E301", f"kwta() keeps a whole number k >= 1 of winners, not {describe(k)}",
                                 node.args[1].value.span)
+            self.winners = max(self.winners, k)
             return Signal(ir.Call(fn=name, args=[x.expr, ir.Const(value=k)]), x.shape, dim)
         if not x.shape:
             raise self.fail("E302", f"{name}() reduces an axis, but this signal has none", node.span,
@@ -709,7 +725,14 @@ def _reselect(expr: ir.Expr, shape: tuple[ir.Axis, ...], picks: tuple[select.Axi
         new = list(current)
         for axis_index, pick in zip(retained, picks, strict=True):
             kept = current[axis_index]
-            new[axis_index] = kept[pick] if isinstance(pick, int) else tuple(kept[i] for i in pick)  # type: ignore[index]
+            new[axis_index] = kept[pick] if isinstance(pick, int) else _compose(kept, pick)  # type: ignore[arg-type]
         return ir.Ref(source=node.source, select=_list(select.to_ir(base, tuple(new))))
 
     return transform(expr, reselect)
+
+
+def _compose(kept: range | tuple[int, ...], pick: range | tuple[int, ...]) -> range | tuple[int, ...]:
+    """The units `pick` selects among those `kept`; two ranges compose into one without listing them."""
+    if isinstance(pick, range) and pick.step > 0:
+        return kept[pick.start:pick.stop:pick.step]
+    return tuple(kept[i] for i in pick)

@@ -7,6 +7,7 @@ equations as constants, so each IR model is self-contained (its name lists the v
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import Literal
 
@@ -242,6 +243,10 @@ class NeuronBuilder:
                 raise self.evaluator.fail("E301", f"the size of a {what}'s axis is a whole number >= 1, not {size!r}",
                                           axis.span)
             axes.append(ir.Axis(name=axis.name.name, size=size))  # type: ignore[union-attr]
+        limits = self.evaluator.limits
+        if (n := math.prod(a.size for a in axes)) > limits.private_weights:  # before any init is computed
+            raise self.evaluator.fail("E706", f"a neuron {what} of {n} values per unit is "
+                                      f"{limits.over('private_weights')}", span, [limits.hint("private_weights")])
         if len({a.name for a in axes}) < len(axes):
             raise self.evaluator.fail("E302", f"a neuron {what}'s axes need different names", span)
         return tuple(axes)
@@ -305,6 +310,7 @@ class NeuronBuilder:
                                                   f"{format_shape(value.shape)}", node.span, [hint])
             return value
         if isinstance(value, int | float | Quantity):
+            self.evaluator.runtime_number(magnitude(value), node.span)
             return Signal(ir.Const(value=magnitude(value)), (), dim_of(value))
         raise self.evaluator.fail("E301", f"expected a number, got {describe(value)}", node.span)
 
@@ -373,6 +379,7 @@ class NeuronBuilder:
         self.scope.define(s.name.name, Signal(ir.Var(name=s.name.name), shape, dim), s.name.span, "state",
                           self.reporter)
         self.scope.names[s.name.name].used = True
+        self.evaluator.runtime_number(magnitude(init), s.init.span)  # after the state is declared: no E201 later
 
     def _assign(self, s: ast.Assign) -> None:
         target = s.target

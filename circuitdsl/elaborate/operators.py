@@ -69,6 +69,9 @@ def grid(ev: Evaluator, node: ast.Call, scope: Scope) -> Grid:
             size = ev.integer(arg.value, scope, "the points of a grid")
             if size < 2:
                 raise ev.fail("E304", f"a grid needs at least 2 points, not {size}", arg.value.span)
+            if size > ev.limits.grid_points:
+                raise ev.fail("E707", f"a grid of {size} points is {ev.limits.over('grid_points')}", arg.value.span,
+                              [ev.limits.hint("grid_points")])
         elif arg.name is not None and arg.name.name == "domain":
             bounds = ev.constant(arg.value, scope, "a grid's domain")
             if not (isinstance(bounds, list) and len(bounds) == 2
@@ -206,9 +209,12 @@ def _operator(ev: Evaluator, call: ast.Call, scope: Scope, axes: list[ir.Axis]) 
     return _multigrid(ev, settings, axes, call.span)
 
 
-def _whole(ev: Evaluator, value: object, at: Span, what: str, least: int) -> int:
+def _whole(ev: Evaluator, value: object, at: Span, what: str, least: int, limit: str) -> int:
+    """A whole number >= least, and within the limit named `limit` (E707, before anything is sized by it)."""
     if not isinstance(value, int) or isinstance(value, bool) or value < least:
         raise ev.fail("E301", f"{what} is a whole number >= {least}, not {describe(value)}", at)
+    if value > getattr(ev.limits, limit):
+        raise ev.fail("E707", f"{what} {value} is {ev.limits.over(limit)}", at, [ev.limits.hint(limit)])
     return value
 
 
@@ -223,7 +229,7 @@ def _spectral(ev: Evaluator, settings: dict[str, tuple[object, Span]], axes: lis
         names = ", ".join(a.name for a in axes)
         raise ev.fail("E301", f"modes are one whole number per grid axis ({names}), not {describe(value)}", at,
                       ["modes = [12, 12] over x, y" if len(axes) > 1 else "modes = 12"])
-    modes = [_whole(ev, v, at, "modes", 1) for v in values]
+    modes = [_whole(ev, v, at, "modes", 1, "modes") for v in values]
     for i, (m, axis, periodic) in enumerate(zip(modes, axes, _periodic(axes))):
         most = most_modes(axis.size, periodic, last=i == len(axes) - 1)
         if m > most:
@@ -240,7 +246,7 @@ def _multigrid(ev: Evaluator, settings: dict[str, tuple[object, Span]], axes: li
     if "levels" not in settings:
         raise ev.fail("E204", "a multigrid operator needs levels = L (the grids of its V-cycle)", span)
     value, at = settings["levels"]
-    levels = _whole(ev, value, at, "levels", 1)
+    levels = _whole(ev, value, at, "levels", 1, "smoothing")
     step = 2 ** (levels - 1)
     for axis, periodic in zip(axes, _periodic(axes)):
         if not coarsens(axis.size, periodic, levels):
@@ -254,7 +260,7 @@ def _multigrid(ev: Evaluator, settings: dict[str, tuple[object, Span]], axes: li
         value, at = settings["smoothing"]
         if not (isinstance(value, list) and len(value) == 2):
             raise ev.fail("E301", f"smoothing is [pre, post] steps, not {describe(value)}", at)
-        smoothing = [_whole(ev, v, at, "a smoothing count", 0) for v in value]
+        smoothing = [_whole(ev, v, at, "a smoothing count", 0, "smoothing") for v in value]
     return ir.Operator(kind="multigrid", axes=[a.name for a in axes], periodic=_periodic(axes), levels=levels,
                        smoothing=smoothing, points=[a.size for a in axes])
 

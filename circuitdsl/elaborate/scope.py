@@ -32,6 +32,10 @@ class Scope:
         """Bind a name; a second binding in the same scope is an error (E202) and keeps the first."""
         previous = self.names.get(name)
         if previous is not None:
+            if previous.span is not None and previous.span == span:  # the same declaration run twice: a loop body
+                reporter.error("E202", f"'{name}' is declared again on every pass of a loop", span,
+                               [f"give each pass its own name (`{name}[i] = ...` for instances), or declare it once"])
+                return False
             where = f" (first defined at {previous.span})" if previous.span else ""
             reporter.error("E202", f"'{name}' is already defined{where}", span)
             return False

@@ -1,7 +1,8 @@
 """Selections of units: `Bd[0]`, `q[:-1]`, `h[x = 0:64]`, `N[AVAL, AVAR]`, composed and turned into IR.
 
 Internally a selection lists, for each axis of the population, either one index (the axis is dropped)
-or the list of indices kept (the axis stays, maybe shorter).
+or the indices kept (the axis stays, maybe shorter): a `range` for a whole axis or a slice of it, so that a
+population of 50 million units is selected without listing them, a tuple for a list of units.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from circuitdsl.ir import model as ir
 from circuitdsl.ir.arrays import Array
 from circuitdsl.ir.units import ravel_picks
 
-AxisPick = int | tuple[int, ...]
+AxisPick = int | range | tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,18 @@ class IndexItem:
 
 
 def full(shape: tuple[ir.Axis, ...]) -> tuple[AxisPick, ...]:
-    return tuple(tuple(range(a.size)) for a in shape)
+    return tuple(range(a.size) for a in shape)
+
+
+def _whole(pick: AxisPick, size: int) -> bool:
+    """Whether an axis pick keeps every unit in order."""
+    if isinstance(pick, int) or len(pick) != size:
+        return False
+    return (pick.step == 1 and pick.start == 0) if isinstance(pick, range) else pick == tuple(range(size))
+
+
+def is_full(shape: tuple[ir.Axis, ...], picks: tuple[AxisPick, ...]) -> bool:
+    return all(_whole(pick, axis.size) for axis, pick in zip(shape, picks, strict=True))
 
 
 def from_ir(shape: tuple[ir.Axis, ...], select: tuple[ir.AxisSel, ...] | None) -> tuple[AxisPick, ...]:
@@ -39,24 +51,28 @@ def from_ir(shape: tuple[ir.Axis, ...], select: tuple[ir.AxisSel, ...] | None) -
         if isinstance(sel, int):
             picks.append(sel)
         elif isinstance(sel, ir.SliceSel):
-            picks.append(tuple(range(sel.start, sel.stop, sel.step)))
+            picks.append(range(sel.start, sel.stop, sel.step))
         else:
             picks.append(tuple(int(i) for i in sel.indices.data))
     return tuple(picks)
 
 
 def to_ir(shape: tuple[ir.Axis, ...], picks: tuple[AxisPick, ...]) -> tuple[ir.AxisSel, ...] | None:
-    if picks == full(shape):
+    if is_full(shape, picks):
         return None
     out: list[ir.AxisSel] = []
     for pick in picks:
         if isinstance(pick, int):
             out.append(pick)
             continue
-        steps = {b - a for a, b in itertools.pairwise(pick)}
         if len(pick) == 1:
             out.append(ir.SliceSel(start=pick[0], stop=pick[0] + 1, step=1))
-        elif len(steps) == 1 and (step := steps.pop()) > 0:
+            continue
+        if isinstance(pick, range) and pick.step > 0:
+            out.append(ir.SliceSel(start=pick.start, stop=pick[-1] + 1, step=pick.step))
+            continue
+        steps = {b - a for a, b in itertools.pairwise(pick)}
+        if len(steps) == 1 and (step := steps.pop()) > 0:
             out.append(ir.SliceSel(start=pick[0], stop=pick[-1] + 1, step=step))
         else:
             out.append(ir.Gather(indices=Array(np.array(pick, dtype=np.int64))))
@@ -69,18 +85,20 @@ def result_shape(shape: tuple[ir.Axis, ...], picks: tuple[AxisPick, ...]) -> tup
         if isinstance(pick, int):
             continue
         labels = [axis.labels[i] for i in pick] if axis.labels else None
-        whole = list(pick) == list(range(axis.size))  # a grid stays a grid only when all of it is taken
+        whole = _whole(pick, axis.size)  # a grid stays a grid only when all of it is taken
         axes.append(ir.Axis(name=axis.name, size=len(pick), labels=labels, domain=axis.domain if whole else None))
     return tuple(axes)
 
 
 def flat_units(shape: tuple[ir.Axis, ...], picks: tuple[AxisPick, ...]) -> np.ndarray:
     """Row-major flat indices (into the whole population) of the selected units, in selection order."""
-    grids = [np.array([p]) if isinstance(p, int) else np.array(p, dtype=np.int64) for p in picks]
+    grids = [np.array([p]) if isinstance(p, int) else
+             np.arange(p.start, p.stop, p.step) if isinstance(p, range) else np.array(p, dtype=np.int64) for p in picks]
     return ravel_picks([a.size for a in shape], grids)
 
 
-def _resolve_one(axis: ir.Axis, kept: tuple[int, ...], value: int | slice | tuple[int | str, ...] | str) -> AxisPick:
+def _resolve_one(axis: ir.Axis, kept: range | tuple[int, ...],
+                 value: int | slice | tuple[int | str, ...] | str) -> AxisPick:
     n = len(kept)
 
     def position(item: int | str) -> int:
@@ -142,5 +160,5 @@ def apply(shape: tuple[ir.Axis, ...], picks: tuple[AxisPick, ...], items: list[I
     return tuple(new)
 
 
-def _kept(pick: AxisPick) -> tuple[int, ...]:
+def _kept(pick: AxisPick) -> range | tuple[int, ...]:
     return (pick,) if isinstance(pick, int) else pick

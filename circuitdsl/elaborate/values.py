@@ -186,6 +186,9 @@ def describe(value: object) -> str:
              DataCall: "a connectome"}
     if isinstance(value, Definition):
         return f"the {value.kind} '{value.name}'"
+    if type(value) in (int, float):  # "a whole number >= 1, not 0": the value itself, never "not an int"
+        text = repr(value)
+        return f"{names[type(value)]} ({text if len(text) <= 24 else text[:12] + '…'})"
     return names.get(type(value), type(value).__name__)
 
 

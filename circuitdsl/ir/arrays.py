@@ -49,15 +49,19 @@ class Array:
 
     @classmethod
     def from_json(cls, value: Any) -> Array:
+        """An array from its JSON form (or a plain list); anything else is a ValueError, which the schema reports."""
         if isinstance(value, Array):
             return value
-        if isinstance(value, dict) and {"dtype", "shape", "data"} <= value.keys():
-            if value["dtype"] not in _DTYPES:
-                raise ValueError(f"unsupported array dtype {value['dtype']!r}")
-            raw = base64.b64decode(value["data"])
-            data = np.frombuffer(raw, dtype=np.dtype(value["dtype"]).newbyteorder("<"))
-            return cls(data.reshape(value["shape"]).astype(value["dtype"]))
-        return cls(value)
+        try:
+            if isinstance(value, dict) and {"dtype", "shape", "data"} <= value.keys():
+                if not isinstance(value["dtype"], str) or value["dtype"] not in _DTYPES:
+                    raise ValueError(f"unsupported array dtype {value['dtype']!r}")
+                raw = base64.b64decode(value["data"])
+                data = np.frombuffer(raw, dtype=np.dtype(value["dtype"]).newbyteorder("<"))
+                return cls(data.reshape(value["shape"]).astype(value["dtype"]))
+            return cls(value)
+        except TypeError as error:  # a dict or a string where a number or a shape belongs
+            raise ValueError(f"not an array: {error}") from None
 
     @classmethod
     def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:

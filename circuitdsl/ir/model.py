@@ -445,7 +445,9 @@ class CircuitIR(_Data):
 
     @classmethod
     def from_json(cls, text: str) -> CircuitIR:
-        return cls.model_validate_json(text)
+        from circuitdsl.ir.validate import from_json  # the schema, then the meaning: circuitdsl/ir/validate.py
+
+        return from_json(cls, text)
 
     def to_networkx(self):  # type: ignore[no-untyped-def]  # networkx has no type stubs
         from circuitdsl.ir.graph import to_networkx
