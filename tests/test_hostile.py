@@ -58,23 +58,23 @@ def fails_within(text: str, code: str, mib: int, limits: circuitdsl.Limits | Non
 BOMBS = {
     "forty-string-doublings": ('let s0 = "ab"\n' + "".join(f"let s{i + 1} = s{i} + s{i}\n" for i in range(40))
                                + "circuit A {\n}\n", "E708"),
-    "random-p1-over-22000-squared": ("circuit A {\n  population a[n = 22000], b[n = 22000] : Graded\n"
-                                     "  a -> b : random(p = 1)\n}\n", "E703"),
-    "spectral-half-a-million-modes": ("circuit A {\n  let X = grid(1000001, domain = [0, 1], periodic)\n"
+    "random-p1-over-22000-squared": (("circuit A {\n  population a[n = 22000], b[n = 22000] : Graded\n"
+                                     "  a -> b : random(p = 1)\n}\n"), "E703"),
+    "spectral-half-a-million-modes": (("circuit A {\n  let X = grid(1000001, domain = [0, 1], periodic)\n"
                                       "  input u[c = 8, x = X]\n  population h[c = 8, x = X] : Identity\n"
-                                      "  u -> h : operator(spectral, modes = 500000) over x\n}\n", "E707"),
-    "elm-memory-a-billion": ("import dendrites\ncircuit A {\n  input x[n = 4]\n"
-                             "  population p[n = 4] : dendrites.ELM(memory = 1000000000)\n  x -> p : one_to_one\n}\n",
+                                      "  u -> h : operator(spectral, modes = 500000) over x\n}\n"), "E707"),
+    "elm-memory-a-billion": (("import dendrites\ncircuit A {\n  input x[n = 4]\n"
+                             "  population p[n = 4] : dendrites.ELM(memory = 1000000000)\n  x -> p : one_to_one\n}\n"),
                              "E706"),
-    "neuron-param-ten-billion": ("neuron N {\n  param w[a = 100000, b = 100000] : free = 0\n  out = in\n}\n"
-                                 "circuit A {\n  population p : N\n}\n", "E706"),
-    "multigrid-smoothing-a-billion": ("circuit A {\n  let X = grid(64, domain = [0, 1], periodic)\n"
+    "neuron-param-ten-billion": (("neuron N {\n  param w[a = 100000, b = 100000] : free = 0\n  out = in\n}\n"
+                                 "circuit A {\n  population p : N\n}\n"), "E706"),
+    "multigrid-smoothing-a-billion": (("circuit A {\n  let X = grid(64, domain = [0, 1], periodic)\n"
                                       "  input u[x = X]\n  population h[x = X] : Identity\n"
-                                      "  u -> h : operator(multigrid, levels = 3, smoothing = [1000000000, 1])\n}\n",
+                                      "  u -> h : operator(multigrid, levels = 3, smoothing = [1000000000, 1])\n}\n"),
                                       "E707"),
-    "multigrid-levels-a-billion": ("circuit A {\n  let X = grid(64, domain = [0, 1], periodic)\n"
+    "multigrid-levels-a-billion": (("circuit A {\n  let X = grid(64, domain = [0, 1], periodic)\n"
                                    "  input u[x = X]\n  population h[x = X] : Identity\n"
-                                   "  u -> h : operator(multigrid, levels = 1000000000)\n}\n", "E707"),
+                                   "  u -> h : operator(multigrid, levels = 1000000000)\n}\n"), "E707"),
     "grid-of-ten-million": ("circuit A {\n  let X = grid(10000000)\n  input u[x = X]\n}\n", "E707"),
 }
 
@@ -310,11 +310,11 @@ def test_run_options(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: py
 
 # ---- item 7: what check passed and the runtime refused --------------------------------------------------
 @pytest.mark.parametrize(("text", "code", "line", "column"), [
-    ("import dendrites\ncircuit A {\n  input x\n  input c[segment = 1]\n"
-     "  population p[n = 4] : dendrites.ActiveDendrites(segments = 1, k = 100)\n  x -> p\n  c -> p.context\n}\n",
+    (("import dendrites\ncircuit A {\n  input x\n  input c[segment = 1]\n"
+     "  population p[n = 4] : dendrites.ActiveDendrites(segments = 1, k = 100)\n  x -> p\n  c -> p.context\n}\n"),
      "E302", 5, 25),
-    ("neuron N(dt: time = 1 ms) {\n  state v = 1e308\n  dv/dt = -v / (1 ms)\n  out = v\n}\n"
-     "circuit A {\n  population p : N\n}\n", "E801", 2, 13),
+    (("neuron N(dt: time = 1 ms) {\n  state v = 1e308\n  dv/dt = -v / (1 ms)\n  out = v\n}\n"
+     "circuit A {\n  population p : N\n}\n"), "E801", 2, 13),
     ("circuit A {\n  input x\n  output y\n  y = clamp(x, 0, 1e308)\n}\n", "E801", 4, 19),
     ("circuit A {\n  input x\n  population p : Graded\n  x -> p : weight = 1e39\n}\n", "E801", 4, 21),
 ])

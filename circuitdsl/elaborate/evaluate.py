@@ -725,7 +725,8 @@ def _reselect(expr: ir.Expr, shape: tuple[ir.Axis, ...], picks: tuple[select.Axi
         new = list(current)
         for axis_index, pick in zip(retained, picks, strict=True):
             kept = current[axis_index]
-            new[axis_index] = kept[pick] if isinstance(pick, int) else _compose(kept, pick)  # type: ignore[arg-type]
+            assert not isinstance(kept, int)  # a retained axis keeps a range or a tuple of units
+            new[axis_index] = kept[pick] if isinstance(pick, int) else _compose(kept, pick)
         return ir.Ref(source=node.source, select=_list(select.to_ir(base, tuple(new))))
 
     return transform(expr, reselect)

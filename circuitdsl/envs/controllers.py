@@ -165,7 +165,7 @@ class PopulationPolicy:
 
 def load_circuit(path: Path, joints: int, args: Mapping[str, ArgValue]) -> Any:
     """The circuit's IR for a body of `joints` joints: its argument `joints` set to that, when it declares one."""
-    ir = circuitdsl.load(path, None, None, **args)
+    ir = circuitdsl.elaborate(path, args=args).ir
     if "joints" in ir.args and ir.args["joints"] != joints:
-        ir = circuitdsl.load(path, None, None, **{**args, "joints": joints})
+        ir = circuitdsl.elaborate(path, args={**args, "joints": joints}).ir
     return ir
