@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
+import sys
 import tomllib
 from importlib import metadata
 from pathlib import Path
@@ -66,8 +66,8 @@ def test_registered_as_circuit() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     assert project["project"]["entry-points"]["pygments.lexers"] == {"circuit": "circuitdsl.highlight:CircuitLexer"}
     installed = [e for e in metadata.entry_points(group="pygments.lexers") if e.name == "circuit"]
-    pygmentize = shutil.which("pygmentize")
-    if not installed or pygmentize is None:
+    pygmentize = Path(sys.executable).with_name("pygmentize")  # this environment's, not one earlier on PATH
+    if not installed or not pygmentize.exists():
         pytest.skip("this environment was installed before the lexer was registered (reinstall: make)")
     done = subprocess.run([pygmentize, "-l", "circuit", "-f", "raw", str(ROOT / "models" / "ncap_swimmer.circuit")],
                           capture_output=True, text=True, check=True, timeout=60)
