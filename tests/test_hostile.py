@@ -195,6 +195,20 @@ def test_data_files_resolve_next_to_the_file_never_through_the_working_directory
     assert "outside the folders" in error.render()
 
 
+
+def test_weight_files_stay_in_the_sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`from_file(...)` resolves like imports and data files: next to the circuit, never above its folder."""
+    np.save(tmp_path / "w.npy", np.ones(3))
+    body = ('circuit A {{\n  input x[n = 3]\n  population h[n = 3] : Graded\n'
+            '  x -> h : one_to_one, weight = from_file("{}")\n}}\n')
+    _tree(tmp_path, {"project/inside.circuit": body.format("../w.npy"), "project/ok.circuit": body.format("w.npy")})
+    (tmp_path / "project" / "w.npy").write_bytes((tmp_path / "w.npy").read_bytes())
+    monkeypatch.chdir(tmp_path)
+    assert circuitdsl.load(tmp_path / "project" / "ok.circuit").parameters[0].init.rule == "data"
+    with pytest.raises(circuitdsl.CircuitError) as info:
+        circuitdsl.load(tmp_path / "project" / "inside.circuit")
+    assert info.value.code == "E907" and "outside the folders" in info.value.render()
+
 # ---- item 5: tracebacks from check / load become CircuitErrors --------------------------------------
 CSV_CIRCUIT = 'circuit A {\n  net = connectome("edges.csv", sign = data)\n  population N : Graded from net\n}\n'
 

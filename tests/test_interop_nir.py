@@ -84,7 +84,7 @@ def test_a_network_exported_by_snntorch_imports_and_agrees(tmp_path: Path) -> No
     graph = snn_export.export_to_nir(net, torch.zeros(5))
     ir, report = api.convert(graph, tmp_path / "from_snntorch.circuit")
     assert all(e.status == "exact" for e in report.entries), report.render()
-    assert "load(\"from_snntorch.npz\"" in (tmp_path / "from_snntorch.circuit").read_text()
+    assert "from_file(\"from_snntorch.npz\"" in (tmp_path / "from_snntorch.circuit").read_text()
     x = spikes_in(2, 5, seed=1)
     for layer in (net[1], net[3]):  # the export ran a sample through them
         layer.reset_mem()

@@ -20,7 +20,7 @@ import numpy as np
 
 from circuitdsl import ast
 from circuitdsl.elaborate.values import InitRule, describe
-from circuitdsl.errors import Span, did_you_mean
+from circuitdsl.errors import Problem, Span, did_you_mean
 from circuitdsl.ir import arrays as ir_arrays
 from circuitdsl.ir import model as ir
 from circuitdsl.units import DIMENSIONLESS
@@ -217,17 +217,20 @@ def _from_file(ev: Evaluator, node: ast.Call, values: dict[str, tuple[object, Sp
         raise ev.fail("E301", f"from_file() needs a file name in quotes, not {describe(path)}", span)
     if key is not None and not isinstance(key, str):
         raise ev.fail("E301", f"from_file(key = ...) is a name in quotes, not {describe(key)}", key_span)
-    data = read_weights(ev, _located(path, span), path, key, span)
+    data = read_weights(ev, _located(ev, path, span), path, key, span)
     source = repr(path).replace("'", '"') + (f', key = "{key}"' if key else "")
     return ShapedRule("from_file", (), DIMENSIONLESS, span=node.span, data=data, source=source)
 
 
-def _located(path: str, span: Span) -> Path:
-    """A weights file next to the .circuit file that names it (a command-line argument: the working folder)."""
+def _located(ev: Evaluator, path: str, span: Span) -> Path:
+    """A weights file inside the sandbox (like imports and data files, docs/limits.md): next to the .circuit file
+    that names it, or for a rule given on the command line, next to the top file."""
     here = Path(span.file)
-    if Path(path).is_absolute() or span.file.startswith("<") or not here.exists():
-        return Path(path)
-    return here.parent / path
+    folder = here.parent if here.exists() else (ev.sandbox.roots[0] if ev.sandbox.roots else Path("."))
+    try:
+        return Path(ev.sandbox.resolve(path, str(folder), "the weights file"))
+    except Problem as problem:
+        raise ev.fail("E907", problem.message, span, list(problem.notes)) from None
 
 
 def read_weights(ev: Evaluator, file: Path, written: str, key: str | None, span: Span) -> np.ndarray:

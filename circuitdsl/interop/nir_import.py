@@ -333,8 +333,8 @@ class _Writer:
         self.arrays[key] = values * self.models[target][1]
         into = self.sums.get(target, self.names.get(target))
         rule = "all_to_all, " if source != self.bias else ""
-        self.lines.append(f'  {self.names.get(source, source)} -> {into} : {rule}weight = load("{self.stem}.npz", '
-                          f'"{key}")' + (f", delay = {delay}" if delay else ""))
+        self.lines.append(f'  {self.names.get(source, source)} -> {into} : {rule}weight = from_file("{self.stem}.npz", '
+                          f'key = "{key}")' + (f", delay = {delay}" if delay else ""))
         self.report.add("projection", f"{source} -> {target}", f"{self.names.get(source, source)} -> {into}",
                         "exact", why)
 
@@ -348,7 +348,7 @@ class _Writer:
             if dst in live or dst in self.sums:
                 key = f"bias__{self.names[dst]}" + ("__late" if late else "")
                 why = "the Affine biases on its paths" + (", inside a cycle: from the second step" if late else "")
-                self.projection(self.bias, dst, key, np.asarray(vector).reshape(-1, 1), int(late), why)
+                self.projection(self.bias, dst, key, np.asarray(vector).reshape(-1), int(late), why)
         self.lines.append("")
 
     def outputs(self, outputs: list[str]) -> None:
