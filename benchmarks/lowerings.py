@@ -9,25 +9,13 @@ Run: `python -m benchmarks.lowerings` (under a minute).
 
 from __future__ import annotations
 
-import time
 import warnings
-from collections.abc import Callable
 
 import torch
 
+from benchmarks.timing import per_call
 from circuitdsl.backends.fusion import DENSE_CELLS, SMALL_CELLS
 from circuitdsl.backends.plan import DENSE_ABOVE
-
-
-def seconds(fn: Callable[[], object], repeat: int = 20) -> float:
-    fn()
-    best = float("inf")
-    for _ in range(3):
-        start = time.perf_counter()
-        for _ in range(repeat):
-            fn()
-        best = min(best, (time.perf_counter() - start) / repeat)
-    return best
 
 
 def main() -> None:
@@ -44,8 +32,8 @@ def main() -> None:
                 csr = dense.to_sparse_csr()
                 for batch in (1, 4):
                     x = torch.randn(batch, n, generator=generator)
-                    d = seconds(lambda x=x, m=dense: x @ m.T)
-                    c = seconds(lambda x=x, m=csr: (m @ x.T).T)
+                    d = per_call(lambda x=x, m=dense: x @ m.T, 20)
+                    c = per_call(lambda x=x, m=csr: (m @ x.T).T, 20)
                     print(f"{n:>6}{density:>9.2f}{batch:>6}{d * 1e6:>11.1f}{c * 1e6:>10.1f}"
                           f"{'dense' if d < c else 'csr':>8}", flush=True)
 

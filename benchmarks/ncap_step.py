@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Callable
 
 import numpy as np
 import torch
 from torch import nn
 
 import circuitdsl
+from benchmarks.timing import per_call
 from circuitdsl.envs.swim import CircuitPolicy, make_env
 
 MODEL = "models/ncap_swimmer.circuit"
@@ -42,19 +42,6 @@ class HandNCAP(nn.Module):
         md = (ipsi * bd + contra * bv).clamp(0, 1)
         mv = (ipsi * bv + contra * bd).clamp(0, 1)
         return md - mv, t + 1
-
-
-def per_call(fn: Callable[[], object], repeat: int) -> float:
-    """Seconds per call: best of 3 runs of `repeat` calls after a warm-up."""
-    for _ in range(10):
-        fn()
-    best = float("inf")
-    for _ in range(3):
-        start = time.perf_counter()
-        for _ in range(repeat):
-            fn()
-        best = min(best, (time.perf_counter() - start) / repeat)
-    return best
 
 
 def step_ratios(batch: int, compiled: bool, repeat: int) -> tuple[float, float]:

@@ -15,3 +15,16 @@ def best_seconds(fn: Callable[[], object], repeat: int) -> float:
         fn()
         times.append(time.perf_counter() - start)
     return min(times)
+
+
+def per_call(fn: Callable[[], object], repeat: int) -> float:
+    """Seconds per call: best of 3 runs of `repeat` calls after a warm-up."""
+    for _ in range(10):
+        fn()
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        for _ in range(repeat):
+            fn()
+        best = min(best, (time.perf_counter() - start) / repeat)
+    return best
