@@ -16,6 +16,7 @@ import numpy as np
 from circuitdsl.backends.closures import ExprCompiler, value
 from circuitdsl.backends.plan import Plan
 from circuitdsl.backends.step import Ops, State, surrogate_slope
+from circuitdsl.ir.expr import walk
 from circuitdsl.ir.model import Ref, Var
 from circuitdsl.ir.units import class_groups, port_size
 
@@ -35,6 +36,9 @@ class NeuronProgram:
         self.states = [(f"{population}.{v.name}", v.name, math.prod(a.size for a in v.shape)) for v in model.states]
         self.state_size = {v.name: math.prod(a.size for a in v.shape) for v in model.states}
         self.ports = [(i.name, port_size(model, i.name)) for i in model.inputs]
+        self.port_size = dict(self.ports)
+        # the names the equations read: a port no equation reads is not computed (a clock's unused `in`)
+        self.reads = {n.name for e in model.equations for n in walk(e.expr) if isinstance(n, Var)}
         # a model whose values are all one per unit runs on flat [batch, units] arrays: no reshapes per step
         self.flat = (all(size == 1 for _, size in self.ports) and all(size == 1 for *_, size in self.states)
                      and not model.output_shape and not any(p.shape for p in model.params))
@@ -59,18 +63,21 @@ class NeuronProgram:
             out[name] = values.reshape(copies) if self.flat else values.reshape(copies, *shape)
         return out
 
-    def run(self, ports: Mapping[str, Array], state: State, private: Mapping[str, Array],
+    def run(self, ports: Mapping[str, Array], state: State, private: Mapping[str, Array], batch: int,
             keep: set[str] | frozenset[str] = frozenset()) -> tuple[Array, State, dict[str, Array]]:
-        """One step: the output [batch, units * out], the new states and the lets and spikes named in `keep`."""
+        """One step from the ports the equations read: the output [batch, units * out], the new states and the
+        lets and spikes named in `keep`."""
         ops, units = self.ops, self.units
-        batch = int(next(iter(ports.values())).shape[0])
         if self.flat:
             values: dict[str, Array] = dict(ports)
-            values.update({name: state[key] for key, name, _ in self.states})
+            for key, name, _ in self.states:
+                values[name] = state[key]
         else:
-            values = {name: ports[name].reshape(batch, units, size) for name, size in self.ports}
-            values.update({name: state[key].reshape(batch, units, size) for key, name, size in self.states})
-        values.update(private)
+            values = {name: x.reshape(batch, units, self.port_size[name]) for name, x in ports.items()}
+            for key, name, size in self.states:
+                values[name] = state[key].reshape(batch, units, size)
+        if private:
+            values.update(private)
         unit = (batch, units) if self.flat else (batch, units, 1)
         out = None
         for kind, target, compiled, surrogate, slope in self.equations:
@@ -89,7 +96,7 @@ class NeuronProgram:
         else:
             updates = {key: ops.broadcast(values[name], (batch, units, size)).reshape(batch, -1)
                        for key, name, size in self.states}
-        return out, updates, {v: ops.broadcast(values[v], unit) for v in keep}
+        return out, updates, {v: ops.broadcast(values[v], unit) for v in keep} if keep else {}
 
 
 def _leaf(node: Var | Ref) -> Any:

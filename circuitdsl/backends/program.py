@@ -78,8 +78,17 @@ class Program:
         self.ports = {name: self._ports(name) for name in plan.order}
         self.neurons = {name: NeuronProgram(plan, name, ops) for name in plan.order}
         self.sources = {p.id: self._source(p, p.recurrent) for p in plan.projections if p.kind == "chemical"}
-        self.pushes = [(p, self._source(p, False)) for p in plan.projections if p.delay]
+        self.pushes = [(f"{p.id}:delay", self._source(p, False)) for p in plan.projections if p.delay]
         self.outputs = [self._output(o) for o in plan.ir.outputs]
+        # what prepare and step loop over, keys built once (not an f-string per population and step)
+        self._zero_element = ops.asarray(np.zeros(1))
+        self._group_keys = [(f"{key[0]}:{key[1]}", g) for key, g in self.groups.items()]
+        self._private_keys = [(f"{name}:private", neuron) for name, neuron in self.neurons.items()]
+        self._runs = [(name, [(p.name, self._port_closure(p)) for p in self.ports[name]
+                              if p.name in self.neurons[name].reads],
+                       self.neurons[name], f"{name}:private", f"{name}:out") for name in plan.order]
+        self._outputs = list(zip([o.name for o in plan.ir.outputs], self.outputs))
+        self._keeps: dict[tuple[Record, ...], dict[str, frozenset[str]]] = {}
         for p in plan.projections:
             if p.delay_param is not None:
                 self._arrays[f"{p.id}:taps"] = ops.asarray(delays.taps(p.delay))
@@ -114,7 +123,11 @@ class Program:
             at = np.full(count, self._zero, dtype=np.int64)
             scale = np.ones(count)
             at[cells], scale[cells] = element, factor
-            self._arrays[key] = (ops.asarray(at), _unless_ones(scale, ops), None)
+            if g.lowering == "dense":  # indices laid out [X, port]: the gather is the operator, no reshape
+                self._arrays[key] = (ops.asarray(at.reshape(g.size, g.width).T.copy()),
+                                     _unless_ones(scale.reshape(g.size, g.width).T.copy(), ops), None)
+            else:
+                self._arrays[key] = (ops.asarray(at), _unless_ones(scale, ops), None)
         else:  # repeated cells (a pair listed twice, a gap junction's own term): gather per synapse, then add
             self._arrays[key] = (ops.asarray(element), _unless_ones(factor, ops), (ops.asarray(cells), count))
 
@@ -206,14 +219,14 @@ class Program:
 
     def prepare(self, params: Mapping[str, Array]) -> Prepared:
         """Everything that depends on the parameters only: effective values, group operators, neuron weights."""
-        ops, plan = self.ops, self.plan
-        weights = {p.name: effective(p, params[p.name], ops).reshape(-1) for p in plan.parameters}
-        flat = ops.concat([*weights.values(), ops.zeros(1, 1).reshape(-1)], 0)  # and a 0 for empty cells
+        ops = self.ops
+        weights = {p.name: _vector(effective(p, params[p.name], ops)) for p in self.plan.parameters}
+        flat = ops.concat([*weights.values(), self._zero_element], 0)  # and a 0 for empty cells
         prepared: Prepared = {"weights": weights}
-        for (population, port), g in self.groups.items():
-            prepared[f"{population}:{port}"] = self._group_operator(f"{population}:{port}", g, flat)
-        for name, neuron in self.neurons.items():
-            prepared[f"{name}:private"] = neuron.private(weights)
+        for key, g in self._group_keys:
+            prepared[key] = self._group_operator(key, g, flat)
+        for key, neuron in self._private_keys:
+            prepared[key] = neuron.private(weights)
         return prepared
 
     def _synapse_weights(self, p: ProjectionPlan, weights: Mapping[str, Array]) -> Array:
@@ -229,6 +242,8 @@ class Program:
             return flat[at] if scale is None else flat[at] * scale
         at, scale, repeats = self._arrays[key]
         values = flat[at] if scale is None else flat[at] * scale
+        if repeats is None and g.lowering == "dense":
+            return values  # gathered as [X, port]
         if repeats is not None:
             cells, count = repeats
             values = ops.scatter_add(count, cells, values.reshape(1, -1)).reshape(-1)
@@ -243,26 +258,53 @@ class Program:
              record: Sequence[Record] = ()) -> tuple[dict[str, Array], State]:
         """One step: the flat outputs, each record [batch, *its shape] under its name, and the new state."""
         fr = Frame(inputs, state, batch)
-        new_state: State = {}
+        current, new_state = fr.current, {}
+        keeps = self._kept(tuple(record)) if record else {}
         inside: dict[str, Array] = {}
-        for name in self.plan.order:
-            ports = {port.name: self._port(port, prepared, fr) for port in self.ports[name]}
-            keep = {r.variable for r in record if r.kind == "value" and r.population == name}
-            out, updates, kept = self.neurons[name].run(ports, state, prepared[f"{name}:private"], keep)
-            inside.update({f"{name}.{v}": x for v, x in kept.items()})
-            fr.current[name] = out
+        for name, ports, neuron, private, out_key in self._runs:
+            values = {port: read(prepared, fr) for port, read in ports}
+            out, updates, kept = neuron.run(values, state, prepared[private], batch, keeps.get(name, frozenset()))
+            if kept:
+                inside.update({f"{name}.{v}": x for v, x in kept.items()})
             new_state.update(updates)
-            new_state[f"{name}:out"] = out
-        for p, source in self.pushes:
-            new_state[f"{p.id}:delay"] = self.ops.stack_time(state[f"{p.id}:delay"], source(fr))
-        outputs = {o.name: assemble(fr) for o, assemble in zip(self.plan.ir.outputs, self.outputs)}
+            current[name] = new_state[out_key] = out
+        for key, source in self.pushes:
+            new_state[key] = self.ops.stack_time(state[key], source(fr))
+        outputs = {name: assemble(fr) for name, assemble in self._outputs}
         for r in record:
-            found = {"out": fr.current.get(r.population), "value": inside.get(r.name),
+            found = {"out": current.get(r.population), "value": inside.get(r.name),
                      "state": new_state.get(f"{r.population}.{r.variable}")}[r.kind]
             assert found is not None
             inner = math.prod(found.shape[1:]) // max(math.prod(r.shape), 1)  # a let's own axis, if any
             outputs[r.name] = found.reshape(batch, *r.shape, *([inner] if inner > 1 else []))
         return outputs, new_state
+
+    def _kept(self, record: tuple[Record, ...]) -> dict[str, frozenset[str]]:
+        """The lets and spikes to keep, by population, for a tuple of records (worked out once per tuple)."""
+        if record not in self._keeps:
+            self._keeps[record] = {name: frozenset(r.variable for r in record
+                                                   if r.kind == "value" and r.population == name)
+                                   for name in self.plan.order}
+        return self._keeps[record]
+
+    def _port_closure(self, port: _Port) -> Callable[[Prepared, Frame], Array]:
+        """A closure computing a port's summed input, [batch, port size]: a port fed by its fused group alone
+        (the common case) as one product over its blocks, read directly; any other through `_port`."""
+        g = port.group
+        if g is None or port.solo:
+            return lambda prepared, fr: self._port(port, prepared, fr)
+        key, reads, concat = f"{g.target}:{g.port}", [self.blocks[id(b)] for b in g.blocks], self.ops.concat
+        if len(reads) == 1:
+            (read,) = reads
+        else:
+            def read(fr: Frame) -> Array:
+                return concat([r(fr) for r in reads], 1)
+        if g.lowering == "dense":
+            return lambda prepared, fr: read(fr) @ prepared[key]
+        if g.lowering == "elementwise":
+            return lambda prepared, fr: read(fr) * prepared[key]
+        csr_matmul = self.ops.csr_matmul
+        return lambda prepared, fr: csr_matmul(prepared[key], read(fr))
 
     def _port(self, port: _Port, prepared: Prepared, fr: Frame) -> Array:
         """A port's summed input this step, [batch, port size]."""
@@ -322,6 +364,11 @@ def _synapse_elements(plan: Plan) -> tuple[dict[str, np.ndarray], dict[str, np.n
         elements[p.id] = offsets[p.param] + local.astype(np.int64)
         factors[p.id] = np.ones(p.synapses) if p.factor is None else p.factor.astype(np.float64)
     return elements, factors
+
+
+def _vector(x: Array) -> Array:
+    """x as a vector (no reshape when it is one already: a call less per parameter and call)."""
+    return x if len(x.shape) == 1 else x.reshape(-1)
 
 
 def _unless_ones(values: np.ndarray, ops: Ops) -> Array | None:

@@ -10,7 +10,7 @@ import math
 import warnings
 from collections.abc import Callable, ItemsView, Iterator, KeysView, Mapping, Sequence, ValuesView
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -157,8 +157,12 @@ class TorchOps:
         return partial(torch.clamp, min=_bound(lo), max=_bound(hi))
 
     def all_finite(self, x: torch.Tensor) -> bool | None:
-        """Whether x holds no NaN or infinity; None while torch.compile traces (no values to look at)."""
-        return None if torch.compiler.is_compiling() else bool(torch.isfinite(x).all())
+        """Whether x holds no NaN or infinity; None while torch.compile traces (no values to look at).  A finite
+        sum proves it in one reduction; only a sum that is not (NaN, infinity, or an overflow) looks closer."""
+        if torch.compiler.is_compiling():
+            return None
+        x = x.detach() if x.requires_grad else x
+        return math.isfinite(x.sum()) or bool(torch.isfinite(x).all())
 
     def spike(self, x: torch.Tensor, surrogate: str, slope: float) -> torch.Tensor:
         return _Spike.apply(x, surrogate, slope)
@@ -195,6 +199,8 @@ class TorchOps:
         return torch.complex(real, imag)
 
     def broadcast(self, x: torch.Tensor | float, shape: tuple[int, ...]) -> torch.Tensor:
+        if type(x) is torch.Tensor and x.shape == shape and x.dtype == self.dtype:
+            return x  # the common case first: already in shape
         if not isinstance(x, torch.Tensor):
             return torch.full(shape, float(x), dtype=self.dtype, device=self.device)
         x = x if x.dtype == self.dtype else x.to(self.dtype)
@@ -271,14 +277,26 @@ class CircuitModule(nn.Module):
         # built here, not on first use, so that torch.compile traces only the step itself
         self._programs: dict[str, Program] = {}  # by device and dtype, as a plain string (torch.compile's guards)
         self._program()
+        # what each call reads, worked out once: parameter keys and names, ports, state sizes, output shapes
+        self._keys = [param_key(p.name) for p in ir.parameters]
+        self._names = [p.name for p in ir.parameters]
+        self._ports = [(p.name, torch.Size([a.size for a in p.shape]), math.prod(a.size for a in p.shape))
+                       for p in ir.inputs]
+        self._sizes = [(key, size) for key, (size, _) in self._layout.items()]
+        self._flat_outputs = all(len(o.shape) == 1 for o in ir.outputs)
+        self._prepared: tuple[tuple[Program, bool], list[tuple[torch.dtype, torch.Tensor]], dict[str, Any]] | None = None
 
     def _program(self) -> Program:
         """The program for the module's current device and dtype, built once per pair."""
         device, dtype = self._where.device, self._where.dtype
+        last = self.__dict__.get("_last")  # the last call's program, when the module has not moved since
+        if last is not None and last.ops.dtype == dtype and last.ops.device == device:
+            return last
         key = f"{device}/{dtype_name(dtype)}"  # a dtype the module cannot run in (after `.half()`, say) is named here
         if key not in self._programs:
             self._programs[key] = Program(self.plan, TorchOps(device, dtype), self.lowering)
-        return self._programs[key]
+        self._last = self._programs[key]
+        return self._last
 
     def _device(self) -> torch.device:
         return self._where.device
@@ -314,13 +332,13 @@ class CircuitModule(nn.Module):
                                                                                             State]:
         """One step: inputs [batch, *shape]; outputs (and the `record`ed names, see `rollout`) [batch, *shape]."""
         program = self._program()
-        flat = flat_inputs(self.ir, inputs, ("batch",), program.ops)
+        flat = self._inputs(inputs, 1, program)
         check_finite(flat, self.nonfinite, program.ops)
-        records = resolve(self.plan, record)
-        batch = batch_of(flat, state)
-        state = self._state(state, batch)
-        outputs, new_state = program.step(program.prepare(self._params()), flat, state, batch, records)
-        return shaped_outputs(self.ir, outputs), new_state
+        records = resolve(self.plan, record) if record is not None else []
+        batch = int(next(iter(flat.values())).shape[0]) if flat else batch_of(flat, state)
+        state = self._state(state, batch, program)
+        outputs, new_state = program.step(self._prepare(program), flat, state, batch, records)
+        return self._shaped(outputs), new_state
 
     def rollout(self, inputs: Mapping[str, torch.Tensor] | torch.Tensor | None = None, steps: int | None = None,
                 state: State | None = None, record: Sequence[str] | None = None) -> tuple[dict[str, torch.Tensor],
@@ -328,31 +346,100 @@ class CircuitModule(nn.Module):
         """Run over time: each input is [batch, time, *shape]; outputs come back [batch, time, *shape], and so
         does each name in `record` (`pop`, `pop.state`, `pop.let`; docs/engine.md), keyed by that name."""
         program = self._program()
-        sequence = flat_inputs(self.ir, inputs, ("batch", "time"), program.ops)
+        sequence = self._inputs(inputs, 2, program)
         check_finite(sequence, self.nonfinite, program.ops)
         length = rollout_length(sequence, steps)
         records = resolve(self.plan, record)
         batch = batch_of(sequence, state)
-        state = self._state(state, batch)
+        state = self._state(state, batch, program)
         if length == 0:
             return empty_outputs(self.ir, records, batch, program.ops), state
-        prepared = program.prepare(self._params())  # once for the whole rollout
+        prepared = self._prepare(program)  # once for the whole rollout
         step = program.step
+        names = list(sequence)
+        # each input split into its steps by one call, not sliced once per step
+        per_step = zip(*(sequence[name].unbind(1) for name in names)) if names else ((),) * length
         collected: dict[str, list[torch.Tensor]] = {}
-        for t in range(length):
-            outputs, state = step(prepared, {k: v[:, t] for k, v in sequence.items()}, state, batch, records)
+        for values in per_step:
+            outputs, state = step(prepared, dict(zip(names, values)), state, batch, records)
             for name, value in outputs.items():
                 collected.setdefault(name, []).append(value)
         stacked = {name: torch.stack(values, dim=1) for name, values in collected.items()}
         return shaped_outputs(self.ir, stacked), state
 
-    def _state(self, state: State | None, batch: int) -> State:
-        """The given state checked and in the module's dtype, on its device; or the initial state."""
+    def _inputs(self, inputs: Any, leading: int, program: Program) -> dict[str, torch.Tensor]:
+        """The inputs flat per port, checked: tensors already in the module's dtype, on its device and of the
+        ports' shapes pass as they are; anything else goes through the full check (which converts or names the
+        mistake)."""
+        ports = self._ports
+        if isinstance(inputs, torch.Tensor) and len(ports) == 1:
+            inputs = {ports[0][0]: inputs}
+        if isinstance(inputs, dict) and len(inputs) == len(ports):
+            where, flat, lead = _ops(program), {}, None
+            for name, shape, size in ports:
+                x = inputs.get(name)
+                if (not isinstance(x, torch.Tensor) or x.dtype != where.dtype or x.device != where.device
+                        or x.shape[leading:] != shape or x.dim() != leading + len(shape)
+                        or (lead is not None and x.shape[:leading] != lead)):
+                    break
+                lead = x.shape[:leading]
+                flat[name] = x if len(shape) == 1 else x.reshape(*lead, size)
+            else:
+                return flat
+        return flat_inputs(self.ir, inputs, ("batch", "time")[:leading], program.ops)
+
+    def _shaped(self, outputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """A step's flat outputs as [batch, *shape] (no reshape for an output with one axis)."""
+        return outputs if self._flat_outputs else shaped_outputs(self.ir, outputs)
+
+    def _state(self, state: State | None, batch: int, program: Program) -> State:
+        """The given state checked and in the module's dtype, on its device; or the initial state.  A dict of the
+        module's own tensors of the right shapes (what a step returned) passes without conversions."""
         if state is None:
             return self.initial_state(batch)
-        return checked_state(self._layout, state, batch, self._program().ops)
+        if isinstance(state, dict) and len(state) == len(self._sizes):
+            where = _ops(program)
+            for key, size in self._sizes:
+                x = state.get(key)
+                if (not isinstance(x, torch.Tensor) or x.dtype != where.dtype or x.device != where.device
+                        or x.shape != (batch, size)):
+                    break
+            else:
+                return state
+        return checked_state(self._layout, state, batch, program.ops)
 
-    def _params(self) -> dict[str, torch.Tensor]:
+    def _prepare(self, program: Program) -> dict[str, Any]:
+        """The program's parameter-only work for this call (effective values, operators).  Reused from the last
+        call while autograd is not recording through the parameters and their values are bit for bit the same
+        (a fly-scale CSR matrix is not rebuilt per inference step); compared by value, since `p.data` edits
+        change no version counter."""
+        table = self.params._parameters
+        raw = cast(list[nn.Parameter], [table[key] for key in self._keys])
+        if (torch.compiler.is_compiling() or torch.jit.is_tracing()
+                or not all(type(p) is nn.Parameter for p in raw)  # functional_call, vmap: not our tensors
+                or (torch.is_grad_enabled() and any(p.requires_grad for p in raw))):
+            return program.prepare(self._named(raw, program))
+        mode = (program, torch.is_inference_mode_enabled())
+        cached = self._prepared
+        if cached is not None and cached[0] == mode and all(
+                p.dtype == dtype and p.shape == bits.shape and torch.equal(_bits(p), bits)
+                for p, (dtype, bits) in zip(raw, cached[1], strict=True)):
+            return cached[2]
+        prepared = program.prepare(self._named(raw, program))
+        self._prepared = (mode, [(p.dtype, _bits(p.detach().clone())) for p in raw], prepared)
+        return prepared
+
+    def _named(self, raw: Sequence[torch.Tensor], program: Program) -> dict[str, torch.Tensor]:
         """Parameters by IR name, in the module's dtype (a parameter set to another dtype is converted)."""
-        dtype = self._where.dtype
-        return {p.name: self.params[param_key(p.name)].to(dtype) for p in self.ir.parameters}
+        dtype = _ops(program).dtype
+        return {name: p if p.dtype == dtype else p.to(dtype) for name, p in zip(self._names, raw, strict=True)}
+
+
+def _ops(program: Program) -> TorchOps:
+    """A program's ops, which are torch's (they give the module's dtype and device)."""
+    return cast(TorchOps, program.ops)
+
+
+def _bits(x: torch.Tensor) -> torch.Tensor:
+    """x's bits as integers of its width: equal exactly when the values are, NaN and the sign of 0 included."""
+    return x.view({2: torch.int16, 4: torch.int32, 8: torch.int64}[x.element_size()])
