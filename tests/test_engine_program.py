@@ -64,19 +64,39 @@ circuit Sparse {{
   h -> h : pairs([{pairs}]), weight = w
   y = h
 }}"""
-    x = {"x": rng.uniform(-1, 1, (2, 4, 200)).astype(np.float32)}
-    weights = {"y": rng.standard_normal((2, 4, 200)).astype(np.float32)}
     results = {}
-    for backend in harness.BACKENDS:
-        for lowering in ("auto", "dense"):
-            handle = harness.build(text, backend, seed=1, lowering=lowering)
-            program = handle.circuit._program()
-            assert program.groups["h", "in"].lowering == ("sparse" if lowering == "auto" else "dense")
-            results[backend, lowering] = harness.grad(handle, x, weights)
-    reference = results["torch", "dense"]
-    for key, (outputs, grads) in results.items():
-        np.testing.assert_allclose(outputs["y"], reference[0]["y"], rtol=1e-5, atol=1e-6, err_msg=str(key))
-        np.testing.assert_allclose(grads["w"], reference[1]["w"], rtol=1e-4, atol=1e-5, err_msg=str(key))
+    for batch in (2, 8):
+        x = {"x": rng.uniform(-1, 1, (batch, 4, 200)).astype(np.float32)}
+        weights = {"y": rng.standard_normal((batch, 4, 200)).astype(np.float32)}
+        for backend in harness.BACKENDS:
+            for lowering in ("auto", "dense"):
+                handle = harness.build(text, backend, seed=1, lowering=lowering)
+                program = handle.circuit._program()
+                assert program.groups["h", "in"].lowering == ("sparse" if lowering == "auto" else "dense")
+                results[backend, lowering, batch] = harness.grad(handle, x, weights)
+    for (backend, lowering, batch), (outputs, grads) in results.items():
+        reference = results["torch", "dense", batch]
+        key = str((backend, lowering, batch))
+        np.testing.assert_allclose(outputs["y"], reference[0]["y"], rtol=1e-5, atol=1e-6, err_msg=key)
+        np.testing.assert_allclose(grads["w"], reference[1]["w"], rtol=1e-4, atol=1e-5, err_msg=key)
+
+
+def test_inference_reuses_the_prepared_parameters_until_one_changes_even_through_data() -> None:
+    module = circuitdsl.compile(SWIMMER, seed=2)
+    q, state = torch.rand(2, 5) * 2 - 1, module.initial_state(2)
+    with torch.no_grad():
+        calls = []
+        for _ in range(2):
+            counter = _Calls()
+            with counter:
+                first = module({"q": q}, state)[0]["torque"]
+            calls.append(counter.calls["clamp"])
+        assert calls[0] - calls[1] == 4  # the four parameters' sign clamps ran for the first call only
+        module.params["ipsi"].data.mul_(0.5)  # an edit no version counter sees
+        edited = module({"q": q}, state)[0]["torque"]
+    expected = module({"q": q}, state)[0]["torque"]  # autograd recording: prepared afresh
+    assert not torch.equal(edited, first)
+    torch.testing.assert_close(edited, expected.detach(), rtol=0, atol=0)
 
 
 def _doubling(lets: int) -> Any:

@@ -80,6 +80,9 @@ class ExprCompiler:
         self.functions: Mapping[str, Callable[..., Array]] = ops.functions
         self.to_float: Callable[[Array], Array] = ops.to_float
         self.clamp_between: Callable[[float, float], Callable[[Array], Array]] = ops.clamp_between
+        # a backend may bind constant operands as its own scalars (torch: 0-d tensors, cheaper per call than a
+        # Python number); the result is the same
+        self.constant: Callable[[float], Array] | None = getattr(ops, "constant", None)
         self.shared = shared
         self._entries: dict[object, _Outside] = {}
 
@@ -107,6 +110,19 @@ class ExprCompiler:
         outside: dict[int, Compiled] = {i: c for i, c in inside.items() if isinstance(c, float)}
         self._entries[tag] = _Outside(outside, lambda i: _ensure(tag, _closure(i, depends), runs))
         return self._entries[tag]
+    def _operands(self, op: str, kids: tuple[Compiled, ...]) -> tuple[Any, ...]:
+        """A binary operation's operands with a constant as the backend's scalar where that gives the very same
+        result: not an exponent (torch squares a number exponent of 2 exactly) and not a numerator (torch
+        divides a number by a tensor through the reciprocal)."""
+        if self.constant is None or op == "**":
+            return kids
+        a, b = kids
+        if isinstance(a, float) and op != "/":
+            return self.constant(a), b
+        if isinstance(b, float):
+            return a, self.constant(b)
+        return kids
+
     def _visit(self, node: Expr, kids: tuple[Compiled, ...], leaf: Leaf) -> Compiled:
         if isinstance(node, Const):
             return float(node.value)
@@ -120,9 +136,9 @@ class ExprCompiler:
             return _call((lambda x: -x) if node.op == "-" else (lambda x: 1.0 - x), kids)
         if isinstance(node, Binary):
             if node.op in _ARITHMETIC:
-                return _call(_ARITHMETIC[node.op], kids)
+                return _identity(node.op, kids) or _call(_ARITHMETIC[node.op], self._operands(node.op, kids))
             compare, to_float = _COMPARE[node.op], self.to_float
-            return _call(lambda a, b: to_float(compare(a, b)), kids)
+            return _call(lambda a, b: to_float(compare(a, b)), self._operands(node.op, kids))
         if isinstance(node, Call):
             if node.fn == "clamp" and callable(kids[0]) and not any(callable(k) for k in kids[1:]):
                 return _call(self.clamp_between(*kids[1:]), kids[:1])  # type: ignore[arg-type]
@@ -130,6 +146,24 @@ class ExprCompiler:
         if isinstance(node, Cond):
             return _call(self.functions["where"], kids)
         raise TypeError(f"unknown expression {node!r}")
+
+
+# x + 0, 0 + x, x - 0, x * 1, 1 * x, x / 1: x itself, one operation less per step (a clock at phase 0 reads
+# `t + 0 * period`); equal values (x + 0 turns -0 into +0, which compares equal)
+_NEUTRAL: dict[str, tuple[float, bool]] = {"+": (0.0, True), "-": (0.0, False), "*": (1.0, True), "/": (1.0, False)}
+
+
+def _identity(op: str, kids: tuple[Compiled, ...]) -> Closure | None:
+    """The closure operand of a binary operation whose other operand is its neutral element, else None."""
+    if op not in _NEUTRAL:
+        return None
+    neutral, either_side = _NEUTRAL[op]
+    a, b = kids
+    if callable(a) and not callable(b) and b == neutral:
+        return a
+    if either_side and callable(b) and not callable(a) and a == neutral:
+        return b
+    return None
 
 
 def _closure(index: int, depends: Mapping[int, list[int]]) -> list[int]:

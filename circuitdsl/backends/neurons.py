@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from circuitdsl.backends.closures import ExprCompiler, value
+from circuitdsl.backends.closures import ExprCompiler
 from circuitdsl.backends.plan import Plan
 from circuitdsl.backends.step import Ops, State, surrogate_slope
 from circuitdsl.ir.expr import walk
@@ -63,25 +63,26 @@ class NeuronProgram:
             out[name] = values.reshape(copies) if self.flat else values.reshape(copies, *shape)
         return out
 
-    def run(self, ports: Mapping[str, Array], state: State, private: Mapping[str, Array], batch: int,
-            keep: set[str] | frozenset[str] = frozenset()) -> tuple[Array, State, dict[str, Array]]:
-        """One step from the ports the equations read: the output [batch, units * out], the new states and the
-        lets and spikes named in `keep`."""
+    def run(self, values: dict[str, Array], state: State, private: Mapping[str, Array], batch: int,
+            updates: State, keep: frozenset[str] = frozenset(), kept: dict[str, Array] | None = None) -> Array:
+        """One step: the output [batch, units * out]; the new states go into `updates`, the lets and spikes named
+        in `keep` into `kept`.  `values` holds the ports the equations read, flat, and is taken over."""
         ops, units = self.ops, self.units
         if self.flat:
-            values: dict[str, Array] = dict(ports)
+            unit: tuple[int, ...] = (batch, units)
             for key, name, _ in self.states:
                 values[name] = state[key]
         else:
-            values = {name: x.reshape(batch, units, self.port_size[name]) for name, x in ports.items()}
+            unit = (batch, units, 1)
+            for name, x in values.items():
+                values[name] = x.reshape(batch, units, self.port_size[name])
             for key, name, size in self.states:
                 values[name] = state[key].reshape(batch, units, size)
         if private:
             values.update(private)
-        unit = (batch, units) if self.flat else (batch, units, 1)
         out = None
         for kind, target, compiled, surrogate, slope in self.equations:
-            result = value(compiled, values)
+            result = compiled(values) if callable(compiled) else compiled
             if kind == "spike":
                 result = ops.spike(ops.broadcast(result, unit), surrogate, slope)
             if kind == "out":
@@ -91,16 +92,16 @@ class NeuronProgram:
                 values[target] = ops.broadcast(result, unit if self.flat else (batch, units, self.state_size[target]))
             else:
                 values[target] = result if kind == "let" else ops.broadcast(result, unit)
-        if self.flat:
-            updates = {key: values[name] for key, name, _ in self.states}
-        else:
-            updates = {key: ops.broadcast(values[name], (batch, units, size)).reshape(batch, -1)
-                       for key, name, size in self.states}
-        return out, updates, {v: ops.broadcast(values[v], unit) for v in keep} if keep else {}
+        for key, name, size in self.states:
+            updates[key] = values[name] if self.flat else ops.broadcast(values[name], (batch, units, size)).reshape(
+                batch, -1)
+        if kept is not None:
+            kept.update({v: ops.broadcast(values[v], unit) for v in keep})
+        return out
 
 
 def _leaf(node: Var | Ref) -> Any:
     """A neuron's name read from the step's values."""
     assert isinstance(node, Var)
     name = node.name
-    return lambda values: values[name]
+    return lambda values: values[name]  # (not operator.itemgetter, which torch.compile cannot trace)

@@ -152,7 +152,15 @@ class Program:
         """p's source signal this step (or the previous step's), [batch, source units]."""
         compiled = self.exprs.compile(p.source, lambda ref: self._read(ref, past), past)
         ops, size = self.ops, p.source_size
-        return lambda fr: as_batch(value(compiled, fr), fr.batch, size, ops)
+        if not callable(compiled):
+            return lambda fr: as_batch(compiled, fr.batch, size, ops)
+
+        def source(fr: Frame) -> Array:
+            x = compiled(fr)
+            shape = x.shape  # a read of the whole signal, or a selection of it, is [batch, size] already
+            return x if len(shape) == 2 and shape[1] == size and shape[0] == fr.batch else as_batch(x, fr.batch, size,
+                                                                                                      ops)
+        return source
 
     def _read(self, ref: Ref | Var, past: bool) -> Compiled:
         """A closure reading a signal: an input, or a population's output of this step or the previous one."""
@@ -258,16 +266,21 @@ class Program:
              record: Sequence[Record] = ()) -> tuple[dict[str, Array], State]:
         """One step: the flat outputs, each record [batch, *its shape] under its name, and the new state."""
         fr = Frame(inputs, state, batch)
-        current, new_state = fr.current, {}
-        keeps = self._kept(tuple(record)) if record else {}
+        current = fr.current
+        new_state: State = {}
+        keeps = self._kept(tuple(record)) if record else None
         inside: dict[str, Array] = {}
         for name, ports, neuron, private, out_key in self._runs:
-            values = {port: read(prepared, fr) for port, read in ports}
-            out, updates, kept = neuron.run(values, state, prepared[private], batch, keeps.get(name, frozenset()))
-            if kept:
+            values = {}
+            for port, read in ports:
+                values[port] = read(prepared, fr)
+            if keeps is None:
+                current[name] = neuron.run(values, state, prepared[private], batch, new_state)
+            else:
+                kept: dict[str, Array] = {}
+                current[name] = neuron.run(values, state, prepared[private], batch, new_state, keeps[name], kept)
                 inside.update({f"{name}.{v}": x for v, x in kept.items()})
-            new_state.update(updates)
-            current[name] = new_state[out_key] = out
+            new_state[out_key] = current[name]
         for key, source in self.pushes:
             new_state[key] = self.ops.stack_time(state[key], source(fr))
         outputs = {name: assemble(fr) for name, assemble in self._outputs}

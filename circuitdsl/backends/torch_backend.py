@@ -10,7 +10,7 @@ import math
 import warnings
 from collections.abc import Callable, ItemsView, Iterator, KeysView, Mapping, Sequence, ValuesView
 from functools import partial
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import torch
@@ -153,8 +153,21 @@ class TorchOps:
         return x.to(device=self.device, dtype=self.dtype)
 
     def clamp_between(self, lo: float, hi: float) -> Callable[[torch.Tensor], torch.Tensor]:
-        """clamp(x, lo, hi) for constant bounds, bound once (no checks per call)."""
-        return partial(torch.clamp, min=_bound(lo), max=_bound(hi))
+        """clamp(x, lo, hi) for constant bounds, bound once as 0-d tensors (no checks per call; a Python number
+        is wrapped into a tensor on every call, which costs as much as the clamp itself)."""
+        low, high = (None if math.isinf(b) else self.constant(b) for b in (lo, hi))
+        if low is None and high is None:
+            return partial(torch.clamp, min=None, max=None)  # no bounds: still a copy, as torch.clamp makes
+        if high is None:
+            return partial(torch.clamp_min, min=low)
+        if low is None:
+            return partial(torch.clamp_max, max=high)
+        return partial(torch.clamp, min=low, max=high)
+
+    def constant(self, value: float) -> torch.Tensor:
+        """A constant operand as a 0-d tensor in the ops' dtype and on their device: the same result as the
+        Python number (a 0-d operand takes the other's dtype), without wrapping the number on every call."""
+        return torch.tensor(value, dtype=self.dtype, device=self.device)
 
     def all_finite(self, x: torch.Tensor) -> bool | None:
         """Whether x holds no NaN or infinity; None while torch.compile traces (no values to look at).  A finite
@@ -275,7 +288,8 @@ class CircuitModule(nn.Module):
         # none): the module runs in its dtype, on its device; not in state_dict
         self.register_buffer("_where", torch.zeros(0, dtype=getattr(torch, dtype_name(dtype))), persistent=False)
         # built here, not on first use, so that torch.compile traces only the step itself
-        self._programs: dict[str, Program] = {}  # by device and dtype, as a plain string (torch.compile's guards)
+        self._programs: dict[str, tuple[Program, TorchOps]] = {}  # by device and dtype, as a plain string
+        self._last: tuple[Program, TorchOps] | None = None  # (torch.compile's guards); and the last call's
         self._program()
         # what each call reads, worked out once: parameter keys and names, ports, state sizes, output shapes
         self._keys = [param_key(p.name) for p in ir.parameters]
@@ -284,17 +298,23 @@ class CircuitModule(nn.Module):
                        for p in ir.inputs]
         self._sizes = [(key, size) for key, (size, _) in self._layout.items()]
         self._flat_outputs = all(len(o.shape) == 1 for o in ir.outputs)
-        self._prepared: tuple[tuple[Program, bool], list[tuple[torch.dtype, torch.Tensor]], dict[str, Any]] | None = None
+        self._prepared: tuple[Program, bool, list[torch.Tensor], dict[str, Any]] | None = None  # see _prepare
 
     def _program(self) -> Program:
         """The program for the module's current device and dtype, built once per pair."""
-        device, dtype = self._where.device, self._where.dtype
-        last = self.__dict__.get("_last")  # the last call's program, when the module has not moved since
-        if last is not None and last.ops.dtype == dtype and last.ops.device == device:
+        return self._lowered()[0]
+
+    def _lowered(self) -> tuple[Program, TorchOps]:
+        """The program for the module's current device and dtype and its ops (which name them)."""
+        where = self._buffers["_where"]
+        assert where is not None
+        last = self._last  # the last call's, when the module has not moved since
+        if last is not None and last[1].dtype == where.dtype and last[1].device == where.device:
             return last
-        key = f"{device}/{dtype_name(dtype)}"  # a dtype the module cannot run in (after `.half()`, say) is named here
+        key = f"{where.device}/{dtype_name(where.dtype)}"  # a dtype the module cannot run in (`.half()`) is named here
         if key not in self._programs:
-            self._programs[key] = Program(self.plan, TorchOps(device, dtype), self.lowering)
+            ops = TorchOps(where.device, where.dtype)
+            self._programs[key] = (Program(self.plan, ops, self.lowering), ops)
         self._last = self._programs[key]
         return self._last
 
@@ -331,13 +351,13 @@ class CircuitModule(nn.Module):
                 state: State | None = None, record: Sequence[str] | None = None) -> tuple[dict[str, torch.Tensor],
                                                                                             State]:
         """One step: inputs [batch, *shape]; outputs (and the `record`ed names, see `rollout`) [batch, *shape]."""
-        program = self._program()
-        flat = self._inputs(inputs, 1, program)
-        check_finite(flat, self.nonfinite, program.ops)
+        program, ops = self._lowered()
+        flat = self._inputs(inputs, 1, ops)
+        check_finite(flat, self.nonfinite, ops)
         records = resolve(self.plan, record) if record is not None else []
         batch = int(next(iter(flat.values())).shape[0]) if flat else batch_of(flat, state)
-        state = self._state(state, batch, program)
-        outputs, new_state = program.step(self._prepare(program), flat, state, batch, records)
+        state = self._state(state, batch, ops)
+        outputs, new_state = program.step(self._prepare(program, ops), flat, state, batch, records)
         return self._shaped(outputs), new_state
 
     def rollout(self, inputs: Mapping[str, torch.Tensor] | torch.Tensor | None = None, steps: int | None = None,
@@ -345,16 +365,16 @@ class CircuitModule(nn.Module):
                                                                                              State]:
         """Run over time: each input is [batch, time, *shape]; outputs come back [batch, time, *shape], and so
         does each name in `record` (`pop`, `pop.state`, `pop.let`; docs/engine.md), keyed by that name."""
-        program = self._program()
-        sequence = self._inputs(inputs, 2, program)
-        check_finite(sequence, self.nonfinite, program.ops)
+        program, ops = self._lowered()
+        sequence = self._inputs(inputs, 2, ops)
+        check_finite(sequence, self.nonfinite, ops)
         length = rollout_length(sequence, steps)
         records = resolve(self.plan, record)
         batch = batch_of(sequence, state)
-        state = self._state(state, batch, program)
+        state = self._state(state, batch, ops)
         if length == 0:
-            return empty_outputs(self.ir, records, batch, program.ops), state
-        prepared = self._prepare(program)  # once for the whole rollout
+            return empty_outputs(self.ir, records, batch, ops), state
+        prepared = self._prepare(program, ops)  # once for the whole rollout
         step = program.step
         names = list(sequence)
         # each input split into its steps by one call, not sliced once per step
@@ -367,7 +387,7 @@ class CircuitModule(nn.Module):
         stacked = {name: torch.stack(values, dim=1) for name, values in collected.items()}
         return shaped_outputs(self.ir, stacked), state
 
-    def _inputs(self, inputs: Any, leading: int, program: Program) -> dict[str, torch.Tensor]:
+    def _inputs(self, inputs: Any, leading: int, ops: TorchOps) -> dict[str, torch.Tensor]:
         """The inputs flat per port, checked: tensors already in the module's dtype, on its device and of the
         ports' shapes pass as they are; anything else goes through the full check (which converts or names the
         mistake)."""
@@ -375,10 +395,10 @@ class CircuitModule(nn.Module):
         if isinstance(inputs, torch.Tensor) and len(ports) == 1:
             inputs = {ports[0][0]: inputs}
         if isinstance(inputs, dict) and len(inputs) == len(ports):
-            where, flat, lead = _ops(program), {}, None
+            flat, lead = {}, None
             for name, shape, size in ports:
                 x = inputs.get(name)
-                if (not isinstance(x, torch.Tensor) or x.dtype != where.dtype or x.device != where.device
+                if (not isinstance(x, torch.Tensor) or x.dtype != ops.dtype or x.device != ops.device
                         or x.shape[leading:] != shape or x.dim() != leading + len(shape)
                         or (lead is not None and x.shape[:leading] != lead)):
                     break
@@ -386,60 +406,48 @@ class CircuitModule(nn.Module):
                 flat[name] = x if len(shape) == 1 else x.reshape(*lead, size)
             else:
                 return flat
-        return flat_inputs(self.ir, inputs, ("batch", "time")[:leading], program.ops)
+        return flat_inputs(self.ir, inputs, ("batch", "time")[:leading], ops)
 
     def _shaped(self, outputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """A step's flat outputs as [batch, *shape] (no reshape for an output with one axis)."""
         return outputs if self._flat_outputs else shaped_outputs(self.ir, outputs)
 
-    def _state(self, state: State | None, batch: int, program: Program) -> State:
+    def _state(self, state: State | None, batch: int, ops: TorchOps) -> State:
         """The given state checked and in the module's dtype, on its device; or the initial state.  A dict of the
         module's own tensors of the right shapes (what a step returned) passes without conversions."""
         if state is None:
             return self.initial_state(batch)
         if isinstance(state, dict) and len(state) == len(self._sizes):
-            where = _ops(program)
             for key, size in self._sizes:
                 x = state.get(key)
-                if (not isinstance(x, torch.Tensor) or x.dtype != where.dtype or x.device != where.device
+                if (not isinstance(x, torch.Tensor) or x.dtype != ops.dtype or x.device != ops.device
                         or x.shape != (batch, size)):
                     break
             else:
                 return state
-        return checked_state(self._layout, state, batch, program.ops)
+        return checked_state(self._layout, state, batch, ops)
 
-    def _prepare(self, program: Program) -> dict[str, Any]:
+    def _prepare(self, program: Program, ops: TorchOps) -> dict[str, Any]:
         """The program's parameter-only work for this call (effective values, operators).  Reused from the last
-        call while autograd is not recording through the parameters and their values are bit for bit the same
-        (a fly-scale CSR matrix is not rebuilt per inference step); compared by value, since `p.data` edits
-        change no version counter."""
+        call while autograd is not recording through the parameters and their values equal those of then (a
+        fly-scale CSR matrix is not rebuilt per inference step): compared by value against a copy, since
+        `p.data` edits change no version counter (a NaN never compares equal, so it is prepared afresh; a weight
+        going from 0 to -0 counts as unchanged)."""
         table = self.params._parameters
-        raw = cast(list[nn.Parameter], [table[key] for key in self._keys])
+        raw: list[Any] = [table[key] for key in self._keys]
         if (torch.compiler.is_compiling() or torch.jit.is_tracing()
-                or not all(type(p) is nn.Parameter for p in raw)  # functional_call, vmap: not our tensors
-                or (torch.is_grad_enabled() and any(p.requires_grad for p in raw))):
-            return program.prepare(self._named(raw, program))
-        mode = (program, torch.is_inference_mode_enabled())
+                or not all(type(p) is nn.Parameter for p in raw)  # functional_call, vmap: tensors of their own
+                or (torch.is_grad_enabled() and any(p.requires_grad for p in raw))):  # this call's graph
+            return program.prepare(self._named(raw, ops))
         cached = self._prepared
-        if cached is not None and cached[0] == mode and all(
-                p.dtype == dtype and p.shape == bits.shape and torch.equal(_bits(p), bits)
-                for p, (dtype, bits) in zip(raw, cached[1], strict=True)):
-            return cached[2]
-        prepared = program.prepare(self._named(raw, program))
-        self._prepared = (mode, [(p.dtype, _bits(p.detach().clone())) for p in raw], prepared)
+        if (cached is not None and cached[0] is program and cached[1] == torch.is_inference_mode_enabled()
+                and all(p.shape == c.shape and p.dtype == c.dtype and torch.equal(p, c)
+                        for p, c in zip(raw, cached[2], strict=True))):
+            return cached[3]
+        prepared = program.prepare(self._named(raw, ops))
+        self._prepared = (program, torch.is_inference_mode_enabled(), [p.detach().clone() for p in raw], prepared)
         return prepared
 
-    def _named(self, raw: Sequence[torch.Tensor], program: Program) -> dict[str, torch.Tensor]:
+    def _named(self, raw: Sequence[torch.Tensor], ops: TorchOps) -> dict[str, torch.Tensor]:
         """Parameters by IR name, in the module's dtype (a parameter set to another dtype is converted)."""
-        dtype = _ops(program).dtype
-        return {name: p if p.dtype == dtype else p.to(dtype) for name, p in zip(self._names, raw, strict=True)}
-
-
-def _ops(program: Program) -> TorchOps:
-    """A program's ops, which are torch's (they give the module's dtype and device)."""
-    return cast(TorchOps, program.ops)
-
-
-def _bits(x: torch.Tensor) -> torch.Tensor:
-    """x's bits as integers of its width: equal exactly when the values are, NaN and the sign of 0 included."""
-    return x.view({2: torch.int16, 4: torch.int32, 8: torch.int64}[x.element_size()])
+        return {name: p if p.dtype == ops.dtype else p.to(ops.dtype) for name, p in zip(self._names, raw, strict=True)}

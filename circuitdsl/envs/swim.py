@@ -98,7 +98,11 @@ class CircuitPolicy:
                  output: str = "torque") -> None:
         self.compiled, self.joints, self.inputs, self.output = compiled, joints, inputs, output
         self.torch = hasattr(compiled, "parameters")
-        if not self.torch:
+        if self.torch:
+            import torch
+
+            self._torch = torch
+        else:
             import jax
 
             self.params = compiled.init() if params is None else params
@@ -111,9 +115,8 @@ class CircuitPolicy:
     def act(self, observation: dict[str, np.ndarray]) -> np.ndarray:
         q = normalise_joints(observation["joints"], self.joints).astype(np.float32)
         if self.torch:
-            import torch
-
-            with torch.no_grad():
+            torch = self._torch
+            with torch.inference_mode():  # no autograd bookkeeping per operation; the state stays inside
                 outputs, self.state = self.compiled({self.inputs: torch.from_numpy(q)}, self.state)
             return outputs[self.output].numpy().astype(np.float64)
         outputs, self.state = self._step(self.params, self.state, {self.inputs: q})
