@@ -65,7 +65,7 @@ circuit Sparse {{
   y = h
 }}"""
     results = {}
-    for batch in (2, 8):
+    for batch in (2, 8):  # a few samples run the group's dense twin (FEW_SAMPLES), more the CSR product
         x = {"x": rng.uniform(-1, 1, (batch, 4, 200)).astype(np.float32)}
         weights = {"y": rng.standard_normal((batch, 4, 200)).astype(np.float32)}
         for backend in harness.BACKENDS:
@@ -73,6 +73,7 @@ circuit Sparse {{
                 handle = harness.build(text, backend, seed=1, lowering=lowering)
                 program = handle.circuit._program()
                 assert program.groups["h", "in"].lowering == ("sparse" if lowering == "auto" else "dense")
+                assert set(program.twins) == ({"h:in"} if lowering == "auto" else set())
                 results[backend, lowering, batch] = harness.grad(handle, x, weights)
     for (backend, lowering, batch), (outputs, grads) in results.items():
         reference = results["torch", "dense", batch]

@@ -38,6 +38,14 @@ DENSE_ABOVE (10%) decides; measured: 512 x 512 breaks even near 5-10% (dense 17-
 at 10%, 70-136 us at 30%); 2000 x 2000 (4 M cells) costs 4-13 ms dense, CSR 0.04-0.05 ms at 1% and 3.4-3.6 ms
 at 10%, dense winning again only at 30%."""
 
+FEW_CELLS: Final = 131_072
+"""A group run sparse by the rules above that has at most this many cells also gets a dense operator, used at a
+batch of at most FEW_SAMPLES: measured on one CPU thread (torch, one product, best of 5 rounds of 200), a 302 x 302
+group (the whole worm's size) costs 5.5 us dense and 8-12.5 us as CSR at batch 1 (1% to 7.7% dense), 7.4-8.2 us
+against 8.3-11.6 us at batch 4, but 77-80 us against 24-44 us at batch 64; 512 x 512 at 1% ties at batch 1."""
+
+FEW_SAMPLES: Final = 4
+
 BlockKey = tuple[str, ...]
 
 
@@ -174,6 +182,11 @@ def _gap_junction(p: ProjectionPlan, pre: np.ndarray, post: np.ndarray, group: C
         own_start = g.column(("out", own, "True"), Block("out", own, True, sizes[own]))
         g.terms.append(Term(p, 1.0, other_start + other_units, own_units))
         g.terms.append(Term(p, -1.0, own_start + own_units, own_units))
+
+
+def dense_when_few(g: Group, force: str) -> bool:
+    """Whether a sparse group also runs dense at a batch of at most FEW_SAMPLES (`lowering="auto"` only)."""
+    return force == "auto" and g.lowering == "sparse" and g.size * g.width <= FEW_CELLS
 
 
 def _lowering(g: Group, force: str) -> str:

@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from circuitdsl.backends import delays, operators
 from circuitdsl.backends.closures import Compiled, ExprCompiler, value
-from circuitdsl.backends.fusion import Block, Group, fusable, groups, signal_sizes
+from circuitdsl.backends.fusion import FEW_SAMPLES, Block, Group, dense_when_few, fusable, groups, signal_sizes
 from circuitdsl.backends.neurons import NeuronProgram
 from circuitdsl.backends.plan import Plan, ProjectionPlan, flat_index
 from circuitdsl.backends.record import Record
@@ -65,6 +65,9 @@ class Program:
         self.plan, self.ops = plan, ops
         self.exprs = ExprCompiler(ops, plan.ir.shared)
         self.groups = groups(plan, lowering)
+        # sparse groups small enough to run dense at a batch of a few samples: their dense twin, under `key|dense`
+        self.twins = {f"{key[0]}:{key[1]}": replace(g, lowering="dense") for key, g in self.groups.items()
+                      if dense_when_few(g, lowering)}
         self.sizes = signal_sizes(plan)
         self._arrays: dict[str, Any] = {}
         self.past_reads: set[str] = set()  # the `pop:out` state entries a step reads (recurrent edges, junctions)
@@ -74,6 +77,8 @@ class Program:
                                  np.cumsum([0] + [p.size for p in plan.parameters]).tolist()))
         for key, g in self.groups.items():
             self._lower_group(f"{key[0]}:{key[1]}", g)
+        for key, twin in self.twins.items():
+            self._lower_group(f"{key}|dense", twin)
         self.blocks = {id(b): self._block(b) for g in self.groups.values() for b in g.blocks}
         self.ports = {name: self._ports(name) for name in plan.order}
         self.neurons = {name: NeuronProgram(plan, name, ops) for name in plan.order}
@@ -83,6 +88,7 @@ class Program:
         # what prepare and step loop over, keys built once (not an f-string per population and step)
         self._zero_element = ops.asarray(np.zeros(1))
         self._group_keys = [(f"{key[0]}:{key[1]}", g) for key, g in self.groups.items()]
+        self._group_keys += [(f"{key}|dense", twin) for key, twin in self.twins.items()]
         self._private_keys = [(f"{name}:private", neuron) for name, neuron in self.neurons.items()]
         self._runs = [(name, [(p.name, self._port_closure(p)) for p in self.ports[name]
                               if p.name in self.neurons[name].reads],
@@ -317,6 +323,10 @@ class Program:
         if g.lowering == "elementwise":
             return lambda prepared, fr: read(fr) * prepared[key]
         csr_matmul = self.ops.csr_matmul
+        if key in self.twins:  # dense at a few samples, CSR at more (FEW_CELLS)
+            dense = f"{key}|dense"
+            return lambda prepared, fr: (read(fr) @ prepared[dense] if fr.batch <= FEW_SAMPLES
+                                         else csr_matmul(prepared[key], read(fr)))
         return lambda prepared, fr: csr_matmul(prepared[key], read(fr))
 
     def _port(self, port: _Port, prepared: Prepared, fr: Frame) -> Array:
