@@ -77,8 +77,8 @@ class Program:
                                  np.cumsum([0] + [p.size for p in plan.parameters]).tolist()))
         for key, g in self.groups.items():
             self._lower_group(f"{key[0]}:{key[1]}", g)
-        for key, twin in self.twins.items():
-            self._lower_group(f"{key}|dense", twin)
+        for name, twin in self.twins.items():
+            self._lower_group(f"{name}|dense", twin)
         self.blocks = {id(b): self._block(b) for g in self.groups.values() for b in g.blocks}
         self.ports = {name: self._ports(name) for name in plan.order}
         self.neurons = {name: NeuronProgram(plan, name, ops) for name in plan.order}
