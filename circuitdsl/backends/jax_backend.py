@@ -29,6 +29,7 @@ from circuitdsl.backends.interface import (
     rollout_length,
     shaped_outputs,
 )
+from circuitdsl.backends.jax_lowering import choose
 from circuitdsl.backends.plan import Plan, make_plan
 from circuitdsl.backends.program import Program
 from circuitdsl.backends.record import resolve
@@ -251,7 +252,7 @@ class JaxCircuit:
         dtype = self.dtype if dtype is None else dtype
         if dtype not in self._programs:
             with jax.ensure_compile_time_eval():  # concrete arrays, also when first asked for inside a jit trace
-                self._programs[dtype] = Program(self.plan, JaxOps(_usable(dtype)), self.lowering)
+                self._programs[dtype] = Program(self.plan, JaxOps(_usable(dtype)), self.lowering, choose)
         return self._programs[dtype]
 
     def _params_dtype(self, params: Params) -> str:
