@@ -111,8 +111,8 @@ class Program:
                 crow = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=g.size))])
                 self._arrays[f"{key}:csr"] = (ops.asarray(crow), ops.asarray(rows), ops.asarray(cols), len(unique))
             count, cells = len(unique), inverse.reshape(-1)
-        else:
-            count = g.size * g.width
+        else:  # the [X, port] matrix the product takes, row-major: built without a transpose per call
+            count, cells = g.size * g.width, pre * g.size + post
         if len(unique) == len(cells):  # one synapse per cell: a gather fills the matrix (or the CSR values)
             at = np.full(count, self._zero, dtype=np.int64)
             scale = np.ones(count)
@@ -236,7 +236,7 @@ class Program:
             cells, count = repeats
             values = ops.scatter_add(count, cells, values.reshape(1, -1)).reshape(-1)
         if g.lowering == "dense":
-            return values.reshape(g.size, g.width).T
+            return values.reshape(g.width, g.size)
         if g.lowering == "ell":
             return ell.weights(self._arrays[f"{key}:ell"], values, ops)
         crow, rows, cols, _ = self._arrays[f"{key}:csr"]
