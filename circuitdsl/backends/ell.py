@@ -57,13 +57,14 @@ def _read(column: np.ndarray, width: int, ops: Ops) -> slice | Array:
     return ops.asarray(np.where(present, column, 0))
 
 
-def weights(layout: Layout, values: Array, ops: Ops) -> Array:
-    """The [K, size] weights of the layers from the group's values per unique cell."""
+def weights(layout: Layout, values: Array, ops: Ops) -> list[Array]:
+    """Each layer's weights [size] from the group's values per unique cell (split once per call, not per step)."""
     padded = ops.concat([values, ops.zeros(1, 1).reshape(-1)], 0)
-    return padded[layout.at].reshape(len(layout.columns), layout.size)
+    layers = padded[layout.at].reshape(len(layout.columns), layout.size)
+    return [layers[k] for k in range(len(layout.columns))]
 
 
-def product(layout: Layout, w: Array, x: Array, ops: Ops) -> Array:
+def product(layout: Layout, w: list[Array], x: Array, ops: Ops) -> Array:
     """The group's input to its port, [batch, size], from its input vector x [batch, width]."""
     total = None
     for k, column in enumerate(layout.columns):

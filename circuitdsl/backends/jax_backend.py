@@ -45,6 +45,20 @@ def _clamp(x: Any, lo: Any, hi: Any) -> jax.Array:
     return jnp.where(x < lo, lo, jnp.where(x > hi, hi, x))
 
 
+@partial(jax.custom_jvp, nondiff_argnums=(1, 2))
+def _clamp_constant(x: jax.Array, lo: float, hi: float) -> jax.Array:
+    """x limited to constant bounds [lo, hi]: one lax.clamp, with torch.clamp's gradient (1 on the closed
+    interval, as `_clamp`; lax.clamp's own is 0 at the bounds)."""
+    return jax.lax.clamp(jnp.asarray(lo, x.dtype), x, jnp.asarray(hi, x.dtype))
+
+
+@_clamp_constant.defjvp
+def _clamp_constant_jvp(lo: float, hi: float, primals: tuple[jax.Array], tangents: tuple[jax.Array]) -> tuple[
+        jax.Array, jax.Array]:
+    (x,), (dx,) = primals, tangents
+    return _clamp_constant(x, lo, hi), jnp.where((x >= lo) & (x <= hi), dx, jnp.zeros_like(dx))
+
+
 def _abs(x: Any) -> jax.Array:
     """|x| with torch's gradient at 0 (sign(0) = 0)."""
     return x * jnp.sign(x)
@@ -153,7 +167,7 @@ class JaxOps:
 
     def clamp_between(self, lo: float, hi: float) -> Callable[[jax.Array], jax.Array]:
         """clamp(x, lo, hi) for constant bounds."""
-        return partial(_clamp, lo=lo, hi=hi)
+        return lambda x: _clamp_constant(jnp.asarray(x), lo, hi)
 
     def all_finite(self, x: jax.Array) -> bool | None:
         """Whether x holds no NaN or infinity; None inside a trace (no values to look at)."""
