@@ -29,6 +29,7 @@ from circuitdsl.backends.interface import (
     rollout_length,
     shaped_outputs,
 )
+from circuitdsl.backends.jax_lowering import choose
 from circuitdsl.backends.plan import Plan, make_plan
 from circuitdsl.backends.program import Program
 from circuitdsl.backends.record import resolve
@@ -42,6 +43,20 @@ Params = dict[str, jax.Array]
 def _clamp(x: Any, lo: Any, hi: Any) -> jax.Array:
     """x limited to [lo, hi], with torch.clamp's gradient: 1 inside the closed interval, 0 outside."""
     return jnp.where(x < lo, lo, jnp.where(x > hi, hi, x))
+
+
+@partial(jax.custom_jvp, nondiff_argnums=(1, 2))
+def _clamp_constant(x: jax.Array, lo: float, hi: float) -> jax.Array:
+    """x limited to constant bounds [lo, hi]: one lax.clamp, with torch.clamp's gradient (1 on the closed
+    interval, as `_clamp`; lax.clamp's own is 0 at the bounds)."""
+    return jax.lax.clamp(jnp.asarray(lo, x.dtype), x, jnp.asarray(hi, x.dtype))
+
+
+@_clamp_constant.defjvp
+def _clamp_constant_jvp(lo: float, hi: float, primals: tuple[jax.Array], tangents: tuple[jax.Array]) -> tuple[
+        jax.Array, jax.Array]:
+    (x,), (dx,) = primals, tangents
+    return _clamp_constant(x, lo, hi), jnp.where((x >= lo) & (x <= hi), dx, jnp.zeros_like(dx))
 
 
 def _abs(x: Any) -> jax.Array:
@@ -152,7 +167,7 @@ class JaxOps:
 
     def clamp_between(self, lo: float, hi: float) -> Callable[[jax.Array], jax.Array]:
         """clamp(x, lo, hi) for constant bounds."""
-        return partial(_clamp, lo=lo, hi=hi)
+        return lambda x: _clamp_constant(jnp.asarray(x), lo, hi)
 
     def all_finite(self, x: jax.Array) -> bool | None:
         """Whether x holds no NaN or infinity; None inside a trace (no values to look at)."""
@@ -251,7 +266,7 @@ class JaxCircuit:
         dtype = self.dtype if dtype is None else dtype
         if dtype not in self._programs:
             with jax.ensure_compile_time_eval():  # concrete arrays, also when first asked for inside a jit trace
-                self._programs[dtype] = Program(self.plan, JaxOps(_usable(dtype)), self.lowering)
+                self._programs[dtype] = Program(self.plan, JaxOps(_usable(dtype)), self.lowering, choose)
         return self._programs[dtype]
 
     def _params_dtype(self, params: Params) -> str:
