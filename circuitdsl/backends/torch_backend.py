@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, ItemsView, Iterator, KeysView, Mapping, Sequence, ValuesView
+from collections.abc import Callable, ItemsView, Iterable, Iterator, KeysView, Mapping, Sequence, ValuesView
 from functools import partial
 from typing import Any
 
@@ -375,15 +375,10 @@ class CircuitModule(nn.Module):
         if length == 0:
             return empty_outputs(self.ir, records, batch, ops), state
         prepared = self._prepare(program, ops)  # once for the whole rollout
-        step = program.step
         names = list(sequence)
         # each input split into its steps by one call, not sliced once per step
         per_step = zip(*(sequence[name].unbind(1) for name in names)) if names else ((),) * length
-        collected: dict[str, list[torch.Tensor]] = {}
-        for values in per_step:
-            outputs, state = step(prepared, dict(zip(names, values)), state, batch, records)
-            for name, value in outputs.items():
-                collected.setdefault(name, []).append(value)
+        collected, state = _time_loop(program.step, prepared, names, per_step, state, batch, records)
         stacked = {name: torch.stack(values, dim=1) for name, values in collected.items()}
         return shaped_outputs(self.ir, stacked), state
 
@@ -451,3 +446,18 @@ class CircuitModule(nn.Module):
     def _named(self, raw: Sequence[torch.Tensor], ops: TorchOps) -> dict[str, torch.Tensor]:
         """Parameters by IR name, in the module's dtype (a parameter set to another dtype is converted)."""
         return {name: p if p.dtype == ops.dtype else p.to(ops.dtype) for name, p in zip(self._names, raw, strict=True)}
+
+
+@torch.compiler.disable(recursive=False)
+def _time_loop(step: Callable[..., tuple[dict[str, torch.Tensor], State]], prepared: dict[str, Any],
+               names: list[str], per_step: Iterable[tuple[torch.Tensor, ...]], state: State, batch: int,
+               records: Sequence[Any]) -> tuple[dict[str, list[torch.Tensor]], State]:
+    """The rollout's time loop: the prepared step per time step, each step's outputs collected.  Under
+    torch.compile the loop itself stays Python (not unrolled into one graph of every step), and the step it calls
+    is compiled once and reused."""
+    collected: dict[str, list[torch.Tensor]] = {}
+    for values in per_step:
+        outputs, state = step(prepared, dict(zip(names, values)), state, batch, records)
+        for name, value in outputs.items():
+            collected.setdefault(name, []).append(value)
+    return collected, state
