@@ -41,7 +41,7 @@ def test_the_touch_circuit_validates_runs_and_settles_where_ours_does(tmp_path: 
 def test_a_peer_is_read_as_it_was_before_the_step_whichever_cell_jlems_updates_first(tmp_path: Path) -> None:
     # jLEMS updates N[0] .. N[3] in turn: 1 -> 0 comes from a cell updated later, 2 -> 3 from one updated earlier,
     # and each end of the junction 0 <-> 3 reads the other (before the fix a reading from a later cell came a step
-    # late: 0.02 mV here, 1.13 mV on the touch circuit)
+    # late: 0.036 mV here, 1.13 mV on the touch circuit)
     (tmp_path / "order.circuit").write_text(
         "import celegans\ncircuit Order {\n  input x[n = 2]\n  population N[n = 4] : celegans.Rate(tau = 50 ms)\n"
         "  x -> N : pairs(pre = [0, 1], post = [1, 2]), weight = fixed(1)\n"
