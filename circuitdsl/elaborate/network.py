@@ -1,9 +1,9 @@
 """The state one elaboration's passes share: the network built so far (`Network`), the circuit instance whose
 body is running (`Frame`), and the typed records they hold between the passes.
 
-The passes: statements.py runs a body (and instantiates sub-circuits), ports.py declares and fills inputs and
-outputs, populations.py and params.py declare, projections.py wires, param_layout.py sizes the params and
-completes the projections, circuits.py assembles the IR.
+The passes: statements.py runs a body (instances.py expands sub-circuits in it), ports.py declares and fills
+inputs and outputs, populations.py and params.py declare (shapes.py checks their axes), projections.py wires,
+param_layout.py sizes the params and completes the projections, circuits.py assembles the IR.
 """
 
 from __future__ import annotations
