@@ -133,6 +133,26 @@ def test_torch_compile_captures_the_whole_step_in_one_graph(source: str) -> None
     assert eager.item() > 0 and any(g.abs().sum() > 0 for g in eager_grads)
 
 
+@pytest.mark.filterwarnings("ignore:.*should not be instantiated:DeprecationWarning")
+@pytest.mark.filterwarnings("ignore:The .grad attribute of a Tensor that is not a leaf:UserWarning")
+def test_a_compiled_rollout_compiles_the_step_once_instead_of_unrolling_the_time_loop() -> None:
+    from torch._dynamo.utils import counters
+
+    module = circuitdsl.compile("models/ncap_swimmer.circuit")
+    captured = []
+    for steps in (4, 12):
+        torch._dynamo.reset()
+        counters.clear()
+        x = torch.rand(2, steps, 5) * 2 - 1
+        with torch.no_grad():
+            outputs, _ = torch.compile(module.rollout, backend="aot_eager")({"q": x})
+            torch.testing.assert_close(outputs["torque"], module.rollout({"q": x})[0]["torque"])
+        captured.append((counters["stats"]["unique_graphs"], counters["stats"]["calls_captured"]))
+    (graphs_short, ops_short), (graphs_long, ops_long) = captured
+    assert graphs_short == graphs_long  # the step's graph is reused, not one graph per length
+    assert ops_long - ops_short < 8 * 20  # unrolled, each NCAP step would add about 30 operations
+
+
 @pytest.mark.parametrize("shared", [True, False])
 @pytest.mark.parametrize("constrained", [True, False])
 def test_ncap_equals_a_hand_written_torch_ncap_in_outputs_and_gradients(shared: bool, constrained: bool) -> None:
