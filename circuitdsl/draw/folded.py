@@ -29,6 +29,7 @@ _OPERATION = {"shape": "box", "style": "rounded,filled", "fillcolor": "#F4F4F4",
               "height": "0.3"}
 _CLUSTER = {"style": "rounded", "color": "gray40", "fontsize": "12", "labeljust": "l", "margin": "12"}
 _LEGEND = "shared parameters"
+_SIGNS = "synapse signs"
 
 
 @dataclass
@@ -137,6 +138,9 @@ class _FoldedView:
         if shown:
             display = {name: self.hierarchy.param_display(name) for name in shown}
             graph.node(_LEGEND, notation.legend(self.ir, shown, display), shape="plain")
+        mixed = [(self._lines(edge)[0], signs) for edge in edges if (signs := self._mixed(edge)) is not None]
+        if mixed:
+            graph.node(_SIGNS, notation.signs_legend(mixed), shape="plain")
 
     def _borders(self, graph: graphviz.Digraph) -> None:
         """Inputs on the left border, outputs on the right."""
@@ -318,6 +322,8 @@ class _FoldedView:
             return dict(notation.WIRE)
         param = self.parameters[projection.weight.param]
         attrs = notation.synapse(projection, param)
+        if self._mixed(edge) is not None:
+            attrs.update(notation.MIXED)
         colour = self.colours.get(param.name)
         if colour:
             attrs.update(color=colour, fontcolor=colour)
@@ -332,7 +338,19 @@ class _FoldedView:
             if projections[0].weight.param in self.colours:
                 weight = f"<B>{weight}</B>"
             lines.append(f"{weight} · {text.html(self._rule(projections))}")
+            signs = self._mixed(edge)
+            if signs is not None:
+                lines.append(text.html(notation.mixed(*signs)))
         return lines + [text.html(line) for line in (self._axes(edge), self._extras(edge)) if line and line != own]
+
+    def _mixed(self, edge: _Edge) -> tuple[int, int] | None:
+        """(excitatory, inhibitory) synapses of an edge whose folded projections have fixed signs of both kinds."""
+        counts = [notation.sign_counts(i.projection, self.parameters[i.projection.weight.param])
+                  for i in edge.items if i.projection is not None]
+        if not counts or None in counts:
+            return None
+        excitatory, inhibitory = (sum(c[k] for c in counts if c is not None) for k in (0, 1))
+        return (excitatory, inhibitory) if excitatory and inhibitory else None
 
     def _weight(self, projections: list[Projection]) -> str:
         """The weight of folded projections: their shared parameter's name, else their initial values."""
