@@ -7,6 +7,7 @@ or the iterations of a `for` loop) fold into one edge whose label says which rep
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -14,10 +15,10 @@ from dataclasses import dataclass, field
 import graphviz
 import numpy as np
 
-from circuitdsl.draw import notation, text
+from circuitdsl.draw import glyphs, ncd, notation, text
 from circuitdsl.draw.hierarchy import End, Group, Hierarchy, Resolved, Resolver
 from circuitdsl.draw.units import selected_axes
-from circuitdsl.ir.model import Axis, AxisSel, CircuitIR, Instance, Population, Projection, Wire
+from circuitdsl.ir.model import Axis, AxisSel, CircuitIR, Expr, Instance, Population, Projection, Wire
 from circuitdsl.ir.units import selected_units
 
 _POPULATION = {"shape": "box", "style": "rounded,filled", "fillcolor": "#FFF7E0", "color": "#8A6D3B"}
@@ -40,6 +41,7 @@ class _Item:
     target: End
     member: Instance  # the instance whose repeats fold this wire
     context: Group  # where an operation on the way (`clamp(q, 0, 1)`) is drawn
+    expr: Expr  # the signal the wire carries, as the IR writes it
     projection: Projection | None = None
     shape: Sequence[Axis] = ()  # the axes a wire that is not a projection carries
     target_select: Sequence[AxisSel] | None = None
@@ -47,12 +49,14 @@ class _Item:
 
 @dataclass
 class _Edge:
-    """Items folded together, and where they are drawn: from `sources`, through `via` (an operation), to `target`."""
+    """Items folded together, and where they are drawn: from `sources`, through the nodes of `chain` (what the wire
+    computes, a learned map's glyph), to `target`."""
 
     sources: list[str]
     target: str
     items: list[_Item] = field(default_factory=list)
-    via: str | None = None
+    chain: list[str] = field(default_factory=list)
+    fed: bool = False  # its sources are already wired into the glyphs of what it computes (a circuit diagram)
     loop: bool = False  # onto the node it leaves: described in that node, not on the loop
 
 
@@ -79,6 +83,11 @@ class _FoldedView:
         self.declared: set[str] = set()
         self.operations = 0
         self.loops: dict[str, list[_Edge]] = {}  # a population's projections onto itself, described in its box
+        self.ncd = ncd.applies(ir)  # drawn as a Neural Circuit Diagram (circuitdsl/draw/ncd.py)
+        self.parallel = ncd.parallel_axes(ir) if self.ncd else set()
+        self.decomposer = ncd.Decomposer(self.hierarchy, self.resolver, self._place, self.parallel)
+        self.homes: dict[str, Group] = {}  # the group each node is declared in, where a copy point beside it goes
+        self.wires: list[tuple[str, str, dict[str, str]]] = []
 
     # ---- structure ---------------------------------------------------------------------------------
     def box(self, group: Group) -> Group | None:
@@ -110,24 +119,28 @@ class _FoldedView:
         for group in self.hierarchy.groups():
             if group.parent is not None and self.box(group) is None:
                 name, what = (text.html(part) for part in group.title())
+                region = {"style": "rounded,filled", "fillcolor": glyphs.region(group.level)} if self.ncd else {}
                 self.clusters[group.id] = graphviz.Digraph(f"cluster_{group.id}", graph_attr={
-                    **_CLUSTER, "label": f"<<B>{name}</B> : {what}>", "penwidth": "2" if group.letter else "1"})
+                    **_CLUSTER, "label": f"<<B>{name}</B> : {what}>", "penwidth": "2" if group.letter else "1",
+                    **region})
         edges = self._fold(self._items())
         for edge in edges:
-            if not self._computes(edge) and all(_node(s) == _node(edge.target) for s in edge.sources):
+            if not self._computes(edge) and not self._mapped(edge) and all(_node(s) == _node(edge.target) for s in edge.sources):
                 edge.loop = True
                 self.loops.setdefault(_node(edge.target), []).append(edge)
         self._ports()
-        self._populations()
+        self._populations(Counter(_node(edge.target) for edge in edges))
         for edge in edges:
             self._operation(edge)
+        for edge in edges:
+            self._draw(edge)
+        copies = self._copies()
         self._boxes()
         for group in reversed(list(self.hierarchy.groups())):  # children into parents, innermost first
             if group.parent is not None and group.id in self.clusters:
                 self.holder(self.drawn_parent(group)).subgraph(self.clusters[group.id])
         self._borders(graph)
-        for edge in edges:
-            self._draw(graph, edge)
+        self._emit(graph, copies)
         self._legend(graph, edges)
         return graph
 
@@ -153,16 +166,22 @@ class _FoldedView:
             for output in self.ir.outputs:
                 outputs.node(output.name, _node_label(output.name, [], output.shape), **_OUTPUT)
 
-    def _populations(self) -> None:
-        """A node per population, once per folded group, in its cluster."""
+    def _populations(self, incoming: Counter[str]) -> None:
+        """A node per population, once per folded group, in its cluster (in a circuit diagram, a stateless one as
+        the glyph of its function; `incoming` counts the wires it sums)."""
         for population in self.ir.populations:
             group = self.hierarchy.group_of[population.instance]
             node = self._population_node(population.name)
             if self.box(group) is not None or node in self.declared:
                 continue
             self.declared.add(node)
-            self.holder(group).node(node, self._population_label(population, self.loops.get(node, [])),
-                                    **_POPULATION)
+            model = self.ir.neurons[population.model]
+            local = self.hierarchy.local(population.name, population.instance)
+            if self.ncd and node not in self.loops and ncd.stateless(model):
+                self._declare(group, node, ncd.population_glyph(local, model, incoming[node]))
+                continue
+            self._declare(group, node, {"label": self._population_label(population, self.loops.get(node, [])),
+                                        **_POPULATION})
 
     def _population_label(self, population: Population, loops: list[_Edge]) -> str:
         """Name, neuron model, shape; and its projections onto itself, whose labels would crowd a loop."""
@@ -185,7 +204,7 @@ class _FoldedView:
                 continue
             for wires in (_union(m.bound for m in group.members), _union(m.exported for m in group.members)):
                 for port, shape in wires.items():
-                    self.holder(group).node(f"{group.id}/{port}", _node_label(port, [], shape), **_PORT)
+                    self._declare(group, f"{group.id}/{port}", {"label": _node_label(port, [], shape), **_PORT})
 
     def _boxes(self) -> None:
         """Sub-circuits deeper than `depth`: one box each, its ports as cells that wires attach to."""
@@ -207,23 +226,23 @@ class _FoldedView:
             source = resolver.resolve(projection.source, context)
             target = End("population", projection.target, projection.port)
             items.append(_Item(source, target, self._member(context, source), hierarchy.group_of[context.name],
-                               projection, target_select=projection.target_select))
+                               projection.source, projection, target_select=projection.target_select))
         for instance in list(hierarchy.instances.values())[1:]:
             parent = hierarchy.parent_of[instance.name]
             for wire in instance.bound:
                 source = resolver.resolve(wire.expr, parent)
                 items.append(_Item(source, End("port_in", instance.name, wire.port), instance,
-                                   hierarchy.group_of[parent.name], shape=wire.shape))
+                                   hierarchy.group_of[parent.name], wire.expr, shape=wire.shape))
             for wire in instance.exported:
                 source = resolver.resolve(wire.expr, instance)
                 items.append(_Item(source, End("port_out", instance.name, wire.port), instance,
-                                   hierarchy.group_of[instance.name], shape=wire.shape))
+                                   hierarchy.group_of[instance.name], wire.expr, shape=wire.shape))
         root = self.ir.hierarchy
         for output in self.ir.outputs:
             for piece in output.pieces:
                 source = resolver.resolve(piece.expr, root)
                 items.append(_Item(source, End("output", output.name), self._member(root, source),
-                                   self.hierarchy.root, shape=selected_axes(output.shape, piece.select),
+                                   self.hierarchy.root, piece.expr, shape=selected_axes(output.shape, piece.select),
                                    target_select=piece.select))
         return items
 
@@ -291,35 +310,100 @@ class _FoldedView:
         first = edge.items[0]
         return not first.source.plain and self.box(first.context) is None
 
-    def _operation(self, edge: _Edge) -> None:
-        """A node for what a wire computes on the way (`clamp(q[0:4], 0, 1)`, `Md - Mv`), in its sub-circuit."""
-        if not self._computes(edge):
-            return
-        first = edge.items[0]
-        self.operations += 1
-        edge.via = f"{first.context.id}/expr {self.operations}" if first.context.id else f"expr {self.operations}"
-        label = text.fill(first.source.template, [item.source.slots for item in edge.items])
-        self.holder(first.context).node(edge.via, f"<{text.html(label)}>", **_OPERATION)
+    def _mapped(self, edge: _Edge) -> bool:
+        """Whether an operator projection is drawn as a learned map's glyph on its wire (in a circuit diagram)."""
+        projection = edge.items[0].projection
+        return self.ncd and projection is not None and projection.operator is not None
 
-    def _draw(self, graph: graphviz.Digraph, edge: _Edge) -> None:
-        """The edge, through its operation node if it computes something."""
+    def _operation(self, edge: _Edge) -> None:
+        """Nodes for what a wire computes on the way, in its sub-circuit: in a circuit diagram, each operation's
+        glyph and a learned map's glyph; else one node with the expression (`clamp(q[0:4], 0, 1)`, `Md - Mv`)."""
+        first = edge.items[0]
+        prefix = f"{first.context.id}/" if first.context.id else ""
+        if self._computes(edge) and self.ncd and len(edge.items) == 1:
+            made = self.decomposer.expression(first.expr, self._written_in(first), prefix)
+            for ident, attrs in made.nodes:
+                self._declare(first.context, ident, attrs)
+            self.wires += [(tail, head, {**glyphs.WIRE, **_labelled(label)}) for tail, head, label in made.wires]
+            edge.chain.append(made.root)
+            edge.fed = True
+        elif self._computes(edge):
+            self.operations += 1
+            ident = f"{prefix}expr {self.operations}"
+            label = text.fill(first.source.template, [item.source.slots for item in edge.items])
+            self._declare(first.context, ident, {"label": f"<{text.html(label)}>", **_OPERATION})
+            edge.chain.append(ident)
+        if self._mapped(edge) and first.projection is not None and first.projection.operator is not None:
+            self.operations += 1
+            ident = f"{prefix}map {self.operations}"
+            target = self.populations[first.projection.target]
+            name = self.hierarchy.local(target.name, target.instance)
+            self._declare(first.context, ident,
+                          ncd.operator_glyph(first.projection.operator, name, first.projection.source_shape))
+            edge.chain.append(ident)
+
+    def _written_in(self, item: _Item) -> Instance:
+        """The instance whose scope a wire's expression is written in."""
+        if item.projection is not None:
+            return self.hierarchy.instances[item.projection.instance]
+        if item.target.kind == "port_in":
+            return self.hierarchy.parent_of[item.target.name]
+        if item.target.kind == "port_out":
+            return self.hierarchy.instances[item.target.name]
+        return self.ir.hierarchy
+
+    def _declare(self, group: Group, ident: str, attrs: dict[str, str]) -> None:
+        """A node in the cluster of `group`, remembered there (a copy point of its signal goes beside it)."""
+        self.homes[ident] = group
+        self.holder(group).node(ident, **attrs)
+
+    def _draw(self, edge: _Edge) -> None:
+        """The edge's wires, through the nodes of what it computes; the last one gets its glyph and label."""
         attrs = self._style(edge)
         lines = self._lines(edge)
         if lines and not edge.loop:
             attrs["label"] = _table(lines)
-        if edge.via is None:
-            for source in edge.sources:
-                graph.edge(source, edge.target, **attrs)
-            return
-        for source in edge.sources:
-            graph.edge(source, edge.via, **notation.WIRE)
-        graph.edge(edge.via, edge.target, **attrs)
+        nodes = [*edge.chain, edge.target]
+        if not edge.fed:
+            into = self._into(edge) if edge.chain else attrs
+            self.wires += [(source, nodes[0], into) for source in edge.sources]
+        between = dict(glyphs.WIRE if self.ncd else notation.WIRE)
+        if self.ncd and edge.items[0].projection is not None:
+            between.update(_labelled(ncd.wire_label(edge.items[0].projection.source_shape, self.parallel)))
+        self.wires += [(tail, head, between) for tail, head in itertools.pairwise(nodes[:-1])]
+        if edge.chain:
+            self.wires.append((nodes[-2], edge.target, attrs))
+
+    def _into(self, edge: _Edge) -> dict[str, str]:
+        """A wire from a source into the first operation of an edge: in a circuit diagram, labelled with its axes."""
+        if not self.ncd:
+            return dict(notation.WIRE)
+        first = edge.items[0]
+        shape = first.projection.source_shape if first.projection is not None else first.shape
+        return {**glyphs.WIRE, **_labelled(ncd.wire_label(shape, self.parallel))}
+
+    def _copies(self) -> dict[str, str]:
+        """In a circuit diagram, a copy point (a dot, beside its node) for each signal that several wires read."""
+        if not self.ncd:
+            return {}
+        tails = Counter(tail for tail, _, _ in self.wires)
+        copies = {tail: f"{_node(tail)} copy" for tail, n in tails.items() if n > 1}
+        for tail, point in copies.items():
+            self._declare(self.homes.get(_node(tail), self.hierarchy.root), point, dict(glyphs.COPY))
+        return copies
+
+    def _emit(self, graph: graphviz.Digraph, copies: dict[str, str]) -> None:
+        """Every wire, those of a copied signal from its copy point."""
+        for tail, point in copies.items():
+            graph.edge(tail, point, **glyphs.WIRE)
+        for tail, head, attrs in self.wires:
+            graph.edge(copies.get(tail, tail), head, **attrs)
 
     def _style(self, edge: _Edge) -> dict[str, str]:
         """Glyph and colour: the synapse's for a projection (its shared parameter's colour), a grey wire else."""
         projection = edge.items[0].projection
-        if projection is None:
-            return dict(notation.WIRE)
+        if projection is None or self._mapped(edge):
+            return dict(glyphs.WIRE if self.ncd else notation.WIRE)
         param = self.parameters[projection.weight.param]
         attrs = notation.synapse(projection, param)
         if self._mixed(edge) is not None:
@@ -333,6 +417,9 @@ class _FoldedView:
         """The label of an edge as HTML lines: weight and rule, what the wire carries (unless it is `own`), notes."""
         lines = []
         projections = [i.projection for i in edge.items if i.projection is not None]
+        if self._mapped(edge):  # its glyph says what it is
+            return [text.html(line) for line in (self._repeats(edge), self._target_axes(edge), self._extras(edge))
+                    if line]
         if projections:
             weight = text.html(self._weight(projections))
             if projections[0].weight.param in self.colours:
@@ -342,6 +429,14 @@ class _FoldedView:
             if signs is not None:
                 lines.append(text.html(notation.mixed(*signs)))
         return lines + [text.html(line) for line in (self._axes(edge), self._extras(edge)) if line and line != own]
+
+    def _target_axes(self, edge: _Edge) -> str:
+        """The axes a learned map's wire brings to its target (`Bd[1:5]` where it reaches a selection)."""
+        projection = edge.items[0].projection
+        assert projection is not None
+        if projection.target_select is not None:
+            return self._selected_target(edge)
+        return ncd.wire_label(projection.target_shape, self.parallel)
 
     def _mixed(self, edge: _Edge) -> tuple[int, int] | None:
         """(excitatory, inhibitory) synapses of an edge whose folded projections have fixed signs of both kinds."""
@@ -458,6 +553,11 @@ def _one_of(values: Iterable[str]) -> str:
 def _node(endpoint: str) -> str:
     """The node of an edge's end (`Bd` of `Bd:p_gate`)."""
     return endpoint.partition(":")[0]
+
+
+def _labelled(label: str) -> dict[str, str]:
+    """A wire's label attribute, none when it carries a single unit."""
+    return {"label": text.html(label)} if label else {}
 
 
 def _table(lines: list[str]) -> str:

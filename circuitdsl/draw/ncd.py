@@ -1,0 +1,197 @@
+"""Which parts of a circuit are drawn as a Neural Circuit Diagram, and how a signal expression becomes glyphs.
+
+A circuit is drawn in that notation when it works on named axes as deep learning does: it has an operator
+projection (`dense over token`, a spectral layer, a layer norm) or an expression with an operation over named
+axes (a reduction, softmax, contraction, rearrangement).  Then each operation of an expression is its own glyph
+(circuitdsl/draw/glyphs.py) joined by wires labelled with the axes they carry; a subexpression read twice (a
+`let`) is one glyph whose wire splits at a copy point.  Biological circuits keep the folded view's notation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from circuitdsl.draw import glyphs, text
+from circuitdsl.draw.hierarchy import End, Hierarchy, Resolver
+from circuitdsl.draw.units import selected_axes
+from circuitdsl.ir.expr import children, walk
+from circuitdsl.ir.model import (
+    Axis,
+    Binary,
+    Call,
+    CircuitIR,
+    Cond,
+    Const,
+    Expr,
+    Instance,
+    NeuronModel,
+    Operator,
+    Ref,
+    Shared,
+    Unary,
+)
+
+AXIS_OPS = ("reduce", "softmax", "contract", "rearrange")
+"""The expression nodes that act on named axes (their IR: circuitdsl/ir/model.py)."""
+LEARNED_OPERATORS = ("linear", "layer_norm", "dense", "spectral", "multigrid")
+
+Attrs = dict[str, str]
+
+
+def applies(ir: CircuitIR) -> bool:
+    """Whether the circuit works on named axes (an operator projection or an axis operation) and so is drawn as a
+    Neural Circuit Diagram."""
+    if any(p.operator is not None for p in ir.projections):
+        return True
+    exprs = [p.source for p in ir.projections] + [piece.expr for o in ir.outputs for piece in o.pieces]
+    return any(node.node in AXIS_OPS for expr in exprs for node in walk(expr, ir.shared, follow_shared=True))
+
+
+def parallel_axes(ir: CircuitIR) -> set[str]:
+    """Axes some contraction matches unit by unit on both sides without summing them (attention heads): each is
+    folded as `×name` on wires, as the paper draws parallel heads once."""
+    found: set[str] = set()
+    exprs = [p.source for p in ir.projections] + [piece.expr for o in ir.outputs for piece in o.pieces]
+    for expr in exprs:
+        for node in walk(expr, ir.shared, follow_shared=True):
+            found.update(_matched(node))
+    return found
+
+
+def _matched(node: Expr) -> list[str]:
+    """The axes a contraction matches without summing (none for other nodes)."""
+    left, right, summed = (getattr(node, name, None) for name in ("left_shape", "right_shape", "axes"))
+    if node.node != "contract" or left is None or right is None or summed is None:
+        return []
+    theirs = {a.name for a in right}
+    return [a.name for a in left if a.name in theirs and a.name not in summed]
+
+
+def wire_label(shape: Sequence[Axis], parallel: set[str]) -> str:
+    """What a wire carries: its axes as `name=size`, a parallel axis first and folded as `×heads=2`."""
+    folded = " ".join(f"×{a.name}={a.size}" for a in shape if a.name in parallel)
+    rest = text.axes([a for a in shape if a.name not in parallel])
+    return " | ".join(part for part in (folded, rest) if part)
+
+
+def operator_glyph(operator: Operator, name: str, source: Sequence[Axis]) -> Attrs:
+    """An operator projection as a learned map: **L** (LN for a layer norm) named after its target, `+` for a
+    bias, the axis it maps, and the band of axes it broadcasts over."""
+    pointwise = operator.kind in ("dense", "linear", "layer_norm")  # spectral, multigrid: act on every axis
+    broadcast = [a for a in source if a.name != operator.channel] if pointwise else []
+    over = operator.channel or ", ".join(operator.axes)
+    if operator.kind == "layer_norm":
+        return glyphs.node('<FONT POINT-SIZE="14"><B>LN</B></FONT><SUB>+</SUB>', glyphs.LEARNED, broadcast,
+                           f"learned · layer norm over {over}", corner=True)
+    kind = "linear" if operator.kind in ("dense", "linear") else operator.kind
+    return glyphs.learned(name, operator.bias is not None, broadcast, f"{kind} over {over}")
+
+
+def stateless(model: NeuronModel) -> bool:
+    """Whether a neuron model is a function of its summed input (Identity, Gelu, Relu): drawn as that function."""
+    return not model.states and not model.params and len(model.inputs) == 1 and not model.output_shape
+
+
+def population_glyph(name: str, model: NeuronModel, inputs: int) -> Attrs:
+    """A stateless population in a circuit diagram: its name over its function's on-wire symbol (`▸ gelu ▸`),
+    over a `+` where it sums several wires, nothing more for an Identity that reads one."""
+    symbol = model.definition.lower()
+    title = f'<TR><TD CELLPADDING="1"><B>{text.html(name)}</B></TD></TR>'
+    rows = []
+    if inputs > 1:
+        rows.append(f'<TR><TD BORDER="1" STYLE="rounded" CELLPADDING="2">+ <FONT POINT-SIZE="8">sums {inputs}'
+                    '</FONT></TD></TR>')
+    if symbol != "identity":
+        rows.append(f'<TR><TD BORDER="1" STYLE="rounded" BGCOLOR="{glyphs.ELEMENTWISE}" CELLPADDING="2">'
+                    f'<FONT POINT-SIZE="10">▸ {text.html(symbol)} ▸</FONT></TD></TR>')
+    table = '<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="1">' + title + "".join(rows) + "</TABLE>"
+    return {"shape": "plain", "label": f"<{table}>"}
+
+
+@dataclass
+class Glyphs:
+    """What an expression became: glyph nodes (id, attributes, where they are drawn), wires (tail, head,
+    label), and the node whose output is the expression's value."""
+
+    root: str = ""
+    nodes: list[tuple[str, Attrs]] = field(default_factory=list)
+    wires: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+class Decomposer:
+    """Turns signal expressions into glyphs, reading leaves through ports as the folded view does."""
+
+    def __init__(self, hierarchy: Hierarchy, resolver: Resolver, place: Callable[[End], str],
+                 parallel: set[str]) -> None:
+        self.hierarchy = hierarchy
+        self.resolver = resolver
+        self.place = place
+        self.parallel = parallel
+        self.shared = hierarchy.ir.shared
+        self.made: dict[tuple[str, int], str] = {}  # (instance, id of an inner node) -> its glyph, drawn once
+        self.count = 0
+
+    def expression(self, expr: Expr, context: Instance, prefix: str) -> Glyphs:
+        """The glyphs of `expr`, written in `context`; node ids start with `prefix`."""
+        out = Glyphs()
+        out.root = self._node(expr, context, prefix, out)
+        return out
+
+    def _node(self, expr: Expr, context: Instance, prefix: str, out: Glyphs) -> str:
+        """The node whose output is `expr`: a leaf's own node, or a new glyph fed by its operands."""
+        if isinstance(expr, Shared):
+            return self._node(self.shared[expr.index], context, prefix, out)
+        resolved = self.resolver.resolve(expr, context)
+        if resolved.plain:
+            return self.place(resolved.ends[0])
+        key = (context.name, id(expr))
+        if key in self.made:
+            return self.made[key]
+        self.count += 1
+        ident = f"{prefix}op {self.count}"
+        self.made[key] = ident
+        operands = [kid for kid in children(expr) if not isinstance(kid, Const)]
+        out.nodes.append((ident, self._glyph(expr)))
+        for kid in operands:
+            out.wires.append((self._node(kid, context, prefix, out), ident, wire_label(self.shape(kid), self.parallel)))
+        return ident
+
+    def _glyph(self, expr: Expr) -> Attrs:
+        """The glyph of one operation."""
+        if isinstance(expr, Binary):
+            return glyphs.arithmetic(_binary(expr))
+        if isinstance(expr, Unary):
+            return glyphs.elementwise("−" if expr.op == "-" else "not")
+        if isinstance(expr, Call):
+            return glyphs.elementwise(_call(expr))
+        if isinstance(expr, Cond):
+            return glyphs.arithmetic("if")
+        return glyphs.arithmetic(expr.node)
+
+    def shape(self, expr: Expr) -> list[Axis]:
+        """The named axes of an expression's value: a leaf's selected axes, an operation's result axes, an
+        element-wise operation's widest operand."""
+        if isinstance(expr, Ref):
+            return selected_axes(self.hierarchy.shapes[expr.source], expr.select)
+        if isinstance(expr, Shared):
+            return self.shape(self.shared[expr.index])
+        kids = [self.shape(kid) for kid in children(expr)]
+        return max(kids, key=len, default=[])
+
+
+def _binary(expr: Binary) -> str:
+    """Arithmetic on a wire: `+`, `−`, and a scale by a constant written with it (`× 0.5`, `÷ 2`)."""
+    symbol = {"-": "−", "*": "×", "/": "÷"}.get(expr.op, expr.op)
+    for side in (expr.right, expr.left):
+        if isinstance(side, Const):
+            return f"{symbol} {text.number(side.value)}"
+    return symbol
+
+
+def _call(expr: Call) -> str:
+    """A function on a wire: its name, with its constant arguments (`clamp(·, 0, 1)`)."""
+    if all(not isinstance(a, Const) for a in expr.args):
+        return expr.fn
+    args = ["·" if not isinstance(a, Const) else text.number(a.value) for a in expr.args]
+    return f"{expr.fn}({', '.join(args)})"
