@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import circuitdsl
+from circuitdsl.ir.model import Axis
 
 ROOT = Path(__file__).resolve().parent.parent
 WHOLE = "models/celegans_whole.circuit"
@@ -51,3 +52,59 @@ def test_single_sign_projections_keep_their_glyph_and_no_sign_legend() -> None:
     source = circuitdsl.draw(circuitdsl.load("models/ncap_swimmer.circuit")).source
     assert "normaltee" not in source and "synapse signs" not in source and "mixed:" not in source
     assert "arrowhead=tee" in source  # its inhibitory projections still end in bars
+
+
+# ---- circuits on named axes: Neural Circuit Diagrams -------------------------------------------------------
+def wires(source: str) -> list[tuple[str, str, str]]:
+    """Every edge statement as (tail, head, attributes)."""
+    return re.findall(r'^\t("[^"]+"|\S+) -> ("[^"]+"|\S+) \[(.*)\]$', source, flags=re.MULTILINE)
+
+
+def written(shape: list[Axis]) -> str:
+    """Axes as the diagram writes them, `channel=4 × x=8 on [0,1)`, built here from the IR's axes."""
+    parts = []
+    for axis in shape:
+        grid = f" on [{axis.domain.low:g},{axis.domain.high:g}{')' if axis.domain.periodic else ']'}" \
+            if axis.domain else ""
+        parts.append(f"{axis.name}={axis.size}{grid}")
+    return " × ".join(parts)
+
+
+def test_operator_network_draws_learned_maps_copy_points_and_axis_labelled_wires() -> None:
+    """The Fourier neural operator: every operator projection a learned L box (with a bias mark where it has a
+    bias), the input of each Fourier layer copied to its two maps, every wire labelled with the IR's axes."""
+    ir = circuitdsl.load("models/operator_burgers.circuit")
+    source = circuitdsl.draw(ir).source
+    operators = [p for p in ir.projections if p.operator is not None]
+    assert source.count("learned · ") == len(operators)
+    assert source.count("<SUB>+</SUB>") == sum(p.operator.bias is not None for p in operators)  # type: ignore[union-attr]
+    layers = [i for i in ir.hierarchy.children if i.circuit == "FourierLayer"]
+    points = re.findall(r'^\t+("[^"]+ copy") \[.*shape=point', source, flags=re.MULTILINE)
+    assert len(points) == len(layers) == 4
+    shapes = {written(p.shape) for p in [*ir.populations, *ir.inputs, *ir.outputs]}
+    for tail, head, attrs in wires(source):
+        if head in points:
+            continue  # a signal into its copy point: its branches say what it carries
+        label = re.search(r'label="([^"]*)"|<TD>([^<]*)</TD>', attrs)
+        assert label is not None, f"{tail} -> {head} has no label"
+        assert (label.group(1) or label.group(2)) in shapes, f"{tail} -> {head}: {label.group(0)}"
+
+
+def test_an_expression_on_named_axes_is_drawn_as_glyphs_with_a_copy_point() -> None:
+    """`tanh(h) * 0.5 + h`: the function on the wire, the scale, the sum, and `h` split at one copy point."""
+    ir = circuitdsl.loads('''
+circuit Mix(n: int = 8) {
+  let X = grid(n, domain = [0, 1], periodic)
+  input  x[channel = 3, x = X]
+  output y[channel = 3, x = X]
+  population h[channel = 3, x = X] : Identity
+  x -> h : dense over channel
+  y = tanh(h) * 0.5 + h
+}
+''')
+    source = circuitdsl.draw(ir).source
+    assert "▸ tanh ▸" in source and "× 0.5" in source and ">+</FONT>" in source
+    drawn = wires(source)
+    assert [head for tail, head, _ in drawn if tail == "h"] == ['"h copy"']  # h is read twice: through its copy
+    assert len([head for tail, head, _ in drawn if tail == '"h copy"']) == 2
+    assert "learned · linear over channel" in source
