@@ -2,7 +2,7 @@
 
 In that notation a wire is a bundle of named axes and every operation is a symbol on it: a learned linear map is
 a grey box with a folded corner marked **L** (with `+` for a bias), an element-wise function a small symbol on the
-wire, softmax a triangle, a contraction a half-round einsum node, a copy a black dot where a wire splits.  An
+wire, softmax a triangle, a contraction (einsum) a circled dot, a copy a black dot where a wire splits.  An
 operation acts on some axes and *broadcasts* over the others, which the paper draws as wires running straight
 across it; graphviz cannot route a wire through a node, so each glyph has a band under it in which the axes it
 broadcasts over pass across (a ruled row naming them).  The attributes here are the whole vocabulary; which IR
@@ -79,10 +79,11 @@ def softmax(axis: str, broadcast: Sequence[Axis], causal: str | None = None) -> 
 
 
 def contraction(axes: Sequence[str], matched: Sequence[Axis], broadcast: Sequence[Axis]) -> dict[str, str]:
-    """A contraction (einsum): the half-round join of two wires, the axes summed over, and the axes matched unit
-    by unit on both sides (heads: the paper diagonalises them), folded as `×heads`."""
+    """A contraction (einsum): a circled dot joining two wires (the paper draws a half-round join), the axes
+    summed over, and the axes matched unit by unit on both sides (heads: the paper diagonalises them), folded as
+    `×heads`."""
     fold = "".join(f" ×{a.name}={a.size}" for a in matched)
-    return node('<FONT POINT-SIZE="16">◗</FONT>', CONTRACTION, broadcast, f"· over {', '.join(axes)}{fold}")
+    return node('<FONT POINT-SIZE="16">⨀</FONT>', CONTRACTION, broadcast, f"· over {', '.join(axes)}{fold}")
 
 
 def rearrange(op: str, before: Sequence[Axis], after: Sequence[Axis]) -> dict[str, str]:

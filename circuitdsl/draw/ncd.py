@@ -23,18 +23,21 @@ from circuitdsl.ir.model import (
     CircuitIR,
     Cond,
     Const,
+    Contract,
     Expr,
     Instance,
     NeuronModel,
     Operator,
+    Rearrange,
+    Reduce,
     Ref,
     Shared,
+    Softmax,
     Unary,
 )
 
-AXIS_OPS = ("reduce", "softmax", "contract", "rearrange")
-"""The expression nodes that act on named axes (their IR: circuitdsl/ir/model.py)."""
-LEARNED_OPERATORS = ("linear", "layer_norm", "dense", "spectral", "multigrid")
+AXIS_OPS = (Reduce, Softmax, Contract, Rearrange)
+"""The expression nodes that act on named axes (their IR: circuitdsl/ir/model.py, semantics: circuitdsl/ir/axes.py)."""
 
 Attrs = dict[str, str]
 
@@ -45,7 +48,7 @@ def applies(ir: CircuitIR) -> bool:
     if any(p.operator is not None for p in ir.projections):
         return True
     exprs = [p.source for p in ir.projections] + [piece.expr for o in ir.outputs for piece in o.pieces]
-    return any(node.node in AXIS_OPS for expr in exprs for node in walk(expr, ir.shared, follow_shared=True))
+    return any(isinstance(node, AXIS_OPS) for expr in exprs for node in walk(expr, ir.shared, follow_shared=True))
 
 
 def parallel_axes(ir: CircuitIR) -> set[str]:
@@ -55,17 +58,16 @@ def parallel_axes(ir: CircuitIR) -> set[str]:
     exprs = [p.source for p in ir.projections] + [piece.expr for o in ir.outputs for piece in o.pieces]
     for expr in exprs:
         for node in walk(expr, ir.shared, follow_shared=True):
-            found.update(_matched(node))
+            found.update(a.name for a in _matched(node))
     return found
 
 
-def _matched(node: Expr) -> list[str]:
-    """The axes a contraction matches without summing (none for other nodes)."""
-    left, right, summed = (getattr(node, name, None) for name in ("left_shape", "right_shape", "axes"))
-    if node.node != "contract" or left is None or right is None or summed is None:
+def _matched(node: Expr) -> list[Axis]:
+    """The axes a contraction matches unit by unit without summing them (none for other nodes)."""
+    if not isinstance(node, Contract):
         return []
-    theirs = {a.name for a in right}
-    return [a.name for a in left if a.name in theirs and a.name not in summed]
+    theirs = {a.name for a in node.right_shape}
+    return [a for a in node.left_shape if a.name in theirs and a.name not in node.axes]
 
 
 def wire_label(shape: Sequence[Axis], parallel: set[str]) -> str:
@@ -167,7 +169,19 @@ class Decomposer:
             return glyphs.elementwise(_call(expr))
         if isinstance(expr, Cond):
             return glyphs.arithmetic("if")
-        return glyphs.arithmetic(expr.node)
+        if isinstance(expr, Softmax):
+            return glyphs.softmax(expr.axis, self._across([a for a in expr.shape if a.name != expr.axis]), expr.causal)
+        if isinstance(expr, Reduce):
+            return glyphs.reduction(expr.op, expr.axes, self._across(_result(expr)))
+        if isinstance(expr, Contract):
+            return glyphs.contraction(expr.axes, _matched(expr), self._across(expr.shape))
+        if isinstance(expr, Rearrange):
+            return glyphs.rearrange(expr.op, expr.shape, expr.out)
+        raise TypeError(f"no glyph for the expression node {expr.node!r}")
+
+    def _across(self, shape: Sequence[Axis]) -> list[Axis]:
+        """The axes drawn passing across a glyph: those it broadcasts over, but the parallel ones (folded `×h`)."""
+        return [a for a in shape if a.name not in self.parallel]
 
     def shape(self, expr: Expr) -> list[Axis]:
         """The named axes of an expression's value: a leaf's selected axes, an operation's result axes, an
@@ -176,8 +190,19 @@ class Decomposer:
             return selected_axes(self.hierarchy.shapes[expr.source], expr.select)
         if isinstance(expr, Shared):
             return self.shape(self.shared[expr.index])
+        if isinstance(expr, AXIS_OPS):
+            return _result(expr)
         kids = [self.shape(kid) for kid in children(expr)]
         return max(kids, key=len, default=[])
+
+
+def _result(expr: Reduce | Softmax | Contract | Rearrange) -> list[Axis]:
+    """The axes of an axis operation's result."""
+    if isinstance(expr, Reduce):
+        return [a for a in expr.shape if a.name not in expr.axes]
+    if isinstance(expr, Rearrange):
+        return list(expr.out)
+    return list(expr.shape)
 
 
 def _binary(expr: Binary) -> str:
