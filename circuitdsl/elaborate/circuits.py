@@ -799,8 +799,8 @@ class CircuitBuilder:
                   target_shape: tuple[ir.Axis, ...], port: str, span: Span) -> None:
         """Record an operator projection: its weights (and function-valued bias) as params of its own."""
         projection_id = self._projection_id(frame, source.expr, "->", target.name)
-        weights = ParamHandle(f"{projection_id}.weight", "free", "none", InitRule("normal", (0.0, spec.scale)),
-                              True, "edge", span, anonymous=True)
+        weights = ParamHandle(f"{projection_id}.weight", "free", "none", spec.init, True, "edge", span,
+                              anonymous=True)
         weights.uses.append((projection_id, spec.weights, (spec.weights,), target.name))
         self.params.append(weights)
         operator = spec.operator
