@@ -153,11 +153,31 @@ class Decomposer:
         self.count += 1
         ident = f"{prefix}op {self.count}"
         self.made[key] = ident
-        operands = [kid for kid in children(expr) if not isinstance(kid, Const)]
-        out.nodes.append((ident, self._glyph(expr)))
+        if isinstance(expr, Rearrange):  # a chain of them (split, then rename) is one box
+            steps = self._rearrangements(expr, context)
+            out.nodes.append((ident, glyphs.rearrange(", ".join(s.op for s in reversed(steps)), steps[-1].shape,
+                                                      expr.out)))
+            operands = [steps[-1].x]
+        else:
+            operands = [kid for kid in children(expr) if not isinstance(kid, Const)]
+            out.nodes.append((ident, self._glyph(expr)))
         for kid in operands:
             out.wires.append((self._node(kid, context, prefix, out), ident, wire_label(self.shape(kid), self.parallel)))
         return ident
+
+    def _rearrangements(self, expr: Rearrange, context: Instance) -> list[Rearrange]:
+        """`expr` and the rearrangements right under it (outermost first), up to a signal read through a port."""
+        steps = [expr]
+        inner = steps[-1].x
+        while isinstance(inner, Shared | Rearrange):
+            if isinstance(inner, Shared):
+                inner = self.shared[inner.index]
+            elif self.resolver.resolve(inner, context).plain:
+                break
+            else:
+                steps.append(inner)
+                inner = inner.x
+        return steps
 
     def _glyph(self, expr: Expr) -> Attrs:
         """The glyph of one operation."""
