@@ -5,6 +5,8 @@ Counts and sizes asserted here are computed in the test from the IR the diagram 
 
 from __future__ import annotations
 
+import html
+import os
 import re
 from pathlib import Path
 
@@ -12,7 +14,8 @@ import numpy as np
 import pytest
 
 import circuitdsl
-from circuitdsl.ir.model import Axis
+from circuitdsl.ir.expr import walk
+from circuitdsl.ir.model import Axis, CircuitIR, Contract, Rearrange, Reduce, Softmax
 
 ROOT = Path(__file__).resolve().parent.parent
 WHOLE = "models/celegans_whole.circuit"
@@ -108,3 +111,77 @@ circuit Mix(n: int = 8) {
     assert [head for tail, head, _ in drawn if tail == "h"] == ['"h copy"']  # h is read twice: through its copy
     assert len([head for tail, head, _ in drawn if tail == '"h copy"']) == 2
     assert "learned · linear over channel" in source
+
+
+GOLDEN = Path(__file__).resolve().parent / "golden"
+UPDATE = os.environ.get("CIRCUITDSL_UPDATE_GOLDEN") == "1"
+ATTENTION = "models/attention.circuit"
+
+
+def test_golden_attention_diagram() -> None:
+    """The folded attention, byte for byte; regenerate after a deliberate change with CIRCUITDSL_UPDATE_GOLDEN=1
+    (docs/diagrams.md) and review the diff."""
+    golden = GOLDEN / "attention.folded.dot"
+    drawn = circuitdsl.draw(circuitdsl.load(ATTENTION)).source
+    if UPDATE:
+        golden.write_text(drawn, encoding="utf-8")
+    assert drawn == golden.read_text(encoding="utf-8"), (
+        "models/attention.circuit no longer draws as tests/golden/attention.folded.dot; if intended, regenerate "
+        "with CIRCUITDSL_UPDATE_GOLDEN=1 python -m pytest tests/test_draw_notation.py and review the diff")
+    assert drawn == circuitdsl.draw(circuitdsl.load(ATTENTION)).source
+
+
+def axis_nodes(ir: CircuitIR) -> list[object]:
+    """Every node of every signal expression of the circuit, lets followed once."""
+    exprs = [p.source for p in ir.projections] + [piece.expr for o in ir.outputs for piece in o.pieces]
+    return [node for expr in exprs for node in walk(expr, ir.shared, follow_shared=True)]
+
+
+def shapes_in(ir: CircuitIR) -> list[list[Axis]]:
+    """The axes every signal of the circuit can carry, read from the IR: ports, populations, projections, and
+    the operands and results of each operation over axes."""
+    found = [p.shape for p in [*ir.populations, *ir.inputs, *ir.outputs]]
+    found += [s for p in ir.projections for s in (p.source_shape, p.target_shape)]
+    for node in axis_nodes(ir):
+        if isinstance(node, Reduce):
+            found += [node.shape, [a for a in node.shape if a.name not in node.axes]]
+        elif isinstance(node, Contract):
+            found += [node.left_shape, node.right_shape, node.shape]
+        elif isinstance(node, Softmax | Rearrange):
+            found += [node.shape, node.out if isinstance(node, Rearrange) else node.shape]
+    return found
+
+
+def parallel(ir: CircuitIR) -> set[str]:
+    """Axes a contraction keeps on both sides without summing (heads)."""
+    return {a.name for node in axis_nodes(ir) if isinstance(node, Contract) for a in node.left_shape
+            if a.name in {b.name for b in node.right_shape} and a.name not in node.axes}
+
+
+@pytest.mark.parametrize("path", [ATTENTION])
+def test_deep_learning_diagrams_label_every_wire_with_its_axes_and_draw_the_op_glyphs(path: str) -> None:
+    ir = circuitdsl.load(path)
+    source = circuitdsl.draw(ir).source
+    heads = parallel(ir)
+    allowed = set()
+    for shape in shapes_in(ir):
+        folded = " ".join(f"×{a.name}={a.size}" for a in shape if a.name in heads)
+        rest = written([a for a in shape if a.name not in heads])
+        allowed.add(" | ".join(part for part in (folded, rest) if part))
+    labelled = 0
+    for tail, head, attrs in wires(source):
+        if head.endswith(' copy"'):
+            continue
+        label = re.search(r'label="([^"]*)"|<TD>([^<]*)</TD>', attrs)
+        assert label is not None, f"{tail} -> {head} carries no axes"
+        assert html.unescape(label.group(1) or label.group(2)) in allowed, f"{tail} -> {head}: {label.group(0)}"
+        labelled += 1
+    assert labelled >= len(ir.projections)
+    nodes = axis_nodes(ir)
+    operators = [p for p in ir.projections if p.operator is not None]
+    assert source.count("◣ learned · ") == len(operators)
+    assert source.count("<SUB>+</SUB>") == sum(p.operator.bias is not None for p in operators)  # type: ignore[union-attr]
+    assert source.count(">⨀<") == len({id(n) for n in nodes if isinstance(n, Contract)})
+    assert source.count(">◁<") == len({id(n) for n in nodes if isinstance(n, Softmax)})
+    assert all(f"×{name}=" in source for name in heads)
+    assert re.search(r'copy" \[.*shape=point', source)  # the input feeds several maps through a copy point
