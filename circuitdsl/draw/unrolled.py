@@ -252,7 +252,11 @@ class _UnrolledView:
 
     def _channel_pairs(self, projection: Projection) -> tuple[np.ndarray, np.ndarray]:
         """An operator's (source, target) units as drawn: each source channel to each target channel, at the first
-        point of the grid (`_fold` drops it)."""
+        point of the grid (`_fold` drops it); a learned map over a named axis joins the units that agree on every
+        other axis (`dense over feature` mixes the features of one token)."""
+        assert projection.operator is not None
+        if projection.operator.kind in ("linear", "layer_norm"):
+            return _axis_map_pairs(projection.source_shape, projection.target_shape, projection.operator.channel)
         sources = math.prod(a.size for a in projection.source_shape)
         targets = math.prod(a.size for a in projection.target_shape)
         points = math.prod(a.size for a in projection.target_shape if a.domain is not None)
@@ -389,6 +393,20 @@ class _UnrolledView:
 
 
 _LAYER_ORDER = {"sensory": 0, "inter": 1, "motor": 2, "muscle": 3}
+
+
+def _axis_map_pairs(source: list[Axis], target: list[Axis], over: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """(source unit, target unit) of a map over the axis `over`: every pair whose indices agree on the other axes
+    both sides name."""
+    at = {axis.name: i for i, axis in enumerate(source)}
+    pre_index = np.indices([a.size for a in source]).reshape(len(source), -1)
+    post_index = np.indices([a.size for a in target]).reshape(len(target), -1)
+    joined = np.ones((post_index.shape[1], pre_index.shape[1]), dtype=bool)
+    for i, axis in enumerate(target):
+        if axis.name != over and axis.name in at:
+            joined &= post_index[i][:, None] == pre_index[at[axis.name]][None, :]
+    post, pre = np.nonzero(joined)
+    return pre, post
 
 
 def _cell_order(unit: _Unit) -> tuple[int, str, tuple[str | int, ...]]:
