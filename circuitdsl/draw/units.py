@@ -50,8 +50,11 @@ def synapses(projection: Projection) -> tuple[np.ndarray, np.ndarray]:
 
 def given_weights(projection: Projection, parameter: Parameter) -> np.ndarray | None:
     """Each synapse's initial weight where the IR gives it (a constant, or data such as a connectome's
-    counts, with the synapse's fixed sign and scale); None where it is drawn at random."""
+    counts, with the synapse's fixed sign and scale); None where it is drawn at random, and for an operator (its
+    weights are no synapses' weights: a layer norm's scale starts at 1)."""
     init = parameter.init
+    if projection.operator is not None:
+        return None
     if init.rule == "constant":
         values = np.full(max(math.prod(parameter.shape), 1), init.args[0], dtype=np.float64)
     elif init.rule == "data" and init.values is not None:

@@ -264,8 +264,9 @@ def contraction(ev: Evaluator, node: ast.Contraction, scope: Scope) -> Signal:
     for part in right.shape:
         if part.name in sizes and sizes[part.name] != part.size:
             role = "contracted" if part.name in over else "matched unit by unit"
+            where = next((a.span for a in node.axes if a.name == part.name), node.span)
             raise ev.fail("E309", f"axis '{part.name}' is {role} but its sizes differ: {shape_text(left.shape)} · "
-                                  f"{shape_text(right.shape)}", node.span)
+                                  f"{shape_text(right.shape)}", where)
     shape = tuple(a for a in left.shape if a.name not in over) + \
         tuple(a for a in right.shape if a.name not in sizes)
     if math.prod(a.size for a in shape) > ev.limits.units:
