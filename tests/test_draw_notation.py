@@ -158,7 +158,7 @@ def parallel(ir: CircuitIR) -> set[str]:
             if a.name in {b.name for b in node.right_shape} and a.name not in node.axes}
 
 
-@pytest.mark.parametrize("path", [ATTENTION])
+@pytest.mark.parametrize("path", [ATTENTION, "models/transformer_block.circuit", "models/mlp_mixer.circuit"])
 def test_deep_learning_diagrams_label_every_wire_with_its_axes_and_draw_the_op_glyphs(path: str) -> None:
     ir = circuitdsl.load(path)
     source = circuitdsl.draw(ir).source
@@ -185,3 +185,17 @@ def test_deep_learning_diagrams_label_every_wire_with_its_axes_and_draw_the_op_g
     assert source.count(">◁<") == len({id(n) for n in nodes if isinstance(n, Softmax)})
     assert all(f"×{name}=" in source for name in heads)
     assert re.search(r'copy" \[.*shape=point', source)  # the input feeds several maps through a copy point
+
+
+def test_attention_is_a_coloured_region_inside_the_transformer_block() -> None:
+    """The block's attention sub-circuit is a filled, labelled region holding its softmax and contractions."""
+    ir = circuitdsl.load("models/transformer_block.circuit")
+    source = circuitdsl.draw(ir).source
+    [child] = [i for i in ir.hierarchy.children if i.circuit == "Attention"]
+    region = re.search(rf"^\tsubgraph cluster_{child.name} {{\n(.*?)^\t}}$", source, flags=re.MULTILINE | re.DOTALL)
+    assert region is not None
+    header = region.group(1).splitlines()[0]
+    assert "style=\"rounded,filled\"" in header and f"<B>{child.name}</B> : Attention" in header
+    contractions = len({id(n) for n in axis_nodes(ir) if isinstance(n, Contract)})
+    assert region.group(1).count(">◁<") == 1 and region.group(1).count(">⨀<") == contractions > 0
+    assert ">◁<" not in source.replace(region.group(1), "")  # nothing of the attention outside its region
