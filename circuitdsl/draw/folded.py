@@ -88,6 +88,7 @@ class _FoldedView:
         self.decomposer = ncd.Decomposer(self.hierarchy, self.resolver, self._place, self.parallel)
         self.homes: dict[str, Group] = {}  # the group each node is declared in, where a copy point beside it goes
         self.wires: list[tuple[str, str, dict[str, str]]] = []
+        self.absorbed: dict[str, _Edge] = {}  # Identity populations drawn as the learned map that feeds them
 
     # ---- structure ---------------------------------------------------------------------------------
     def box(self, group: Group) -> Group | None:
@@ -112,8 +113,9 @@ class _FoldedView:
     def build(self) -> graphviz.Digraph:
         """The whole diagram: clusters nested as the instances are, nodes, then edges and the legend."""
         defaults = notation.graph_defaults(f"{self.ir.name}  (folded)")
+        spacing = {"ranksep": "0.2"} if self.ncd else {}  # every wire's label keeps its ranks apart already
         graph = graphviz.Digraph(self.ir.name, graph_attr={**defaults["graph"], "rankdir": "LR", "nodesep": "0.3",
-                                                            "ranksep": "0.45", "newrank": "true"},
+                                                            "ranksep": "0.45", "newrank": "true", **spacing},
                                  node_attr=defaults["node"], edge_attr=defaults["edge"])
         self.clusters[""] = graph
         for group in self.hierarchy.groups():
@@ -125,11 +127,14 @@ class _FoldedView:
                     **region})
         edges = self._fold(self._items())
         for edge in edges:
-            if not self._computes(edge) and not self._mapped(edge) and all(_node(s) == _node(edge.target) for s in edge.sources):
+            if not self._computes(edge) and not self._mapped(edge) and \
+                    all(_node(s) == _node(edge.target) for s in edge.sources):
                 edge.loop = True
                 self.loops.setdefault(_node(edge.target), []).append(edge)
+        incoming = Counter(_node(edge.target) for edge in edges)
+        self.absorbed = {_node(e.target): e for e in edges if self._absorbs(e, incoming)}
         self._ports()
-        self._populations(Counter(_node(edge.target) for edge in edges))
+        self._populations(incoming)
         for edge in edges:
             self._operation(edge)
         for edge in edges:
@@ -177,6 +182,11 @@ class _FoldedView:
             self.declared.add(node)
             model = self.ir.neurons[population.model]
             local = self.hierarchy.local(population.name, population.instance)
+            if node in self.absorbed:
+                projection = self.absorbed[node].items[0].projection
+                assert projection is not None and projection.operator is not None
+                self._declare(group, node, ncd.operator_glyph(projection.operator, local, projection.source_shape))
+                continue
             if self.ncd and node not in self.loops and ncd.stateless(model):
                 self._declare(group, node, ncd.population_glyph(local, model, incoming[node]))
                 continue
@@ -310,6 +320,17 @@ class _FoldedView:
         first = edge.items[0]
         return not first.source.plain and self.box(first.context) is None
 
+    def _absorbs(self, edge: _Edge, incoming: Counter[str]) -> bool:
+        """Whether an edge's target is an Identity population that only this learned map feeds: in a circuit
+        diagram it is drawn as the map's glyph (`L` named after it), its signal the map's output."""
+        node = _node(edge.target)
+        first = edge.items[0]
+        if not self._mapped(edge) or first.projection is None or incoming[node] != 1 or node in self.loops:
+            return False
+        population = self.populations.get(first.projection.target)
+        return population is not None and node == edge.target and self.box(self.hierarchy.group_of[
+            population.instance]) is None and self.ir.neurons[population.model].definition == "Identity"
+
     def _mapped(self, edge: _Edge) -> bool:
         """Whether an operator projection is drawn as a learned map's glyph on its wire (in a circuit diagram)."""
         projection = edge.items[0].projection
@@ -333,7 +354,8 @@ class _FoldedView:
             label = text.fill(first.source.template, [item.source.slots for item in edge.items])
             self._declare(first.context, ident, {"label": f"<{text.html(label)}>", **_OPERATION})
             edge.chain.append(ident)
-        if self._mapped(edge) and first.projection is not None and first.projection.operator is not None:
+        if self._mapped(edge) and first.projection is not None and first.projection.operator is not None and \
+                _node(edge.target) not in self.absorbed:
             self.operations += 1
             ident = f"{prefix}map {self.operations}"
             target = self.populations[first.projection.target]
@@ -417,9 +439,10 @@ class _FoldedView:
         """The label of an edge as HTML lines: weight and rule, what the wire carries (unless it is `own`), notes."""
         lines = []
         projections = [i.projection for i in edge.items if i.projection is not None]
-        if self._mapped(edge):  # its glyph says what it is
-            return [text.html(line) for line in (self._repeats(edge), self._target_axes(edge), self._extras(edge))
-                    if line]
+        if self._mapped(edge):  # its glyph says what it is; into a map drawn as its target, the map's input
+            carried = self._target_axes(edge) if _node(edge.target) not in self.absorbed else \
+                ncd.wire_label(projections[0].source_shape, self.parallel)
+            return [text.html(line) for line in (self._repeats(edge), carried, self._extras(edge)) if line]
         if projections:
             weight = text.html(self._weight(projections))
             if projections[0].weight.param in self.colours:

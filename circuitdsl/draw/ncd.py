@@ -84,7 +84,8 @@ def operator_glyph(operator: Operator, name: str, source: Sequence[Axis]) -> Att
     broadcast = [a for a in source if a.name != operator.channel] if pointwise else []
     over = operator.channel or ", ".join(operator.axes)
     if operator.kind == "layer_norm":
-        return glyphs.node('<FONT POINT-SIZE="14"><B>LN</B></FONT><SUB>+</SUB>', glyphs.LEARNED, broadcast,
+        return glyphs.node(f'<FONT POINT-SIZE="14"><B>LN</B></FONT><SUB>+</SUB><SUP>{text.html(name)}</SUP>',
+                           glyphs.LEARNED, broadcast,
                            f"learned · layer norm over {over}", corner=True)
     kind = "linear" if operator.kind in ("dense", "linear") else operator.kind
     return glyphs.learned(name, operator.bias is not None, broadcast, f"{kind} over {over}")
