@@ -9,12 +9,13 @@ axes (a reduction, softmax, contraction, rearrangement).  Then each operation of
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from circuitdsl.draw import glyphs, text
 from circuitdsl.draw.hierarchy import End, Hierarchy, Resolver
 from circuitdsl.draw.units import selected_axes
+from circuitdsl.ir.axes import AXIS_NODES
 from circuitdsl.ir.expr import children, walk
 from circuitdsl.ir.model import (
     Axis,
@@ -36,30 +37,32 @@ from circuitdsl.ir.model import (
     Unary,
 )
 
-AXIS_OPS = (Reduce, Softmax, Contract, Rearrange)
-"""The expression nodes that act on named axes (their IR: circuitdsl/ir/model.py, semantics: circuitdsl/ir/axes.py)."""
-
 Attrs = dict[str, str]
 
 
 def applies(ir: CircuitIR) -> bool:
     """Whether the circuit works on named axes (an operator projection or an axis operation) and so is drawn as a
     Neural Circuit Diagram."""
-    if any(p.operator is not None for p in ir.projections):
-        return True
-    exprs = [p.source for p in ir.projections] + [piece.expr for o in ir.outputs for piece in o.pieces]
-    return any(isinstance(node, AXIS_OPS) for expr in exprs for node in walk(expr, ir.shared, follow_shared=True))
+    return any(p.operator is not None for p in ir.projections) or \
+        any(isinstance(node, AXIS_NODES) for node in _signal_nodes(ir))
 
 
 def parallel_axes(ir: CircuitIR) -> set[str]:
     """Axes some contraction matches unit by unit on both sides without summing them (attention heads): each is
     folded as `×name` on wires, as the paper draws parallel heads once."""
-    found: set[str] = set()
+    return {a.name for node in _signal_nodes(ir) for a in _matched(node)}
+
+
+def _signal_nodes(ir: CircuitIR) -> Iterator[Expr]:
+    """Every node of every signal the diagram draws: projections' sources, sub-circuits' ports, outputs."""
     exprs = [p.source for p in ir.projections] + [piece.expr for o in ir.outputs for piece in o.pieces]
+    stack = [ir.hierarchy]
+    while stack:
+        instance = stack.pop()
+        exprs += [wire.expr for wire in (*instance.bound, *instance.exported)]
+        stack.extend(instance.children)
     for expr in exprs:
-        for node in walk(expr, ir.shared, follow_shared=True):
-            found.update(a.name for a in _matched(node))
-    return found
+        yield from walk(expr, ir.shared, follow_shared=True)
 
 
 def _matched(node: Expr) -> list[Axis]:
@@ -114,8 +117,8 @@ def population_glyph(name: str, model: NeuronModel, inputs: int) -> Attrs:
 
 @dataclass
 class Glyphs:
-    """What an expression became: glyph nodes (id, attributes, where they are drawn), wires (tail, head,
-    label), and the node whose output is the expression's value."""
+    """What an expression became: glyph nodes (id, attributes), wires (tail, head, the axes they carry), and the
+    node whose output is the expression's value."""
 
     root: str = ""
     nodes: list[tuple[str, Attrs]] = field(default_factory=list)
@@ -181,7 +184,7 @@ class Decomposer:
         return steps
 
     def _glyph(self, expr: Expr) -> Attrs:
-        """The glyph of one operation."""
+        """The glyph of one operation (a rearrangement's, which may take several steps, is made in `_node`)."""
         if isinstance(expr, Binary):
             return glyphs.arithmetic(_binary(expr))
         if isinstance(expr, Unary):
@@ -196,8 +199,6 @@ class Decomposer:
             return glyphs.reduction(expr.op, expr.axes, self._across(_result(expr)))
         if isinstance(expr, Contract):
             return glyphs.contraction(expr.axes, _matched(expr), self._across(expr.shape))
-        if isinstance(expr, Rearrange):
-            return glyphs.rearrange(expr.op, expr.shape, expr.out)
         raise TypeError(f"no glyph for the expression node {expr.node!r}")
 
     def _across(self, shape: Sequence[Axis]) -> list[Axis]:
@@ -211,7 +212,7 @@ class Decomposer:
             return selected_axes(self.hierarchy.shapes[expr.source], expr.select)
         if isinstance(expr, Shared):
             return self.shape(self.shared[expr.index])
-        if isinstance(expr, AXIS_OPS):
+        if isinstance(expr, AXIS_NODES):
             return _result(expr)
         kids = [self.shape(kid) for kid in children(expr)]
         return max(kids, key=len, default=[])
