@@ -199,3 +199,13 @@ def test_attention_is_a_coloured_region_inside_the_transformer_block() -> None:
     contractions = len({id(n) for n in axis_nodes(ir) if isinstance(n, Contract)})
     assert region.group(1).count(">◁<") == 1 and region.group(1).count(">⨀<") == contractions > 0
     assert ">◁<" not in source.replace(region.group(1), "")  # nothing of the attention outside its region
+
+
+def test_a_causal_softmax_says_so_and_the_heads_fold_at_any_count() -> None:
+    ir = circuitdsl.load(ATTENTION, causal=True, heads=4)
+    [softmax] = {id(n): n for n in axis_nodes(ir) if isinstance(n, Softmax)}.values()
+    assert isinstance(softmax, Softmax) and softmax.causal is not None
+    source = circuitdsl.draw(ir).source
+    assert f"softmax over {softmax.axis}, causal in {softmax.causal}" in source
+    heads = parallel(ir)
+    assert heads and all(f"×{name}=4" in source for name in heads)
