@@ -39,12 +39,13 @@ _WORDS = {
     "COMPARE": "a comparison",
     "ADD_OP": "'+' or '-'",
     "MUL_OP": "'*', '/' or '%'",
+    "CONTRACT": "'·' or '@'",
 }
 # Terminals that can start an expression; when all of them are expected we say "an expression".
 _EXPRESSION_STARTERS = {"NAME", "NUMBER", "STRING", "LONG_STRING", "LPAR", "LSQB", "LBRACE", "ADD_OP", "TRUE",
                         "FALSE", "NOT"}
 # What may follow a complete expression; when '+' and '*' are both expected we say "an operator" once.
-_OPERATOR_WORDS = {"'+' or '-'", "'*', '/' or '%'", "'**'", "a comparison", "'and'", "'or'", "'if'", "'.'", "'('",
+_OPERATOR_WORDS = {"'+' or '-'", "'*', '/' or '%'", "'·' or '@'", "'**'", "a comparison", "'and'", "'or'", "'if'", "'.'", "'('",
                    "'['"}
 
 

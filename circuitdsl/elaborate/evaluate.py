@@ -40,6 +40,7 @@ from circuitdsl.elaborate.values import (
 from circuitdsl.errors import Problem, Reporter, Span, did_you_mean
 from circuitdsl.functions import FUNCTIONS
 from circuitdsl.ir import model as ir
+from circuitdsl.ir.axes import AXIS_NODES
 from circuitdsl.ir.expr import children, transform, walk
 from circuitdsl.units import DIMENSIONLESS, Dim, Quantity, format_dim
 
@@ -710,6 +711,8 @@ def _all_leaves_shaped(expr: ir.Expr) -> bool:
     for node in walk(expr):
         if isinstance(node, ir.Call) and FUNCTIONS[node.fn].dims in ("reduce", "winners", "matvec", "push"):
             return False  # an axis function is not element-wise: a selection does not distribute
+        if isinstance(node, AXIS_NODES):
+            return False  # nor an operation over named axes (circuitdsl/elaborate/axis_ops.py)
         if not children(node) and not isinstance(node, ir.Const | ir.Ref):
             return False
     return True
