@@ -110,7 +110,7 @@ circuit Mix(n: int = 8) {
     drawn = wires(source)
     assert [head for tail, head, _ in drawn if tail == "h"] == ['"h copy"']  # h is read twice: through its copy
     assert len([head for tail, head, _ in drawn if tail == '"h copy"']) == 2
-    assert "learned · linear over channel" in source
+    assert "learned · dense over channel" in source
 
 
 GOLDEN = Path(__file__).resolve().parent / "golden"

@@ -185,7 +185,8 @@ class _FoldedView:
             if node in self.absorbed:
                 projection = self.absorbed[node].items[0].projection
                 assert projection is not None and projection.operator is not None
-                self._declare(group, node, ncd.operator_glyph(projection.operator, local, projection.source_shape))
+                self._declare(group, node, ncd.operator_glyph(projection.operator, local, projection.source_shape,
+                                                              self._rule([projection])))
                 continue
             if self.ncd and node not in self.loops and ncd.stateless(model):
                 self._declare(group, node, ncd.population_glyph(local, model, incoming[node]))
@@ -361,7 +362,8 @@ class _FoldedView:
             target = self.populations[first.projection.target]
             name = self.hierarchy.local(target.name, target.instance)
             self._declare(first.context, ident,
-                          ncd.operator_glyph(first.projection.operator, name, first.projection.source_shape))
+                          ncd.operator_glyph(first.projection.operator, name, first.projection.source_shape,
+                                             self._rule([first.projection])))
             edge.chain.append(ident)
 
     def _written_in(self, item: _Item) -> Instance:
@@ -488,12 +490,15 @@ class _FoldedView:
         """The connectivity rule as written, with the number of synapses of an explicit one."""
         rule = projections[0].connectivity
         operator = projections[0].operator
-        if operator is not None:  # an operator and the axis it acts on (the channel axis for dense)
+        if operator is not None and operator.kind in ("dense", "linear", "layer_norm"):  # a map over one axis
+            shown = f"{'layer_norm' if operator.kind == 'layer_norm' else 'dense'} over {operator.channel}"
+            if operator.kind == "dense" and operator.bias:  # a function on the grid per channel
+                return f"{shown} + bias({', '.join(operator.axes)})"
+            return shown + (" + bias" if operator.kind == "linear" and operator.bias else "")
+        if operator is not None:  # an operator on grid axes
             settings = ", ".join(f"{k}={_value(v)}" for k, v in rule.args.items())
-            shown = f"operator({operator.kind}{', ' + settings if settings else ''})" if operator.kind != "dense" \
-                else "dense"
-            over = operator.channel if operator.kind == "dense" else ", ".join(operator.axes)
-            return f"{shown} over {over}" + (f" + bias({', '.join(operator.axes)})" if operator.bias else "")
+            shown = f"operator({operator.kind}{', ' + settings if settings else ''}) over {', '.join(operator.axes)}"
+            return shown + (f" + bias({', '.join(operator.axes)})" if operator.bias else "")
         args = ", ".join(f"{k}={_value(v)}" for k, v in rule.args.items() if k not in ("pre", "post"))
         shown = f"{rule.rule}({args})" if args else rule.rule
         if rule.pre is not None:

@@ -64,7 +64,7 @@ def learned(name: str, bias: bool, broadcast: Sequence[Axis], note: str) -> dict
     """A learned linear map: bold **L** with its name as a superscript and `+` for a bias, marked learned."""
     plus = "<SUB>+</SUB>" if bias else ""
     symbol = f'<FONT POINT-SIZE="18"><B>L</B></FONT>{plus}<SUP>{text.html(name)}</SUP>'
-    return node(symbol, LEARNED, broadcast, f"learned · {note}", corner=True)
+    return node(symbol, LEARNED, broadcast, note, corner=True)
 
 
 def elementwise(function: str, broadcast: Sequence[Axis] = ()) -> dict[str, str]:

@@ -80,18 +80,15 @@ def wire_label(shape: Sequence[Axis], parallel: set[str]) -> str:
     return " | ".join(part for part in (folded, rest) if part)
 
 
-def operator_glyph(operator: Operator, name: str, source: Sequence[Axis]) -> Attrs:
+def operator_glyph(operator: Operator, name: str, source: Sequence[Axis], rule: str) -> Attrs:
     """An operator projection as a learned map: **L** (LN for a layer norm) named after its target, `+` for a
-    bias, the axis it maps, and the band of axes it broadcasts over."""
+    bias, the `rule` as written (`dense over feature + bias`), and the band of axes it broadcasts over."""
     pointwise = operator.kind in ("dense", "linear", "layer_norm")  # spectral, multigrid: act on every axis
     broadcast = [a for a in source if a.name != operator.channel] if pointwise else []
-    over = operator.channel or ", ".join(operator.axes)
     if operator.kind == "layer_norm":
         return glyphs.node(f'<FONT POINT-SIZE="14"><B>LN</B></FONT><SUB>+</SUB><SUP>{text.html(name)}</SUP>',
-                           glyphs.LEARNED, broadcast,
-                           f"learned · layer norm over {over}", corner=True)
-    kind = "linear" if operator.kind in ("dense", "linear") else operator.kind
-    return glyphs.learned(name, operator.bias is not None, broadcast, f"{kind} over {over}")
+                           glyphs.LEARNED, broadcast, f"learned · {rule}", corner=True)
+    return glyphs.learned(name, operator.bias is not None, broadcast, f"learned · {rule}")
 
 
 def stateless(model: NeuronModel) -> bool:
