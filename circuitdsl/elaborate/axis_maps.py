@@ -6,7 +6,7 @@
 - `x -> h : layer_norm over feature`: normalised over `feature` at every unit of the others, then scaled and
   shifted by learned vectors over `feature` (scale starting at 1, shift at 0), as torch.nn.LayerNorm.
 
-On a field (a target with grid axes) `dense over channel` stays the field operator of circuitdsl/elaborate/
+On a field (grid axes on either side) `dense over channel` stays the field operator of circuitdsl/elaborate/
 operators.py.  A source and target that differ beyond the axis (so that the weights or the bias could not
 broadcast over them) are E311.  The semantics are in circuitdsl/ir/axes.py.
 """
@@ -27,13 +27,13 @@ KINDS = {"dense": "linear", "layer_norm": "layer_norm"}
 """The option's name as written, and its operator kind in the IR."""
 
 
-def applies(value: ast.Expr, target: tuple[ir.Axis, ...]) -> bool:
-    """Whether an option is a learned map over a named axis: `layer_norm over ...`, or `dense over ...` into a
-    target without grid axes."""
+def applies(value: ast.Expr, source: tuple[ir.Axis, ...], target: tuple[ir.Axis, ...]) -> bool:
+    """Whether an option is a learned map over a named axis: `layer_norm over ...`, or `dense over ...` between
+    signals without grid axes (on a field it is the field operator)."""
     if not isinstance(value, ast.Over) or not isinstance(value.value, ast.Name):
         return False
     name = value.value.id
-    return name == "layer_norm" or (name == "dense" and all(a.domain is None for a in target))
+    return name == "layer_norm" or (name == "dense" and all(a.domain is None for a in (*source, *target)))
 
 
 def parse(ev: Evaluator, option: ast.Arg, others: tuple[ast.Arg, ...], source: tuple[ir.Axis, ...],

@@ -23,6 +23,7 @@ from circuitdsl.elaborate.scope import Scope
 from circuitdsl.elaborate.values import Signal
 from circuitdsl.errors import Span, did_you_mean
 from circuitdsl.ir import model as ir
+from circuitdsl.ir.axes import MAX_CONTRACTED
 from circuitdsl.ir.expr import walk
 from circuitdsl.units import DIMENSIONLESS, format_dim
 
@@ -261,6 +262,9 @@ def contraction(ev: Evaluator, node: ast.Contraction, scope: Scope) -> Signal:
             raise ev.fail("E304", f"axis '{axis.name}' is named twice", axis.span)
         over.append(axis.name)
     sizes = {a.name: a.size for a in left.shape}
+    if len(sizes.keys() | {a.name for a in right.shape}) > MAX_CONTRACTED:
+        raise ev.fail("E304", f"a contraction of {shape_text(left.shape)} and {shape_text(right.shape)} spans more "
+                              f"than {MAX_CONTRACTED} distinct axes", node.span)
     for part in right.shape:
         if part.name in sizes and sizes[part.name] != part.size:
             role = "contracted" if part.name in over else "matched unit by unit"

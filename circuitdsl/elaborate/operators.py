@@ -115,7 +115,7 @@ def parse(ev: Evaluator, option: ast.Arg, others: tuple[ast.Arg, ...], scope: Sc
           target: tuple[ir.Axis, ...], span: Span) -> OperatorSpec:
     """The operator a projection from `source` to `target` axes is, checked against both shapes."""
     value = option.value
-    if axis_maps.applies(value, target):
+    if axis_maps.applies(value, source, target):
         return OperatorSpec(*axis_maps.parse(ev, option, others, source, target))
     over = value.axes if isinstance(value, ast.Over) else ()
     call = value.value if isinstance(value, ast.Over) else value

@@ -22,6 +22,9 @@ Array = Any
 AxisNode = Reduce | Softmax | Contract | Rearrange
 AXIS_NODES: Final = (Reduce, Softmax, Contract, Rearrange)
 
+MAX_CONTRACTED: Final = 50
+"""The most distinct axes a contraction's two sides may span: einsum has a letter for each, and the batch's."""
+
 LAYER_NORM_EPS: Final = 1e-5
 """Added to the variance before its square root in `layer_norm` (torch.nn.LayerNorm's default)."""
 
@@ -141,8 +144,8 @@ def contract(node: Contract, left: Array, right: Array, xp: Primitives) -> Array
 def _letters(shape: Sequence[Axis]) -> dict[str, str]:
     """An einsum letter per axis name, in order of appearance ('Z' is the batch)."""
     names = list(dict.fromkeys(a.name for a in shape))
-    if len(names) > 51:
-        raise ValueError(f"an einsum of {len(names)} axes: at most 51")
+    if len(names) > MAX_CONTRACTED:  # elaboration refuses such a contraction (E304)
+        raise ValueError(f"an einsum of {len(names)} axes: at most {MAX_CONTRACTED}")
     return dict(zip(names, string.ascii_letters[:25] + string.ascii_letters[26:51]))
 
 
