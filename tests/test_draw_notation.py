@@ -209,3 +209,22 @@ def test_a_causal_softmax_says_so_and_the_heads_fold_at_any_count() -> None:
     assert f"softmax over {softmax.axis}, causal in {softmax.causal}" in source
     heads = parallel(ir)
     assert heads and all(f"×{name}=4" in source for name in heads)
+
+
+def test_a_long_chain_of_lets_draws_one_glyph_each_without_recursion() -> None:
+    """1500 nested functions (deeper than Python's recursion limit) in a circuit diagram: one glyph each."""
+    depth = 1500
+    lets = "\n".join(f"  let a{i + 1} = tanh(a{i})" for i in range(depth))
+    ir = circuitdsl.loads(f'''
+circuit Deep(n: int = 8) {{
+  let X = grid(n, domain = [0, 1], periodic)
+  input  x[channel = 3, x = X]
+  output y[channel = 3, x = X]
+  population h[channel = 3, x = X] : Identity
+  x -> h : dense over channel
+  let a0 = h
+{lets}
+  y = a{depth}
+}}
+''')
+    assert circuitdsl.draw(ir).source.count("▸ tanh ▸") == depth

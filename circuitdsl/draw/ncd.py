@@ -16,7 +16,7 @@ from circuitdsl.draw import glyphs, text
 from circuitdsl.draw.hierarchy import End, Hierarchy, Resolver
 from circuitdsl.draw.units import selected_axes
 from circuitdsl.ir.axes import AXIS_NODES
-from circuitdsl.ir.expr import children, walk
+from circuitdsl.ir.expr import fold, walk
 from circuitdsl.ir.model import (
     Axis,
     Binary,
@@ -122,8 +122,19 @@ class Glyphs:
     wires: list[tuple[str, str, str]] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class _Out:
+    """A subexpression as drawn so far: the node whose output it is (None for a constant), its axes, and the
+    rearrangements applied to that node that are not drawn yet (outermost first: a chain becomes one box)."""
+
+    node: str | None
+    shape: tuple[Axis, ...]
+    steps: tuple[Rearrange, ...] = ()
+
+
 class Decomposer:
-    """Turns signal expressions into glyphs, reading leaves through ports as the folded view does."""
+    """Turns signal expressions into glyphs, reading leaves through ports as the folded view does.  It folds
+    the expression bottom-up without recursion (circuitdsl/ir/expr.py's `fold`), so a deep one draws too."""
 
     def __init__(self, hierarchy: Hierarchy, resolver: Resolver, place: Callable[[End], str],
                  parallel: set[str]) -> None:
@@ -132,56 +143,62 @@ class Decomposer:
         self.place = place
         self.parallel = parallel
         self.shared = hierarchy.ir.shared
-        self.made: dict[tuple[str, int], str] = {}  # (instance, id of an inner node) -> its glyph, drawn once
+        self.made: dict[tuple[str, int], _Out] = {}  # (instance, id of an inner node) -> its glyph, drawn once
+        self.memos: dict[str, dict[int, _Out]] = {}  # per instance, the lets (shared entries) drawn
+        self.shapes: dict[int, tuple[Axis, ...]] = {}
         self.count = 0
 
     def expression(self, expr: Expr, context: Instance, prefix: str) -> Glyphs:
         """The glyphs of `expr`, written in `context`; node ids start with `prefix`."""
         out = Glyphs()
-        out.root = self._node(expr, context, prefix, out)
+        ports = bool(self.resolver.candidates(context))
+
+        def leaf(node: Expr) -> _Out | None:
+            made = self.made.get((context.name, id(node)))
+            if made is not None or not (isinstance(node, Ref) or (ports and not isinstance(node, Shared | Const))):
+                return made
+            resolved = self.resolver.resolve(node, context)
+            return _Out(self.place(resolved.ends[0]), self.shape(node)) if resolved.plain else None
+
+        def visit(node: Expr, kids: tuple[_Out, ...]) -> _Out:
+            if isinstance(node, Const):
+                return _Out(None, ())
+            if isinstance(node, Rearrange):
+                return _Out(kids[0].node, tuple(node.out), (node, *kids[0].steps))
+            operands = [self._drawn(kid, context, prefix, out) for kid in kids if kid.node is not None]
+            ident = self._new(prefix, out, self._glyph(node))
+            out.wires += [(kid.node, ident, wire_label(kid.shape, self.parallel)) for kid in operands
+                          if kid.node is not None]
+            made = _Out(ident, self.shape(node))
+            self.made[(context.name, id(node))] = made
+            return made
+
+        root = fold(expr, visit, self.shared, self.memos.setdefault(context.name, {}), leaf)
+        out.root = self._drawn(root, context, prefix, out).node or ""
         return out
 
-    def _node(self, expr: Expr, context: Instance, prefix: str, out: Glyphs) -> str:
-        """The node whose output is `expr`: a leaf's own node, or a new glyph fed by its operands."""
-        if isinstance(expr, Shared):
-            return self._node(self.shared[expr.index], context, prefix, out)
-        resolved = self.resolver.resolve(expr, context)
-        if resolved.plain:
-            return self.place(resolved.ends[0])
-        key = (context.name, id(expr))
-        if key in self.made:
-            return self.made[key]
+    def _new(self, prefix: str, out: Glyphs, attrs: Attrs) -> str:
+        """A new glyph node."""
         self.count += 1
         ident = f"{prefix}op {self.count}"
-        self.made[key] = ident
-        if isinstance(expr, Rearrange):  # a chain of them (split, then rename) is one box
-            steps = self._rearrangements(expr, context)
-            out.nodes.append((ident, glyphs.rearrange(", ".join(s.op for s in reversed(steps)), steps[-1].shape,
-                                                      expr.out)))
-            operands = [steps[-1].x]
-        else:
-            operands = [kid for kid in children(expr) if not isinstance(kid, Const)]
-            out.nodes.append((ident, self._glyph(expr)))
-        for kid in operands:
-            out.wires.append((self._node(kid, context, prefix, out), ident, wire_label(self.shape(kid), self.parallel)))
+        out.nodes.append((ident, attrs))
         return ident
 
-    def _rearrangements(self, expr: Rearrange, context: Instance) -> list[Rearrange]:
-        """`expr` and the rearrangements right under it (outermost first), up to a signal read through a port."""
-        steps = [expr]
-        inner = steps[-1].x
-        while isinstance(inner, Shared | Rearrange):
-            if isinstance(inner, Shared):
-                inner = self.shared[inner.index]
-            elif self.resolver.resolve(inner, context).plain:
-                break
-            else:
-                steps.append(inner)
-                inner = inner.x
-        return steps
+    def _drawn(self, value: _Out, context: Instance, prefix: str, out: Glyphs) -> _Out:
+        """`value` with its pending rearrangements drawn: one einops box for the whole chain (split, rename)."""
+        if not value.steps or value.node is None:
+            return value
+        key = (context.name, id(value.steps[0]))
+        if key not in self.made:
+            outer, inner = value.steps[0], value.steps[-1]
+            ops = ", ".join(step.op for step in reversed(value.steps))
+            ident = self._new(prefix, out, glyphs.rearrange(ops, inner.shape, outer.out))
+            out.wires.append((value.node, ident, wire_label(inner.shape, self.parallel)))
+            self.made[key] = _Out(ident, tuple(outer.out))
+        return self.made[key]
 
     def _glyph(self, expr: Expr) -> Attrs:
-        """The glyph of one operation (a rearrangement's, which may take several steps, is made in `_node`)."""
+        """The glyph of one operation (a rearrangement's, which may take several steps, is made in `_drawn`)."""
         if isinstance(expr, Binary):
             return glyphs.arithmetic(_binary(expr))
         if isinstance(expr, Unary):
@@ -202,17 +219,17 @@ class Decomposer:
         """The axes drawn passing across a glyph: those it broadcasts over, but the parallel ones (folded `×h`)."""
         return [a for a in shape if a.name not in self.parallel]
 
-    def shape(self, expr: Expr) -> list[Axis]:
+    def shape(self, expr: Expr) -> tuple[Axis, ...]:
         """The named axes of an expression's value: a leaf's selected axes, an operation's result axes, an
         element-wise operation's widest operand."""
-        if isinstance(expr, Ref):
-            return selected_axes(self.hierarchy.shapes[expr.source], expr.select)
-        if isinstance(expr, Shared):
-            return self.shape(self.shared[expr.index])
-        if isinstance(expr, AXIS_NODES):
-            return _result(expr)
-        kids = [self.shape(kid) for kid in children(expr)]
-        return max(kids, key=len, default=[])
+        def visit(node: Expr, kids: tuple[tuple[Axis, ...], ...]) -> tuple[Axis, ...]:
+            if isinstance(node, Ref):
+                return tuple(selected_axes(self.hierarchy.shapes[node.source], node.select))
+            if isinstance(node, AXIS_NODES):
+                return tuple(_result(node))
+            return max(kids, key=len, default=())
+
+        return fold(expr, visit, self.shared, self.shapes)
 
 
 def _result(expr: Reduce | Softmax | Contract | Rearrange) -> list[Axis]:
