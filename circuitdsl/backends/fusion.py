@@ -11,7 +11,8 @@ the mirror image into the source, so junctions fuse with the chemical synapses o
 
 Each group runs as one operation, chosen by size and density (`lowering`): `elementwise` (one one-to-one
 projection: x * w), `dense` (one matmul with the [port, X] matrix, built once per forward call) or `sparse`
-(one CSR product; thresholds measured, see DENSE_CELLS).  Operator projections and learnable delays are not
+(one CSR product; thresholds measured, see DENSE_CELLS); a backend may overrule the choice (`Choice`: JAX runs
+small groups as `ell`, circuitdsl/backends/jax_lowering.py).  Operator projections and learnable delays are not
 fused: they run as their own operations (circuitdsl/backends/program.py).
 """
 

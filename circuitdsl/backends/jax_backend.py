@@ -32,7 +32,7 @@ from circuitdsl.backends.interface import (
 from circuitdsl.backends.jax_lowering import choose
 from circuitdsl.backends.plan import Plan, make_plan
 from circuitdsl.backends.program import Program
-from circuitdsl.backends.record import resolve
+from circuitdsl.backends.record import Record, resolve
 from circuitdsl.backends.step import State, initial_state, state_layout, surrogate_derivative
 from circuitdsl.ir.model import CircuitIR
 from circuitdsl.ir.params import Sampler, initial_values, sampled_values
@@ -133,10 +133,39 @@ def _spike_backward(surrogate: str, slope: float, x: jax.Array, grad: jax.Array)
 _spike.defvjp(_spike_forward, _spike_backward)
 
 
+class JaxAxes:
+    """circuitdsl/ir/axes.py's numpy-named primitives in jax.numpy (einsum at full float32 precision)."""
+
+    def exp(self, x: jax.Array) -> jax.Array:
+        return jnp.exp(x)
+
+    def sqrt(self, x: jax.Array) -> jax.Array:
+        return jnp.sqrt(x)
+
+    def sum(self, x: jax.Array, axis: int | tuple[int, ...], keepdims: bool = False) -> jax.Array:
+        return jnp.sum(x, axis=axis, keepdims=keepdims)
+
+    def mean(self, x: jax.Array, axis: int | tuple[int, ...], keepdims: bool = False) -> jax.Array:
+        return jnp.mean(x, axis=axis, keepdims=keepdims)
+
+    def max(self, x: jax.Array, axis: int | tuple[int, ...], keepdims: bool = False) -> jax.Array:
+        return jnp.max(x, axis=axis, keepdims=keepdims)
+
+    def einsum(self, spec: str, *operands: jax.Array) -> jax.Array:
+        return jnp.einsum(spec, *operands, precision=jax.lax.Precision.HIGHEST)
+
+    def where(self, condition: np.ndarray, x: jax.Array, y: float) -> jax.Array:
+        return jnp.where(condition, x, y)
+
+    def transpose(self, x: jax.Array, axes: tuple[int, ...]) -> jax.Array:
+        return jnp.transpose(x, axes)
+
+
 class JaxOps:
     """The array operations the shared step semantics needs, in jax.numpy."""
 
     functions: Mapping[str, Callable[..., Any]] = _FUNCTIONS
+    axes = JaxAxes()
 
     def __init__(self, dtype: str = "float32") -> None:
         self.dtype = jnp.dtype(dtype)
@@ -259,6 +288,7 @@ class JaxCircuit:
         self._layout = state_layout(self.plan)
         self.nonfinite = "warn"  # NaN / infinite inputs: "warn", "raise" or "ignore" (docs/engine.md)
         self._programs: dict[str, Program] = {}
+        self._jitted: dict[tuple[Any, ...], Callable[..., Any]] = {}
         self._program()
 
     def _program(self, dtype: str | None = None) -> Program:
@@ -302,21 +332,21 @@ class JaxCircuit:
         """One time step: (outputs, new state); a missing state starts from `initial_state`.  Everything runs in
         the parameters' dtype: inputs and state of another float type are converted to it.  `record`: as in
         `rollout`, each [batch, *shape]."""
-        program = self._program(self._params_dtype(params))
+        dtype = self._params_dtype(params)
+        program = self._program(dtype)
         flat = flat_inputs(self.ir, inputs, ("batch",), program.ops)
         check_finite(flat, self.nonfinite, program.ops)
         records = resolve(self.plan, record)
-        batch = batch_of(flat, state)
-        state = self._state(state, program, batch)
-        outputs, new_state = program.step(program.prepare(self._named(params)), flat, state, batch, records)
-        return shaped_outputs(self.ir, outputs), new_state
+        state = self._state(state, program, batch_of(flat, state))
+        return self._compiled(self._step, dtype, tuple(records))(params, flat, state)
 
     def rollout(self, params: Params, inputs: Mapping[str, Any] | Any | None = None, state: State | None = None,
                 steps: int | None = None, record: Sequence[str] | None = None) -> tuple[dict[str, jax.Array], State]:
         """Run over time with `jax.lax.scan`: inputs [batch, time, *shape] (or `steps` for a circuit without
         inputs); outputs come back [batch, time, *shape], with the final state, and so does each name in `record`
         (`pop`, `pop.state`, `pop.let`; docs/engine.md), keyed by that name."""
-        program = self._program(self._params_dtype(params))
+        dtype = self._params_dtype(params)
+        program = self._program(dtype)
         sequence = flat_inputs(self.ir, inputs, ("batch", "time"), program.ops)
         check_finite(sequence, self.nonfinite, program.ops)
         length = rollout_length(sequence, steps)
@@ -325,6 +355,28 @@ class JaxCircuit:
         state = self._state(state, program, batch)
         if length == 0:
             return empty_outputs(self.ir, records, batch, program.ops), state
+        return self._compiled(self._rollout, dtype, tuple(records), length)(params, sequence, state)
+
+    def _compiled(self, run: Callable[..., Any], dtype: str, *static: Any) -> Callable[..., Any]:
+        """`run` for a dtype and static arguments, jitted once: the arguments were checked outside, so an eager
+        call runs one compiled program (a rollout's scan is not traced and compiled again on every call), and a
+        call inside the user's own jit, grad or vmap is traced into theirs."""
+        key = (run.__name__, dtype, *static)
+        if key not in self._jitted:
+            self._jitted[key] = jax.jit(partial(run, self._program(dtype), *static))
+        return self._jitted[key]
+
+    def _step(self, program: Program, records: tuple[Record, ...], params: Params, flat: dict[str, jax.Array],
+              state: State) -> tuple[dict[str, jax.Array], State]:
+        """One step on checked arguments."""
+        outputs, new_state = program.step(program.prepare(self._named(params)), flat, state,
+                                          batch_of(flat, state), records)
+        return shaped_outputs(self.ir, outputs), new_state
+
+    def _rollout(self, program: Program, records: tuple[Record, ...], length: int, params: Params,
+                 sequence: dict[str, jax.Array], state: State) -> tuple[dict[str, jax.Array], State]:
+        """A rollout of `length` >= 1 steps on checked arguments."""
+        batch = batch_of(sequence, state)
         prepared = program.prepare(self._named(params))  # once, outside the scan
         carried = program.carried(self._layout)
 
