@@ -33,6 +33,7 @@ from circuitdsl.backends.plan import Plan, make_plan
 from circuitdsl.backends.program import Program
 from circuitdsl.backends.record import resolve
 from circuitdsl.backends.step import State, initial_state, state_layout, surrogate_derivative
+from circuitdsl.ir.composite import NumpyPrimitives, bind
 from circuitdsl.ir.model import CircuitIR
 from circuitdsl.ir.params import Sampler, initial_values, sampled_values
 
@@ -54,24 +55,18 @@ def _step(x: Any) -> jax.Array:
     return (x > 0).astype(x.dtype if jnp.issubdtype(x.dtype, jnp.floating) else float)
 
 
-def _segments(x: jax.Array, size: float) -> jax.Array:
-    """[..., units * size] as [..., units, size]: a port's internal axis last."""
-    return x.reshape(*x.shape[:-1], -1, int(size))
+class JaxPrimitives(NumpyPrimitives):
+    """The primitives circuitdsl/ir/composite.py writes the composite functions over: jax.numpy's, with JAX's
+    top-k and gradient stop."""
 
+    def __init__(self) -> None:
+        super().__init__(jnp)
 
-def _absmax(x: jax.Array, size: float) -> jax.Array:
-    """The element of largest magnitude along the last axis, sign kept; its gradient goes to that element."""
-    segments = _segments(x, size)
-    pick = jnp.argmax(jnp.abs(segments), axis=-1)[..., None]
-    return jnp.take_along_axis(segments, pick, axis=-1)[..., 0]
+    def topk(self, x: jax.Array, k: int) -> jax.Array:
+        return jax.lax.top_k(x, k)[0]
 
-
-def _kwta(x: jax.Array, k: float) -> jax.Array:
-    """The k largest values of each sample (over all its units) kept, the rest zeroed; the mask is constant, so
-    losers get no gradient."""
-    fixed = jax.lax.stop_gradient(x).reshape(x.shape[:1] + (-1,) * (x.ndim > 1))  # [batch, units, 1]: [batch, units]
-    threshold = jax.lax.top_k(fixed, int(k))[0][..., -1:]
-    return x * (fixed >= threshold).astype(x.dtype).reshape(x.shape)
+    def stop_gradient(self, x: jax.Array) -> jax.Array:
+        return jax.lax.stop_gradient(x)
 
 
 _FUNCTIONS: dict[str, Callable[..., Any]] = {
@@ -92,12 +87,7 @@ _FUNCTIONS: dict[str, Callable[..., Any]] = {
     "step": _step,
     "sqrt": jnp.sqrt,
     "where": lambda c, a, b: jnp.where(jnp.asarray(c) > 0, a, b),
-    "reduce_sum": lambda x, size: _segments(x, size).sum(-1),
-    "reduce_max": lambda x, size: _segments(x, size).max(-1),
-    "reduce_absmax": _absmax,
-    "kwta": _kwta,
-    "matvec": lambda w, x: (w * x[..., None, :]).sum(-1),  # [units or 1, out, in] by [..., units, in]
-    "push": lambda h, x: jnp.concatenate([h[..., 1:], h[..., -1:] * 0.0 + x], -1),
+    **bind(JaxPrimitives()),  # reduce_*, kwta, matvec, push
 }
 
 
