@@ -3,8 +3,8 @@ outside circuitdsl/backends/ (but the public entry points) imports a backend, an
 module only (circuitdsl/ir/expr.py: `children`, `walk`, `fold`, `transform`).
 
 A hand-written walker is recognised as a function that calls itself and either tests a node against one of the
-IR's inner expression classes (`Unary`, `Binary`, `Call`, `Cond` of circuitdsl/ir/model.py) or takes an IR `Expr`
-argument.  Walkers over the language's syntax tree (circuitdsl/ast.py, whose classes share some names) are not
+IR's inner expression classes (those with subexpressions: `Unary`, `Binary`, `Call`, `Cond`, ... of
+circuitdsl/ir/model.py) or takes an IR `Expr` argument.  Walkers over the language's syntax tree (circuitdsl/ast.py, whose classes share some names) are not
 IR walkers and are allowed.
 """
 
@@ -12,15 +12,21 @@ from __future__ import annotations
 
 import ast
 from pathlib import Path
+from typing import get_args
 
 import pytest
+
+from circuitdsl.ir import model
 
 PACKAGE = Path(__file__).resolve().parent.parent / "circuitdsl"
 FILES = sorted(PACKAGE.rglob("*.py"))
 MAY_IMPORT_BACKENDS = {"__init__.py", "api.py"}  # the public entry points: compile() picks a backend
 WALKER_MODULE = "ir/expr.py"
-INNER_NODES = {"Unary", "Binary", "Call", "Cond"}
 IR_MODEL = "circuitdsl.ir.model"
+_EXPR = get_args(model.Expr)[0]  # the union of expression classes
+INNER_NODES = {cls.__name__ for cls in get_args(_EXPR) for f in cls.model_fields.values()
+               if {_EXPR, model.Expr} & {f.annotation, *get_args(f.annotation)}}  # an Expr, or a list of them
+"""The IR's expression classes with subexpressions (read from the model, so a new kind of node is covered)."""
 
 
 def _module_of(node: ast.ImportFrom, path: str) -> str:
@@ -117,6 +123,11 @@ def test_ir_expressions_are_walked_by_one_module(path: Path) -> None:
 
 
 # ---- the checkers themselves ---------------------------------------------------------------------------
+def test_the_inner_nodes_are_read_from_the_model() -> None:
+    assert {"Unary", "Binary", "Call", "Cond"} <= INNER_NODES
+    assert not INNER_NODES & {"Const", "Var", "Ref", "Shared"}
+
+
 @pytest.mark.parametrize("source", [
     "import circuitdsl.backends.torch_backend",
     "from circuitdsl.backends.step import evaluate",
