@@ -29,9 +29,10 @@ from circuitdsl.backends.interface import (
     rollout_length,
     shaped_outputs,
 )
+from circuitdsl.backends.jax_lowering import choose
 from circuitdsl.backends.plan import Plan, make_plan
 from circuitdsl.backends.program import Program
-from circuitdsl.backends.record import resolve
+from circuitdsl.backends.record import Record, resolve
 from circuitdsl.backends.step import State, initial_state, state_layout, surrogate_derivative
 from circuitdsl.ir.composite import NumpyPrimitives, bind
 from circuitdsl.ir.model import CircuitIR
@@ -43,6 +44,20 @@ Params = dict[str, jax.Array]
 def _clamp(x: Any, lo: Any, hi: Any) -> jax.Array:
     """x limited to [lo, hi], with torch.clamp's gradient: 1 inside the closed interval, 0 outside."""
     return jnp.where(x < lo, lo, jnp.where(x > hi, hi, x))
+
+
+@partial(jax.custom_jvp, nondiff_argnums=(1, 2))
+def _clamp_constant(x: jax.Array, lo: float, hi: float) -> jax.Array:
+    """x limited to constant bounds [lo, hi]: one lax.clamp, with torch.clamp's gradient (1 on the closed
+    interval, as `_clamp`; lax.clamp's own is 0 at the bounds)."""
+    return jax.lax.clamp(jnp.asarray(lo, x.dtype), x, jnp.asarray(hi, x.dtype))
+
+
+@_clamp_constant.defjvp
+def _clamp_constant_jvp(lo: float, hi: float, primals: tuple[jax.Array], tangents: tuple[jax.Array]) -> tuple[
+        jax.Array, jax.Array]:
+    (x,), (dx,) = primals, tangents
+    return _clamp_constant(x, lo, hi), jnp.where((x >= lo) & (x <= hi), dx, jnp.zeros_like(dx))
 
 
 def _abs(x: Any) -> jax.Array:
@@ -142,7 +157,7 @@ class JaxOps:
 
     def clamp_between(self, lo: float, hi: float) -> Callable[[jax.Array], jax.Array]:
         """clamp(x, lo, hi) for constant bounds."""
-        return partial(_clamp, lo=lo, hi=hi)
+        return lambda x: _clamp_constant(jnp.asarray(x), lo, hi)
 
     def all_finite(self, x: jax.Array) -> bool | None:
         """Whether x holds no NaN or infinity; None inside a trace (no values to look at)."""
@@ -234,6 +249,7 @@ class JaxCircuit:
         self._layout = state_layout(self.plan)
         self.nonfinite = "warn"  # NaN / infinite inputs: "warn", "raise" or "ignore" (docs/engine.md)
         self._programs: dict[str, Program] = {}
+        self._jitted: dict[tuple[Any, ...], Callable[..., Any]] = {}
         self._program()
 
     def _program(self, dtype: str | None = None) -> Program:
@@ -241,7 +257,7 @@ class JaxCircuit:
         dtype = self.dtype if dtype is None else dtype
         if dtype not in self._programs:
             with jax.ensure_compile_time_eval():  # concrete arrays, also when first asked for inside a jit trace
-                self._programs[dtype] = Program(self.plan, JaxOps(_usable(dtype)), self.lowering)
+                self._programs[dtype] = Program(self.plan, JaxOps(_usable(dtype)), self.lowering, choose)
         return self._programs[dtype]
 
     def _params_dtype(self, params: Params) -> str:
@@ -277,21 +293,21 @@ class JaxCircuit:
         """One time step: (outputs, new state); a missing state starts from `initial_state`.  Everything runs in
         the parameters' dtype: inputs and state of another float type are converted to it.  `record`: as in
         `rollout`, each [batch, *shape]."""
-        program = self._program(self._params_dtype(params))
+        dtype = self._params_dtype(params)
+        program = self._program(dtype)
         flat = flat_inputs(self.ir, inputs, ("batch",), program.ops)
         check_finite(flat, self.nonfinite, program.ops)
         records = resolve(self.plan, record)
-        batch = batch_of(flat, state)
-        state = self._state(state, program, batch)
-        outputs, new_state = program.step(program.prepare(self._named(params)), flat, state, batch, records)
-        return shaped_outputs(self.ir, outputs), new_state
+        state = self._state(state, program, batch_of(flat, state))
+        return self._compiled(self._step, dtype, tuple(records))(params, flat, state)
 
     def rollout(self, params: Params, inputs: Mapping[str, Any] | Any | None = None, state: State | None = None,
                 steps: int | None = None, record: Sequence[str] | None = None) -> tuple[dict[str, jax.Array], State]:
         """Run over time with `jax.lax.scan`: inputs [batch, time, *shape] (or `steps` for a circuit without
         inputs); outputs come back [batch, time, *shape], with the final state, and so does each name in `record`
         (`pop`, `pop.state`, `pop.let`; docs/engine.md), keyed by that name."""
-        program = self._program(self._params_dtype(params))
+        dtype = self._params_dtype(params)
+        program = self._program(dtype)
         sequence = flat_inputs(self.ir, inputs, ("batch", "time"), program.ops)
         check_finite(sequence, self.nonfinite, program.ops)
         length = rollout_length(sequence, steps)
@@ -300,6 +316,28 @@ class JaxCircuit:
         state = self._state(state, program, batch)
         if length == 0:
             return empty_outputs(self.ir, records, batch, program.ops), state
+        return self._compiled(self._rollout, dtype, tuple(records), length)(params, sequence, state)
+
+    def _compiled(self, run: Callable[..., Any], dtype: str, *static: Any) -> Callable[..., Any]:
+        """`run` for a dtype and static arguments, jitted once: the arguments were checked outside, so an eager
+        call runs one compiled program (a rollout's scan is not traced and compiled again on every call), and a
+        call inside the user's own jit, grad or vmap is traced into theirs."""
+        key = (run.__name__, dtype, *static)
+        if key not in self._jitted:
+            self._jitted[key] = jax.jit(partial(run, self._program(dtype), *static))
+        return self._jitted[key]
+
+    def _step(self, program: Program, records: tuple[Record, ...], params: Params, flat: dict[str, jax.Array],
+              state: State) -> tuple[dict[str, jax.Array], State]:
+        """One step on checked arguments."""
+        outputs, new_state = program.step(program.prepare(self._named(params)), flat, state,
+                                          batch_of(flat, state), records)
+        return shaped_outputs(self.ir, outputs), new_state
+
+    def _rollout(self, program: Program, records: tuple[Record, ...], length: int, params: Params,
+                 sequence: dict[str, jax.Array], state: State) -> tuple[dict[str, jax.Array], State]:
+        """A rollout of `length` >= 1 steps on checked arguments."""
+        batch = batch_of(sequence, state)
         prepared = program.prepare(self._named(params))  # once, outside the scan
         carried = program.carried(self._layout)
 

@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from circuitdsl.backends import delays, operators
+from circuitdsl.backends import delays, ell, operators
 from circuitdsl.backends.closures import Compiled, ExprCompiler, value
-from circuitdsl.backends.fusion import Block, Group, fusable, groups, signal_sizes
+from circuitdsl.backends.fusion import Block, Choice, Group, fusable, groups, signal_sizes
 from circuitdsl.backends.neurons import NeuronProgram
 from circuitdsl.backends.plan import Plan, ProjectionPlan, flat_index
 from circuitdsl.backends.record import Record
@@ -61,10 +61,10 @@ class _Port:
 class Program:
     """A plan lowered for one backend (its `ops`, which fix dtype and device)."""
 
-    def __init__(self, plan: Plan, ops: Ops, lowering: str = "auto") -> None:
+    def __init__(self, plan: Plan, ops: Ops, lowering: str = "auto", choose: Choice | None = None) -> None:
         self.plan, self.ops = plan, ops
         self.exprs = ExprCompiler(ops, plan.ir.shared)
-        self.groups = groups(plan, lowering)
+        self.groups = groups(plan, lowering, choose)
         self.sizes = signal_sizes(plan)
         self._arrays: dict[str, Any] = {}
         self.past_reads: set[str] = set()  # the `pop:out` state entries a step reads (recurrent edges, junctions)
@@ -103,13 +103,16 @@ class Program:
             return
         cells = post * g.width + pre
         unique, inverse = np.unique(cells, return_inverse=True)
-        if g.lowering == "sparse":
+        if g.lowering in ("sparse", "ell"):
             rows, cols = unique // g.width, unique % g.width
-            crow = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=g.size))])
-            self._arrays[f"{key}:csr"] = (ops.asarray(crow), ops.asarray(rows), ops.asarray(cols), len(unique))
+            if g.lowering == "ell":
+                self._arrays[f"{key}:ell"] = ell.layout(rows, cols, g.size, g.width, ops)
+            else:
+                crow = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=g.size))])
+                self._arrays[f"{key}:csr"] = (ops.asarray(crow), ops.asarray(rows), ops.asarray(cols), len(unique))
             count, cells = len(unique), inverse.reshape(-1)
-        else:
-            count = g.size * g.width
+        else:  # the [X, port] matrix the product takes, row-major: built without a transpose per call
+            count, cells = g.size * g.width, pre * g.size + post
         if len(unique) == len(cells):  # one synapse per cell: a gather fills the matrix (or the CSR values)
             at = np.full(count, self._zero, dtype=np.int64)
             scale = np.ones(count)
@@ -233,7 +236,9 @@ class Program:
             cells, count = repeats
             values = ops.scatter_add(count, cells, values.reshape(1, -1)).reshape(-1)
         if g.lowering == "dense":
-            return values.reshape(g.size, g.width).T
+            return values.reshape(g.width, g.size)
+        if g.lowering == "ell":
+            return ell.weights(self._arrays[f"{key}:ell"], values, ops)
         crow, rows, cols, _ = self._arrays[f"{key}:csr"]
         return ops.csr(crow, rows, cols, values, (g.size, g.width))
 
@@ -275,6 +280,8 @@ class Program:
                 total = x * operator
             elif g.lowering == "dense":
                 total = x @ operator
+            elif g.lowering == "ell":
+                total = ell.product(self._arrays[f"{g.target}:{g.port}:ell"], operator, x, ops)
             else:
                 total = ops.csr_matmul(operator, x)
         for p in port.solo:
