@@ -37,12 +37,13 @@ _WORDS = {
     "COMPARE": "a comparison",
     "ADD_OP": "'+' or '-'",
     "MUL_OP": "'*', '/' or '%'",
+    "CONTRACT": "'·' or '@'",
 }
 # Terminals that can start an expression; when all of them are expected we say "an expression".
 _EXPRESSION_STARTERS = {"NAME", "NUMBER", "STRING", "LONG_STRING", "LPAR", "LSQB", "LBRACE", "ADD_OP", "TRUE",
                         "FALSE", "NOT"}
 # What may follow a complete expression; when '+' and '*' are both expected we say "an operator" once.
-_OPERATOR_WORDS = {"'+' or '-'", "'*', '/' or '%'", "'**'", "a comparison", "'and'", "'or'", "'if'", "'.'", "'('",
+_OPERATOR_WORDS = {"'+' or '-'", "'*', '/' or '%'", "'·' or '@'", "'**'", "a comparison", "'and'", "'or'", "'if'", "'.'", "'('",
                    "'['"}
 
 
@@ -429,7 +430,9 @@ class _ToAst:
         return (self._as_arg(value), *(x for x in c[1:] if isinstance(x, ast.Arg)))
 
     def call_args(self, meta: Any, c: list[Any]) -> tuple[ast.Arg, ...]:
-        return tuple(self._as_arg(x) for x in c if x is not None)
+        """The arguments in order; `x over axis, keyword = ...` last gives an `Over` and its keywords."""
+        flat = [y for x in c if x is not None for y in (x if isinstance(x, tuple) else (x,))]
+        return tuple(self._as_arg(x) for x in flat)
 
     def keyword(self, meta: Any, c: list[Any]) -> ast.Arg:
         return ast.Arg(self._s(meta), self._ident(c[0]), c[1])
@@ -461,6 +464,9 @@ class _ToAst:
 
     def binary(self, meta: Any, c: list[Any]) -> ast.Binary:
         return ast.Binary(self._s(meta), str(c[1]), c[0], c[2])
+
+    def contraction(self, meta: Any, c: list[Any]) -> ast.Contraction:
+        return ast.Contraction(self._s(meta), c[0], c[2], tuple(self._ident(t) for t in c[3:]))
 
     def unary(self, meta: Any, c: list[Any]) -> ast.Unary:
         return ast.Unary(self._s(meta), str(c[0]), c[1])

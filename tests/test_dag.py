@@ -207,5 +207,10 @@ def test_every_shared_entry_is_read_twice_or_cuts_a_deep_chain(text: str) -> Non
     assert max(heights) <= E.MAX_HEIGHT
 
 
+# models written with shared signals: a residual stream `mixed` feeds a layer norm and the block's output
+SHARING = {"attention.circuit", "transformer_block.circuit", "mlp_mixer.circuit"}
+
+
 def test_existing_models_have_no_shared_entries_so_their_ir_reads_as_before() -> None:
-    assert [(path.name, len(e.ir.shared)) for path in MODELS for e in circuitdsl.check(path) if e.ir.shared] == []
+    assert [(path.name, len(e.ir.shared)) for path in MODELS if path.name not in SHARING
+            for e in circuitdsl.check(path) if e.ir.shared] == []

@@ -123,10 +123,39 @@ def _spike_backward(surrogate: str, slope: float, x: jax.Array, grad: jax.Array)
 _spike.defvjp(_spike_forward, _spike_backward)
 
 
+class JaxAxes:
+    """circuitdsl/ir/axes.py's numpy-named primitives in jax.numpy (einsum at full float32 precision)."""
+
+    def exp(self, x: jax.Array) -> jax.Array:
+        return jnp.exp(x)
+
+    def sqrt(self, x: jax.Array) -> jax.Array:
+        return jnp.sqrt(x)
+
+    def sum(self, x: jax.Array, axis: int | tuple[int, ...], keepdims: bool = False) -> jax.Array:
+        return jnp.sum(x, axis=axis, keepdims=keepdims)
+
+    def mean(self, x: jax.Array, axis: int | tuple[int, ...], keepdims: bool = False) -> jax.Array:
+        return jnp.mean(x, axis=axis, keepdims=keepdims)
+
+    def max(self, x: jax.Array, axis: int | tuple[int, ...], keepdims: bool = False) -> jax.Array:
+        return jnp.max(x, axis=axis, keepdims=keepdims)
+
+    def einsum(self, spec: str, *operands: jax.Array) -> jax.Array:
+        return jnp.einsum(spec, *operands, precision=jax.lax.Precision.HIGHEST)
+
+    def where(self, condition: np.ndarray, x: jax.Array, y: float) -> jax.Array:
+        return jnp.where(condition, x, y)
+
+    def transpose(self, x: jax.Array, axes: tuple[int, ...]) -> jax.Array:
+        return jnp.transpose(x, axes)
+
+
 class JaxOps:
     """The array operations the shared step semantics needs, in jax.numpy."""
 
     functions: Mapping[str, Callable[..., Any]] = _FUNCTIONS
+    axes = JaxAxes()
 
     def __init__(self, dtype: str = "float32") -> None:
         self.dtype = jnp.dtype(dtype)

@@ -24,9 +24,10 @@ from circuitdsl.backends import delays, ell, operators
 from circuitdsl.backends.closures import Compiled, ExprCompiler, value
 from circuitdsl.backends.fusion import Block, Choice, Group, fusable, groups, signal_sizes
 from circuitdsl.backends.neurons import NeuronProgram
-from circuitdsl.backends.plan import Plan, ProjectionPlan, flat_index
+from circuitdsl.backends.plan import AXIS_OPERATORS, Plan, ProjectionPlan, flat_index
 from circuitdsl.backends.record import Record
 from circuitdsl.backends.step import Ops, State, as_batch
+from circuitdsl.ir import axes
 from circuitdsl.ir.model import Operator, Ref, Var
 from circuitdsl.ir.operators import bias_shape
 from circuitdsl.ir.params import effective
@@ -308,12 +309,27 @@ class Program:
     def _operator(self, p: ProjectionPlan, operator: Operator, weights: Mapping[str, Array], source: Array) -> Array:
         """A field [batch, in channels * grid points] through p's operator, plus its function-valued bias if any:
         [batch, out channels * grid points]."""
+        if operator.kind in AXIS_OPERATORS:
+            return _axis_operator(p, operator, weights, source, self.ops.axes)
         (channels_in, channels_out), ops, grid = p.channels, self.ops, list(p.grid)
         out = operators.apply(operator, weights[p.param], source.reshape(-1, channels_in, *grid), channels_out, ops)
         if operator.bias is not None:
             coefficients = weights[operator.bias].reshape(bias_shape(operator, channels_out))
             out = out + operators.bias(coefficients, grid, operator.periodic, ops)
         return out.reshape(-1, channels_out * math.prod(grid))
+
+
+def _axis_operator(p: ProjectionPlan, operator: Operator, weights: Mapping[str, Array], source: Array,
+                   xp: axes.Primitives) -> Array:
+    """A learned map over one named axis of the source: `linear` (matrix [out, in], bias [out]) or `layer_norm`
+    (scale and shift [n]), [batch, target units]."""
+    assert operator.channel is not None
+    bias = None if operator.bias is None else weights[operator.bias]
+    if operator.kind == "linear":
+        n = next(a.size for a in p.named if a.name == operator.channel)
+        matrix = weights[p.param].reshape(-1, n)
+        return axes.linear(source, p.named, operator.channel, matrix, bias, xp)
+    return axes.layer_norm(source, p.named, operator.channel, weights[p.param], bias, xp)
 
 
 def _synapse_elements(plan: Plan) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:

@@ -130,10 +130,39 @@ _FUNCTIONS: dict[str, Callable[..., Any]] = {
 }
 
 
+class TorchAxes:
+    """circuitdsl/ir/axes.py's numpy-named primitives in torch."""
+
+    def exp(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.exp(x)
+
+    def sqrt(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sqrt(x)
+
+    def sum(self, x: torch.Tensor, axis: int | tuple[int, ...], keepdims: bool = False) -> torch.Tensor:
+        return torch.sum(x, dim=axis, keepdim=keepdims)
+
+    def mean(self, x: torch.Tensor, axis: int | tuple[int, ...], keepdims: bool = False) -> torch.Tensor:
+        return torch.mean(x, dim=axis, keepdim=keepdims)
+
+    def max(self, x: torch.Tensor, axis: int | tuple[int, ...], keepdims: bool = False) -> torch.Tensor:
+        return torch.amax(x, dim=axis, keepdim=keepdims)
+
+    def einsum(self, spec: str, *operands: torch.Tensor) -> torch.Tensor:
+        return torch.einsum(spec, *operands)
+
+    def where(self, condition: np.ndarray, x: torch.Tensor, y: float) -> torch.Tensor:
+        return torch.where(torch.as_tensor(condition, device=x.device), x, y)
+
+    def transpose(self, x: torch.Tensor, axes: tuple[int, ...]) -> torch.Tensor:
+        return x.permute(axes)
+
+
 class TorchOps:
     """The array operations the shared step semantics needs, in torch."""
 
     functions: Mapping[str, Callable[..., Any]] = _FUNCTIONS
+    axes = TorchAxes()
 
     def __init__(self, device: torch.device | None = None, dtype: torch.dtype = torch.float32) -> None:
         self.device = device

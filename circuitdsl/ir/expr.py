@@ -23,8 +23,23 @@ from typing import Any, Final, TypeVar
 
 import numpy as np
 
+from circuitdsl.ir import axes
 from circuitdsl.ir.composite import NumpyPrimitives, bind
-from circuitdsl.ir.model import Binary, Call, Cond, Const, Expr, Ref, Shared, Unary, Var
+from circuitdsl.ir.model import (
+    Binary,
+    Call,
+    Cond,
+    Const,
+    Contract,
+    Expr,
+    Rearrange,
+    Reduce,
+    Ref,
+    Shared,
+    Softmax,
+    Unary,
+    Var,
+)
 
 T = TypeVar("T")
 Lookup = Callable[[Var | Ref], Any]
@@ -44,6 +59,10 @@ _CHILDREN: Final[dict[type, Callable[[Any], tuple[Expr, ...]]]] = {
     Binary: lambda e: (e.left, e.right),
     Call: lambda e: tuple(e.args),
     Cond: lambda e: (e.cond, e.then, e.other),
+    Reduce: lambda e: (e.x,),
+    Softmax: lambda e: (e.x,),
+    Contract: lambda e: (e.left, e.right),
+    Rearrange: lambda e: (e.x,),
 }
 
 
@@ -61,6 +80,10 @@ def with_children(expr: Expr, new: Sequence[Expr]) -> Expr:
         return Binary(op=expr.op, left=new[0], right=new[1])
     if isinstance(expr, Call):
         return Call(fn=expr.fn, args=list(new))
+    if isinstance(expr, Reduce | Softmax | Rearrange):
+        return expr.model_copy(update={"x": new[0]})
+    if isinstance(expr, Contract):
+        return expr.model_copy(update={"left": new[0], "right": new[1]})
     assert isinstance(expr, Cond)
     return Cond(cond=new[0], then=new[1], other=new[2])
 
@@ -71,6 +94,8 @@ def head(expr: Expr) -> tuple[object, ...]:
         return expr.node, expr.op
     if isinstance(expr, Call):
         return expr.node, expr.fn, len(expr.args)
+    if isinstance(expr, axes.AXIS_NODES):  # everything but the operands
+        return expr.node, expr.model_dump_json(exclude={"x", "left", "right"})
     return (expr.node,)
 
 
@@ -328,7 +353,10 @@ def evaluate(expr: Expr, lookup: Lookup, shared: Sequence[Expr] = (),
             return NUMPY_FUNCTIONS[node.fn](*args)
         if isinstance(node, Cond):
             return NUMPY_FUNCTIONS["where"](*args)
+        if isinstance(node, axes.AXIS_NODES):
+            return axes.apply(node, args, axes.NUMPY)
         raise TypeError(f"unknown expression {node!r}")
 
     with np.errstate(all="ignore"):
         return fold(expr, visit, shared, memo)
+
