@@ -17,6 +17,7 @@ from circuitdsl.backends.jax_backend import JaxOps
 from circuitdsl.backends.torch_backend import TorchOps
 from circuitdsl.ir import composite
 from circuitdsl.ir.expr import NUMPY_FUNCTIONS
+from circuitdsl.ir.primitives import NUMPY
 
 RNG = np.random.default_rng(3)
 ARGS: dict[str, tuple[Any, ...]] = {
@@ -34,10 +35,12 @@ TABLES: dict[str, tuple[Mapping[str, Callable[..., Any]], Callable[[np.ndarray],
 
 
 def test_every_backend_takes_its_composites_from_the_one_definition() -> None:
-    for functions in (NUMPY_FUNCTIONS, TorchOps.functions, JaxOps.functions):
+    for functions, primitives in ((NUMPY_FUNCTIONS, NUMPY), (TorchOps.functions, TorchOps.primitives),
+                                  (JaxOps.functions, JaxOps.primitives)):
         for name, fn in composite.COMPOSITES.items():
             bound = functions[name]
             assert isinstance(bound, partial) and bound.func is fn, name
+            assert bound.args == (primitives,), name  # the table the axis operations use too
 
 
 @pytest.mark.parametrize("backend", sorted(TABLES))

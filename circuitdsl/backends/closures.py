@@ -21,6 +21,7 @@ import numpy as np
 from circuitdsl.ir import axes
 from circuitdsl.ir.expr import NUMPY_FUNCTIONS, binary, fold, walk
 from circuitdsl.ir.model import Binary, Call, Cond, Const, Expr, Ref, Shared, Unary, Var
+from circuitdsl.ir.primitives import Primitives
 
 Array = Any
 Closure = Callable[[Any], Array]
@@ -81,7 +82,7 @@ class ExprCompiler:
         self.functions: Mapping[str, Callable[..., Array]] = ops.functions
         self.to_float: Callable[[Array], Array] = ops.to_float
         self.clamp_between: Callable[[float, float], Callable[[Array], Array]] = ops.clamp_between
-        self.axes: axes.Primitives = ops.axes
+        self.primitives: Primitives = ops.primitives
         self.shared = shared
         self._entries: dict[object, _Outside] = {}
 
@@ -132,7 +133,7 @@ class ExprCompiler:
         if isinstance(node, Cond):
             return _call(self.functions["where"], kids)
         if isinstance(node, axes.AXIS_NODES):
-            xp = self.axes
+            xp = self.primitives
             return _call(lambda *operands: axes.apply(node, operands, xp), kids)
         raise TypeError(f"unknown expression {node!r}")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
-from typing import Any
+from typing import Any, Final
 
 import jax
 import jax.numpy as jnp
@@ -34,9 +34,10 @@ from circuitdsl.backends.plan import Plan, make_plan
 from circuitdsl.backends.program import Program
 from circuitdsl.backends.record import Record, resolve
 from circuitdsl.backends.step import State, initial_state, state_layout, surrogate_derivative
-from circuitdsl.ir.composite import NumpyPrimitives, bind
+from circuitdsl.ir.composite import bind
 from circuitdsl.ir.model import CircuitIR
 from circuitdsl.ir.params import Sampler, initial_values, sampled_values
+from circuitdsl.ir.primitives import NumpyPrimitives
 
 Params = dict[str, jax.Array]
 
@@ -71,8 +72,9 @@ def _step(x: Any) -> jax.Array:
 
 
 class JaxPrimitives(NumpyPrimitives):
-    """The primitives circuitdsl/ir/composite.py writes the composite functions over: jax.numpy's, with JAX's
-    top-k and gradient stop."""
+    """circuitdsl/ir/primitives.py's table in jax.numpy, with JAX's top-k and gradient stop and einsum at full
+    float32 precision; the composites (ir/composite.py) and the operations over named axes (ir/axes.py) are
+    written over it."""
 
     def __init__(self) -> None:
         super().__init__(jnp)
@@ -82,6 +84,12 @@ class JaxPrimitives(NumpyPrimitives):
 
     def stop_gradient(self, x: jax.Array) -> jax.Array:
         return jax.lax.stop_gradient(x)
+
+    def einsum(self, spec: str, *operands: jax.Array) -> jax.Array:
+        return jnp.einsum(spec, *operands, precision=jax.lax.Precision.HIGHEST)
+
+
+PRIMITIVES: Final = JaxPrimitives()
 
 
 _FUNCTIONS: dict[str, Callable[..., Any]] = {
@@ -102,7 +110,7 @@ _FUNCTIONS: dict[str, Callable[..., Any]] = {
     "step": _step,
     "sqrt": jnp.sqrt,
     "where": lambda c, a, b: jnp.where(jnp.asarray(c) > 0, a, b),
-    **bind(JaxPrimitives()),  # reduce_*, kwta, matvec, push
+    **bind(PRIMITIVES),  # reduce_*, kwta, matvec, push
 }
 
 
@@ -123,39 +131,11 @@ def _spike_backward(surrogate: str, slope: float, x: jax.Array, grad: jax.Array)
 _spike.defvjp(_spike_forward, _spike_backward)
 
 
-class JaxAxes:
-    """circuitdsl/ir/axes.py's numpy-named primitives in jax.numpy (einsum at full float32 precision)."""
-
-    def exp(self, x: jax.Array) -> jax.Array:
-        return jnp.exp(x)
-
-    def sqrt(self, x: jax.Array) -> jax.Array:
-        return jnp.sqrt(x)
-
-    def sum(self, x: jax.Array, axis: int | tuple[int, ...], keepdims: bool = False) -> jax.Array:
-        return jnp.sum(x, axis=axis, keepdims=keepdims)
-
-    def mean(self, x: jax.Array, axis: int | tuple[int, ...], keepdims: bool = False) -> jax.Array:
-        return jnp.mean(x, axis=axis, keepdims=keepdims)
-
-    def max(self, x: jax.Array, axis: int | tuple[int, ...], keepdims: bool = False) -> jax.Array:
-        return jnp.max(x, axis=axis, keepdims=keepdims)
-
-    def einsum(self, spec: str, *operands: jax.Array) -> jax.Array:
-        return jnp.einsum(spec, *operands, precision=jax.lax.Precision.HIGHEST)
-
-    def where(self, condition: np.ndarray, x: jax.Array, y: float) -> jax.Array:
-        return jnp.where(condition, x, y)
-
-    def transpose(self, x: jax.Array, axes: tuple[int, ...]) -> jax.Array:
-        return jnp.transpose(x, axes)
-
-
 class JaxOps:
     """The array operations the shared step semantics needs, in jax.numpy."""
 
     functions: Mapping[str, Callable[..., Any]] = _FUNCTIONS
-    axes = JaxAxes()
+    primitives = PRIMITIVES
 
     def __init__(self, dtype: str = "float32") -> None:
         self.dtype = jnp.dtype(dtype)

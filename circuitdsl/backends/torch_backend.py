@@ -10,7 +10,7 @@ import math
 import warnings
 from collections.abc import Callable, ItemsView, Iterator, KeysView, Mapping, Sequence, ValuesView
 from functools import partial
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 import torch
@@ -72,7 +72,8 @@ def _pair(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> Callable[
 
 
 class TorchPrimitives:
-    """The primitives circuitdsl/ir/composite.py writes the composite functions over, in torch."""
+    """circuitdsl/ir/primitives.py's table in torch: the composites (ir/composite.py) and the operations over
+    named axes (ir/axes.py) are written over it."""
 
     def asarray(self, x: Any) -> torch.Tensor:
         return x if isinstance(x, torch.Tensor) else torch.as_tensor(x)
@@ -80,17 +81,35 @@ class TorchPrimitives:
     def reshape(self, x: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
         return x.reshape(shape)
 
-    def sum(self, x: torch.Tensor, axis: int, keepdims: bool = False) -> torch.Tensor:
-        return x.sum(axis, keepdim=keepdims)
+    def transpose(self, x: torch.Tensor, axes: tuple[int, ...]) -> torch.Tensor:
+        return x.permute(axes)
 
-    def max(self, x: torch.Tensor, axis: int, keepdims: bool = False) -> torch.Tensor:
-        return x.amax(axis, keepdim=keepdims)
+    def sum(self, x: torch.Tensor, axis: int | tuple[int, ...], keepdims: bool = False) -> torch.Tensor:
+        return torch.sum(x, dim=axis, keepdim=keepdims)
+
+    def mean(self, x: torch.Tensor, axis: int | tuple[int, ...], keepdims: bool = False) -> torch.Tensor:
+        return torch.mean(x, dim=axis, keepdim=keepdims)
+
+    def max(self, x: torch.Tensor, axis: int | tuple[int, ...], keepdims: bool = False) -> torch.Tensor:
+        return torch.amax(x, dim=axis, keepdim=keepdims)
 
     def argmax(self, x: torch.Tensor, axis: int) -> torch.Tensor:
         return x.argmax(axis)
 
     def abs(self, x: torch.Tensor) -> torch.Tensor:
         return x.abs()
+
+    def exp(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.exp(x)
+
+    def sqrt(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sqrt(x)
+
+    def einsum(self, spec: str, *operands: torch.Tensor) -> torch.Tensor:
+        return torch.einsum(spec, *operands)
+
+    def where(self, condition: np.ndarray, x: torch.Tensor, y: float) -> torch.Tensor:
+        return torch.where(torch.as_tensor(condition, device=x.device), x, y)
 
     def take_along_axis(self, x: torch.Tensor, indices: torch.Tensor, axis: int) -> torch.Tensor:
         return x.gather(axis, indices)
@@ -106,6 +125,9 @@ class TorchPrimitives:
 
     def stop_gradient(self, x: torch.Tensor) -> torch.Tensor:
         return x.detach()
+
+
+PRIMITIVES: Final = TorchPrimitives()
 
 
 _FUNCTIONS: dict[str, Callable[..., Any]] = {
@@ -126,43 +148,15 @@ _FUNCTIONS: dict[str, Callable[..., Any]] = {
     "step": lambda x: (_tensor(x) > 0).to(_tensor(x).dtype),
     "sqrt": lambda x: torch.sqrt(_tensor(x)),
     "where": lambda c, a, b: torch.where(_tensor(c) > 0, _tensor(a), _tensor(b)),
-    **bind(TorchPrimitives()),  # reduce_*, kwta, matvec, push
+    **bind(PRIMITIVES),  # reduce_*, kwta, matvec, push
 }
-
-
-class TorchAxes:
-    """circuitdsl/ir/axes.py's numpy-named primitives in torch."""
-
-    def exp(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.exp(x)
-
-    def sqrt(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.sqrt(x)
-
-    def sum(self, x: torch.Tensor, axis: int | tuple[int, ...], keepdims: bool = False) -> torch.Tensor:
-        return torch.sum(x, dim=axis, keepdim=keepdims)
-
-    def mean(self, x: torch.Tensor, axis: int | tuple[int, ...], keepdims: bool = False) -> torch.Tensor:
-        return torch.mean(x, dim=axis, keepdim=keepdims)
-
-    def max(self, x: torch.Tensor, axis: int | tuple[int, ...], keepdims: bool = False) -> torch.Tensor:
-        return torch.amax(x, dim=axis, keepdim=keepdims)
-
-    def einsum(self, spec: str, *operands: torch.Tensor) -> torch.Tensor:
-        return torch.einsum(spec, *operands)
-
-    def where(self, condition: np.ndarray, x: torch.Tensor, y: float) -> torch.Tensor:
-        return torch.where(torch.as_tensor(condition, device=x.device), x, y)
-
-    def transpose(self, x: torch.Tensor, axes: tuple[int, ...]) -> torch.Tensor:
-        return x.permute(axes)
 
 
 class TorchOps:
     """The array operations the shared step semantics needs, in torch."""
 
     functions: Mapping[str, Callable[..., Any]] = _FUNCTIONS
-    axes = TorchAxes()
+    primitives = PRIMITIVES
 
     def __init__(self, device: torch.device | None = None, dtype: torch.dtype = torch.float32) -> None:
         self.device = device

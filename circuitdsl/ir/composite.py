@@ -3,8 +3,8 @@
 A composite (`reduce_sum`, `kwta`, `push`, ...) is a function of a `Primitives` object and its arguments; numpy
 (here, for the reference evaluator), torch and JAX (in their backends) each supply the primitives, so every
 backend computes the same composite the same way and a backend holds only primitives.  The primitives keep
-numpy's names and argument order (`sum(x, axis)`, `take_along_axis`, `concatenate`), plus the two that numpy
-lacks: `topk` (the k largest values along the last axis, largest first) and `stop_gradient`.
+numpy's names and argument order (circuitdsl/ir/primitives.py, the table circuitdsl/ir/axes.py's operations use
+too).
 
 `bind(primitives)` gives the composites as a table by function name, ready to merge into a backend's
 table of functions (circuitdsl/functions.py names them).
@@ -12,71 +12,11 @@ table of functions (circuitdsl/functions.py names them).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from functools import partial
-from typing import Any, Final, Protocol
+from typing import Final
 
-import numpy as np
-
-Array = Any
-
-
-class Primitives(Protocol):
-    """The array operations the composites are written against, with numpy's names and meaning."""
-
-    def asarray(self, x: Any) -> Array: ...  # an array as it is; a Python number or list as an array
-    def reshape(self, x: Array, shape: tuple[int, ...]) -> Array: ...
-    def sum(self, x: Array, axis: int, keepdims: bool = False) -> Array: ...
-    def max(self, x: Array, axis: int, keepdims: bool = False) -> Array: ...
-    def argmax(self, x: Array, axis: int) -> Array: ...
-    def abs(self, x: Array) -> Array: ...
-    def take_along_axis(self, x: Array, indices: Array, axis: int) -> Array: ...
-    def concatenate(self, xs: Sequence[Array], axis: int) -> Array: ...
-    def astype(self, x: Array, dtype: Any) -> Array: ...
-    def topk(self, x: Array, k: int) -> Array: ...  # the k largest along the last axis, largest first
-    def stop_gradient(self, x: Array) -> Array: ...  # x, with no gradient flowing back through it
-
-
-class NumpyPrimitives:
-    """The primitives over numpy, or over a module with numpy's functions (`jax.numpy`): `topk` sorts, and
-    `stop_gradient` is the identity (numpy has no gradients; a module that has them overrides it)."""
-
-    def __init__(self, module: Any = np) -> None:
-        self.xp = module
-
-    def asarray(self, x: Any) -> Array:
-        return self.xp.asarray(x)
-
-    def reshape(self, x: Array, shape: tuple[int, ...]) -> Array:
-        return self.xp.reshape(x, shape)
-
-    def sum(self, x: Array, axis: int, keepdims: bool = False) -> Array:
-        return self.xp.sum(x, axis=axis, keepdims=keepdims)
-
-    def max(self, x: Array, axis: int, keepdims: bool = False) -> Array:
-        return self.xp.max(x, axis=axis, keepdims=keepdims)
-
-    def argmax(self, x: Array, axis: int) -> Array:
-        return self.xp.argmax(x, axis=axis)
-
-    def abs(self, x: Array) -> Array:
-        return self.xp.abs(x)
-
-    def take_along_axis(self, x: Array, indices: Array, axis: int) -> Array:
-        return self.xp.take_along_axis(x, indices, axis)
-
-    def concatenate(self, xs: Sequence[Array], axis: int) -> Array:
-        return self.xp.concatenate(xs, axis)
-
-    def astype(self, x: Array, dtype: Any) -> Array:
-        return self.xp.asarray(x).astype(dtype)
-
-    def topk(self, x: Array, k: int) -> Array:
-        return -self.xp.sort(-x, axis=-1)[..., :k]
-
-    def stop_gradient(self, x: Array) -> Array:
-        return x
-
+from circuitdsl.ir.primitives import Array, Primitives
 
 # ---- the composites ------------------------------------------------------------------------------
 

@@ -24,7 +24,7 @@ from typing import Any, Final, TypeVar
 import numpy as np
 
 from circuitdsl.ir import axes
-from circuitdsl.ir.composite import NumpyPrimitives, bind
+from circuitdsl.ir.composite import bind
 from circuitdsl.ir.model import (
     Binary,
     Call,
@@ -40,6 +40,7 @@ from circuitdsl.ir.model import (
     Unary,
     Var,
 )
+from circuitdsl.ir.primitives import NUMPY
 
 T = TypeVar("T")
 Lookup = Callable[[Var | Ref], Any]
@@ -312,7 +313,7 @@ NUMPY_FUNCTIONS: Final[Mapping[str, Callable[..., Any]]] = {
     "step": lambda x: _float(np.asarray(x) > 0, x),
     "sqrt": np.sqrt,
     "where": lambda c, a, b: np.where(np.asarray(c) > 0, a, b),
-    **bind(NumpyPrimitives()),  # reduce_*, kwta, matvec, push
+    **bind(NUMPY),  # reduce_*, kwta, matvec, push
 }
 """Every built-in function of circuitdsl/functions.py over numpy arrays (and Python floats)."""
 
@@ -354,7 +355,7 @@ def evaluate(expr: Expr, lookup: Lookup, shared: Sequence[Expr] = (),
         if isinstance(node, Cond):
             return NUMPY_FUNCTIONS["where"](*args)
         if isinstance(node, axes.AXIS_NODES):
-            return axes.apply(node, args, axes.NUMPY)
+            return axes.apply(node, args, NUMPY)
         raise TypeError(f"unknown expression {node!r}")
 
     with np.errstate(all="ignore"):
