@@ -176,6 +176,8 @@ def test_a_killed_worker_loses_nothing_and_a_rerun_adds_nothing(tmp_path: Path, 
     assert {r["args"] for r in rows} == {"init=1", "init=uniform(0, 1)"}
     again = circuitdsl.sweep(path, progress=False)
     assert (again.ran, again.skipped) == (0, 4) and _table(tmp_path / "out") == rows
+    elsewhere = runner.plan(spec.load(path, tmp_path / "other"))  # --output: another ledger, nothing done there
+    assert len(elsewhere) == 4 and not any(done for _, done in elsewhere)
     summary = (tmp_path / "out" / "summary.md").read_text()
     assert "| NCAP [init=1] | swim | 4 |" in summary and (tmp_path / "out" / "learning_curves.png").exists()
     aggregated = report.aggregate(report.pd.read_csv(tmp_path / "out" / "results.csv"))

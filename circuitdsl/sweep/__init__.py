@@ -25,7 +25,7 @@ def sweep(spec: str | Path, address: str | None = None, workers: int | None = No
     checked = load(spec, output)
     result = runner.run(checked, address, workers, retries, progress)
     if report and checked.output.joinpath("results.csv").exists():
-        reports.write(checked.output / "results.csv", checked.report, checked.name)
+        reports.write(checked.output / "results.csv", checked.report, checked.name, checked.variants)
     return result
 
 

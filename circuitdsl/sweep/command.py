@@ -62,7 +62,7 @@ def _report(checked: Any, report: Any) -> int:
         print(f"circuitdsl: no results yet in {checked.output}: run `circuitdsl sweep {checked.path}` first",
               file=sys.stderr)
         return 1
-    for path in report.write(table, checked.report, checked.name):
+    for path in report.write(table, checked.report, checked.name, checked.variants):
         print(f"written: {path}")
     return 0
 

@@ -77,6 +77,11 @@ class Spec:
     report: Path
     units: list[Unit] = field(default_factory=list)
 
+    @property
+    def variants(self) -> list[str]:
+        """The variant names in the spec's order (the report lists them so)."""
+        return list(dict.fromkeys(unit.variant for unit in self.units))
+
 
 def load(path: str | Path, output: str | Path | None = None) -> Spec:
     """Read and check a spec; every circuit variant is elaborated once per body size, so a bad argument fails here.
