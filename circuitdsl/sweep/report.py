@@ -159,7 +159,7 @@ def _plot_curves(table: pd.DataFrame, path: Path, styles: dict[str, dict[str, An
             axis.plot(steps, group["mean"], markersize=5, label=label, **style)
             axis.fill_between(steps, group["mean"] - group["ci95"].fillna(0),
                               group["mean"] + group["ci95"].fillna(0), color=style["color"], alpha=0.12)
-        axis.set(xlabel="training env steps (thousands)", title=f"{body} joints")
+        axis.set(xlabel="training env steps (thousands)", title=f"ES on {body} joints")
         axis.grid(alpha=0.3)
     axes[0][0].set_ylabel("held-out return (mean ± 95% CI)")
     axes[0][-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
