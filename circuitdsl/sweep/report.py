@@ -94,14 +94,14 @@ MARKERS, LINES = "os^Dvpx*", ["-", "--", ":", "-."]
 
 
 def _styles(table: pd.DataFrame, names: list[str]) -> dict[str, dict[str, Any]]:
-    """One colour, marker and line style per variant (with its arguments), the same in every figure; variants that
-    coincide (NCAP at ±1 with signs off or unshared) stay visible through their markers and dashes."""
+    """One colour, marker and line style per variant (with its arguments), the same in every figure, in legend
+    order; variants that coincide (NCAP at ±1 with signs off or unshared) stay visible by marker and dash."""
     keys = table[["variant", "args"]].drop_duplicates()
     keys = keys.assign(rank=keys["variant"].map({name: i for i, name in enumerate(names)})).sort_values(
         "rank", kind="stable")
     colours = list(_pyplot().get_cmap("tab10").colors)
     return {_label(key): {"color": colours[i % len(colours)], "marker": MARKERS[i % len(MARKERS)],
-                          "linestyle": LINES[i % len(LINES)], "order": i}
+                          "linestyle": LINES[i % len(LINES)]}
             for i, key in enumerate(keys[["variant", "args"]].itertuples(index=False))}
 
 
@@ -117,8 +117,9 @@ def _pyplot() -> Any:
 
 def _by_style(frame: pd.DataFrame, styles: dict[str, dict[str, Any]]) -> list[tuple[str, pd.DataFrame]]:
     """The frame's curves (one per variant and arguments) in legend order."""
+    order = {label: i for i, label in enumerate(styles)}
     groups = [(_label(key), group) for key, group in frame.groupby(["variant", "args"], sort=False)]
-    return sorted(groups, key=lambda pair: styles[pair[0]]["order"])
+    return sorted(groups, key=lambda pair: order[pair[0]])
 
 
 def _plot_at_init(table: pd.DataFrame, path: Path, styles: dict[str, dict[str, Any]]) -> Path:
@@ -130,10 +131,9 @@ def _plot_at_init(table: pd.DataFrame, path: Path, styles: dict[str, dict[str, A
     figure, axis = plt.subplots(figsize=(10.0, 4.6))
     for i, (label, group) in enumerate(curves):
         group = group.sort_values("joints")
-        style = {k: v for k, v in styles[label].items() if k != "order"}
         nudge = 0.12 * (i - (len(curves) - 1) / 2)
         axis.errorbar(group["joints"] + nudge, group["mean"], yerr=group["ci95"].fillna(0), capsize=3,
-                      markersize=5, label=label, **style)
+                      markersize=5, label=label, **styles[label])
     axis.set_xticks(sorted(init["joints"].unique()))
     axis.set(xlabel="joints", ylabel="return at init (one episode)",
              title="Return at initialisation (mean ± 95% CI over seeds)")
@@ -155,10 +155,10 @@ def _plot_curves(table: pd.DataFrame, path: Path, styles: dict[str, dict[str, An
     for axis, body in zip(axes[0], bodies, strict=True):
         for label, group in _by_style(trained[trained["joints"] == body], styles):
             group = group.sort_values("env_steps")
-            steps, style = group["env_steps"] / 1000, {k: v for k, v in styles[label].items() if k != "order"}
-            axis.plot(steps, group["mean"], markersize=5, label=label, **style)
+            steps = group["env_steps"] / 1000
+            axis.plot(steps, group["mean"], markersize=5, label=label, **styles[label])
             axis.fill_between(steps, group["mean"] - group["ci95"].fillna(0),
-                              group["mean"] + group["ci95"].fillna(0), color=style["color"], alpha=0.12)
+                              group["mean"] + group["ci95"].fillna(0), color=styles[label]["color"], alpha=0.12)
         axis.set(xlabel="training env steps (thousands)", title=f"ES on {body} joints")
         axis.grid(alpha=0.3)
     axes[0][0].set_ylabel("held-out return (mean ± 95% CI)")
