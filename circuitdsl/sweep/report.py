@@ -49,6 +49,14 @@ def _at_init(table: pd.DataFrame) -> pd.DataFrame:
     return table[table["generation"] == 0].sort_values("n", ascending=False, kind="stable")
 
 
+def _ordered(table: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    """The aggregated table in variant order, then by task, body size, trainer and checkpoint: the report does not
+    depend on which run finished first (a sweep with 1 worker and one with 2 write the same files)."""
+    rank = table["variant"].map({name: i for i, name in enumerate(names)})
+    columns = ["_rank", "args", "env", "joints", "trainer", "generation"]
+    return table.assign(_rank=rank).sort_values(columns, kind="stable").drop(columns="_rank").reset_index(drop=True)
+
+
 def variants(table: pd.DataFrame, order: list[str] | None = None) -> list[str]:
     """The table's variant names: those named in `order` first, in its order, then the rest as they first appear
     (so the summary and both figures list variants the same way, whichever run finished first)."""
@@ -62,6 +70,7 @@ def write(results_csv: Path, folder: Path, title: str, order: list[str] | None =
     `order` lists variant names in the order the table and legends show them (the spec's)."""
     results = pd.read_csv(results_csv)
     table = aggregate(results)
+    table = _ordered(table, variants(table, order))
     folder.mkdir(parents=True, exist_ok=True)
     table.to_csv(folder / "summary.csv", index=False)
     overview = summary(table, order)
