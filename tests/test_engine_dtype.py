@@ -127,6 +127,23 @@ circuit C {
     np.testing.assert_allclose(outputs["y"].numpy().ravel(), expected, rtol=1e-15)
 
 
+def test_float64_keeps_the_connectome_weights_float64() -> None:
+    # the touch circuit's weights are count * 0.1: in float32 0.1 is 1.5e-8 off, which a float64 run must not inherit
+    from circuitdsl.interop.matrices import matrices, stored_values
+
+    ir = circuitdsl.load("models/celegans_touch.circuit")
+    module = circuitdsl.compile(ir, dtype="float64")
+    weights = {p.id: matrices(ir, p, stored_values(module))[0] for p in ir.projections}
+    junctions = weights["N <-> N"] + weights["N <-> N"].T  # each junction listed once, its current flows both ways
+    state, v = module.initial_state(1), np.zeros(16)
+    for _ in range(3):
+        out = np.tanh(v)
+        drive = weights["N -> N"] @ out + junctions @ out - junctions.sum(1) * out + weights["touch -> N"].sum(1)
+        v = v + 10 / 50 * (drive - v)
+        _, state = module({"touch": torch.ones(1, 4, dtype=torch.float64)}, state)
+    np.testing.assert_allclose(state["N.v"].detach().numpy().ravel(), v, rtol=1e-14, atol=1e-16)
+
+
 def test_a_dtype_a_backend_cannot_honour_is_a_clear_error() -> None:
     with pytest.raises(CircuitRuntimeError, match="'bfloat16' is not supported; a circuit runs in float32 or float64"):
         circuitdsl.compile("models/ncap_swimmer.circuit", dtype="bfloat16")

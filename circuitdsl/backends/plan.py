@@ -84,7 +84,7 @@ class ProjectionPlan:
     source_index: np.ndarray | None = None  # ... the flat units of it the junctions join ...
     source_port: str | None = None  # ... and the port their current enters there
     gather: np.ndarray | None = None  # each synapse's element of the parameter (shared groups), if not offset/stride
-    factor: np.ndarray | None = None  # each synapse's fixed float32 factor (sign × scale of connectome data)
+    factor: np.ndarray | None = None  # each synapse's fixed factor (sign × scale of connectome data)
     delay_param: str | None = None  # learnable delays: the param of each synapse's delay ...
     delay_sigma: str | None = None  # ... and of the kernel width (the history is `delay` steps; see delays.py)
     operator: Operator | None = None  # fields: the operator (see operators.py) ...
@@ -167,10 +167,10 @@ def _projection(p: Projection, sizes: dict[str, list[int]], populations: dict[st
     if p.weight.index is not None:
         extra["gather"] = np.array(p.weight.index.data, dtype=np.int64)
     if p.weight.sign is not None or p.weight.scale is not None:
-        factor = np.ones(p.synapses, dtype=np.float32)
+        factor = np.ones(p.synapses)  # float64: a float64 circuit keeps count * 0.1 exact; the ops cast it to theirs
         for part in (p.weight.sign, p.weight.scale):
             if part is not None:
-                factor *= part.data.astype(np.float32)
+                factor *= part.data.astype(np.float64)
         extra["factor"] = factor
     if p.operator is not None:
         extra.update(operator=p.operator, channels=(_channels(p.source_shape), _channels(p.target_shape)),

@@ -79,6 +79,11 @@ def to_ir(shape: tuple[ir.Axis, ...], picks: tuple[AxisPick, ...]) -> tuple[ir.A
     return tuple(out)
 
 
+def as_list(selection: tuple[ir.AxisSel, ...] | None) -> list[ir.AxisSel] | None:
+    """A selection as the IR stores it (a list, or None for every unit)."""
+    return None if selection is None else list(selection)
+
+
 def result_shape(shape: tuple[ir.Axis, ...], picks: tuple[AxisPick, ...]) -> tuple[ir.Axis, ...]:
     axes = []
     for axis, pick in zip(shape, picks, strict=True):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 import numpy as np
 
@@ -89,6 +89,15 @@ class Rule:
     args: tuple[tuple[str, object], ...] = ()
 
 
+class ParamUse(NamedTuple):
+    """One projection's use of a param: the param is sized, and each use given its offset, from all of them."""
+
+    projection: str  # the projection's id
+    synapses: int  # how many weights it takes (per-edge sharing)
+    natural_shape: tuple[int, ...]  # the weight's shape when this is the param's only use
+    target: str  # the target population (per-population sharing)
+
+
 @dataclass
 class ParamHandle:
     """A declared `param`: its settings, and every projection that uses it (to size its tensor)."""
@@ -100,7 +109,7 @@ class ParamHandle:
     trainable: bool
     share: ir.Share
     span: Span
-    uses: list[tuple[str, int, tuple[int, ...], str]] = field(default_factory=list)  # (projection, synapses, natural shape, target)
+    uses: list[ParamUse] = field(default_factory=list)
     anonymous: bool = False
     mask: Any = None  # a numpy 0/1 weight-sparsity mask (flat), for a projection's own dense weight
 

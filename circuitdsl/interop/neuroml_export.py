@@ -8,8 +8,9 @@ tau = C / gL, gL = 1 uS, so that v in mV is circuitdsl's v), `neurons.Izhikevich
 continuous connections through a synapse giving weight x out(v_pre) nA; gap junctions electrical connections
 through a gap junction giving weight x (out(v_peer) - out(v)) nA; an input port becomes a constant current at a
 given value (NeuroML has no port for a signal from outside).  LEMS integrates with forward Euler at the
-simulation step, every synapse reading its peer as it was before the step: that is circuitdsl's step for
-recurrent projections and gap junctions; an instantaneous projection arrives one step later (approximate).
+simulation step, every synapse reading its peer as it was before the step whatever order jLEMS updates the cells
+in (neuroml_types says how): that is circuitdsl's step for recurrent projections and gap junctions; an
+instantaneous projection arrives one step later (approximate).
 """
 
 from __future__ import annotations
@@ -167,7 +168,7 @@ def _projection(export: NeuromlExport, projection: Projection, ir: CircuitIR, va
             neuroml.ContinuousConnectionInstanceW(
                 id=i, pre_cell=_cell(pre_id, source, pre), post_cell=_cell(post_id, export.cells[projection.target],
                                                                             post),
-                pre_component="silent_synapse", post_component=synapse, weight=float(matrix[post, pre]))
+                pre_component=neuroml_types.SOURCE, post_component=synapse, weight=float(matrix[post, pre]))
             for i, (post, pre) in enumerate(zip(posts, pres, strict=True))]
         export.network.continuous_projections.append(nml_projection)
     entry = report.add("projection", projection.id, "electricalProjection" if electrical else "continuousProjection",
@@ -224,8 +225,6 @@ def write(export: NeuromlExport, out: Path, steps: int) -> Path:
 
     from circuitdsl.interop import neuroml_run
 
-    if export.outputs:
-        export.doc.silent_synapses.append(neuroml.SilentSynapse(id="silent_synapse"))
     neuroml.writers.NeuroMLWriter.write(export.doc, str(out))
     stem = out.name.removesuffix(".nml").removesuffix(".net")
     types = out.with_name(f"{stem}.types.xml")
