@@ -6,7 +6,8 @@ median rounds; a ratio below 1 means the compiled circuit is faster.  One CPU th
 
 - NCAP swimmer step: torch eager at batch 1 and 256, under torch.compile (with --compile), the jitted JAX step,
   and a jitted 1000-step JAX scan at batch 1.
-- 1000 dm-control swim steps: the compiled torch policy's cost over physics alone, against a numpy NCAP's.
+- 1000 dm-control swim steps: the compiled policy's cost over physics alone (torch, and JAX with its step jitted),
+  against a numpy NCAP's.
 - Whole worm (302 neurons), 1000 steps: torch at batch 1 (hand: one dense matrix) and 64 (hand: the better of
   dense and CSR), and a jitted JAX scan against a hand JAX scan.
 - A fly-scale random graph (about 45,500 cells, 1.5 M synapses, from an edge-list NPZ), one step at batch 4 against
@@ -99,13 +100,20 @@ def ncap_jax(rounds: int) -> list[Row]:
     np.testing.assert_allclose(ours(params, state, q)[0]["torque"], theirs(params, clock, q)[1], atol=1e-6)
     step = ratio(lambda: jax.block_until_ready(ours(params, state, q)),
                  lambda: jax.block_until_ready(theirs(params, clock, q)), rounds, 200)
+    # the floor under the step's ratio: a program that only adds 1 to each of the 9 arrays the step returns (the
+    # output and 8 state entries, against the hand step's 2), from the same arguments; a jitted call on a CPU costs
+    # about 1 us per array it returns
+    floor = jax.jit(lambda p, s, x: ({"torque": x + 1}, {k: v + 1 for k, v in s.items()}))
+    empty = ratio(lambda: jax.block_until_ready(floor(params, state, q)),
+                  lambda: jax.block_until_ready(theirs(params, clock, q)), rounds, 200)
     x = jnp.asarray(np.random.default_rng(1).uniform(-1, 1, (1, 1000, 5)), jnp.float32)
     our_scan = jax.jit(lambda p, x: circuit.rollout(p, {"q": x})[0]["torque"])
     their_scan = jax.jit(lambda w, x: jax.lax.scan(_hand_ncap_jax(w), jnp.zeros((1, 1)), jnp.swapaxes(x, 0, 1))[1])
     np.testing.assert_allclose(our_scan(params, x), jnp.swapaxes(their_scan(params, x), 0, 1), atol=1e-6)
     scan = ratio(lambda: jax.block_until_ready(our_scan(params, x)),
                  lambda: jax.block_until_ready(their_scan(params, x)), rounds, 5)
-    return [("NCAP step, JAX jit, batch 1", *step), ("NCAP 1000-step JAX scan, batch 1", *scan)]
+    return [("NCAP step, JAX jit, batch 1", *step), ("  its floor: the same arguments and results, no work", *empty),
+            ("NCAP 1000-step JAX scan, batch 1", *scan)]
 
 
 class NumpyNCAP:
@@ -126,8 +134,19 @@ class NumpyNCAP:
         return (np.clip(bd - bv, 0, 1) - np.clip(bv - bd, 0, 1))[None]
 
 
-def swim(steps: int = 1000) -> Row:
-    """Seconds of policy per step over physics alone, compiled torch policy against the numpy NCAP."""
+class Still:
+    """No policy at all (zero torques): a swim run with it times the physics and the loop alone."""
+
+    def reset(self, batch: int) -> None:
+        pass
+
+    def act(self, observation: dict[str, np.ndarray]) -> np.ndarray:
+        return np.zeros((1, 5))
+
+
+def swim(backend: str, rounds: int, steps: int = 1000) -> Row:
+    """Seconds of policy per swim step over physics alone, the compiled policy (torch, or JAX with its step jitted)
+    against the numpy NCAP; each round times the physics alone, ours and the numpy NCAP, one after the other."""
     def run(policy: object) -> float:
         env = make_env(5, seed=0)
         observation = env.reset().observation
@@ -138,16 +157,14 @@ def swim(steps: int = 1000) -> Row:
             observation = env.step(action[0]).observation
         return time.perf_counter() - start
 
-    physics_env = make_env(5, seed=0)
-    physics_env.reset()
-    zeros = np.zeros(5)
-    start = time.perf_counter()
-    for _ in range(steps):
-        physics_env.step(zeros)
-    physics = time.perf_counter() - start
-    ours = [run(CircuitPolicy(circuitdsl.compile("models/ncap_swimmer.circuit"))) - physics for _ in range(3)]
-    theirs = [run(NumpyNCAP()) - physics for _ in range(3)]
-    return ("1000 swim steps: policy cost over physics, torch vs numpy NCAP", min(ours) / max(min(theirs), 1e-9),
+    policy = CircuitPolicy(circuitdsl.compile("models/ncap_swimmer.circuit", backend=backend))
+    run(policy)  # warm-up: the JAX step compiles on its first call
+    ours, theirs = [], []
+    for _ in range(rounds):
+        physics = run(Still())
+        ours.append(run(policy) - physics)
+        theirs.append(run(NumpyNCAP()) - physics)
+    return (f"1000 swim steps: policy cost over physics, {backend} vs numpy NCAP", min(ours) / max(min(theirs), 1e-9),
             statistics.median(ours) / max(statistics.median(theirs), 1e-9))
 
 
@@ -291,7 +308,7 @@ def main() -> None:
     groups: dict[str, Callable[[], list[Row]]] = {
         "ncap": lambda: ncap_torch(options.rounds, False) + (ncap_torch(options.rounds, True) if options.compile
                                                              else []),
-        "jax": lambda: ncap_jax(options.rounds), "swim": lambda: [swim()], "worm": lambda: worm(options.rounds),
+        "jax": lambda: ncap_jax(options.rounds), "swim": lambda: [swim("torch", options.rounds), swim("jax", options.rounds)], "worm": lambda: worm(options.rounds),
         "fly": lambda: fly(options.rounds)}
     chosen = [g for g in groups if not options.only or g in options.only.split(",")]
     print(f"torch {torch.__version__}, jax {jax.__version__}, 1 thread; ratio = circuitdsl / hand-written")

@@ -1,16 +1,24 @@
-"""Where a fused group should run dense and where as CSR: the thresholds of circuitdsl/backends/fusion.py.
+"""Where a fused group should run dense, as CSR or (JAX) in ELLPACK form: the thresholds of
+circuitdsl/backends/fusion.py and circuitdsl/backends/jax_lowering.py.
 
-For square groups of n units at several densities, one product with the [n, n] matrix (dense: `x @ m`; CSR:
-torch.sparse_csr_tensor) at batch 1 and 4, on one CPU thread, each the best of a few rounds.  A group runs dense
-when it has at most SMALL_CELLS cells, or at most DENSE_CELLS cells and a density above DENSE_ABOVE.
+torch: for square groups of n units at several densities, one product with the [n, n] matrix (dense: `x @ m`;
+CSR: torch.sparse_csr_tensor) at batch 1 and 4, on one CPU thread, each the best of a few rounds.  A group runs
+dense when it has at most SMALL_CELLS cells, or at most DENSE_CELLS cells and a density above DENSE_ABOVE.
 
-Run: `python -m benchmarks.lowerings` (under a minute).
+JAX (`--jax`): the same groups as the JAX backend runs them (a matmul, its CSR segment sum, the ELLPACK layers
+of circuitdsl/backends/ell.py), each inside a jitted 100-step scan of x <- tanh(op(x)), microseconds a step at
+batch 1 and 64; K is the group's number of layers (the most synapses any unit receives).
+
+Run: `python -m benchmarks.lowerings [--jax]` (under a minute; a few with --jax).
 """
 
 from __future__ import annotations
 
+import argparse
+import os
 import warnings
 
+import numpy as np
 import torch
 
 from benchmarks.timing import per_call
@@ -18,7 +26,7 @@ from circuitdsl.backends.fusion import DENSE_CELLS, SMALL_CELLS
 from circuitdsl.backends.plan import DENSE_ABOVE
 
 
-def main() -> None:
+def torch_table() -> None:
     torch.set_num_threads(1)
     generator = torch.Generator().manual_seed(0)
     print(f"thresholds: SMALL_CELLS {SMALL_CELLS}, DENSE_CELLS {DENSE_CELLS}, DENSE_ABOVE {DENSE_ABOVE}")
@@ -36,6 +44,48 @@ def main() -> None:
                     c = per_call(lambda x=x, m=csr: (m @ x.T).T, 20)
                     print(f"{n:>6}{density:>9.2f}{batch:>6}{d * 1e6:>11.1f}{c * 1e6:>10.1f}"
                           f"{'dense' if d < c else 'csr':>8}", flush=True)
+
+
+def jax_table(steps: int = 100) -> None:
+    os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
+    import jax
+    import jax.numpy as jnp
+
+    from circuitdsl.backends import ell
+    from circuitdsl.backends.jax_backend import JaxOps
+    from circuitdsl.backends.jax_lowering import DENSE_CELLS as JAX_DENSE_CELLS
+    from circuitdsl.backends.jax_lowering import ELL_LAYERS
+
+    ops, rng = JaxOps("float32"), np.random.default_rng(0)
+    print(f"thresholds: ELL_LAYERS {ELL_LAYERS}, DENSE_CELLS {JAX_DENSE_CELLS}; microseconds a step")
+    print(f"{'units':>6}{'density':>9}{'batch':>6}{'K':>5}{'dense':>10}{'csr':>10}{'ell':>10}")
+    for n in (128, 302, 1000):
+        for density in (0.01, 0.03, 0.1, 0.3):
+            matrix = (rng.random((n, n)) < density) * rng.standard_normal((n, n)).astype(np.float32)
+            rows, cols = np.nonzero(matrix)
+            values = jnp.asarray(matrix[rows, cols])
+            layout = ell.layout(rows, cols, n, n, ops)
+            layers = ell.weights(layout, values, ops)
+            csr = ops.csr(None, ops.asarray(rows), ops.asarray(cols), values, (n, n))
+            transposed = jnp.asarray(matrix.T)
+            products = {"dense": lambda x, m=transposed: x @ m,
+                        "csr": lambda x, m=csr: ops.csr_matmul(m, x),
+                        "ell": lambda x, lay=layout, w=layers: ell.product(lay, w, x, ops)}
+            for batch in (1, 64):
+                x = jnp.asarray(rng.standard_normal((batch, n)), jnp.float32)
+                times = []
+                for product in products.values():
+                    run = jax.jit(lambda x, f=product: jax.lax.scan(lambda c, _: (jnp.tanh(f(c)), None), x, None,
+                                                                    length=steps)[0])
+                    times.append(per_call(lambda r=run, x=x: jax.block_until_ready(r(x)), 5) / steps * 1e6)
+                print(f"{n:>6}{density:>9.2f}{batch:>6}{len(layout.columns):>5}"
+                      + "".join(f"{t:>10.1f}" for t in times), flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jax", action="store_true", help="the JAX backend's lowerings instead of torch's")
+    (jax_table if parser.parse_args().jax else torch_table)()
 
 
 if __name__ == "__main__":

@@ -86,6 +86,15 @@ class Over(Node):
 
 
 @dataclass(frozen=True)
+class Contraction(Node):
+    """`Q · K over head_dim`: two signals multiplied and summed over the named axes (an einsum)."""
+
+    left: Expr
+    right: Expr
+    axes: tuple[Ident, ...]
+
+
+@dataclass(frozen=True)
 class Arg(Node):
     """One argument of a call or one option of a declaration: `expr` or `name = expr`."""
 
@@ -142,7 +151,7 @@ class SetLit(Node):
 
 
 Expr = (Number | Quantity | String | Bool | Name | Unary | Binary | Conditional | Call | Subscript | Member | ListLit
-        | SetLit | Over)
+        | SetLit | Over | Contraction)
 
 
 # ---- declarations and statements -----------------------------------------------------------------

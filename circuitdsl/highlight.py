@@ -2,7 +2,8 @@
 
 Registered as the Pygments lexer `circuit` through the `pygments.lexers` entry point of pyproject.toml (the
 `highlight` extra installs Pygments).  The keyword list is the grammar's (a test compares them); a number
-followed by a name is a quantity, its unit highlighted; the element-wise functions of the language are builtins.
+followed by a name is a quantity, its unit highlighted; the element-wise functions of the language and its
+operations over named axes are builtins.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from pygments.lexer import RegexLexer, bygroups, words
 from pygments.token import Comment, Keyword, Name, Number, Operator, Punctuation, String, Whitespace
 
 from circuitdsl.functions import FUNCTIONS
+
+AXIS_OPERATIONS = ("sum", "mean", "softmax", "rename", "transpose", "split", "merge")  # elaborate/axis_ops.py; max
 
 # The grammar's keywords (grammars/circuit.lark), by role.
 DECLARATIONS = ("neuron", "circuit")
@@ -50,11 +53,11 @@ class CircuitLexer(RegexLexer):
             (words(CONSTANTS, suffix=r"\b"), Keyword.Constant),
             (rf"({_NUMBER})([\t ]*)({_UNIT})", bygroups(Number, Whitespace, Name.Constant)),
             (_NUMBER, Number),
-            (words(tuple(FUNCTIONS), suffix=r"\b(?=\s*\()"), Name.Builtin),
+            (words(tuple(FUNCTIONS) + AXIS_OPERATIONS, suffix=r"\b(?=\s*\()"), Name.Builtin),
             (rf"{_NAME}(?=\s*\()", Name.Function),
             (_NAME, Name),
             (r"<->|->|-\|", Operator),
-            (r"\.\.|\*\*|==|!=|<=|>=|[<>+\-*/%=]", Operator),
+            (r"\.\.|\*\*|==|!=|<=|>=|[<>+\-*/%=\u00b7@]", Operator),  # · and @: a contraction
             (r"[()\[\]{},:.]", Punctuation),
         ],
     }

@@ -353,9 +353,10 @@ def test_schema_validates_the_ir_of_the_models(capsys: Capture) -> None:
     schema = json.loads(out)
     assert code == 0 and schema["title"] == "CircuitIR"
     jsonschema.Draft202012Validator.check_schema(schema)
-    # every kind of IR content: templates, arrays of a connectome, operators and grids, delays, neuron params
+    # every kind of IR content: templates, arrays of a connectome, operators and grids, delays, neuron params,
+    # operations over named axes
     for file in (SEGMENTS, "models/celegans_touch.circuit", "models/operator_burgers.circuit",
-                 "models/delays_snn.circuit", "models/ctm_neurons.circuit"):
+                 "models/delays_snn.circuit", "models/ctm_neurons.circuit", "models/transformer_block.circuit"):
         if "celegans" in file and importlib.util.find_spec("cect") is None:
             continue
         for result in circuitdsl.check(file):

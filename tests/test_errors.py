@@ -573,7 +573,7 @@ def test_unclosed_bracket_points_at_the_opening_bracket() -> None:
     ("circuit C {\n  population A : Graded\n  A ->\n}\n", "expected an expression"),
     ("circuit C(n: int = 3 {\n}\n", "expected ')' or ','"),
     ("circuit C {\n  population A[n = 3 : Graded\n}\n", "expected ',' or ']'"),
-    ("circuit C {\n  population A : Graded\n  A -> A : one_to_one)\n}\n", "expected ',', 'over', '}' or a new line"),
+    ("circuit C {\n  population A : Graded\n  A -> A : one_to_one)\n}\n", "expected ',', '}' or a new line"),
     ("circuit C {\n  A B\n}\n", "expected '=', an arrow ('->', '-|' or '<->') or an operator"),
     ("import", "expected a name or a string"),
     ("}\n", "expected 'circuit', 'import', 'let', 'neuron', a docstring, a new line or the end of the file"),

@@ -93,6 +93,8 @@ def test_formatting_never_changes_the_elaborated_ir(path: Path, tmp_path: Path) 
     """Scrambled and formatted again, every circuit of every model elaborates to the same IR."""
     pytest.importorskip("cect") if "celegans" in path.name else None
     text = path.read_text(encoding="utf-8")
+    for other in path.parent.glob("*.circuit"):  # the files it imports, as they are
+        (tmp_path / other.name).write_text(other.read_text(encoding="utf-8"), encoding="utf-8")
     formatted = tmp_path / path.name
     formatted.write_text(format_source(scramble(text)), encoding="utf-8")
     before = [ir_without_spans(r.ir) for r in circuitdsl.check(path)]

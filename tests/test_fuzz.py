@@ -392,7 +392,7 @@ MUTATIONS = [_delete_span, _duplicate_line, _swap_tokens, _replace_token, _inser
 
 @pytest.mark.parametrize("path", MODELS, ids=lambda p: p.name)
 def test_models_load_unmutated(path: Path) -> None:
-    circuitdsl.loads(path.read_text(encoding="utf-8"), file=FILE)
+    circuitdsl.loads(path.read_text(encoding="utf-8"), file=str(path))  # imports are next to it
 
 
 @settings(FUZZ, max_examples=500)

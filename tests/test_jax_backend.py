@@ -84,6 +84,22 @@ def test_step_and_rollout_under_jit_equal_the_eager_ones(ir: circuitdsl.CircuitI
         np.testing.assert_allclose(jax.jit(circuit.rollout)(params, x)[0]["y"][:, t], outputs["y"], atol=1e-6)
 
 
+def test_eager_calls_trace_the_circuit_once_and_reuse_the_compiled_program(ir: circuitdsl.CircuitIR,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    circuit = circuitdsl.compile(ir, backend="jax")
+    program, traced = circuit._program(), []
+    step = program.step
+    monkeypatch.setattr(program, "step", lambda *args: traced.append(1) or step(*args))
+    params, x = circuit.init(), _inputs(2, 8)
+    first = circuit.rollout(params, x)[0]["y"]
+    once = len(traced)
+    again = circuit.rollout(params, x + 0.5)[0]["y"]  # new values, same shapes: no new trace
+    circuit.step(params, None, x[:, 0])
+    circuit.step(params, None, x[:, 1])
+    assert once >= 1 and len(traced) == once + 1  # the rollouts traced once, the steps once
+    assert not np.allclose(first, again)
+
+
 def test_vmap_over_a_batch_and_over_parameter_sets(ir: circuitdsl.CircuitIR) -> None:
     circuit = circuitdsl.compile(ir, backend="jax")
     params, x = circuit.init(), _inputs(4, 30)

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from circuitdsl.ir import axes
 from circuitdsl.ir.expr import NUMPY_FUNCTIONS, binary, fold, walk
 from circuitdsl.ir.model import Binary, Call, Cond, Const, Expr, Ref, Shared, Unary, Var
 
@@ -80,6 +81,7 @@ class ExprCompiler:
         self.functions: Mapping[str, Callable[..., Array]] = ops.functions
         self.to_float: Callable[[Array], Array] = ops.to_float
         self.clamp_between: Callable[[float, float], Callable[[Array], Array]] = ops.clamp_between
+        self.axes: axes.Primitives = ops.axes
         self.shared = shared
         self._entries: dict[object, _Outside] = {}
 
@@ -129,6 +131,9 @@ class ExprCompiler:
             return _call(self.functions[node.fn], kids)
         if isinstance(node, Cond):
             return _call(self.functions["where"], kids)
+        if isinstance(node, axes.AXIS_NODES):
+            xp = self.axes
+            return _call(lambda *operands: axes.apply(node, operands, xp), kids)
         raise TypeError(f"unknown expression {node!r}")
 
 
@@ -152,6 +157,8 @@ def _constant(node: Expr, kids: tuple[float, ...]) -> float:
             return float(binary(node.op, *kids))
         if isinstance(node, Cond):
             return float(np.asarray(NUMPY_FUNCTIONS["where"](*kids)))
+        if isinstance(node, axes.AXIS_NODES):  # elaboration gives a constant no axes: never reached
+            raise TypeError(f"an axis operation over constants: {node!r}")
         assert isinstance(node, Call)
         fn = node.fn
         return float(np.asarray(NUMPY_FUNCTIONS[fn](*kids)))

@@ -11,7 +11,8 @@ the mirror image into the source, so junctions fuse with the chemical synapses o
 
 Each group runs as one operation, chosen by size and density (`lowering`): `elementwise` (one one-to-one
 projection: x * w), `dense` (one matmul with the [port, X] matrix, built once per forward call) or `sparse`
-(one CSR product; thresholds measured, see DENSE_CELLS).  Operator projections and learnable delays are not
+(one CSR product; thresholds measured, see DENSE_CELLS); a backend may overrule the choice (`Choice`: JAX runs
+small groups as `ell`, circuitdsl/backends/jax_lowering.py).  Operator projections and learnable delays are not
 fused: they run as their own operations (circuitdsl/backends/program.py).
 """
 
@@ -95,13 +96,18 @@ class Group:
                 np.concatenate([t.post for t in self.terms]).astype(np.int64))
 
 
+Choice = Callable[[Group, str], str]
+"""A backend's own choice of a group's lowering (dense, sparse or ell), given the automatic one."""
+
+
 def fusable(p: ProjectionPlan) -> bool:
     """Whether a projection joins its target's group (operators and learnable delays run on their own)."""
     return p.operator is None and p.delay_param is None
 
 
-def groups(plan: Plan, force: str = "auto") -> dict[tuple[str, str], Group]:
-    """Every (population, port) that fusable projections reach, with its blocks, terms and lowering."""
+def groups(plan: Plan, force: str = "auto", choose: Choice | None = None) -> dict[tuple[str, str], Group]:
+    """Every (population, port) that fusable projections reach, with its blocks, terms and lowering; `choose`
+    lets a backend overrule the automatic choice (it gets the group and that choice)."""
     out: dict[tuple[str, str], Group] = {}
     sizes = signal_sizes(plan)
 
@@ -123,6 +129,8 @@ def groups(plan: Plan, force: str = "auto") -> dict[tuple[str, str], Group]:
         g.terms.append(Term(p, 1.0, _columns(plan, p, g, pre, sizes), _into(p.target_index, post)))
     for g in out.values():
         g.lowering = _lowering(g, force)
+        if choose is not None and force == "auto" and g.lowering != "elementwise":
+            g.lowering = choose(g, g.lowering)
     return out
 
 

@@ -29,10 +29,12 @@ from circuitdsl.backends.interface import (
     rollout_length,
     shaped_outputs,
 )
+from circuitdsl.backends.jax_lowering import choose
 from circuitdsl.backends.plan import Plan, make_plan
 from circuitdsl.backends.program import Program
-from circuitdsl.backends.record import resolve
+from circuitdsl.backends.record import Record, resolve
 from circuitdsl.backends.step import State, initial_state, state_layout, surrogate_derivative
+from circuitdsl.ir.composite import NumpyPrimitives, bind
 from circuitdsl.ir.model import CircuitIR
 from circuitdsl.ir.params import Sampler, initial_values, sampled_values
 
@@ -42,6 +44,20 @@ Params = dict[str, jax.Array]
 def _clamp(x: Any, lo: Any, hi: Any) -> jax.Array:
     """x limited to [lo, hi], with torch.clamp's gradient: 1 inside the closed interval, 0 outside."""
     return jnp.where(x < lo, lo, jnp.where(x > hi, hi, x))
+
+
+@partial(jax.custom_jvp, nondiff_argnums=(1, 2))
+def _clamp_constant(x: jax.Array, lo: float, hi: float) -> jax.Array:
+    """x limited to constant bounds [lo, hi]: one lax.clamp, with torch.clamp's gradient (1 on the closed
+    interval, as `_clamp`; lax.clamp's own is 0 at the bounds)."""
+    return jax.lax.clamp(jnp.asarray(lo, x.dtype), x, jnp.asarray(hi, x.dtype))
+
+
+@_clamp_constant.defjvp
+def _clamp_constant_jvp(lo: float, hi: float, primals: tuple[jax.Array], tangents: tuple[jax.Array]) -> tuple[
+        jax.Array, jax.Array]:
+    (x,), (dx,) = primals, tangents
+    return _clamp_constant(x, lo, hi), jnp.where((x >= lo) & (x <= hi), dx, jnp.zeros_like(dx))
 
 
 def _abs(x: Any) -> jax.Array:
@@ -54,24 +70,18 @@ def _step(x: Any) -> jax.Array:
     return (x > 0).astype(x.dtype if jnp.issubdtype(x.dtype, jnp.floating) else float)
 
 
-def _segments(x: jax.Array, size: float) -> jax.Array:
-    """[..., units * size] as [..., units, size]: a port's internal axis last."""
-    return x.reshape(*x.shape[:-1], -1, int(size))
+class JaxPrimitives(NumpyPrimitives):
+    """The primitives circuitdsl/ir/composite.py writes the composite functions over: jax.numpy's, with JAX's
+    top-k and gradient stop."""
 
+    def __init__(self) -> None:
+        super().__init__(jnp)
 
-def _absmax(x: jax.Array, size: float) -> jax.Array:
-    """The element of largest magnitude along the last axis, sign kept; its gradient goes to that element."""
-    segments = _segments(x, size)
-    pick = jnp.argmax(jnp.abs(segments), axis=-1)[..., None]
-    return jnp.take_along_axis(segments, pick, axis=-1)[..., 0]
+    def topk(self, x: jax.Array, k: int) -> jax.Array:
+        return jax.lax.top_k(x, k)[0]
 
-
-def _kwta(x: jax.Array, k: float) -> jax.Array:
-    """The k largest values of each sample (over all its units) kept, the rest zeroed; the mask is constant, so
-    losers get no gradient."""
-    fixed = jax.lax.stop_gradient(x).reshape(x.shape[:1] + (-1,) * (x.ndim > 1))  # [batch, units, 1]: [batch, units]
-    threshold = jax.lax.top_k(fixed, int(k))[0][..., -1:]
-    return x * (fixed >= threshold).astype(x.dtype).reshape(x.shape)
+    def stop_gradient(self, x: jax.Array) -> jax.Array:
+        return jax.lax.stop_gradient(x)
 
 
 _FUNCTIONS: dict[str, Callable[..., Any]] = {
@@ -92,12 +102,7 @@ _FUNCTIONS: dict[str, Callable[..., Any]] = {
     "step": _step,
     "sqrt": jnp.sqrt,
     "where": lambda c, a, b: jnp.where(jnp.asarray(c) > 0, a, b),
-    "reduce_sum": lambda x, size: _segments(x, size).sum(-1),
-    "reduce_max": lambda x, size: _segments(x, size).max(-1),
-    "reduce_absmax": _absmax,
-    "kwta": _kwta,
-    "matvec": lambda w, x: (w * x[..., None, :]).sum(-1),  # [units or 1, out, in] by [..., units, in]
-    "push": lambda h, x: jnp.concatenate([h[..., 1:], h[..., -1:] * 0.0 + x], -1),
+    **bind(JaxPrimitives()),  # reduce_*, kwta, matvec, push
 }
 
 
@@ -118,10 +123,39 @@ def _spike_backward(surrogate: str, slope: float, x: jax.Array, grad: jax.Array)
 _spike.defvjp(_spike_forward, _spike_backward)
 
 
+class JaxAxes:
+    """circuitdsl/ir/axes.py's numpy-named primitives in jax.numpy (einsum at full float32 precision)."""
+
+    def exp(self, x: jax.Array) -> jax.Array:
+        return jnp.exp(x)
+
+    def sqrt(self, x: jax.Array) -> jax.Array:
+        return jnp.sqrt(x)
+
+    def sum(self, x: jax.Array, axis: int | tuple[int, ...], keepdims: bool = False) -> jax.Array:
+        return jnp.sum(x, axis=axis, keepdims=keepdims)
+
+    def mean(self, x: jax.Array, axis: int | tuple[int, ...], keepdims: bool = False) -> jax.Array:
+        return jnp.mean(x, axis=axis, keepdims=keepdims)
+
+    def max(self, x: jax.Array, axis: int | tuple[int, ...], keepdims: bool = False) -> jax.Array:
+        return jnp.max(x, axis=axis, keepdims=keepdims)
+
+    def einsum(self, spec: str, *operands: jax.Array) -> jax.Array:
+        return jnp.einsum(spec, *operands, precision=jax.lax.Precision.HIGHEST)
+
+    def where(self, condition: np.ndarray, x: jax.Array, y: float) -> jax.Array:
+        return jnp.where(condition, x, y)
+
+    def transpose(self, x: jax.Array, axes: tuple[int, ...]) -> jax.Array:
+        return jnp.transpose(x, axes)
+
+
 class JaxOps:
     """The array operations the shared step semantics needs, in jax.numpy."""
 
     functions: Mapping[str, Callable[..., Any]] = _FUNCTIONS
+    axes = JaxAxes()
 
     def __init__(self, dtype: str = "float32") -> None:
         self.dtype = jnp.dtype(dtype)
@@ -152,7 +186,7 @@ class JaxOps:
 
     def clamp_between(self, lo: float, hi: float) -> Callable[[jax.Array], jax.Array]:
         """clamp(x, lo, hi) for constant bounds."""
-        return partial(_clamp, lo=lo, hi=hi)
+        return lambda x: _clamp_constant(jnp.asarray(x), lo, hi)
 
     def all_finite(self, x: jax.Array) -> bool | None:
         """Whether x holds no NaN or infinity; None inside a trace (no values to look at)."""
@@ -244,6 +278,7 @@ class JaxCircuit:
         self._layout = state_layout(self.plan)
         self.nonfinite = "warn"  # NaN / infinite inputs: "warn", "raise" or "ignore" (docs/engine.md)
         self._programs: dict[str, Program] = {}
+        self._jitted: dict[tuple[Any, ...], Callable[..., Any]] = {}
         self._program()
 
     def _program(self, dtype: str | None = None) -> Program:
@@ -251,7 +286,7 @@ class JaxCircuit:
         dtype = self.dtype if dtype is None else dtype
         if dtype not in self._programs:
             with jax.ensure_compile_time_eval():  # concrete arrays, also when first asked for inside a jit trace
-                self._programs[dtype] = Program(self.plan, JaxOps(_usable(dtype)), self.lowering)
+                self._programs[dtype] = Program(self.plan, JaxOps(_usable(dtype)), self.lowering, choose)
         return self._programs[dtype]
 
     def _params_dtype(self, params: Params) -> str:
@@ -287,21 +322,21 @@ class JaxCircuit:
         """One time step: (outputs, new state); a missing state starts from `initial_state`.  Everything runs in
         the parameters' dtype: inputs and state of another float type are converted to it.  `record`: as in
         `rollout`, each [batch, *shape]."""
-        program = self._program(self._params_dtype(params))
+        dtype = self._params_dtype(params)
+        program = self._program(dtype)
         flat = flat_inputs(self.ir, inputs, ("batch",), program.ops)
         check_finite(flat, self.nonfinite, program.ops)
         records = resolve(self.plan, record)
-        batch = batch_of(flat, state)
-        state = self._state(state, program, batch)
-        outputs, new_state = program.step(program.prepare(self._named(params)), flat, state, batch, records)
-        return shaped_outputs(self.ir, outputs), new_state
+        state = self._state(state, program, batch_of(flat, state))
+        return self._compiled(self._step, dtype, tuple(records))(params, flat, state)
 
     def rollout(self, params: Params, inputs: Mapping[str, Any] | Any | None = None, state: State | None = None,
                 steps: int | None = None, record: Sequence[str] | None = None) -> tuple[dict[str, jax.Array], State]:
         """Run over time with `jax.lax.scan`: inputs [batch, time, *shape] (or `steps` for a circuit without
         inputs); outputs come back [batch, time, *shape], with the final state, and so does each name in `record`
         (`pop`, `pop.state`, `pop.let`; docs/engine.md), keyed by that name."""
-        program = self._program(self._params_dtype(params))
+        dtype = self._params_dtype(params)
+        program = self._program(dtype)
         sequence = flat_inputs(self.ir, inputs, ("batch", "time"), program.ops)
         check_finite(sequence, self.nonfinite, program.ops)
         length = rollout_length(sequence, steps)
@@ -310,6 +345,28 @@ class JaxCircuit:
         state = self._state(state, program, batch)
         if length == 0:
             return empty_outputs(self.ir, records, batch, program.ops), state
+        return self._compiled(self._rollout, dtype, tuple(records), length)(params, sequence, state)
+
+    def _compiled(self, run: Callable[..., Any], dtype: str, *static: Any) -> Callable[..., Any]:
+        """`run` for a dtype and static arguments, jitted once: the arguments were checked outside, so an eager
+        call runs one compiled program (a rollout's scan is not traced and compiled again on every call), and a
+        call inside the user's own jit, grad or vmap is traced into theirs."""
+        key = (run.__name__, dtype, *static)
+        if key not in self._jitted:
+            self._jitted[key] = jax.jit(partial(run, self._program(dtype), *static))
+        return self._jitted[key]
+
+    def _step(self, program: Program, records: tuple[Record, ...], params: Params, flat: dict[str, jax.Array],
+              state: State) -> tuple[dict[str, jax.Array], State]:
+        """One step on checked arguments."""
+        outputs, new_state = program.step(program.prepare(self._named(params)), flat, state,
+                                          batch_of(flat, state), records)
+        return shaped_outputs(self.ir, outputs), new_state
+
+    def _rollout(self, program: Program, records: tuple[Record, ...], length: int, params: Params,
+                 sequence: dict[str, jax.Array], state: State) -> tuple[dict[str, jax.Array], State]:
+        """A rollout of `length` >= 1 steps on checked arguments."""
+        batch = batch_of(sequence, state)
         prepared = program.prepare(self._named(params))  # once, outside the scan
         carried = program.carried(self._layout)
 

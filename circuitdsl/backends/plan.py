@@ -36,6 +36,9 @@ one matmul (its weights scattered into the matrix each step); a sparser one gath
 one CPU thread (200 units, recurrent): sparse is faster below about 5% at batch 64 and below about 30% at
 batch 1, in torch and in JAX; 10% lies between, and dense only gains on accelerators."""
 
+AXIS_OPERATORS: Final = ("linear", "layer_norm")
+"""Operator kinds on any named axes (circuitdsl/ir/axes.py), not on a field's grid."""
+
 LOWERINGS: Final = ("auto", "dense", "sparse")
 """`auto` picks each projection's lowering by its rule and density; `dense` and `sparse` force one for all."""
 
@@ -90,6 +93,7 @@ class ProjectionPlan:
     operator: Operator | None = None  # fields: the operator (see operators.py) ...
     channels: tuple[int, int] = (1, 1)  # ... the channels it maps from and to ...
     grid: tuple[int, ...] = ()  # ... and the points of each grid axis it acts on
+    named: tuple[Axis, ...] = ()  # a linear or layer_norm operator: the source's named axes
 
 
 @dataclass(frozen=True)
@@ -176,6 +180,8 @@ def _projection(p: Projection, sizes: dict[str, list[int]], populations: dict[st
         extra.update(operator=p.operator, channels=(_channels(p.source_shape), _channels(p.target_shape)),
                      grid=tuple(a.size for a in p.target_shape if a.domain is not None))
         rule = force = "operator"
+        if p.operator.kind in AXIS_OPERATORS:
+            extra["named"] = tuple(p.source_shape)
     if p.learnable_delay is not None:  # each synapse reads its own mix of the history: gather, then scatter
         extra.update(delay_param=p.learnable_delay.param, delay_sigma=p.learnable_delay.sigma)
         force = "sparse"

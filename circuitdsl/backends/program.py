@@ -20,13 +20,14 @@ from typing import Any
 
 import numpy as np
 
-from circuitdsl.backends import delays, operators
+from circuitdsl.backends import delays, ell, operators
 from circuitdsl.backends.closures import Compiled, ExprCompiler, value
-from circuitdsl.backends.fusion import Block, Group, fusable, groups, signal_sizes
+from circuitdsl.backends.fusion import Block, Choice, Group, fusable, groups, signal_sizes
 from circuitdsl.backends.neurons import NeuronProgram
-from circuitdsl.backends.plan import Plan, ProjectionPlan, flat_index
+from circuitdsl.backends.plan import AXIS_OPERATORS, Plan, ProjectionPlan, flat_index
 from circuitdsl.backends.record import Record
 from circuitdsl.backends.step import Ops, State, as_batch
+from circuitdsl.ir import axes
 from circuitdsl.ir.model import Operator, Ref, Var
 from circuitdsl.ir.operators import bias_shape
 from circuitdsl.ir.params import effective
@@ -61,10 +62,10 @@ class _Port:
 class Program:
     """A plan lowered for one backend (its `ops`, which fix dtype and device)."""
 
-    def __init__(self, plan: Plan, ops: Ops, lowering: str = "auto") -> None:
+    def __init__(self, plan: Plan, ops: Ops, lowering: str = "auto", choose: Choice | None = None) -> None:
         self.plan, self.ops = plan, ops
         self.exprs = ExprCompiler(ops, plan.ir.shared)
-        self.groups = groups(plan, lowering)
+        self.groups = groups(plan, lowering, choose)
         self.sizes = signal_sizes(plan)
         self._arrays: dict[str, Any] = {}
         self.past_reads: set[str] = set()  # the `pop:out` state entries a step reads (recurrent edges, junctions)
@@ -103,13 +104,16 @@ class Program:
             return
         cells = post * g.width + pre
         unique, inverse = np.unique(cells, return_inverse=True)
-        if g.lowering == "sparse":
+        if g.lowering in ("sparse", "ell"):
             rows, cols = unique // g.width, unique % g.width
-            crow = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=g.size))])
-            self._arrays[f"{key}:csr"] = (ops.asarray(crow), ops.asarray(rows), ops.asarray(cols), len(unique))
+            if g.lowering == "ell":
+                self._arrays[f"{key}:ell"] = ell.layout(rows, cols, g.size, g.width, ops)
+            else:
+                crow = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=g.size))])
+                self._arrays[f"{key}:csr"] = (ops.asarray(crow), ops.asarray(rows), ops.asarray(cols), len(unique))
             count, cells = len(unique), inverse.reshape(-1)
-        else:
-            count = g.size * g.width
+        else:  # the [X, port] matrix the product takes, row-major: built without a transpose per call
+            count, cells = g.size * g.width, pre * g.size + post
         if len(unique) == len(cells):  # one synapse per cell: a gather fills the matrix (or the CSR values)
             at = np.full(count, self._zero, dtype=np.int64)
             scale = np.ones(count)
@@ -233,7 +237,9 @@ class Program:
             cells, count = repeats
             values = ops.scatter_add(count, cells, values.reshape(1, -1)).reshape(-1)
         if g.lowering == "dense":
-            return values.reshape(g.size, g.width).T
+            return values.reshape(g.width, g.size)
+        if g.lowering == "ell":
+            return ell.weights(self._arrays[f"{key}:ell"], values, ops)
         crow, rows, cols, _ = self._arrays[f"{key}:csr"]
         return ops.csr(crow, rows, cols, values, (g.size, g.width))
 
@@ -275,6 +281,8 @@ class Program:
                 total = x * operator
             elif g.lowering == "dense":
                 total = x @ operator
+            elif g.lowering == "ell":
+                total = ell.product(self._arrays[f"{g.target}:{g.port}:ell"], operator, x, ops)
             else:
                 total = ops.csr_matmul(operator, x)
         for p in port.solo:
@@ -301,12 +309,27 @@ class Program:
     def _operator(self, p: ProjectionPlan, operator: Operator, weights: Mapping[str, Array], source: Array) -> Array:
         """A field [batch, in channels * grid points] through p's operator, plus its function-valued bias if any:
         [batch, out channels * grid points]."""
+        if operator.kind in AXIS_OPERATORS:
+            return _axis_operator(p, operator, weights, source, self.ops.axes)
         (channels_in, channels_out), ops, grid = p.channels, self.ops, list(p.grid)
         out = operators.apply(operator, weights[p.param], source.reshape(-1, channels_in, *grid), channels_out, ops)
         if operator.bias is not None:
             coefficients = weights[operator.bias].reshape(bias_shape(operator, channels_out))
             out = out + operators.bias(coefficients, grid, operator.periodic, ops)
         return out.reshape(-1, channels_out * math.prod(grid))
+
+
+def _axis_operator(p: ProjectionPlan, operator: Operator, weights: Mapping[str, Array], source: Array,
+                   xp: axes.Primitives) -> Array:
+    """A learned map over one named axis of the source: `linear` (matrix [out, in], bias [out]) or `layer_norm`
+    (scale and shift [n]), [batch, target units]."""
+    assert operator.channel is not None
+    bias = None if operator.bias is None else weights[operator.bias]
+    if operator.kind == "linear":
+        n = next(a.size for a in p.named if a.name == operator.channel)
+        matrix = weights[p.param].reshape(-1, n)
+        return axes.linear(source, p.named, operator.channel, matrix, bias, xp)
+    return axes.layer_norm(source, p.named, operator.channel, weights[p.param], bias, xp)
 
 
 def _synapse_elements(plan: Plan) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from circuitdsl.backends.plan import Plan
+from circuitdsl.ir.axes import Primitives
 from circuitdsl.ir.expr import evaluate
 from circuitdsl.ir.model import Ref, Var
 
@@ -26,6 +27,9 @@ class Ops(Protocol):
     """What a backend provides: array creation, indexing, and the element-wise functions by name."""
 
     functions: Mapping[str, Callable[..., Array]]
+
+    @property
+    def axes(self) -> Primitives: ...  # numpy-named functions for the operations over named axes (ir/axes.py)
 
     def asarray(self, values: np.ndarray) -> Array: ...
     def zeros(self, batch: int, n: int) -> Array: ...

@@ -1,8 +1,10 @@
 """Diagrams drawn from the IR alone: `draw(ir)` gives a graphviz `Digraph` in the field's notation.
 
 Two views: `folded` (a box per population, repeated sub-circuits folded into one cluster marked ×N, named axes
-on wires) and `unrolled` (one node per neuron).  The graphviz Python package builds DOT text; rendering an image
-needs graphviz's `dot` program (see `GraphvizNotInstalled`).  See docs/diagrams.md for the notation.
+on wires) and `unrolled` (one node per neuron).  A circuit on named axes (learned maps, attention) is drawn
+folded in the notation of Neural Circuit Diagrams (circuitdsl/draw/ncd.py).  The graphviz Python package builds
+DOT text; rendering an image needs graphviz's `dot` program (see `GraphvizNotInstalled`).  See docs/diagrams.md
+for the notation.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ or the iterations of a `for` loop) fold into one edge whose label says which rep
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -14,10 +15,10 @@ from dataclasses import dataclass, field
 import graphviz
 import numpy as np
 
-from circuitdsl.draw import notation, text
+from circuitdsl.draw import glyphs, ncd, notation, text
 from circuitdsl.draw.hierarchy import End, Group, Hierarchy, Resolved, Resolver
 from circuitdsl.draw.units import selected_axes
-from circuitdsl.ir.model import Axis, AxisSel, CircuitIR, Instance, Population, Projection, Wire
+from circuitdsl.ir.model import Axis, AxisSel, CircuitIR, Expr, Instance, Population, Projection, Wire
 from circuitdsl.ir.units import selected_units
 
 _POPULATION = {"shape": "box", "style": "rounded,filled", "fillcolor": "#FFF7E0", "color": "#8A6D3B"}
@@ -29,6 +30,7 @@ _OPERATION = {"shape": "box", "style": "rounded,filled", "fillcolor": "#F4F4F4",
               "height": "0.3"}
 _CLUSTER = {"style": "rounded", "color": "gray40", "fontsize": "12", "labeljust": "l", "margin": "12"}
 _LEGEND = "shared parameters"
+_SIGNS = "synapse signs"
 
 
 @dataclass
@@ -39,6 +41,7 @@ class _Item:
     target: End
     member: Instance  # the instance whose repeats fold this wire
     context: Group  # where an operation on the way (`clamp(q, 0, 1)`) is drawn
+    expr: Expr  # the signal the wire carries, as the IR writes it
     projection: Projection | None = None
     shape: Sequence[Axis] = ()  # the axes a wire that is not a projection carries
     target_select: Sequence[AxisSel] | None = None
@@ -46,12 +49,14 @@ class _Item:
 
 @dataclass
 class _Edge:
-    """Items folded together, and where they are drawn: from `sources`, through `via` (an operation), to `target`."""
+    """Items folded together, and where they are drawn: from `sources`, through the nodes of `chain` (what the wire
+    computes, a learned map's glyph), to `target`."""
 
     sources: list[str]
     target: str
     items: list[_Item] = field(default_factory=list)
-    via: str | None = None
+    chain: list[str] = field(default_factory=list)
+    fed: bool = False  # its sources are already wired into the glyphs of what it computes (a circuit diagram)
     loop: bool = False  # onto the node it leaves: described in that node, not on the loop
 
 
@@ -78,6 +83,12 @@ class _FoldedView:
         self.declared: set[str] = set()
         self.operations = 0
         self.loops: dict[str, list[_Edge]] = {}  # a population's projections onto itself, described in its box
+        self.ncd = ncd.applies(ir)  # drawn as a Neural Circuit Diagram (circuitdsl/draw/ncd.py)
+        self.parallel = ncd.parallel_axes(ir) if self.ncd else set()
+        self.decomposer = ncd.Decomposer(self.hierarchy, self.resolver, self._place, self.parallel)
+        self.homes: dict[str, Group] = {}  # the group each node is declared in, where a copy point beside it goes
+        self.wires: list[tuple[str, str, dict[str, str]]] = []
+        self.absorbed: dict[str, _Edge] = {}  # Identity populations drawn as the learned map that feeds them
 
     # ---- structure ---------------------------------------------------------------------------------
     def box(self, group: Group) -> Group | None:
@@ -102,31 +113,39 @@ class _FoldedView:
     def build(self) -> graphviz.Digraph:
         """The whole diagram: clusters nested as the instances are, nodes, then edges and the legend."""
         defaults = notation.graph_defaults(f"{self.ir.name}  (folded)")
+        spacing = {"ranksep": "0.2"} if self.ncd else {}  # every wire's label keeps its ranks apart already
         graph = graphviz.Digraph(self.ir.name, graph_attr={**defaults["graph"], "rankdir": "LR", "nodesep": "0.3",
-                                                            "ranksep": "0.45", "newrank": "true"},
+                                                            "ranksep": "0.45", "newrank": "true", **spacing},
                                  node_attr=defaults["node"], edge_attr=defaults["edge"])
         self.clusters[""] = graph
         for group in self.hierarchy.groups():
             if group.parent is not None and self.box(group) is None:
                 name, what = (text.html(part) for part in group.title())
+                region = {"style": "rounded,filled", "fillcolor": glyphs.region(group.level)} if self.ncd else {}
                 self.clusters[group.id] = graphviz.Digraph(f"cluster_{group.id}", graph_attr={
-                    **_CLUSTER, "label": f"<<B>{name}</B> : {what}>", "penwidth": "2" if group.letter else "1"})
+                    **_CLUSTER, "label": f"<<B>{name}</B> : {what}>", "penwidth": "2" if group.letter else "1",
+                    **region})
         edges = self._fold(self._items())
         for edge in edges:
-            if not self._computes(edge) and all(_node(s) == _node(edge.target) for s in edge.sources):
+            if not self._computes(edge) and not self._mapped(edge) and \
+                    all(_node(s) == _node(edge.target) for s in edge.sources):
                 edge.loop = True
                 self.loops.setdefault(_node(edge.target), []).append(edge)
+        incoming = Counter(_node(edge.target) for edge in edges)
+        self.absorbed = {_node(e.target): e for e in edges if self._absorbs(e, incoming)}
         self._ports()
-        self._populations()
+        self._populations(incoming)
         for edge in edges:
             self._operation(edge)
+        for edge in edges:
+            self._draw(edge)
+        copies = self._copies()
         self._boxes()
         for group in reversed(list(self.hierarchy.groups())):  # children into parents, innermost first
             if group.parent is not None and group.id in self.clusters:
                 self.holder(self.drawn_parent(group)).subgraph(self.clusters[group.id])
         self._borders(graph)
-        for edge in edges:
-            self._draw(graph, edge)
+        self._emit(graph, copies)
         self._legend(graph, edges)
         return graph
 
@@ -137,6 +156,9 @@ class _FoldedView:
         if shown:
             display = {name: self.hierarchy.param_display(name) for name in shown}
             graph.node(_LEGEND, notation.legend(self.ir, shown, display), shape="plain")
+        mixed = [(self._lines(edge)[0], signs) for edge in edges if (signs := self._mixed(edge)) is not None]
+        if mixed:
+            graph.node(_SIGNS, notation.signs_legend(mixed), shape="plain")
 
     def _borders(self, graph: graphviz.Digraph) -> None:
         """Inputs on the left border, outputs on the right."""
@@ -149,16 +171,28 @@ class _FoldedView:
             for output in self.ir.outputs:
                 outputs.node(output.name, _node_label(output.name, [], output.shape), **_OUTPUT)
 
-    def _populations(self) -> None:
-        """A node per population, once per folded group, in its cluster."""
+    def _populations(self, incoming: Counter[str]) -> None:
+        """A node per population, once per folded group, in its cluster (in a circuit diagram, a stateless one as
+        the glyph of its function; `incoming` counts the wires it sums)."""
         for population in self.ir.populations:
             group = self.hierarchy.group_of[population.instance]
             node = self._population_node(population.name)
             if self.box(group) is not None or node in self.declared:
                 continue
             self.declared.add(node)
-            self.holder(group).node(node, self._population_label(population, self.loops.get(node, [])),
-                                    **_POPULATION)
+            model = self.ir.neurons[population.model]
+            local = self.hierarchy.local(population.name, population.instance)
+            if node in self.absorbed:
+                projection = self.absorbed[node].items[0].projection
+                assert projection is not None and projection.operator is not None
+                self._declare(group, node, ncd.operator_glyph(projection.operator, local, projection.source_shape,
+                                                              self._rule([projection])))
+                continue
+            if self.ncd and node not in self.loops and ncd.stateless(model):
+                self._declare(group, node, ncd.population_glyph(local, model, incoming[node]))
+                continue
+            self._declare(group, node, {"label": self._population_label(population, self.loops.get(node, [])),
+                                        **_POPULATION})
 
     def _population_label(self, population: Population, loops: list[_Edge]) -> str:
         """Name, neuron model, shape; and its projections onto itself, whose labels would crowd a loop."""
@@ -181,7 +215,7 @@ class _FoldedView:
                 continue
             for wires in (_union(m.bound for m in group.members), _union(m.exported for m in group.members)):
                 for port, shape in wires.items():
-                    self.holder(group).node(f"{group.id}/{port}", _node_label(port, [], shape), **_PORT)
+                    self._declare(group, f"{group.id}/{port}", {"label": _node_label(port, [], shape), **_PORT})
 
     def _boxes(self) -> None:
         """Sub-circuits deeper than `depth`: one box each, its ports as cells that wires attach to."""
@@ -203,23 +237,23 @@ class _FoldedView:
             source = resolver.resolve(projection.source, context)
             target = End("population", projection.target, projection.port)
             items.append(_Item(source, target, self._member(context, source), hierarchy.group_of[context.name],
-                               projection, target_select=projection.target_select))
+                               projection.source, projection, target_select=projection.target_select))
         for instance in list(hierarchy.instances.values())[1:]:
             parent = hierarchy.parent_of[instance.name]
             for wire in instance.bound:
                 source = resolver.resolve(wire.expr, parent)
                 items.append(_Item(source, End("port_in", instance.name, wire.port), instance,
-                                   hierarchy.group_of[parent.name], shape=wire.shape))
+                                   hierarchy.group_of[parent.name], wire.expr, shape=wire.shape))
             for wire in instance.exported:
                 source = resolver.resolve(wire.expr, instance)
                 items.append(_Item(source, End("port_out", instance.name, wire.port), instance,
-                                   hierarchy.group_of[instance.name], shape=wire.shape))
+                                   hierarchy.group_of[instance.name], wire.expr, shape=wire.shape))
         root = self.ir.hierarchy
         for output in self.ir.outputs:
             for piece in output.pieces:
                 source = resolver.resolve(piece.expr, root)
                 items.append(_Item(source, End("output", output.name), self._member(root, source),
-                                   self.hierarchy.root, shape=selected_axes(output.shape, piece.select),
+                                   self.hierarchy.root, piece.expr, shape=selected_axes(output.shape, piece.select),
                                    target_select=piece.select))
         return items
 
@@ -287,37 +321,117 @@ class _FoldedView:
         first = edge.items[0]
         return not first.source.plain and self.box(first.context) is None
 
-    def _operation(self, edge: _Edge) -> None:
-        """A node for what a wire computes on the way (`clamp(q[0:4], 0, 1)`, `Md - Mv`), in its sub-circuit."""
-        if not self._computes(edge):
-            return
+    def _absorbs(self, edge: _Edge, incoming: Counter[str]) -> bool:
+        """Whether an edge's target is an Identity population that only this learned map feeds: in a circuit
+        diagram it is drawn as the map's glyph (`L` named after it), its signal the map's output."""
+        node = _node(edge.target)
         first = edge.items[0]
-        self.operations += 1
-        edge.via = f"{first.context.id}/expr {self.operations}" if first.context.id else f"expr {self.operations}"
-        label = text.fill(first.source.template, [item.source.slots for item in edge.items])
-        self.holder(first.context).node(edge.via, f"<{text.html(label)}>", **_OPERATION)
+        if not self._mapped(edge) or first.projection is None or incoming[node] != 1 or node in self.loops:
+            return False
+        population = self.populations.get(first.projection.target)
+        return population is not None and node == edge.target and self.box(self.hierarchy.group_of[
+            population.instance]) is None and self.ir.neurons[population.model].definition == "Identity"
 
-    def _draw(self, graph: graphviz.Digraph, edge: _Edge) -> None:
-        """The edge, through its operation node if it computes something."""
+    def _mapped(self, edge: _Edge) -> bool:
+        """Whether an operator projection is drawn as a learned map's glyph on its wire (in a circuit diagram)."""
+        projection = edge.items[0].projection
+        return self.ncd and projection is not None and projection.operator is not None
+
+    def _operation(self, edge: _Edge) -> None:
+        """Nodes for what a wire computes on the way, in its sub-circuit: in a circuit diagram, each operation's
+        glyph and a learned map's glyph; else one node with the expression (`clamp(q[0:4], 0, 1)`, `Md - Mv`)."""
+        first = edge.items[0]
+        prefix = f"{first.context.id}/" if first.context.id else ""
+        if self._computes(edge) and self.ncd and len(edge.items) == 1:
+            made = self.decomposer.expression(first.expr, self._written_in(first), prefix)
+            for ident, attrs in made.nodes:
+                self._declare(first.context, ident, attrs)
+            self.wires += [(tail, head, {**glyphs.WIRE, **_labelled(label)}) for tail, head, label in made.wires]
+            edge.chain.append(made.root)
+            edge.fed = True
+        elif self._computes(edge):
+            self.operations += 1
+            ident = f"{prefix}expr {self.operations}"
+            label = text.fill(first.source.template, [item.source.slots for item in edge.items])
+            self._declare(first.context, ident, {"label": f"<{text.html(label)}>", **_OPERATION})
+            edge.chain.append(ident)
+        if self._mapped(edge) and first.projection is not None and first.projection.operator is not None and \
+                _node(edge.target) not in self.absorbed:
+            self.operations += 1
+            ident = f"{prefix}map {self.operations}"
+            target = self.populations[first.projection.target]
+            name = self.hierarchy.local(target.name, target.instance)
+            self._declare(first.context, ident,
+                          ncd.operator_glyph(first.projection.operator, name, first.projection.source_shape,
+                                             self._rule([first.projection])))
+            edge.chain.append(ident)
+
+    def _written_in(self, item: _Item) -> Instance:
+        """The instance whose scope a wire's expression is written in."""
+        if item.projection is not None:
+            return self.hierarchy.instances[item.projection.instance]
+        if item.target.kind == "port_in":
+            return self.hierarchy.parent_of[item.target.name]
+        if item.target.kind == "port_out":
+            return self.hierarchy.instances[item.target.name]
+        return self.ir.hierarchy
+
+    def _declare(self, group: Group, ident: str, attrs: dict[str, str]) -> None:
+        """A node in the cluster of `group`, remembered there (a copy point of its signal goes beside it)."""
+        self.homes[ident] = group
+        self.holder(group).node(ident, **attrs)
+
+    def _draw(self, edge: _Edge) -> None:
+        """The edge's wires, through the nodes of what it computes; the last one gets its glyph and label."""
         attrs = self._style(edge)
         lines = self._lines(edge)
         if lines and not edge.loop:
             attrs["label"] = _table(lines)
-        if edge.via is None:
-            for source in edge.sources:
-                graph.edge(source, edge.target, **attrs)
-            return
-        for source in edge.sources:
-            graph.edge(source, edge.via, **notation.WIRE)
-        graph.edge(edge.via, edge.target, **attrs)
+        nodes = [*edge.chain, edge.target]
+        if not edge.fed:
+            into = self._into(edge) if edge.chain else attrs
+            self.wires += [(source, nodes[0], into) for source in edge.sources]
+        between = dict(glyphs.WIRE if self.ncd else notation.WIRE)
+        if self.ncd and edge.items[0].projection is not None:
+            between.update(_labelled(ncd.wire_label(edge.items[0].projection.source_shape, self.parallel)))
+        self.wires += [(tail, head, between) for tail, head in itertools.pairwise(nodes[:-1])]
+        if edge.chain:
+            self.wires.append((nodes[-2], edge.target, attrs))
+
+    def _into(self, edge: _Edge) -> dict[str, str]:
+        """A wire from a source into the first operation of an edge: in a circuit diagram, labelled with its axes."""
+        if not self.ncd:
+            return dict(notation.WIRE)
+        first = edge.items[0]
+        shape = first.projection.source_shape if first.projection is not None else first.shape
+        return {**glyphs.WIRE, **_labelled(ncd.wire_label(shape, self.parallel))}
+
+    def _copies(self) -> dict[str, str]:
+        """In a circuit diagram, a copy point (a dot, beside its node) for each signal that several wires read."""
+        if not self.ncd:
+            return {}
+        tails = Counter(tail for tail, _, _ in self.wires)
+        copies = {tail: f"{_node(tail)} copy" for tail, n in tails.items() if n > 1}
+        for tail, point in copies.items():
+            self._declare(self.homes.get(_node(tail), self.hierarchy.root), point, dict(glyphs.COPY))
+        return copies
+
+    def _emit(self, graph: graphviz.Digraph, copies: dict[str, str]) -> None:
+        """Every wire, those of a copied signal from its copy point."""
+        for tail, point in copies.items():
+            graph.edge(tail, point, **glyphs.WIRE)
+        for tail, head, attrs in self.wires:
+            graph.edge(copies.get(tail, tail), head, **attrs)
 
     def _style(self, edge: _Edge) -> dict[str, str]:
         """Glyph and colour: the synapse's for a projection (its shared parameter's colour), a grey wire else."""
         projection = edge.items[0].projection
-        if projection is None:
-            return dict(notation.WIRE)
+        if projection is None or self._mapped(edge):
+            return dict(glyphs.WIRE if self.ncd else notation.WIRE)
         param = self.parameters[projection.weight.param]
         attrs = notation.synapse(projection, param)
+        if self._mixed(edge) is not None:
+            attrs.update(notation.MIXED)
         colour = self.colours.get(param.name)
         if colour:
             attrs.update(color=colour, fontcolor=colour)
@@ -327,12 +441,36 @@ class _FoldedView:
         """The label of an edge as HTML lines: weight and rule, what the wire carries (unless it is `own`), notes."""
         lines = []
         projections = [i.projection for i in edge.items if i.projection is not None]
+        if self._mapped(edge):  # its glyph says what it is; into a map drawn as its target, the map's input
+            carried = self._target_axes(edge) if _node(edge.target) not in self.absorbed else \
+                ncd.wire_label(projections[0].source_shape, self.parallel)
+            return [text.html(line) for line in (self._repeats(edge), carried, self._extras(edge)) if line]
         if projections:
             weight = text.html(self._weight(projections))
             if projections[0].weight.param in self.colours:
                 weight = f"<B>{weight}</B>"
             lines.append(f"{weight} · {text.html(self._rule(projections))}")
+            signs = self._mixed(edge)
+            if signs is not None:
+                lines.append(text.html(notation.mixed(*signs)))
         return lines + [text.html(line) for line in (self._axes(edge), self._extras(edge)) if line and line != own]
+
+    def _target_axes(self, edge: _Edge) -> str:
+        """The axes a learned map's wire brings to its target (`Bd[1:5]` where it reaches a selection)."""
+        projection = edge.items[0].projection
+        assert projection is not None
+        if projection.target_select is not None:
+            return self._selected_target(edge)
+        return ncd.wire_label(projection.target_shape, self.parallel)
+
+    def _mixed(self, edge: _Edge) -> tuple[int, int] | None:
+        """(excitatory, inhibitory) synapses of an edge whose folded projections have fixed signs of both kinds."""
+        counts = [notation.sign_counts(i.projection, self.parameters[i.projection.weight.param])
+                  for i in edge.items if i.projection is not None]
+        if not counts or None in counts:
+            return None
+        excitatory, inhibitory = (sum(c[k] for c in counts if c is not None) for k in (0, 1))
+        return (excitatory, inhibitory) if excitatory and inhibitory else None
 
     def _weight(self, projections: list[Projection]) -> str:
         """The weight of folded projections: their shared parameter's name, else their initial values."""
@@ -352,12 +490,15 @@ class _FoldedView:
         """The connectivity rule as written, with the number of synapses of an explicit one."""
         rule = projections[0].connectivity
         operator = projections[0].operator
-        if operator is not None:  # an operator and the axis it acts on (the channel axis for dense)
+        if operator is not None and operator.kind in ("dense", "linear", "layer_norm"):  # a map over one axis
+            shown = f"{'layer_norm' if operator.kind == 'layer_norm' else 'dense'} over {operator.channel}"
+            if operator.kind == "dense" and operator.bias:  # a function on the grid per channel
+                return f"{shown} + bias({', '.join(operator.axes)})"
+            return shown + (" + bias" if operator.kind == "linear" and operator.bias else "")
+        if operator is not None:  # an operator on grid axes
             settings = ", ".join(f"{k}={_value(v)}" for k, v in rule.args.items())
-            shown = f"operator({operator.kind}{', ' + settings if settings else ''})" if operator.kind != "dense" \
-                else "dense"
-            over = operator.channel if operator.kind == "dense" else ", ".join(operator.axes)
-            return f"{shown} over {over}" + (f" + bias({', '.join(operator.axes)})" if operator.bias else "")
+            shown = f"operator({operator.kind}{', ' + settings if settings else ''}) over {', '.join(operator.axes)}"
+            return shown + (f" + bias({', '.join(operator.axes)})" if operator.bias else "")
         args = ", ".join(f"{k}={_value(v)}" for k, v in rule.args.items() if k not in ("pre", "post"))
         shown = f"{rule.rule}({args})" if args else rule.rule
         if rule.pre is not None:
@@ -440,6 +581,11 @@ def _one_of(values: Iterable[str]) -> str:
 def _node(endpoint: str) -> str:
     """The node of an edge's end (`Bd` of `Bd:p_gate`)."""
     return endpoint.partition(":")[0]
+
+
+def _labelled(label: str) -> dict[str, str]:
+    """A wire's label attribute, none when it carries a single unit."""
+    return {"label": text.html(label)} if label else {}
 
 
 def _table(lines: list[str]) -> str:

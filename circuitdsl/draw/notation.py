@@ -1,12 +1,16 @@
 """The notation both views share: synapse glyphs, colours of shared parameters, the legend, graph defaults.
 
-Arrows for excitation (hollow when the sign is learnt), flat tee bars for inhibition, dashed undirected lines
-for gap junctions, grey thin wires for signals that pass no synapse (ports, readouts).
+Arrows for excitation (hollow when the sign is learnt), flat tee bars for inhibition, an arrowhead with a bar
+behind it for a projection whose synapses differ in sign (a connectome's), dashed undirected lines for gap
+junctions, grey thin wires for signals that pass no synapse (ports, readouts).
 """
 
 from __future__ import annotations
 
+import numpy as np
+
 from circuitdsl.draw import text
+from circuitdsl.draw.units import given_weights
 from circuitdsl.ir.model import CircuitIR, Parameter, Projection
 
 FONT = "Helvetica,Arial,sans-serif"
@@ -40,6 +44,8 @@ def shared_colours(ir: CircuitIR) -> dict[str, str]:
 
 
 INHIBITORY = {"arrowhead": "tee", "arrowsize": "1.1"}
+MIXED = {"arrowhead": "normaltee", "arrowsize": "1.0"}
+"""Both glyphs on one edge: the arrowhead at the target, the inhibitory bar just behind it."""
 
 
 def synapse(projection: Projection, parameter: Parameter) -> dict[str, str]:
@@ -50,6 +56,40 @@ def synapse(projection: Projection, parameter: Parameter) -> dict[str, str]:
     if projection.arrow == "-|" or negative:
         return dict(INHIBITORY)
     return {"arrowhead": "empty" if parameter.sign == "free" else "normal"}
+
+
+def sign_counts(projection: Projection, parameter: Parameter) -> tuple[int, int] | None:
+    """(excitatory, inhibitory) synapses of a chemical projection whose signs the IR fixes: the parameter's sign
+    times each synapse's fixed sign (a connectome's, `WeightRef.sign`), or a fixed weight's own values.  None for
+    gap junctions and for signs that are learnt or drawn at random."""
+    if projection.kind == "electrical" or parameter.sign == "free":
+        return None
+    if parameter.sign == "fixed":
+        weights = given_weights(projection, parameter)
+        if weights is None:
+            return None
+        signs = np.sign(weights)
+    else:
+        per_synapse = projection.weight.sign
+        signs = np.ones(projection.synapses) if per_synapse is None else np.sign(np.asarray(per_synapse.data))
+        if parameter.sign == "inhibitory":
+            signs = -signs
+    return int((signs > 0).sum()), int((signs < 0).sum())
+
+
+def mixed(excitatory: int, inhibitory: int, prefix: str = "mixed: ") -> str:
+    """How a projection with synapses of both signs says so: `mixed: 3427 excitatory / 282 inhibitory`."""
+    return f"{prefix}{excitatory} excitatory / {inhibitory} inhibitory"
+
+
+def signs_legend(projections: list[tuple[str, tuple[int, int]]]) -> str:
+    """An HTML table saying what the mixed glyph means, with each mixed projection's counts of either sign; the
+    projections are named by their (HTML) weight-and-rule label."""
+    rows = ['<TR><TD ALIGN="LEFT"><B>mixed signs</B>: arrowhead with a bar (signs per synapse, from data)</TD></TR>']
+    rows += [f'<TR><TD ALIGN="LEFT">{name}: {text.html(mixed(*counts, prefix=""))}</TD></TR>'
+             for name, counts in projections]
+    return ('<<TABLE BORDER="1" COLOR="gray60" CELLBORDER="0" CELLSPACING="0" CELLPADDING="3">'
+            + "".join(rows) + "</TABLE>>")
 
 
 def legend(ir: CircuitIR, colours: dict[str, str], display: dict[str, str]) -> str:

@@ -12,8 +12,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from html import escape
 
+from circuitdsl.ir import axes as axis_ops
 from circuitdsl.ir.expr import fold
-from circuitdsl.ir.model import Axis, AxisSel, Binary, Call, Cond, Const, Domain, Expr, Init, SliceSel, Unary
+from circuitdsl.ir.model import Axis, AxisSel, Binary, Call, Cond, Const, Contract, Domain, Expr, Init, SliceSel, Unary
 
 HOLE = "\x00"
 
@@ -150,6 +151,9 @@ def _show(node: Expr, parts: tuple[_Printed, ...]) -> _Printed:
         cond, then, other = parts
         text = f"{_inside(then, 1)} if {_inside(cond, 1)} else {_inside(other, 0)}"
         return _Printed(text, 0, then.slots + cond.slots + other.slots)
+    if isinstance(node, axis_ops.AXIS_NODES):
+        text = axis_ops.spelling(node, [_inside(p, 1) for p in parts])
+        return _Printed(text, 0 if isinstance(node, Contract) else _ATOM, tuple(s for p in parts for s in p.slots))
     raise TypeError(f"unexpected expression node {node!r}")  # a Var outside a neuron, or a new node kind
 
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from circuitdsl.ir.model import Axis, AxisSel, Parameter, Projection
+from circuitdsl.ir.axes import AXIS_NODES
+from circuitdsl.ir.expr import evaluate, refs, walk
+from circuitdsl.ir.model import Axis, AxisSel, Expr, Parameter, Projection, Ref
 from circuitdsl.ir.units import selected_units
 
 
@@ -48,8 +50,11 @@ def synapses(projection: Projection) -> tuple[np.ndarray, np.ndarray]:
 
 def given_weights(projection: Projection, parameter: Parameter) -> np.ndarray | None:
     """Each synapse's initial weight where the IR gives it (a constant, or data such as a connectome's
-    counts, with the synapse's fixed sign and scale); None where it is drawn at random."""
+    counts, with the synapse's fixed sign and scale); None where it is drawn at random, and for an operator (its
+    weights are no synapses' weights: a layer norm's scale starts at 1)."""
     init = parameter.init
+    if projection.operator is not None:
+        return None
     if init.rule == "constant":
         values = np.full(max(math.prod(parameter.shape), 1), init.args[0], dtype=np.float64)
     elif init.rule == "data" and init.values is not None:
@@ -64,3 +69,40 @@ def given_weights(projection: Projection, parameter: Parameter) -> np.ndarray | 
         if factor is not None:
             weights = weights * np.asarray(factor.data, dtype=np.float64)
     return weights
+
+
+PROBED_UNITS = 4096
+"""At most this many source units are probed one by one for what an expression mixing units depends on; past it,
+every unit of the value is taken to read every unit of its sources."""
+
+
+def mixes_units(expr: Expr, shared: Sequence[Expr] = ()) -> bool:
+    """Whether a unit of the expression's value may read other units than its own (an operation over axes)."""
+    return any(isinstance(node, AXIS_NODES) for node in walk(expr, shared, follow_shared=True))
+
+
+def unit_dependencies(expr: Expr, shapes: Mapping[str, Sequence[Axis]],
+                      shared: Sequence[Expr] = ()) -> dict[str, np.ndarray]:
+    """For each population or input an expression that mixes units reads, a boolean [value unit, source unit]
+    matrix of which units each unit of the value depends on.  Found by setting one source unit at a time to NaN
+    and seeing where the value turns NaN: a sum, softmax or max spreads it exactly to the units that read it, a
+    causal mask stops it (the reference evaluator, circuitdsl/ir/expr.py, computes the value)."""
+    sources = list(dict.fromkeys(ref.source for ref in refs(expr, shared)))
+    sizes = {name: math.prod(a.size for a in shapes[name]) for name in sources}
+
+    def value(poisoned: str | None, unit: int) -> np.ndarray:
+        def lookup(node: object) -> np.ndarray:
+            assert isinstance(node, Ref)
+            full = np.ones((1, sizes[node.source]))
+            if node.source == poisoned:
+                full[0, unit] = np.nan
+            return full[:, selected_units([a.size for a in shapes[node.source]], node.select)]
+        return np.asarray(evaluate(expr, lookup, shared), dtype=np.float64).reshape(-1)
+
+    units = value(None, -1).size
+    if sum(sizes.values()) > PROBED_UNITS:
+        return {name: np.ones((units, size), dtype=bool) for name, size in sizes.items()}
+    found = {}
+    for name in sources:
+        found[name] = np.stack([np.isnan(value(name, unit)) for unit in range(sizes[name])], axis=1)
+    return found

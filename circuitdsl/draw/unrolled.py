@@ -26,7 +26,7 @@ import numpy as np
 
 from circuitdsl.draw import notation, text
 from circuitdsl.draw.hierarchy import Hierarchy
-from circuitdsl.draw.units import given_weights, synapses, unit_names
+from circuitdsl.draw.units import given_weights, mixes_units, synapses, unit_dependencies, unit_names
 from circuitdsl.ir.expr import refs
 from circuitdsl.ir.model import Axis, CircuitIR, Expr, Projection
 from circuitdsl.ir.units import port_size, selected_units
@@ -207,8 +207,8 @@ class _UnrolledView:
             styles = (tuple(style.items()), tuple((style | notation.INHIBITORY).items()))
             negative = (np.zeros(len(pre), dtype=bool) if projection.weight.sign is None or projection.kind != "chemical"
                         else np.asarray(projection.weight.sign.data) < 0)  # a connectome's per-synapse signs
-            for source, units in self._reads(projection.source, pre):
-                for k, (s, t) in enumerate(zip(self._fold(source, units), self._fold(projection.target, targets))):
+            for source, rows, units in self._reads(projection.source, pre):
+                for k, s, t in zip(rows, self._fold(source, units), self._fold(projection.target, targets[rows])):
                     key = (self.names[source][s], self.names[projection.target][t], styles[int(negative[k])])
                     edges[key] = None if given is None else abs(float(given[k]))
                     if given is not None:
@@ -217,18 +217,26 @@ class _UnrolledView:
             sizes = [a.size for a in output.shape]
             for piece in output.pieces:
                 places = selected_units(sizes, piece.select)
-                for source, units in self._reads(piece.expr, np.arange(len(places))):
-                    pairs = dict.fromkeys(zip(self._fold(source, units), self._fold(output.name, places)))
+                for source, rows, units in self._reads(piece.expr, np.arange(len(places))):
+                    pairs = dict.fromkeys(zip(self._fold(source, units), self._fold(output.name, places[rows])))
                     for s, t in pairs:
                         edges[(self.names[source][s], self.names[output.name][t], tuple(notation.WIRE.items()))] = None
         return self._widths(edges, weights)
 
-    def _reads(self, expr: Expr, signal_units: np.ndarray) -> list[tuple[str, np.ndarray]]:
-        """For each population or input an expression reads, the unit of it behind each unit of the signal."""
+    def _reads(self, expr: Expr, signal_units: np.ndarray) -> list[tuple[str, np.ndarray, np.ndarray]]:
+        """For each population or input an expression reads, (k, unit) pairs: element k of `signal_units` reads
+        that unit of it; one unit each for an element-wise expression, those it depends on for one that mixes
+        units (an attention)."""
+        if mixes_units(expr, self.ir.shared):
+            depends = unit_dependencies(expr, self.full, self.ir.shared)
+            pairs = {source: np.nonzero(matrix[signal_units]) for source, matrix in depends.items()}
+            return [(source, rows, units) for source, (rows, units) in pairs.items()]
         found = []
+        rows = np.arange(len(signal_units))
         for ref in refs(expr, self.ir.shared):
             units = selected_units([a.size for a in self.full[ref.source]], ref.select)
-            found.append((ref.source, units[signal_units] if len(units) > 1 else np.repeat(units, len(signal_units))))
+            found.append((ref.source, rows,
+                          units[signal_units] if len(units) > 1 else np.repeat(units, len(signal_units))))
         return found
 
     def _fold(self, owner: str, units: np.ndarray) -> list[int]:
@@ -244,7 +252,11 @@ class _UnrolledView:
 
     def _channel_pairs(self, projection: Projection) -> tuple[np.ndarray, np.ndarray]:
         """An operator's (source, target) units as drawn: each source channel to each target channel, at the first
-        point of the grid (`_fold` drops it)."""
+        point of the grid (`_fold` drops it); a learned map over a named axis joins the units that agree on every
+        other axis (`dense over feature` mixes the features of one token)."""
+        assert projection.operator is not None
+        if projection.operator.kind in ("linear", "layer_norm"):
+            return _axis_map_pairs(projection.source_shape, projection.target_shape, projection.operator.channel)
         sources = math.prod(a.size for a in projection.source_shape)
         targets = math.prod(a.size for a in projection.target_shape)
         points = math.prod(a.size for a in projection.target_shape if a.domain is not None)
@@ -381,6 +393,20 @@ class _UnrolledView:
 
 
 _LAYER_ORDER = {"sensory": 0, "inter": 1, "motor": 2, "muscle": 3}
+
+
+def _axis_map_pairs(source: list[Axis], target: list[Axis], over: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """(source unit, target unit) of a map over the axis `over`: every pair whose indices agree on the other axes
+    both sides name."""
+    at = {axis.name: i for i, axis in enumerate(source)}
+    pre_index = np.indices([a.size for a in source]).reshape(len(source), -1)
+    post_index = np.indices([a.size for a in target]).reshape(len(target), -1)
+    joined = np.ones((post_index.shape[1], pre_index.shape[1]), dtype=bool)
+    for i, axis in enumerate(target):
+        if axis.name != over and axis.name in at:
+            joined &= post_index[i][:, None] == pre_index[at[axis.name]][None, :]
+    post, pre = np.nonzero(joined)
+    return pre, post
 
 
 def _cell_order(unit: _Unit) -> tuple[int, str, tuple[str | int, ...]]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from circuitdsl import ast, units
-from circuitdsl.elaborate import init_rules, operators, select
+from circuitdsl.elaborate import axis_ops, init_rules, operators, select
 from circuitdsl.elaborate.data_values import load_rule
 from circuitdsl.elaborate.limits import FLOAT32_MAX, Limits, fits_float32
 from circuitdsl.elaborate.sandbox import Sandbox
@@ -40,6 +40,7 @@ from circuitdsl.elaborate.values import (
 from circuitdsl.errors import Problem, Reporter, Span, did_you_mean
 from circuitdsl.functions import FUNCTIONS
 from circuitdsl.ir import model as ir
+from circuitdsl.ir.axes import AXIS_NODES
 from circuitdsl.ir.expr import children, transform, walk
 from circuitdsl.units import DIMENSIONLESS, Dim, Quantity, format_dim
 
@@ -69,6 +70,7 @@ BUILTINS: dict[str, Builtin] = {
     "connectome": Builtin("connectome", "data"),
     "grid": Builtin("grid", "grid"),
     **{name: Builtin(name, "option") for name in ("learnable", "operator")},
+    **{name: Builtin(name, "axis") for name in axis_ops.NAMES if name not in FUNCTIONS},  # max is both
 }
 
 _ARITH: dict[str, Callable[[float, float], float]] = {
@@ -429,6 +431,8 @@ class Evaluator:
             return CircuitCall(func, args, node.span)
         if not isinstance(func, Builtin):
             raise self.fail("E206", f"{describe(func)} cannot be called", node.func.span)
+        if axis_ops.is_axis_call(func.name, node):
+            return axis_ops.call(self, node, scope, func.name)
         if func.kind == "function":
             return self._function(node, scope, func.name)
         if func.kind == "init":
@@ -444,8 +448,12 @@ class Evaluator:
         return self._rule(node, scope, func.name)
 
     def _eval_Over(self, node: ast.Over, scope: Scope, expect: str | None, labels: list[str] | None) -> object:
-        raise self.fail("E305", "'over' names the axis of an operator projection, in its options", node.span,
-                        ["u -> h : dense over channel"])
+        raise self.fail("E305", "'over' names the axes of an operator projection, in its options, or of an axis "
+                                "operation", node.span, ["u -> h : dense over channel; softmax(s over key)"])
+
+    def _eval_Contraction(self, node: ast.Contraction, scope: Scope, expect: str | None,
+                          labels: list[str] | None) -> object:
+        return axis_ops.contraction(self, node, scope)
 
     def _positional(self, node: ast.Call, what: str) -> None:
         for arg in node.args:
@@ -703,6 +711,8 @@ def _all_leaves_shaped(expr: ir.Expr) -> bool:
     for node in walk(expr):
         if isinstance(node, ir.Call) and FUNCTIONS[node.fn].dims in ("reduce", "winners", "matvec", "push"):
             return False  # an axis function is not element-wise: a selection does not distribute
+        if isinstance(node, AXIS_NODES):
+            return False  # nor an operation over named axes (circuitdsl/elaborate/axis_ops.py)
         if not children(node) and not isinstance(node, ir.Const | ir.Ref):
             return False
     return True

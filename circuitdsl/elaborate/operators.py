@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from circuitdsl import ast
+from circuitdsl.elaborate import axis_maps
 from circuitdsl.elaborate.scope import Scope
-from circuitdsl.elaborate.values import describe
+from circuitdsl.elaborate.values import InitRule, describe
 from circuitdsl.errors import Span, did_you_mean
 from circuitdsl.ir import model as ir
 from circuitdsl.ir.operators import coarsens, init_scale, most_modes, weight_count
@@ -53,6 +54,13 @@ class OperatorSpec:
     def scale(self) -> float:
         """The standard deviation of its weights' normal init."""
         return init_scale(self.operator, self.channels_in, self.channels_out)
+
+    @property
+    def init(self) -> InitRule:
+        """How its weights start: normal with `scale`, but a layer norm's scale at 1."""
+        if self.operator.kind == "layer_norm":
+            return InitRule("constant", (1.0,))
+        return InitRule("normal", (0.0, self.scale))
 
 
 def grid(ev: Evaluator, node: ast.Call, scope: Scope) -> Grid:
@@ -107,6 +115,8 @@ def parse(ev: Evaluator, option: ast.Arg, others: tuple[ast.Arg, ...], scope: Sc
           target: tuple[ir.Axis, ...], span: Span) -> OperatorSpec:
     """The operator a projection from `source` to `target` axes is, checked against both shapes."""
     value = option.value
+    if axis_maps.applies(value, source, target):
+        return OperatorSpec(*axis_maps.parse(ev, option, others, source, target))
     over = value.axes if isinstance(value, ast.Over) else ()
     call = value.value if isinstance(value, ast.Over) else value
     bias = _bias(ev, others, option)

@@ -190,8 +190,8 @@ def _operator(net: Network, frame: Frame, spec: operators.OperatorSpec, source: 
     """Record an operator projection: its weights (and function-valued bias) as params of its own."""
     name = target.population.name
     projection_id = new_projection_id(net, source.expr, "->", name)
-    weights = ParamHandle(f"{projection_id}.weight", "free", "none", InitRule("normal", (0.0, spec.scale)),
-                          True, "edge", span, anonymous=True)
+    weights = ParamHandle(f"{projection_id}.weight", "free", "none", spec.init, True, "edge", span,
+                          anonymous=True)
     weights.uses.append(ParamUse(projection_id, spec.weights, (spec.weights,), name))
     net.params.append(weights)
     operator = spec.operator

@@ -119,7 +119,7 @@ class Builtin:
     """A built-in callable: an element-wise function, an init rule, a connectivity rule or a data import."""
 
     name: str
-    kind: str  # function | init | rule | data
+    kind: str  # function | init | rule | data | grid | option | axis (circuitdsl/elaborate/axis_ops.py)
 
 
 @dataclass(frozen=True)

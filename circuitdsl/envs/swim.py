@@ -110,11 +110,26 @@ class CircuitPolicy:
             import jax
 
             self.params = compiled.init() if params is None else params
-            self._step = jax.jit(compiled.step)
+            self._step = jax.jit(self._packed_step)
         self.state: Any = None
 
     def reset(self, batch: int) -> None:
         self.state = self.compiled.initial_state(batch)
+        if not self.torch:  # one [batch, total] array: a jitted call's cost grows with its number of arrays
+            import jax.numpy as jnp
+
+            self._sizes = {key: int(value.shape[1]) for key, value in self.state.items()}
+            self.state = jnp.concatenate(list(self.state.values()), 1)
+
+    def _packed_step(self, params: Any, packed: Any, q: Any) -> tuple[Any, Any]:
+        """The circuit's step on the packed state: (the action, the new packed state)."""
+        import jax.numpy as jnp
+
+        state, start = {}, 0
+        for key, size in self._sizes.items():
+            state[key], start = packed[:, start:start + size], start + size
+        outputs, state = self.compiled.step(params, state, {self.inputs: q})
+        return outputs[self.output], jnp.concatenate([state[key] for key in self._sizes], 1)
 
     def act(self, observation: dict[str, np.ndarray]) -> np.ndarray:
         q = normalise_joints(observation["joints"], self.joints).astype(np.float32)
@@ -124,8 +139,8 @@ class CircuitPolicy:
             with torch.no_grad():
                 outputs, self.state = self.compiled({self.inputs: torch.from_numpy(q)}, self.state)
             return outputs[self.output].numpy().astype(np.float64)
-        outputs, self.state = self._step(self.params, self.state, {self.inputs: q})
-        return np.asarray(outputs[self.output], dtype=np.float64)
+        action, self.state = self._step(self.params, self.state, q)
+        return np.asarray(action, dtype=np.float64)
 
 
 def run_episodes(policy: Policy, joints: int = 5, seeds: Iterable[int] = range(10),

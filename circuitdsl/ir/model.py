@@ -24,6 +24,35 @@ class _Data(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+# ---- shapes -----------------------------------------------------------------------------------------
+
+
+class Domain(_Data):
+    """A field-valued axis: `size` points discretising [low, high] (the last point left out when periodic),
+    each point carrying the quadrature weight `measure` = (high - low) / size; operator layers may run the
+    axis at another size (`CircuitIR.at_resolution`)."""
+
+    low: float
+    high: float
+    periodic: bool = False
+
+    def measure(self, size: int) -> float:
+        """The quadrature weight of one of `size` points."""
+        return (self.high - self.low) / (size if self.periodic else max(size - 1, 1))
+
+
+class Axis(_Data):
+    """A named axis of a population or port; `labels` name its units (e.g. neuron names); `domain` makes it
+    a grid over an interval (`x = grid(128, domain = [0, 1], periodic)`)."""
+
+    name: str
+    size: int
+    labels: list[str] | None = None
+    domain: Domain | None = None
+    classes: list[str] | None = None  # per unit, its cell class (AVAL, AVAR -> AVA): diagrams group by it
+    layers: list[str] | None = None  # per unit, its layer (sensory, inter, motor, muscle): diagram columns
+
+
 # ---- expressions ------------------------------------------------------------------------------------
 
 
@@ -96,38 +125,64 @@ class Shared(_Data):
     index: int
 
 
-Expr = Annotated[Const | Var | Ref | Unary | Binary | Call | Cond | Shared, Field(discriminator="node")]
-for _model in (Unary, Binary, Call, Cond):
+# ---- operations over named axes (circuitdsl/ir/axes.py holds their semantics) -------------------------
+# A signal is flat per sample ([batch, units]); these nodes record the named shape of each operand, so that
+# every backend reads it as [batch, *sizes], acts on the named axes and flattens the result again.
+
+
+class Reduce(_Data):
+    """`sum(x over token)`, `mean(...)`, `max(...)`: x, laid out `shape`, reduced over the named `axes`; the
+    result keeps the other axes in their order."""
+
+    node: Literal["reduce"] = "reduce"
+    op: Literal["sum", "mean", "max"]
+    x: Expr
+    shape: list[Axis]
+    axes: list[str]
+
+
+class Softmax(_Data):
+    """`softmax(x over key)`: exp(x) normalised to sum 1 along `axis`, for every unit of the other axes.  With
+    `causal` (another axis of the same size, the query), unit j of `axis` gets weight 0 where j is after the
+    query's unit i (j > i), as a causal attention mask does."""
+
+    node: Literal["softmax"] = "softmax"
+    x: Expr
+    shape: list[Axis]
+    axis: str
+    causal: str | None = None
+
+
+class Contract(_Data):
+    """`Q · K over head_dim`: the product of `left` and `right` summed over the named `axes` (each on both
+    sides, of one size).  Every other axis found on both sides is matched unit by unit (broadcast, like heads);
+    the result `shape` is left's remaining axes in order, then right's axes that left lacks."""
+
+    node: Literal["contract"] = "contract"
+    left: Expr
+    right: Expr
+    left_shape: list[Axis]
+    right_shape: list[Axis]
+    axes: list[str]
+    shape: list[Axis]
+
+
+class Rearrange(_Data):
+    """x, laid out `shape`, read as `out`: `rename` (an axis gets another name), `transpose` (the same axes in
+    another order), `split` (one axis as several of the same total size, `feature = heads × head_dim`) or
+    `merge` (adjacent axes as one).  Only `transpose` moves data; the others relabel the flat units."""
+
+    node: Literal["rearrange"] = "rearrange"
+    op: Literal["rename", "transpose", "split", "merge"]
+    x: Expr
+    shape: list[Axis]
+    out: list[Axis]
+
+
+Expr = Annotated[Const | Var | Ref | Unary | Binary | Call | Cond | Shared | Reduce | Softmax | Contract | Rearrange,
+                 Field(discriminator="node")]
+for _model in (Unary, Binary, Call, Cond, Reduce, Softmax, Contract, Rearrange):
     _model.model_rebuild()
-
-
-# ---- shapes -----------------------------------------------------------------------------------------
-
-
-class Domain(_Data):
-    """A field-valued axis: `size` points discretising [low, high] (the last point left out when periodic),
-    each point carrying the quadrature weight `measure` = (high - low) / size; operator layers may run the
-    axis at another size (`CircuitIR.at_resolution`)."""
-
-    low: float
-    high: float
-    periodic: bool = False
-
-    def measure(self, size: int) -> float:
-        """The quadrature weight of one of `size` points."""
-        return (self.high - self.low) / (size if self.periodic else max(size - 1, 1))
-
-
-class Axis(_Data):
-    """A named axis of a population or port; `labels` name its units (e.g. neuron names); `domain` makes it
-    a grid over an interval (`x = grid(128, domain = [0, 1], periodic)`)."""
-
-    name: str
-    size: int
-    labels: list[str] | None = None
-    domain: Domain | None = None
-    classes: list[str] | None = None  # per unit, its cell class (AVAL, AVAR -> AVA): diagrams group by it
-    layers: list[str] | None = None  # per unit, its layer (sensory, inter, motor, muscle): diagram columns
 
 
 # ---- neuron models ----------------------------------------------------------------------------------
@@ -311,9 +366,15 @@ class Operator(_Data):
     circuitdsl/ir/operators.py); `bias`, when given, names a param
     holding a function on the grid per output channel.  A multigrid operator's stencils span grid points, so
     `points` fixes them in domain units: the axes' sizes it was elaborated at, where its V-cycle always runs
-    (at any other size its input and output are resampled; `at_resolution` leaves `points` as it is)."""
+    (at any other size its input and output are resampled; `at_resolution` leaves `points` as it is).
 
-    kind: Literal["spectral", "multigrid", "dense"]
+    On any signal with named axes (no grid: `axes` is empty): `linear` (`dense over token`) is a matrix [out, in]
+    over the axis `channel` at every unit of the projection's other axes (source and target alike but for the
+    size of `channel`), `bias` a param [out]; `layer_norm` normalises over `channel` (mean 0, variance 1, with
+    circuitdsl/ir/axes.py's LAYER_NORM_EPS) at every unit of the other axes, then scales by its weight param [n]
+    and shifts by `bias` [n]."""
+
+    kind: Literal["spectral", "multigrid", "dense", "linear", "layer_norm"]
     axes: list[str]
     periodic: list[bool] = []
     channel: str | None = None

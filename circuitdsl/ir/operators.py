@@ -32,8 +32,10 @@ def window(operator: Operator) -> tuple[int, ...]:
 
 def layout(operator: Operator, channels_in: int, channels_out: int) -> Layout:
     """The named blocks of an operator's flat weight param, in order, each with its shape."""
-    if operator.kind == "dense":
+    if operator.kind in ("dense", "linear"):
         return [("matrix", (channels_out, channels_in))]
+    if operator.kind == "layer_norm":
+        return [("scale", (channels_out,))]
     if operator.kind == "spectral":
         return [("real", (channels_in, channels_out, *window(operator))),
                 ("imag", (channels_in, channels_out, *window(operator)))]
@@ -61,11 +63,16 @@ def init_scale(operator: Operator, channels_in: int, channels_out: int) -> float
         return math.sqrt(1.0 / (channels_in + channels_out))
     if operator.kind == "multigrid":
         return 0.25 / math.sqrt(3 ** len(operator.axes) * max(channels_in, channels_out))
+    if operator.kind == "layer_norm":  # its scale starts at exactly 1 (circuitdsl/elaborate/axis_ops.py)
+        return 0.0
     return 1.0 / math.sqrt(channels_in)
 
 
 def bias_shape(operator: Operator, channels_out: int) -> tuple[int, ...]:
-    """The shape of a function-valued bias's coefficients: per output channel, one per basis function."""
+    """The shape of a function-valued bias's coefficients: per output channel, one per basis function (a plain
+    vector [out] for the operators on named axes, which have no grid)."""
+    if operator.kind in ("linear", "layer_norm"):
+        return (channels_out,)
     return (channels_out, *(2 * BIAS_MODES - 1 for _ in operator.axes))
 
 

@@ -218,6 +218,10 @@ def _check_target(where: str, proj: ir.Projection, target: ir.Population, circui
 
 def _check_operator(where: str, proj: ir.Projection, op: ir.Operator, parameters: dict[str, ir.Parameter]) -> None:
     """Both ends carry the operator's grid axes last, alike; its weights and bias hold what its layout needs."""
+    if op.kind in ("linear", "layer_norm"):
+        c_in, c_out = _named_operator(where, proj, op)
+        _check_operator_params(where, op, proj.weight.param, c_in, c_out, parameters)
+        return
     grid = len(op.axes)
     for side, shape in (("source", proj.source_shape), ("target", proj.target_shape)):
         tail = shape[len(shape) - grid:] if grid else []
@@ -227,12 +231,33 @@ def _check_operator(where: str, proj: ir.Projection, op: ir.Operator, parameters
             [a.size for a in proj.target_shape[len(proj.target_shape) - grid:]]:
         raise InvalidIR(f"{where}: the source and the target grids differ")
     c_in, c_out = (shape[0].size if len(shape) > grid else 1 for shape in (proj.source_shape, proj.target_shape))
-    wanted = {proj.weight.param: operator_layout.weight_count(op, c_in, c_out)}
+    _check_operator_params(where, op, proj.weight.param, c_in, c_out, parameters)
+
+
+def _check_operator_params(where: str, op: ir.Operator, weight: str, c_in: int, c_out: int,
+                           parameters: dict[str, ir.Parameter]) -> None:
+    """The operator's weights and bias hold what its layout needs for c_in and c_out channels."""
+    wanted = {weight: operator_layout.weight_count(op, c_in, c_out)}
     if op.bias is not None:
         wanted[op.bias] = math.prod(operator_layout.bias_shape(op, c_out))
     for name, count in wanted.items():
         if parameters[name].size != count:
             raise InvalidIR(f"{where}: parameter '{name}' holds {parameters[name].size} values, not {count}")
+
+
+def _named_operator(where: str, proj: ir.Projection, op: ir.Operator) -> tuple[int, int]:
+    """A linear or layer_norm operator: both ends have its channel axis and the same other axes (a layer norm
+    keeps the channel's size too); its size on either end."""
+    names = [[a.name for a in shape] for shape in (proj.source_shape, proj.target_shape)]
+    if op.axes or op.channel is None or names[0] != names[1] or op.channel not in names[0]:
+        raise InvalidIR(f"{where}: a {op.kind} operator maps axes {names[0]} to the same axes, over one of them")
+    at = names[0].index(op.channel)
+    others = [[(a.name, a.size) for i, a in enumerate(shape) if i != at]
+              for shape in (proj.source_shape, proj.target_shape)]
+    c_in, c_out = proj.source_shape[at].size, proj.target_shape[at].size
+    if others[0] != others[1] or (op.kind == "layer_norm" and c_in != c_out):
+        raise InvalidIR(f"{where}: the source and the target of a {op.kind} operator differ beyond its axis")
+    return c_in, c_out
 
 
 def _check_weights(where: str, proj: ir.Projection, size: int) -> None:

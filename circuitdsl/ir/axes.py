@@ -1,0 +1,212 @@
+"""Operations over named axes, written once over a small table of numpy-named array primitives.
+
+The IR's axis nodes (`Reduce`, `Softmax`, `Contract`, `Rearrange`) and the learned `linear` and `layer_norm`
+operators act on signals that are flat per sample, [batch, units]; each records the named shape of its operands,
+so here an operand is viewed as [batch, *sizes], the op acts on the axes it names and the result is flattened
+again.  The composites (softmax, layer norm, contraction, the linear map) are written once, against `Primitives`:
+numpy's own functions (`NUMPY`, the reference semantics of circuitdsl/ir/expr.py), and what each backend supplies
+(`TorchOps.axes`, `JaxOps.axes`), so the three cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Sequence
+from typing import Any, Final, Protocol
+
+import numpy as np
+
+from circuitdsl.ir.model import Axis, Contract, Rearrange, Reduce, Softmax
+
+Array = Any
+AxisNode = Reduce | Softmax | Contract | Rearrange
+AXIS_NODES: Final = (Reduce, Softmax, Contract, Rearrange)
+
+MAX_CONTRACTED: Final = 50
+"""The most distinct axes a contraction's two sides may span: einsum has a letter for each, and the batch's."""
+
+LAYER_NORM_EPS: Final = 1e-5
+"""Added to the variance before its square root in `layer_norm` (torch.nn.LayerNorm's default)."""
+
+
+class Primitives(Protocol):
+    """The array functions the composites are written against, named and behaving as numpy's."""
+
+    def exp(self, x: Array) -> Array: ...
+    def sqrt(self, x: Array) -> Array: ...
+    def sum(self, x: Array, axis: int | tuple[int, ...], keepdims: bool = False) -> Array: ...
+    def mean(self, x: Array, axis: int | tuple[int, ...], keepdims: bool = False) -> Array: ...
+    def max(self, x: Array, axis: int | tuple[int, ...], keepdims: bool = False) -> Array: ...
+    def einsum(self, spec: str, *operands: Array) -> Array: ...
+    def where(self, condition: np.ndarray, x: Array, y: float) -> Array: ...  # a constant numpy condition
+    def transpose(self, x: Array, axes: tuple[int, ...]) -> Array: ...
+
+
+class NumpyPrimitives:
+    """`Primitives` over numpy: the reference semantics."""
+
+    def exp(self, x: Array) -> Array:
+        return np.exp(x)
+
+    def sqrt(self, x: Array) -> Array:
+        return np.sqrt(x)
+
+    def sum(self, x: Array, axis: int | tuple[int, ...], keepdims: bool = False) -> Array:
+        return np.sum(x, axis=axis, keepdims=keepdims)
+
+    def mean(self, x: Array, axis: int | tuple[int, ...], keepdims: bool = False) -> Array:
+        return np.mean(x, axis=axis, keepdims=keepdims)
+
+    def max(self, x: Array, axis: int | tuple[int, ...], keepdims: bool = False) -> Array:
+        return np.max(x, axis=axis, keepdims=keepdims)
+
+    def einsum(self, spec: str, *operands: Array) -> Array:
+        return np.einsum(spec, *operands)
+
+    def where(self, condition: np.ndarray, x: Array, y: float) -> Array:
+        return np.where(condition, x, y)
+
+    def transpose(self, x: Array, axes: tuple[int, ...]) -> Array:
+        return np.transpose(x, axes)
+
+
+NUMPY: Final = NumpyPrimitives()
+
+
+# ---- layout ----------------------------------------------------------------------------------------
+
+
+def sizes(shape: Sequence[Axis]) -> tuple[int, ...]:
+    """The sizes of a named shape, in order."""
+    return tuple(a.size for a in shape)
+
+
+def unflat(x: Array, shape: Sequence[Axis]) -> Array:
+    """A flat signal [batch, units] as [batch, *sizes]."""
+    return x.reshape(-1, *sizes(shape))
+
+
+def flat(x: Array) -> Array:
+    """[batch, ...] as [batch, units] (a single unit: [batch, 1])."""
+    return x.reshape(x.shape[0], -1)
+
+
+def position(shape: Sequence[Axis], name: str) -> int:
+    """The array axis of the named axis in [batch, *sizes] (the batch is axis 0)."""
+    return 1 + [a.name for a in shape].index(name)
+
+
+def around(shape: Sequence[Axis], name: str) -> tuple[int, int, int]:
+    """The units before the named axis, its size and the units after it: [batch, before, n, after]."""
+    at = position(shape, name) - 1
+    return (int(np.prod(sizes(shape[:at]))), shape[at].size, int(np.prod(sizes(shape[at + 1:]))))
+
+
+# ---- the nodes -------------------------------------------------------------------------------------
+
+
+def reduce(node: Reduce, x: Array, xp: Primitives) -> Array:
+    """sum, mean or max over the named axes."""
+    axes = tuple(position(node.shape, name) for name in node.axes)
+    return flat(getattr(xp, node.op)(unflat(x, node.shape), axis=axes))
+
+
+def softmax(node: Softmax, x: Array, xp: Primitives) -> Array:
+    """exp(x - max) / sum along the axis, masked causally when asked (masked units get weight 0)."""
+    at = position(node.shape, node.axis)
+    a = unflat(x, node.shape)
+    if node.causal is not None:
+        a = xp.where(causal_mask(node.shape, node.causal, node.axis), a, -np.inf)
+    e = xp.exp(a - xp.max(a, axis=at, keepdims=True))
+    return flat(e / xp.sum(e, axis=at, keepdims=True))
+
+
+def causal_mask(shape: Sequence[Axis], query: str, key: str) -> np.ndarray:
+    """True where key unit j may be read by query unit i (j <= i), as [1, *sizes] with 1 on every other axis."""
+    dims = [1] * (len(shape) + 1)
+    q, k = position(shape, query), position(shape, key)
+    i = np.arange(shape[q - 1].size).reshape([-1 if d == q else 1 for d in range(len(dims))])
+    j = np.arange(shape[k - 1].size).reshape([-1 if d == k else 1 for d in range(len(dims))])
+    return j <= i
+
+
+def contract(node: Contract, left: Array, right: Array, xp: Primitives) -> Array:
+    """The einsum of the two sides: summed over `axes`, matched on the other shared axes."""
+    letters = _letters([*node.left_shape, *node.right_shape])
+
+    def spec(shape: Sequence[Axis]) -> str:
+        return "Z" + "".join(letters[a.name] for a in shape)
+
+    formula = f"{spec(node.left_shape)},{spec(node.right_shape)}->{spec(node.shape)}"
+    return flat(xp.einsum(formula, unflat(left, node.left_shape), unflat(right, node.right_shape)))
+
+
+def _letters(shape: Sequence[Axis]) -> dict[str, str]:
+    """An einsum letter per axis name, in order of appearance ('Z' is the batch)."""
+    names = list(dict.fromkeys(a.name for a in shape))
+    if len(names) > MAX_CONTRACTED:  # elaboration refuses such a contraction (E304)
+        raise ValueError(f"an einsum of {len(names)} axes: at most {MAX_CONTRACTED}")
+    return dict(zip(names, string.ascii_letters[:25] + string.ascii_letters[26:51]))
+
+
+def rearrange(node: Rearrange, x: Array, xp: Primitives) -> Array:
+    """Only a transpose moves units; renaming, splitting and merging relabel the same flat units."""
+    if node.op != "transpose":
+        return x
+    order = tuple(position(node.shape, a.name) for a in node.out)
+    return flat(xp.transpose(unflat(x, node.shape), (0, *order)))
+
+
+def apply(node: AxisNode, operands: Sequence[Array], xp: Primitives) -> Array:
+    """An axis node over its operands' values (flat [batch, units] arrays) with the primitives `xp`."""
+    if isinstance(node, Reduce):
+        return reduce(node, operands[0], xp)
+    if isinstance(node, Softmax):
+        return softmax(node, operands[0], xp)
+    if isinstance(node, Contract):
+        return contract(node, operands[0], operands[1], xp)
+    return rearrange(node, operands[0], xp)
+
+
+# ---- learned operators -----------------------------------------------------------------------------
+
+
+def linear(x: Array, shape: Sequence[Axis], channel: str, matrix: Array, bias: Array | None,
+           xp: Primitives) -> Array:
+    """`dense over channel`: matrix [out, in] applied along the named axis of x (laid out `shape`) at every unit
+    of the other axes, plus bias [out]."""
+    before, n, after = around(shape, channel)
+    out = xp.einsum("oi,bpiq->bpoq", matrix, x.reshape(-1, before, n, after))
+    return flat(out if bias is None else out + bias.reshape(-1, 1))
+
+
+def layer_norm(x: Array, shape: Sequence[Axis], channel: str, scale: Array, shift: Array | None,
+               xp: Primitives) -> Array:
+    """Layer norm over the named axis: (x - mean) / sqrt(variance + eps) * scale + shift, the variance biased
+    (divided by n), as torch.nn.LayerNorm."""
+    before, n, after = around(shape, channel)
+    a = x.reshape(-1, before, n, after)
+    centred = a - xp.mean(a, axis=2, keepdims=True)
+    normal = centred / xp.sqrt(xp.mean(centred * centred, axis=2, keepdims=True) + LAYER_NORM_EPS)
+    out = normal * scale.reshape(-1, 1)
+    return flat(out if shift is None else out + shift.reshape(-1, 1))
+
+
+# ---- as text ---------------------------------------------------------------------------------------
+
+
+def spelling(node: AxisNode, operands: Sequence[str]) -> str:
+    """The node as the language writes it, its operands given as text (for diagrams and messages)."""
+    if isinstance(node, Reduce):
+        return f"{node.op}({operands[0]} over {', '.join(node.axes)})"
+    if isinstance(node, Softmax):
+        causal = f", causal = {node.causal}" if node.causal else ""
+        return f"softmax({operands[0]} over {node.axis}{causal})"
+    if isinstance(node, Contract):
+        over = node.axes[0] if len(node.axes) == 1 else f"({', '.join(node.axes)})"
+        return f"{operands[0]} · {operands[1]} over {over}"
+    return f"{node.op}({operands[0]}: {_axes(node.shape)} -> {_axes(node.out)})"
+
+
+def _axes(shape: Sequence[Axis]) -> str:
+    return "[" + ", ".join(f"{a.name}={a.size}" for a in shape) + "]"
