@@ -50,10 +50,9 @@ circuit Fly {
 
 
 # ---- (a) and (b): the whole worm --------------------------------------------------------------------------
-def dense_worm(module: torch.nn.Module, ir: circuitdsl.CircuitIR,
-               csr: bool = False) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The whole worm written by hand: the chemical and gap-junction (Laplacian) matrices as one matrix, dense or
-    CSR (`csr`), and the rate unit's Euler step."""
+def combined_matrix(module: torch.nn.Module, ir: circuitdsl.CircuitIR) -> torch.Tensor:
+    """The whole worm's chemical and gap-junction (Laplacian) matrices as one [post, pre] matrix, from the IR's
+    synapses and the module's strengths."""
     n = ir.units
     params = {k: v.detach() for k, v in module.params.items()}
     matrices = {}
@@ -67,7 +66,16 @@ def dense_worm(module: torch.nn.Module, ir: circuitdsl.CircuitIR,
                      accumulate=True)
         matrices[p.kind] = m
     gap = matrices["electrical"] + matrices["electrical"].T
-    combined = matrices["chemical"] + gap - torch.diag(gap.sum(1))
+    return matrices["chemical"] + gap - torch.diag(gap.sum(1))
+
+
+def dense_worm(module: torch.nn.Module, ir: circuitdsl.CircuitIR,
+               csr: bool = False) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The whole worm written by hand: the chemical and gap-junction (Laplacian) matrices as one matrix, dense or
+    CSR (`csr`), and the rate unit's Euler step."""
+    n = ir.units
+    params = {k: v.detach() for k, v in module.params.items()}
+    combined = combined_matrix(module, ir)
     if csr:
         with warnings.catch_warnings():  # torch: "sparse CSR support is in beta"
             warnings.simplefilter("ignore")

@@ -3,13 +3,15 @@
 A synthetic list of about 1.5 million edges among 45,500 named cells (with a count column) is written once;
 then, interleaved in this process, (a) pandas reads it, numbers the names and builds a scipy CSR matrix, and
 (b) circuitdsl elaborates `population N : Graded from connectome("edges.csv", ...)` to its IR (selection,
-signs, weights and the IR arrays included).  Prints min and median of each and their ratio.
+signs, weights and the IR arrays included).  Prints min and median of each and their ratio, in CPU seconds of the
+process (steadier on a loaded machine) and in wall seconds.
 
 Run: `python -m benchmarks.edge_list` (about half a minute).
 """
 
 from __future__ import annotations
 
+import os
 import statistics
 import tempfile
 import time
@@ -57,18 +59,23 @@ def main() -> None:
         dsl = lambda: circuitdsl.load(folder / "main.circuit")
         ir, matrix = dsl(), by_hand(folder)  # warm: imports, the grammar, the standard library
         assert ir.synapses == edges and ir.units == matrix.shape[0]
-        times: dict[str, list[float]] = {"pandas + CSR": [], "circuitdsl -> IR": []}
+        times: dict[str, dict[str, list[float]]] = {label: {"cpu": [], "wall": []}
+                                                     for label in ("pandas + CSR", "circuitdsl -> IR")}
         for _ in range(ROUNDS):
             for label, fn in (("pandas + CSR", lambda: by_hand(folder)), ("circuitdsl -> IR", dsl)):
-                start = time.perf_counter()
+                cpu, wall = time.process_time(), time.perf_counter()
                 fn()
-                times[label].append(time.perf_counter() - start)
-    print(f"{edges} edges among {CELLS} cells, {ROUNDS} interleaved rounds")
-    for label, values in times.items():
-        print(f"  {label:18} min {min(values):.2f} s   median {statistics.median(values):.2f} s")
-    hand, ours = times["pandas + CSR"], times["circuitdsl -> IR"]
-    print(f"  ratio: {min(ours) / min(hand):.2f}x (min), {statistics.median(ours) / statistics.median(hand):.2f}x "
-          "(median)")
+                times[label]["wall"].append(time.perf_counter() - wall)
+                times[label]["cpu"].append(time.process_time() - cpu)
+    print(f"{edges} edges among {CELLS} cells, {ROUNDS} interleaved rounds (CPU seconds of this process, and wall; "
+          f"load average {' '.join(f'{v:.2f}' for v in os.getloadavg())})")
+    for clock in ("cpu", "wall"):
+        for label, measured in times.items():
+            values = measured[clock]
+            print(f"  {clock:4} {label:18} min {min(values):.2f} s   median {statistics.median(values):.2f} s")
+        hand, ours = times["pandas + CSR"][clock], times["circuitdsl -> IR"][clock]
+        print(f"  {clock:4} ratio: {min(ours) / min(hand):.2f}x (min), "
+              f"{statistics.median(ours) / statistics.median(hand):.2f}x (median)")
 
 
 if __name__ == "__main__":

@@ -8,8 +8,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import inspect
-import os
-import stat
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from importlib import resources
@@ -20,7 +18,7 @@ from lark import Lark, Token, Tree
 from lark import __version__ as lark_version
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
-from circuitdsl import ast
+from circuitdsl import ast, cache
 from circuitdsl.bulk import gc_paused
 from circuitdsl.errors import CircuitError, Reporter, Span
 
@@ -90,30 +88,11 @@ def _parser() -> tuple[Lark, _Newlines]:
 
 
 def cache_file(grammar: str) -> Path | None:
-    """Where the built parser is cached: one file per grammar and lark version in a directory only this user
-    can write (`$CIRCUITDSL_CACHE`, else `$XDG_CACHE_HOME/circuitdsl`, else `~/.cache/circuitdsl`); None (build
-    without a cache) when `$CIRCUITDSL_CACHE` is empty or that directory cannot be made private.  The cache
-    holds a pickle, so it is never read from a place others could write to."""
-    root = os.environ.get("CIRCUITDSL_CACHE")
-    if root == "":
-        return None
-    if root is None:
-        root = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache"), "circuitdsl")
+    """Where the built parser is cached (circuitdsl/cache.py): one file per grammar, lark and Python version, or
+    None (build without a cache).  The cache holds a pickle, so it is never read from a place others could
+    write to."""
     key = hashlib.sha256(f"{grammar}\0{lark_version}\0{sys.version_info[:2]}".encode()).hexdigest()[:24]
-    folder, path = Path(root), Path(root) / f"parser-{key}.lark"
-    try:
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if not all(_private(p) for p in (folder, path) if p.exists()):
-            return None
-    except OSError:
-        return None
-    return path
-
-
-def _private(path: Path) -> bool:
-    """Owned by this user and writable by no one else (on systems with owners)."""
-    info = path.stat()
-    return (not hasattr(os, "getuid") or info.st_uid == os.getuid()) and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+    return cache.file(f"parser-{key}.lark")
 
 
 @functools.cache

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -90,6 +91,17 @@ def test_thirty_doubling_lets_are_stored_and_run_once_each() -> None:
     np.testing.assert_array_equal(jax_step(ir, x), x * 2.0 ** 30)
     _, plain_ops = torch_step(circuitdsl.loads(once(30)), x)
     assert ops <= plain_ops  # one addition per let, as the plain chain has two operations per let
+
+
+def test_thirty_doubling_lets_lower_to_no_more_jax_operations_than_thirty_plain_lines() -> None:
+    def equations(ir: CircuitIR) -> int:
+        circuit = circuitdsl.compile(ir, backend="jax")
+        step = jax.make_jaxpr(lambda p, s, x: circuit.step(p, s, {"x": x}))
+        return len(step(circuit.init(), circuit.initial_state(1), jnp.zeros((1, 4))).jaxpr.eqns)
+
+    doubled = equations(circuitdsl.loads(doubling(30)))
+    assert doubled <= equations(circuitdsl.loads(once(30)))
+    assert doubled <= 30 + 8  # one addition per let, and the step's fixed cost
 
 
 def test_thirty_doubling_lets_cost_the_memory_of_thirty_plain_lines() -> None:

@@ -367,6 +367,9 @@ def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
     (_set("populations.0.model", "Nothing"), "no neuron model 'Nothing'"),
     (_set("parameters.0.init.args", [float("nan")]), "is not a finite number"),
     (_set("parameters.0.shape", [0]), "sizes are >= 1"),
+    (_set("parameters.0.init", {"rule": "random_sign", "args": []}), "random_sign takes 1 arguments, not 0"),
+    (_set("parameters.0.init", {"rule": "orthogonal", "args": [1.0]}), "orthogonal draws a matrix"),
+    (_set("parameters.0.init", {"rule": "low_rank", "args": [2.5, 1.0]}), "low_rank draws a matrix"),
 ])
 def test_from_json_checks_meaning(mutate: Callable[[dict[str, Any]], None], needle: str) -> None:
     data = _swimmer_json()

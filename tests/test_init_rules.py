@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import jax
@@ -10,6 +11,7 @@ import pytest
 
 import circuitdsl
 from circuitdsl.errors import CircuitError
+from circuitdsl.ir.validate import InvalidIR
 
 ROOT = Path(__file__).resolve().parents[1]
 SWIMMER = ROOT / "models" / "ncap_swimmer.circuit"
@@ -126,3 +128,17 @@ def test_matrix_rule_on_a_shared_scalar_names_the_param_and_shape() -> None:
         circuitdsl.load(SWIMMER, init="orthogonal()", signs="none")
     text = str(info.value)
     assert info.value.code == "E302" and "param 'osc' has shape []" in text and "param osc" in text
+
+
+@pytest.mark.parametrize("rule", ["random_sign(0.5)", "orthogonal(gain = 2)", "low_rank(rank = 2, norm = 3)",
+                                  "glorot()", "kaiming()", "uniform(-1, 1)"])
+def test_every_init_rule_survives_the_json_round_trip(rule: str) -> None:
+    ir = circuitdsl.loads(DENSE, init=rule)
+    assert circuitdsl.CircuitIR.from_json(ir.to_json()) == ir
+
+
+def test_from_json_refuses_a_low_rank_init_above_the_matrix_size() -> None:
+    data = json.loads(circuitdsl.loads(DENSE, init="low_rank(rank = 2, norm = 3)").to_json())
+    data["parameters"][0]["init"]["args"][0] = 5.0  # the weight is 4 x 6
+    with pytest.raises(InvalidIR, match="low_rank of rank 5 for a 4 x 6 matrix"):
+        circuitdsl.CircuitIR.from_json(json.dumps(data))

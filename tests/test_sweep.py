@@ -83,6 +83,16 @@ def test_dry_run_lists_the_cells(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert out.strip().endswith("2 cells, 4 runs, 0 done")
 
 
+def test_the_shipped_ncap_study_is_the_whole_grid() -> None:
+    study = spec.load(ROOT / "examples" / "ncap_ablations.toml")  # every circuit variant elaborated per body size
+    at_init = [u for u in study.units if u.trainer == "none"]
+    trained = [u for u in study.units if u.trainer == "es"]
+    assert len(study.variants) == 7 and "MLP" in study.variants
+    assert {u.joints for u in at_init} == {3, 5, 7, 9, 11, 13} and {u.seed for u in at_init} == set(range(10))
+    assert len(at_init) == 7 * 6 * 10 and len(trained) == 7 * 5 and {u.joints for u in trained} == {5}
+    assert len({u.run_id for u in study.units}) == len(study.units)
+
+
 # ---- ES and the closed loop ------------------------------------------------------------------------------------
 def test_centred_ranks_share_ties() -> None:
     assert np.array_equal(centred_ranks(np.array([5.0, 5.0, 5.0, 5.0])), np.zeros(4))
@@ -176,6 +186,8 @@ def test_a_killed_worker_loses_nothing_and_a_rerun_adds_nothing(tmp_path: Path, 
     assert {r["args"] for r in rows} == {"init=1", "init=uniform(0, 1)"}
     again = circuitdsl.sweep(path, progress=False)
     assert (again.ran, again.skipped) == (0, 4) and _table(tmp_path / "out") == rows
+    elsewhere = runner.plan(spec.load(path, tmp_path / "other"))  # --output: another ledger, nothing done there
+    assert len(elsewhere) == 4 and not any(done for _, done in elsewhere)
     summary = (tmp_path / "out" / "summary.md").read_text()
     assert "| NCAP [init=1] | swim | 4 |" in summary and (tmp_path / "out" / "learning_curves.png").exists()
     aggregated = report.aggregate(report.pd.read_csv(tmp_path / "out" / "results.csv"))

@@ -21,6 +21,7 @@ import numpy as np
 from circuitdsl.ir import axes
 from circuitdsl.ir.expr import NUMPY_FUNCTIONS, binary, fold, walk
 from circuitdsl.ir.model import Binary, Call, Cond, Const, Expr, Ref, Shared, Unary, Var
+from circuitdsl.ir.primitives import Primitives
 
 Array = Any
 Closure = Callable[[Any], Array]
@@ -84,7 +85,7 @@ class ExprCompiler:
         # a backend may bind constant operands as its own scalars (torch: 0-d tensors, cheaper per call than a
         # Python number); the result is the same
         self.constant: Callable[[float], Array] | None = getattr(ops, "constant", None)
-        self.axes: axes.Primitives = ops.axes
+        self.primitives: Primitives = ops.primitives
         self.shared = shared
         self._entries: dict[object, _Outside] = {}
 
@@ -148,7 +149,7 @@ class ExprCompiler:
         if isinstance(node, Cond):
             return _call(self.functions["where"], kids)
         if isinstance(node, axes.AXIS_NODES):
-            xp = self.axes
+            xp = self.primitives
             return _call(lambda *operands: axes.apply(node, operands, xp), kids)
         raise TypeError(f"unknown expression {node!r}")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
-from typing import Any
+from typing import Any, Final
 
 import jax
 import jax.numpy as jnp
@@ -34,8 +34,10 @@ from circuitdsl.backends.plan import Plan, make_plan
 from circuitdsl.backends.program import Program
 from circuitdsl.backends.record import Record, resolve
 from circuitdsl.backends.step import State, initial_state, state_layout, surrogate_derivative
+from circuitdsl.ir.composite import bind
 from circuitdsl.ir.model import CircuitIR
 from circuitdsl.ir.params import Sampler, initial_values, sampled_values
+from circuitdsl.ir.primitives import NumpyPrimitives
 
 Params = dict[str, jax.Array]
 
@@ -69,24 +71,25 @@ def _step(x: Any) -> jax.Array:
     return (x > 0).astype(x.dtype if jnp.issubdtype(x.dtype, jnp.floating) else float)
 
 
-def _segments(x: jax.Array, size: float) -> jax.Array:
-    """[..., units * size] as [..., units, size]: a port's internal axis last."""
-    return x.reshape(*x.shape[:-1], -1, int(size))
+class JaxPrimitives(NumpyPrimitives):
+    """circuitdsl/ir/primitives.py's table in jax.numpy, with JAX's top-k and gradient stop and einsum at full
+    float32 precision; the composites (ir/composite.py) and the operations over named axes (ir/axes.py) are
+    written over it."""
+
+    def __init__(self) -> None:
+        super().__init__(jnp)
+
+    def topk(self, x: jax.Array, k: int) -> jax.Array:
+        return jax.lax.top_k(x, k)[0]
+
+    def stop_gradient(self, x: jax.Array) -> jax.Array:
+        return jax.lax.stop_gradient(x)
+
+    def einsum(self, spec: str, *operands: jax.Array) -> jax.Array:
+        return jnp.einsum(spec, *operands, precision=jax.lax.Precision.HIGHEST)
 
 
-def _absmax(x: jax.Array, size: float) -> jax.Array:
-    """The element of largest magnitude along the last axis, sign kept; its gradient goes to that element."""
-    segments = _segments(x, size)
-    pick = jnp.argmax(jnp.abs(segments), axis=-1)[..., None]
-    return jnp.take_along_axis(segments, pick, axis=-1)[..., 0]
-
-
-def _kwta(x: jax.Array, k: float) -> jax.Array:
-    """The k largest values of each sample (over all its units) kept, the rest zeroed; the mask is constant, so
-    losers get no gradient."""
-    fixed = jax.lax.stop_gradient(x).reshape(x.shape[:1] + (-1,) * (x.ndim > 1))  # [batch, units, 1]: [batch, units]
-    threshold = jax.lax.top_k(fixed, int(k))[0][..., -1:]
-    return x * (fixed >= threshold).astype(x.dtype).reshape(x.shape)
+PRIMITIVES: Final = JaxPrimitives()
 
 
 _FUNCTIONS: dict[str, Callable[..., Any]] = {
@@ -107,12 +110,7 @@ _FUNCTIONS: dict[str, Callable[..., Any]] = {
     "step": _step,
     "sqrt": jnp.sqrt,
     "where": lambda c, a, b: jnp.where(jnp.asarray(c) > 0, a, b),
-    "reduce_sum": lambda x, size: _segments(x, size).sum(-1),
-    "reduce_max": lambda x, size: _segments(x, size).max(-1),
-    "reduce_absmax": _absmax,
-    "kwta": _kwta,
-    "matvec": lambda w, x: (w * x[..., None, :]).sum(-1),  # [units or 1, out, in] by [..., units, in]
-    "push": lambda h, x: jnp.concatenate([h[..., 1:], h[..., -1:] * 0.0 + x], -1),
+    **bind(PRIMITIVES),  # reduce_*, kwta, matvec, push
 }
 
 
@@ -133,39 +131,11 @@ def _spike_backward(surrogate: str, slope: float, x: jax.Array, grad: jax.Array)
 _spike.defvjp(_spike_forward, _spike_backward)
 
 
-class JaxAxes:
-    """circuitdsl/ir/axes.py's numpy-named primitives in jax.numpy (einsum at full float32 precision)."""
-
-    def exp(self, x: jax.Array) -> jax.Array:
-        return jnp.exp(x)
-
-    def sqrt(self, x: jax.Array) -> jax.Array:
-        return jnp.sqrt(x)
-
-    def sum(self, x: jax.Array, axis: int | tuple[int, ...], keepdims: bool = False) -> jax.Array:
-        return jnp.sum(x, axis=axis, keepdims=keepdims)
-
-    def mean(self, x: jax.Array, axis: int | tuple[int, ...], keepdims: bool = False) -> jax.Array:
-        return jnp.mean(x, axis=axis, keepdims=keepdims)
-
-    def max(self, x: jax.Array, axis: int | tuple[int, ...], keepdims: bool = False) -> jax.Array:
-        return jnp.max(x, axis=axis, keepdims=keepdims)
-
-    def einsum(self, spec: str, *operands: jax.Array) -> jax.Array:
-        return jnp.einsum(spec, *operands, precision=jax.lax.Precision.HIGHEST)
-
-    def where(self, condition: np.ndarray, x: jax.Array, y: float) -> jax.Array:
-        return jnp.where(condition, x, y)
-
-    def transpose(self, x: jax.Array, axes: tuple[int, ...]) -> jax.Array:
-        return jnp.transpose(x, axes)
-
-
 class JaxOps:
     """The array operations the shared step semantics needs, in jax.numpy."""
 
     functions: Mapping[str, Callable[..., Any]] = _FUNCTIONS
-    axes = JaxAxes()
+    primitives = PRIMITIVES
 
     def __init__(self, dtype: str = "float32") -> None:
         self.dtype = jnp.dtype(dtype)

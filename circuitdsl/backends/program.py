@@ -31,6 +31,7 @@ from circuitdsl.ir import axes
 from circuitdsl.ir.model import Operator, Ref, Var
 from circuitdsl.ir.operators import bias_shape
 from circuitdsl.ir.params import effective
+from circuitdsl.ir.primitives import Primitives
 
 Array = Any
 Prepared = dict[str, Any]
@@ -377,7 +378,7 @@ class Program:
         """A field [batch, in channels * grid points] through p's operator, plus its function-valued bias if any:
         [batch, out channels * grid points]."""
         if operator.kind in AXIS_OPERATORS:
-            return _axis_operator(p, operator, weights, source, self.ops.axes)
+            return _axis_operator(p, operator, weights, source, self.ops.primitives)
         (channels_in, channels_out), ops, grid = p.channels, self.ops, list(p.grid)
         out = operators.apply(operator, weights[p.param], source.reshape(-1, channels_in, *grid), channels_out, ops)
         if operator.bias is not None:
@@ -387,7 +388,7 @@ class Program:
 
 
 def _axis_operator(p: ProjectionPlan, operator: Operator, weights: Mapping[str, Array], source: Array,
-                   xp: axes.Primitives) -> Array:
+                   xp: Primitives) -> Array:
     """A learned map over one named axis of the source: `linear` (matrix [out, in], bias [out]) or `layer_norm`
     (scale and shift [n]), [batch, target units]."""
     assert operator.channel is not None

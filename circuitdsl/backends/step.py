@@ -15,9 +15,9 @@ from typing import Any, Protocol
 import numpy as np
 
 from circuitdsl.backends.plan import Plan
-from circuitdsl.ir.axes import Primitives
 from circuitdsl.ir.expr import evaluate
 from circuitdsl.ir.model import Ref, Var
+from circuitdsl.ir.primitives import Primitives
 
 Array = Any
 State = dict[str, Array]
@@ -29,7 +29,7 @@ class Ops(Protocol):
     functions: Mapping[str, Callable[..., Array]]
 
     @property
-    def axes(self) -> Primitives: ...  # numpy-named functions for the operations over named axes (ir/axes.py)
+    def primitives(self) -> Primitives: ...  # numpy-named array functions (ir/primitives.py)
 
     def asarray(self, values: np.ndarray) -> Array: ...
     def zeros(self, batch: int, n: int) -> Array: ...

@@ -10,7 +10,7 @@ import math
 import warnings
 from collections.abc import Callable, ItemsView, Iterable, Iterator, KeysView, Mapping, Sequence, ValuesView
 from functools import partial
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 import torch
@@ -31,6 +31,7 @@ from circuitdsl.backends.plan import Plan, make_plan
 from circuitdsl.backends.program import Program
 from circuitdsl.backends.record import resolve
 from circuitdsl.backends.step import State, initial_state, state_layout, surrogate_derivative
+from circuitdsl.ir.composite import bind
 from circuitdsl.ir.model import CircuitIR
 from circuitdsl.ir.params import initial_values
 
@@ -70,23 +71,63 @@ def _pair(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> Callable[
     return lambda a, b: fn(_tensor(a), _tensor(b))
 
 
-def _segments(x: torch.Tensor, size: float) -> torch.Tensor:
-    """[..., units * size] as [..., units, size]: a port's internal axis last."""
-    return x.reshape(*x.shape[:-1], -1, int(size))
+class TorchPrimitives:
+    """circuitdsl/ir/primitives.py's table in torch: the composites (ir/composite.py) and the operations over
+    named axes (ir/axes.py) are written over it."""
+
+    def asarray(self, x: Any) -> torch.Tensor:
+        return x if isinstance(x, torch.Tensor) else torch.as_tensor(x)
+
+    def reshape(self, x: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+        return x.reshape(shape)
+
+    def transpose(self, x: torch.Tensor, axes: tuple[int, ...]) -> torch.Tensor:
+        return x.permute(axes)
+
+    def sum(self, x: torch.Tensor, axis: int | tuple[int, ...], keepdims: bool = False) -> torch.Tensor:
+        return torch.sum(x, dim=axis, keepdim=keepdims)
+
+    def mean(self, x: torch.Tensor, axis: int | tuple[int, ...], keepdims: bool = False) -> torch.Tensor:
+        return torch.mean(x, dim=axis, keepdim=keepdims)
+
+    def max(self, x: torch.Tensor, axis: int | tuple[int, ...], keepdims: bool = False) -> torch.Tensor:
+        return torch.amax(x, dim=axis, keepdim=keepdims)
+
+    def argmax(self, x: torch.Tensor, axis: int) -> torch.Tensor:
+        return x.argmax(axis)
+
+    def abs(self, x: torch.Tensor) -> torch.Tensor:
+        return x.abs()
+
+    def exp(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.exp(x)
+
+    def sqrt(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sqrt(x)
+
+    def einsum(self, spec: str, *operands: torch.Tensor) -> torch.Tensor:
+        return torch.einsum(spec, *operands)
+
+    def where(self, condition: np.ndarray, x: torch.Tensor, y: float) -> torch.Tensor:
+        return torch.where(torch.as_tensor(condition, device=x.device), x, y)
+
+    def take_along_axis(self, x: torch.Tensor, indices: torch.Tensor, axis: int) -> torch.Tensor:
+        return x.gather(axis, indices)
+
+    def concatenate(self, xs: Sequence[torch.Tensor], axis: int) -> torch.Tensor:
+        return torch.cat(list(xs), axis)
+
+    def astype(self, x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        return x.to(dtype)
+
+    def topk(self, x: torch.Tensor, k: int) -> torch.Tensor:
+        return x.topk(k, dim=-1).values
+
+    def stop_gradient(self, x: torch.Tensor) -> torch.Tensor:
+        return x.detach()
 
 
-def _absmax(x: torch.Tensor, size: float) -> torch.Tensor:
-    """The element of largest magnitude along the last axis, sign kept; its gradient goes to that element."""
-    segments = _segments(x, size)
-    return segments.gather(-1, segments.abs().argmax(-1, keepdim=True)).squeeze(-1)
-
-
-def _kwta(x: torch.Tensor, k: float) -> torch.Tensor:
-    """The k largest values of each sample (over all its units) kept, the rest zeroed; the mask is constant, so
-    losers get no gradient."""
-    fixed = x.detach().flatten(start_dim=min(1, x.dim() - 1))  # [batch, units, 1] inside a neuron: [batch, units]
-    threshold = fixed.topk(int(k), dim=-1).values[..., -1:]
-    return x * (fixed >= threshold).to(x.dtype).reshape(x.shape)
+PRIMITIVES: Final = TorchPrimitives()
 
 
 _FUNCTIONS: dict[str, Callable[..., Any]] = {
@@ -107,48 +148,15 @@ _FUNCTIONS: dict[str, Callable[..., Any]] = {
     "step": lambda x: (_tensor(x) > 0).to(_tensor(x).dtype),
     "sqrt": lambda x: torch.sqrt(_tensor(x)),
     "where": lambda c, a, b: torch.where(_tensor(c) > 0, _tensor(a), _tensor(b)),
-    "reduce_sum": lambda x, size: _segments(x, size).sum(-1),
-    "reduce_max": lambda x, size: _segments(x, size).amax(-1),
-    "reduce_absmax": _absmax,
-    "kwta": _kwta,
-    "matvec": lambda w, x: (w * x[..., None, :]).sum(-1),  # [units or 1, out, in] by [..., units, in]
-    "push": lambda h, x: torch.cat([h[..., 1:], h[..., -1:] * 0.0 + x], -1),
+    **bind(PRIMITIVES),  # reduce_*, kwta, matvec, push
 }
-
-
-class TorchAxes:
-    """circuitdsl/ir/axes.py's numpy-named primitives in torch."""
-
-    def exp(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.exp(x)
-
-    def sqrt(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.sqrt(x)
-
-    def sum(self, x: torch.Tensor, axis: int | tuple[int, ...], keepdims: bool = False) -> torch.Tensor:
-        return torch.sum(x, dim=axis, keepdim=keepdims)
-
-    def mean(self, x: torch.Tensor, axis: int | tuple[int, ...], keepdims: bool = False) -> torch.Tensor:
-        return torch.mean(x, dim=axis, keepdim=keepdims)
-
-    def max(self, x: torch.Tensor, axis: int | tuple[int, ...], keepdims: bool = False) -> torch.Tensor:
-        return torch.amax(x, dim=axis, keepdim=keepdims)
-
-    def einsum(self, spec: str, *operands: torch.Tensor) -> torch.Tensor:
-        return torch.einsum(spec, *operands)
-
-    def where(self, condition: np.ndarray, x: torch.Tensor, y: float) -> torch.Tensor:
-        return torch.where(torch.as_tensor(condition, device=x.device), x, y)
-
-    def transpose(self, x: torch.Tensor, axes: tuple[int, ...]) -> torch.Tensor:
-        return x.permute(axes)
 
 
 class TorchOps:
     """The array operations the shared step semantics needs, in torch."""
 
     functions: Mapping[str, Callable[..., Any]] = _FUNCTIONS
-    axes = TorchAxes()
+    primitives = PRIMITIVES
 
     def __init__(self, device: torch.device | None = None, dtype: torch.dtype = torch.float32) -> None:
         self.device = device

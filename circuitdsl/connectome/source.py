@@ -104,7 +104,8 @@ def _split(label: str, pre: np.ndarray, post: np.ndarray, count: np.ndarray, ele
     def part(mask: np.ndarray) -> Edges:
         return Edges(pre[mask], post[mask], count[mask], None if sign is None else sign[mask])
 
-    return Source(label, "file", "counts as given in the file", names, part(~electrical), part(electrical), False,
+    chemical = part(~electrical) if electrical.any() else Edges(pre, post, count, sign)  # no copies when one kind
+    return Source(label, "file", "counts as given in the file", names, chemical, part(electrical), False,
                   classes, labelled)
 
 

@@ -65,9 +65,9 @@ def neuron_class(name: str, known: frozenset[str]) -> str:
 def worm() -> Worm:
     """The worm's cells, from cect's lists."""
     cells = cect_data.cells()
-    herm = list(cells.PREFERRED_HERM_NEURON_NAMES)
-    male = sorted(set(cells.MALE_SPECIFIC_NEURONS) - set(herm))
-    muscles = list(dict.fromkeys([*cells.PREFERRED_MUSCLE_NAMES, *cells.MALE_SPECIFIC_MUSCLES]))
+    herm = list(cells.herm_neurons)
+    male = sorted(set(cells.male_neurons) - set(herm))
+    muscles = list(dict.fromkeys([*cells.muscles, *cells.male_muscles]))
     known = frozenset(herm + male)
     classes: dict[str, list[str]] = {}
     for name in herm + male:
@@ -80,12 +80,12 @@ def category(name: str) -> tuple[str, ...]:
     """The neurons (or muscles) of a category other than `all`, in canonical order."""
     w, cells = worm(), cect_data.cells()
     if name in _SIM:
-        return tuple(n for n in cells.PREFERRED_HERM_NEURON_NAMES if cells.get_SIM_class(n) == _SIM[name])
-    pharyngeal = set(cells.PHARYNGEAL_NEURONS)
+        return tuple(n for n in cells.herm_neurons if cells.sim_class[n] == _SIM[name])
+    pharyngeal = set(cells.pharyngeal)
     if name == "pharyngeal":
         return tuple(n for n in w.neurons if n in pharyngeal)
     if name == "somatic":
-        return tuple(n for n in cells.PREFERRED_HERM_NEURON_NAMES if n not in pharyngeal)
+        return tuple(n for n in cells.herm_neurons if n not in pharyngeal)
     return w.muscles
 
 
@@ -94,9 +94,9 @@ def layer(name: str) -> str:
     w, cells = worm(), cect_data.cells()
     if name in w.muscles:
         return "muscle"
-    if name not in cells.PREFERRED_HERM_NEURON_NAMES:
+    if name not in cells.sim_class:
         return "other"
-    return {v: k for k, v in _SIM.items()}.get(cells.get_SIM_class(name), "other")
+    return {v: k for k, v in _SIM.items()}.get(cells.sim_class[name], "other")
 
 
 def resolve(symbol: str) -> tuple[str, ...]:

@@ -24,7 +24,7 @@ import numpy as np
 
 from circuitdsl.errors import Span
 from circuitdsl.ir import model as ir
-from circuitdsl.ir.expr import evaluate, transform, walk
+from circuitdsl.ir.expr import evaluate, fold, transform, walk
 
 
 @dataclass(frozen=True)
@@ -99,25 +99,30 @@ Linear = tuple[dict[str, ir.Expr], ir.Expr | None]  # (coefficient per variable,
 
 def linear_in(expr: ir.Expr, xs: tuple[str, ...], lets: Mapping[str, ir.Expr], reads: set[str]) -> Linear:
     """Split `expr` into sum_j A_j x_j + B with every A_j and B free of the variables `xs` (the lets in `reads`,
-    which read them, are looked through), or raise NotLinear."""
-    if not (free_names(expr) & (set(xs) | reads)):
-        return {}, expr
-    if isinstance(expr, ir.Var):
-        return ({expr.name: _const(1.0)}, None) if expr.name in xs else linear_in(lets[expr.name], xs, lets, reads)
-    if isinstance(expr, ir.Unary) and expr.op == "-":
-        a, b = linear_in(expr.x, xs, lets, reads)
-        return {x: _neg(c) for x, c in a.items()}, None if b is None else _neg(b)
-    if isinstance(expr, ir.Binary) and expr.op in ("+", "-"):
-        (a1, b1), (a2, b2) = linear_in(expr.left, xs, lets, reads), linear_in(expr.right, xs, lets, reads)
-        merged = {x: _add(expr.op, a1.get(x), a2.get(x)) for x in {**a1, **a2}}
-        return merged, _add(expr.op, b1, b2)  # type: ignore[return-value]
-    if isinstance(expr, ir.Binary) and expr.op in ("*", "/"):
-        left, right = linear_in(expr.left, xs, lets, reads), linear_in(expr.right, xs, lets, reads)
-        if expr.op == "*" and not left[0]:
-            return _scale("*", right, expr.left)
-        if not right[0]:
-            return _scale(expr.op, left, expr.right)
-    raise NotLinear()
+    which read them, are looked through), or raise NotLinear.  A subexpression free of them is its own B."""
+    def visit(node: ir.Expr, kids: tuple[Linear, ...]) -> Linear:
+        if isinstance(node, ir.Var) and node.name in xs:
+            return {node.name: _const(1.0)}, None
+        if isinstance(node, ir.Var) and node.name in reads:
+            return fold(lets[node.name], visit)
+        if not any(a for a, _ in kids):
+            return {}, node
+        if isinstance(node, ir.Unary) and node.op == "-":
+            a, b = kids[0]
+            return {x: _neg(c) for x, c in a.items()}, None if b is None else _neg(b)
+        if isinstance(node, ir.Binary) and node.op in ("+", "-"):
+            (a1, b1), (a2, b2) = kids
+            merged = {x: _add(node.op, a1.get(x), a2.get(x)) for x in {**a1, **a2}}
+            return merged, _add(node.op, b1, b2)  # type: ignore[return-value]
+        if isinstance(node, ir.Binary) and node.op in ("*", "/"):
+            left, right = kids
+            if node.op == "*" and not left[0]:
+                return _scale("*", right, node.left)
+            if not right[0]:
+                return _scale(node.op, left, node.right)
+        raise NotLinear()
+
+    return fold(expr, visit)
 
 
 def _neg(a: ir.Expr) -> ir.Expr:

@@ -149,7 +149,13 @@ class PopulationPolicy:
 
         self.compiled, self.joints = compiled, joints
         self.params: dict[str, Any] = {}
-        self._step = jax.jit(jax.vmap(compiled.step, in_axes=(0, 0, 0)))
+        members = jax.vmap(compiled.step, in_axes=(0, 0, 0))
+
+        def step(params: Any, state: Any, q: Any) -> tuple[Any, Any]:
+            outputs, state = members(params, state, {"q": q[:, None, :]})
+            return outputs["torque"][:, 0], state
+
+        self._step = jax.jit(step)  # one dispatch per control step: the torque's slicing is compiled in too
         self.state: Any = None
 
     def reset(self, batch: int) -> None:
@@ -158,9 +164,9 @@ class PopulationPolicy:
         self.state = jax.tree_util.tree_map(lambda x: x[:, None], self.compiled.initial_state(batch))
 
     def act(self, observation: dict[str, np.ndarray]) -> np.ndarray:
-        q = normalise_joints(observation["joints"], self.joints).astype(np.float32)[:, None, :]
-        outputs, self.state = self._step(self.params, self.state, {"q": q})
-        return np.asarray(outputs["torque"][:, 0], dtype=np.float64)
+        q = normalise_joints(observation["joints"], self.joints).astype(np.float32)
+        torque, self.state = self._step(self.params, self.state, q)
+        return np.asarray(torque, dtype=np.float64)
 
 
 def load_circuit(path: Path, joints: int, args: Mapping[str, ArgValue]) -> Any:

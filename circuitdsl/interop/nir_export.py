@@ -20,6 +20,7 @@ import numpy as np
 
 from circuitdsl.interop.fidelity import FidelityReport
 from circuitdsl.interop.matrices import matrices, signal_size
+from circuitdsl.ir.expr import fold
 from circuitdsl.ir.model import Binary, CircuitIR, Expr, NeuronModel, Population, Projection, Ref, Unary
 from circuitdsl.ir.units import selected_units
 
@@ -174,7 +175,7 @@ def _unsupported_projection(graph: NirExport, projection: Projection, ir: Circui
 
 def _output(graph: NirExport, name: str, pieces: list, ir: CircuitIR, report: FidelityReport) -> None:
     size = math.prod(a.size for a in next(o for o in ir.outputs if o.name == name).shape)
-    terms = [] if len(pieces) != 1 or pieces[0].select is not None else _terms(pieces[0].expr, 1.0)
+    terms = [] if len(pieces) != 1 or pieces[0].select is not None else _terms(pieces[0].expr, ir.shared)
     if not terms or any(ref.source not in graph.exit for _, ref in terms):
         report.add("output", name, "-", "unsupported", "only a sum of (selected, signed) outputs maps to NIR")
         return
@@ -194,16 +195,21 @@ def _output(graph: NirExport, name: str, pieces: list, ir: CircuitIR, report: Fi
     report.add("output", name, "Output", "exact")
 
 
-def _terms(expr: Expr, sign: float) -> list[tuple[float, Ref]]:
+def _terms(expr: Expr, shared: list[Expr]) -> list[tuple[float, Ref]]:
     """An output written as a signed sum of references (`Md - Mv`), or [] when it is anything else."""
-    if isinstance(expr, Ref):
-        return [(sign, expr)]
-    if isinstance(expr, Unary) and expr.op == "-":
-        return _terms(expr.x, -sign)
-    if isinstance(expr, Binary) and expr.op in ("+", "-"):
-        left, right = _terms(expr.left, sign), _terms(expr.right, sign if expr.op == "+" else -sign)
-        return left + right if left and right else []
-    return []
+    def visit(node: Expr, kids: tuple[list[tuple[float, Ref]], ...]) -> list[tuple[float, Ref]]:
+        if isinstance(node, Ref):
+            return [(1.0, node)]
+        if not kids or not all(kids):
+            return []
+        if isinstance(node, Unary) and node.op == "-":
+            return [(-sign, ref) for sign, ref in kids[0]]
+        if isinstance(node, Binary) and node.op in ("+", "-"):
+            left, right = kids
+            return left + (right if node.op == "+" else [(-sign, ref) for sign, ref in right])
+        return []
+
+    return fold(expr, visit, shared)
 
 
 def measure(graph: nir.NIRGraph, report: FidelityReport, ir: CircuitIR, module: object,

@@ -4,21 +4,22 @@ The IR's axis nodes (`Reduce`, `Softmax`, `Contract`, `Rearrange`) and the learn
 operators act on signals that are flat per sample, [batch, units]; each records the named shape of its operands,
 so here an operand is viewed as [batch, *sizes], the op acts on the axes it names and the result is flattened
 again.  The composites (softmax, layer norm, contraction, the linear map) are written once, against `Primitives`:
-numpy's own functions (`NUMPY`, the reference semantics of circuitdsl/ir/expr.py), and what each backend supplies
-(`TorchOps.axes`, `JaxOps.axes`), so the three cannot drift apart.
+the one primitive table of circuitdsl/ir/primitives.py, which numpy (the reference semantics of
+circuitdsl/ir/expr.py), torch and JAX each supply (`TorchOps.primitives`, `JaxOps.primitives`), so the three
+cannot drift apart.
 """
 
 from __future__ import annotations
 
 import string
 from collections.abc import Sequence
-from typing import Any, Final, Protocol
+from typing import Final
 
 import numpy as np
 
 from circuitdsl.ir.model import Axis, Contract, Rearrange, Reduce, Softmax
+from circuitdsl.ir.primitives import Array, Primitives
 
-Array = Any
 AxisNode = Reduce | Softmax | Contract | Rearrange
 AXIS_NODES: Final = (Reduce, Softmax, Contract, Rearrange)
 
@@ -27,50 +28,6 @@ MAX_CONTRACTED: Final = 50
 
 LAYER_NORM_EPS: Final = 1e-5
 """Added to the variance before its square root in `layer_norm` (torch.nn.LayerNorm's default)."""
-
-
-class Primitives(Protocol):
-    """The array functions the composites are written against, named and behaving as numpy's."""
-
-    def exp(self, x: Array) -> Array: ...
-    def sqrt(self, x: Array) -> Array: ...
-    def sum(self, x: Array, axis: int | tuple[int, ...], keepdims: bool = False) -> Array: ...
-    def mean(self, x: Array, axis: int | tuple[int, ...], keepdims: bool = False) -> Array: ...
-    def max(self, x: Array, axis: int | tuple[int, ...], keepdims: bool = False) -> Array: ...
-    def einsum(self, spec: str, *operands: Array) -> Array: ...
-    def where(self, condition: np.ndarray, x: Array, y: float) -> Array: ...  # a constant numpy condition
-    def transpose(self, x: Array, axes: tuple[int, ...]) -> Array: ...
-
-
-class NumpyPrimitives:
-    """`Primitives` over numpy: the reference semantics."""
-
-    def exp(self, x: Array) -> Array:
-        return np.exp(x)
-
-    def sqrt(self, x: Array) -> Array:
-        return np.sqrt(x)
-
-    def sum(self, x: Array, axis: int | tuple[int, ...], keepdims: bool = False) -> Array:
-        return np.sum(x, axis=axis, keepdims=keepdims)
-
-    def mean(self, x: Array, axis: int | tuple[int, ...], keepdims: bool = False) -> Array:
-        return np.mean(x, axis=axis, keepdims=keepdims)
-
-    def max(self, x: Array, axis: int | tuple[int, ...], keepdims: bool = False) -> Array:
-        return np.max(x, axis=axis, keepdims=keepdims)
-
-    def einsum(self, spec: str, *operands: Array) -> Array:
-        return np.einsum(spec, *operands)
-
-    def where(self, condition: np.ndarray, x: Array, y: float) -> Array:
-        return np.where(condition, x, y)
-
-    def transpose(self, x: Array, axes: tuple[int, ...]) -> Array:
-        return np.transpose(x, axes)
-
-
-NUMPY: Final = NumpyPrimitives()
 
 
 # ---- layout ----------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from typing import Any, Final, TypeVar
 import numpy as np
 
 from circuitdsl.ir import axes
+from circuitdsl.ir.composite import bind
 from circuitdsl.ir.model import (
     Binary,
     Call,
@@ -39,6 +40,7 @@ from circuitdsl.ir.model import (
     Unary,
     Var,
 )
+from circuitdsl.ir.primitives import NUMPY
 
 T = TypeVar("T")
 Lookup = Callable[[Var | Ref], Any]
@@ -285,32 +287,6 @@ def _float(mask: Any, *like: Any) -> Any:
     return np.asarray(mask).astype(kind if np.issubdtype(kind, np.floating) else np.float64)
 
 
-def _segments(x: Any, size: float) -> np.ndarray:
-    """[..., units * size] as [..., units, size]: a port's internal axis last."""
-    x = np.asarray(x)
-    return x.reshape(*x.shape[:-1], -1, int(size))
-
-
-def _absmax(x: Any, size: float) -> np.ndarray:
-    """The element of largest magnitude along the last axis, its sign kept."""
-    segments = _segments(x, size)
-    return np.take_along_axis(segments, np.abs(segments).argmax(-1)[..., None], -1)[..., 0]
-
-
-def _kwta(x: Any, k: float) -> np.ndarray:
-    """The k largest values of each sample (over all its units) kept, the others 0."""
-    x = np.asarray(x)
-    flat = x.reshape(x.shape[0], -1) if x.ndim > 1 else x
-    threshold = -np.sort(-flat, axis=-1)[..., int(k) - 1: int(k)]
-    return x * (flat >= threshold).astype(x.dtype).reshape(x.shape)
-
-
-def _push(history: Any, x: Any) -> np.ndarray:
-    """The history without its oldest (first) element, x appended last."""
-    history = np.asarray(history)
-    return np.concatenate([history[..., 1:], history[..., -1:] * 0.0 + x], -1)
-
-
 def _erf(x: Any) -> Any:
     """erf element-wise (numpy has none), in x's floating type."""
     if isinstance(x, float | int):
@@ -337,12 +313,7 @@ NUMPY_FUNCTIONS: Final[Mapping[str, Callable[..., Any]]] = {
     "step": lambda x: _float(np.asarray(x) > 0, x),
     "sqrt": np.sqrt,
     "where": lambda c, a, b: np.where(np.asarray(c) > 0, a, b),
-    "reduce_sum": lambda x, size: _segments(x, size).sum(-1),
-    "reduce_max": lambda x, size: _segments(x, size).max(-1),
-    "reduce_absmax": _absmax,
-    "kwta": _kwta,
-    "matvec": lambda w, x: (np.asarray(w) * np.asarray(x)[..., None, :]).sum(-1),
-    "push": _push,
+    **bind(NUMPY),  # reduce_*, kwta, matvec, push
 }
 """Every built-in function of circuitdsl/functions.py over numpy arrays (and Python floats)."""
 
@@ -384,7 +355,7 @@ def evaluate(expr: Expr, lookup: Lookup, shared: Sequence[Expr] = (),
         if isinstance(node, Cond):
             return NUMPY_FUNCTIONS["where"](*args)
         if isinstance(node, axes.AXIS_NODES):
-            return axes.apply(node, args, axes.NUMPY)
+            return axes.apply(node, args, NUMPY)
         raise TypeError(f"unknown expression {node!r}")
 
     with np.errstate(all="ignore"):

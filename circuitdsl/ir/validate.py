@@ -100,7 +100,7 @@ def _check_sizes(circuit: ir.CircuitIR, limits: Limits) -> None:
     for i, p in enumerate(circuit.parameters):
         if any(n < 1 for n in p.shape):
             raise InvalidIR(f"ir.parameters[{i}] '{p.name}': shape {p.shape}; sizes are >= 1")
-        _check_init(f"ir.parameters[{i}] '{p.name}'", p.init, p.size)
+        _check_init(f"ir.parameters[{i}] '{p.name}'", p.init, p.shape)
         if p.mask is not None and p.mask.data.size != p.size:
             raise InvalidIR(f"ir.parameters[{i}] '{p.name}': a mask of {p.mask.data.size} for {p.size} values")
     for i, proj in enumerate(circuit.projections):
@@ -164,14 +164,25 @@ def _check_connectivity(where: str, proj: ir.Projection) -> None:
             raise InvalidIR(f"{where}: a '{side}' index is outside the {n} units")
 
 
-def _check_init(where: str, init: ir.Init, size: int) -> None:
-    """An init rule with the arguments it takes: constant(c), uniform(low <= high), normal(mean, std >= 0), or
-    data with one value per element."""
-    wanted = {"constant": 1, "uniform": 2, "normal": 2, "data": 0}[init.rule]
+_INIT_ARGS: dict[str, int] = {"constant": 1, "uniform": 2, "normal": 2, "data": 0, "random_sign": 1,
+                               "orthogonal": 1, "low_rank": 2}
+"""How many arguments each init rule takes (circuitdsl/ir/model.py's `Init`)."""
+
+
+def _check_init(where: str, init: ir.Init, shape: list[int]) -> None:
+    """An init rule with the arguments it takes: constant(c), uniform(low <= high), normal(mean, std >= 0),
+    random_sign(value), orthogonal(gain) and low_rank(rank, norm) on a matrix (1 <= rank <= its smaller side,
+    rank whole), or data with one value per element."""
+    size = math.prod(shape)
+    wanted = _INIT_ARGS[init.rule]
     if len(init.args) != wanted:
         raise InvalidIR(f"{where}: init {init.rule} takes {wanted} arguments, not {len(init.args)}")
     if (init.rule == "uniform" and init.args[0] > init.args[1]) or (init.rule == "normal" and init.args[1] < 0):
         raise InvalidIR(f"{where}: init {init.rule}{tuple(init.args)} draws from no distribution")
+    if init.rule in ("orthogonal", "low_rank") and len(shape) != 2:
+        raise InvalidIR(f"{where}: init {init.rule} draws a matrix, not a parameter of shape {shape}")
+    if init.rule == "low_rank" and not (init.args[0] == int(init.args[0]) and 1 <= init.args[0] <= min(shape)):
+        raise InvalidIR(f"{where}: init low_rank of rank {init.args[0]:g} for a {shape[0]} x {shape[1]} matrix")
     if (init.rule == "data") != (init.values is not None):
         raise InvalidIR(f"{where}: init values are given with the rule data, and only with it")
     if init.values is not None and init.values.data.size not in (size, 0) and size % max(init.values.data.size, 1):

@@ -15,16 +15,17 @@ from circuitdsl.sweep.spec import Spec, Unit, load
 
 
 def sweep(spec: str | Path, address: str | None = None, workers: int | None = None, retries: int = 2,
-          progress: bool = True, report: bool = True) -> object:
+          progress: bool = True, report: bool = True, output: str | Path | None = None) -> object:
     """Run every unfinished run of the spec (see circuitdsl/sweep/spec.py), then write its report; returns the
-    `SweepResult` (runs done now, skipped, failed with their errors, the table's path)."""
+    `SweepResult` (runs done now, skipped, failed with their errors, the table's path).  `output` replaces the
+    spec's results folder."""
     from circuitdsl.sweep import report as reports
     from circuitdsl.sweep import runner
 
-    checked = load(spec)
+    checked = load(spec, output)
     result = runner.run(checked, address, workers, retries, progress)
     if report and checked.output.joinpath("results.csv").exists():
-        reports.write(checked.output / "results.csv", checked.report, checked.name)
+        reports.write(checked.output / "results.csv", checked.report, checked.name, checked.variants)
     return result
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 from circuitdsl.errors import CircuitError
@@ -18,6 +19,8 @@ def add_command(commands: Any) -> None:
     command.add_argument("--dry-run", action="store_true", help="list the runs (and which are done); run nothing")
     command.add_argument("--address", help="a Ray cluster's address (default: a local instance)")
     command.add_argument("--workers", type=int, help="local Ray workers (default: the spec's, else 2)")
+    command.add_argument("--output", type=Path, help="results folder instead of the spec's `output` (another "
+                         "ledger: e.g. the same study timed with other workers)")
     command.add_argument("--retries", type=int, default=2, help="tries again a failed run this many times")
     command.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
 
@@ -35,7 +38,7 @@ def main(options: argparse.Namespace) -> int:
         print(f"circuitdsl: --workers must be at least 1, not {options.workers}", file=sys.stderr)
         return 2
     try:
-        checked = spec.load(words[-1])
+        checked = spec.load(words[-1], options.output)
     except CircuitError as error:
         print(error.render(), file=sys.stderr)
         return 1
@@ -59,7 +62,7 @@ def _report(checked: Any, report: Any) -> int:
         print(f"circuitdsl: no results yet in {checked.output}: run `circuitdsl sweep {checked.path}` first",
               file=sys.stderr)
         return 1
-    for path in report.write(table, checked.report, checked.name):
+    for path in report.write(table, checked.report, checked.name, checked.variants):
         print(f"written: {path}")
     return 0
 

@@ -94,8 +94,11 @@ def start(ray: Any, address: str | None, workers: int) -> None:
         ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
         return
     path = os.pathsep.join(p for p in (str(PACKAGE_ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    # Ray lowers its workers' priority by 15 below the driver's by default (nice 19 under `nice -n 5`), which on a
+    # shared machine starves the sweep; workers run at the priority the command was started with instead
     ray.init(num_cpus=workers, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False,
-             runtime_env={"env_vars": {"PYTHONPATH": path, "OMP_NUM_THREADS": "1"}})
+             runtime_env={"env_vars": {"PYTHONPATH": path, "OMP_NUM_THREADS": "1"}},
+             _system_config={"worker_niceness": 0})
 
 
 def _last_line(error: BaseException) -> str:

@@ -77,9 +77,15 @@ class Spec:
     report: Path
     units: list[Unit] = field(default_factory=list)
 
+    @property
+    def variants(self) -> list[str]:
+        """The variant names in the spec's order (the report lists them so)."""
+        return list(dict.fromkeys(unit.variant for unit in self.units))
 
-def load(path: str | Path) -> Spec:
-    """Read and check a spec; every circuit variant is elaborated once per body size, so a bad argument fails here."""
+
+def load(path: str | Path, output: str | Path | None = None) -> Spec:
+    """Read and check a spec; every circuit variant is elaborated once per body size, so a bad argument fails here.
+    `output`, when given, replaces the spec's results folder (and its report folder, when the spec names none)."""
     path = Path(path)
     reporter = Reporter()
     try:
@@ -92,7 +98,12 @@ def load(path: str | Path) -> Spec:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise reporter.fail("E001", f"not valid TOML: {error}", checker.at_position(str(error))) from None
-    return checker.spec(data)
+    checked = checker.spec(data)
+    if output is not None:
+        if checked.report == checked.output:
+            checked.report = Path(output)
+        checked.output = Path(output)
+    return checked
 
 
 class _Checker:
