@@ -142,3 +142,27 @@ def test_from_json_refuses_a_low_rank_init_above_the_matrix_size() -> None:
     data["parameters"][0]["init"]["args"][0] = 5.0  # the weight is 4 x 6
     with pytest.raises(InvalidIR, match="low_rank of rank 5 for a 4 x 6 matrix"):
         circuitdsl.CircuitIR.from_json(json.dumps(data))
+
+
+FIXED_FROM_FILE = """
+circuit C {
+  input x[i = 3]
+  population h[i = 3] : Graded
+  param w : fixed = from_file("w.npy"), shared = false
+  x ARROW h : one_to_one, weight = w
+}
+"""
+
+
+def test_a_fixed_weight_from_a_file_keeps_to_its_arrow_and_draws(tmp_path: Path) -> None:
+    """A fixed param's file values are checked against the arrow's sign (an error, not a traceback), and the
+    diagram reads the sign from them."""
+    file = tmp_path / "c.circuit"
+    np.save(tmp_path / "w.npy", -np.ones(3))
+    file.write_text(FIXED_FROM_FILE.replace("ARROW", "->"))
+    with pytest.raises(CircuitError) as caught:
+        circuitdsl.load(file)
+    assert caught.value.code == "E501" and "'w' is fixed" in str(caught.value)
+    file.write_text(FIXED_FROM_FILE.replace("ARROW", "-|"))
+    dot = circuitdsl.draw(circuitdsl.load(file)).source
+    assert "arrowhead=tee" in dot.replace('"', "")

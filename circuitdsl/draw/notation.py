@@ -52,10 +52,16 @@ def synapse(projection: Projection, parameter: Parameter) -> dict[str, str]:
     """Edge attributes of a projection's synapses: tee for inhibition, dashed and undirected for gap junctions."""
     if projection.kind == "electrical":
         return {"style": "dashed", "dir": "none", "penwidth": "1.5"}
-    negative = parameter.sign == "inhibitory" or (parameter.sign == "fixed" and parameter.init.args[0] < 0)
+    negative = parameter.sign == "inhibitory" or (parameter.sign == "fixed" and _all_negative(projection, parameter))
     if projection.arrow == "-|" or negative:
         return dict(INHIBITORY)
     return {"arrowhead": "empty" if parameter.sign == "free" else "normal"}
+
+
+def _all_negative(projection: Projection, parameter: Parameter) -> bool:
+    """Whether every synapse of a fixed weight starts below zero (a constant, or data such as `from_file`'s)."""
+    weights = given_weights(projection, parameter)
+    return weights is not None and weights.size > 0 and bool(np.all(weights < 0))
 
 
 def sign_counts(projection: Projection, parameter: Parameter) -> tuple[int, int] | None:

@@ -16,6 +16,7 @@ import numpy as np
 from circuitdsl import ast, units
 from circuitdsl.elaborate import connectivity, delays, operators, select
 from circuitdsl.elaborate.evaluate import dim_of, format_shape, magnitude
+from circuitdsl.elaborate.init_rules import ShapedRule
 from circuitdsl.elaborate.network import Arrow, Frame, Network, PendingProjection, ProjectionDraft
 from circuitdsl.elaborate.params import check_init_sign
 from circuitdsl.elaborate.scope import Scope
@@ -343,5 +344,13 @@ def _fan_in(wiring: connectivity.Wiring, source: Signal) -> float:
 
 
 def _fixed_fits(handle: ParamHandle, arrow: str) -> bool:
-    values = handle.init.values if handle.init.values is not None else handle.init.args[:1]
-    return bool(max(values) <= 0) if arrow == "-|" else bool(min(values) >= 0)
+    """Whether a fixed param's values have the arrow's sign: its constant, its data, or the array `from_file`
+    read (a fixed param's values are given, never drawn)."""
+    init = handle.init
+    if isinstance(init, ShapedRule) and init.data is not None:
+        values = np.asarray(init.data, dtype=np.float64).ravel()
+    else:
+        values = np.asarray(init.values if init.values is not None else init.args[:1], dtype=np.float64)
+    if not values.size:
+        return True
+    return bool(values.max() <= 0) if arrow == "-|" else bool(values.min() >= 0)
