@@ -18,6 +18,7 @@ import numpy as np
 
 from circuitdsl.backends.interface import (
     CircuitRuntimeError,
+    as_float_array,
     batch_of,
     check_finite,
     checked_params,
@@ -30,10 +31,11 @@ from circuitdsl.backends.interface import (
     shaped_outputs,
 )
 from circuitdsl.backends.jax_lowering import choose
+from circuitdsl.backends.packed_state import PackedState, StateLayout
 from circuitdsl.backends.plan import Plan, make_plan
 from circuitdsl.backends.program import Program
 from circuitdsl.backends.record import Record, resolve
-from circuitdsl.backends.step import State, initial_state, state_layout, surrogate_derivative
+from circuitdsl.backends.step import State, state_layout, surrogate_derivative
 from circuitdsl.ir.composite import bind
 from circuitdsl.ir.model import CircuitIR
 from circuitdsl.ir.params import Sampler, initial_values, sampled_values
@@ -221,6 +223,16 @@ class JaxOps:
         return jax.ops.segment_sum((x[:, cols] * values).T, rows, num_segments=m, indices_are_sorted=True).T
 
 
+def _batch(inputs: Mapping[str, Any], state: Any) -> int:
+    """The batch size: the inputs' first axis, else a packed state's, else 1 (no entry of the state sliced out:
+    outside a trace each slice is an operation of its own)."""
+    if inputs or state is None:
+        return batch_of(inputs, None)
+    if isinstance(state, PackedState) and len(getattr(state.buffer, "shape", ())) == 2:
+        return int(state.buffer.shape[0])
+    return batch_of(inputs, state)
+
+
 def _usable(dtype: str) -> str:
     """`dtype` if JAX can run in it now: float64 needs JAX's 64-bit mode, which is off by default."""
     if dtype == "float64" and not jax.config.read("jax_enable_x64"):
@@ -256,6 +268,7 @@ class JaxCircuit:
         self.dtype = _usable(dtype_name(dtype))
         self.plan: Plan = make_plan(ir, lowering)
         self._layout = state_layout(self.plan)
+        self._packing = StateLayout({key: size for key, (size, _) in self._layout.items()})
         self.nonfinite = "warn"  # NaN / infinite inputs: "warn", "raise" or "ignore" (docs/engine.md)
         self._programs: dict[str, Program] = {}
         self._jitted: dict[tuple[Any, ...], Callable[..., Any]] = {}
@@ -292,26 +305,31 @@ class JaxCircuit:
             params[param_key(parameter.name)] = sampled_values(parameter, uniform, normal, jnp, self.dtype)
         return params
 
-    def initial_state(self, batch_size: int = 1, dtype: str | None = None) -> State:
-        """Neuron states at their initial values, last outputs at 0, delay lines empty: a dict of [batch, units],
-        in `dtype` (the compiled one by default)."""
-        return initial_state(self.plan, batch_size, self._program(dtype).ops)
+    def initial_state(self, batch_size: int = 1, dtype: str | None = None) -> PackedState:
+        """Neuron states at their initial values, last outputs at 0, delay lines empty, in `dtype` (the compiled
+        one by default): one [batch, total] array read as a Mapping of [batch, units] entries
+        (circuitdsl/backends/packed_state.py)."""
+        values = {key: value for key, (_, value) in self._layout.items()}
+        kind = jnp.dtype(_usable(dtype_name(self.dtype if dtype is None else dtype)))
+        return PackedState.filled(self._packing, values, batch_size, kind)
 
-    def step(self, params: Params, state: State | None = None, inputs: Mapping[str, Any] | Any | None = None,
-             record: Sequence[str] | None = None) -> tuple[dict[str, jax.Array], State]:
-        """One time step: (outputs, new state); a missing state starts from `initial_state`.  Everything runs in
-        the parameters' dtype: inputs and state of another float type are converted to it.  `record`: as in
-        `rollout`, each [batch, *shape]."""
+    def step(self, params: Params, state: Mapping[str, Any] | None = None,
+             inputs: Mapping[str, Any] | Any | None = None,
+             record: Sequence[str] | None = None) -> tuple[dict[str, jax.Array], PackedState]:
+        """One time step: (outputs, new state); a missing state starts from `initial_state`, a dict is checked and
+        packed.  Everything runs in the parameters' dtype: inputs and state of another float type are converted to
+        it.  `record`: as in `rollout`, each [batch, *shape]."""
         dtype = self._params_dtype(params)
         program = self._program(dtype)
         flat = flat_inputs(self.ir, inputs, ("batch",), program.ops)
         check_finite(flat, self.nonfinite, program.ops)
         records = resolve(self.plan, record)
-        state = self._state(state, program, batch_of(flat, state))
-        return self._compiled(self._step, dtype, tuple(records))(params, flat, state)
+        packed = self._state(state, dtype, _batch(flat, state))
+        return self._compiled(self._step, dtype, tuple(records))(params, flat, packed)
 
-    def rollout(self, params: Params, inputs: Mapping[str, Any] | Any | None = None, state: State | None = None,
-                steps: int | None = None, record: Sequence[str] | None = None) -> tuple[dict[str, jax.Array], State]:
+    def rollout(self, params: Params, inputs: Mapping[str, Any] | Any | None = None,
+                state: Mapping[str, Any] | None = None, steps: int | None = None,
+                record: Sequence[str] | None = None) -> tuple[dict[str, jax.Array], PackedState]:
         """Run over time with `jax.lax.scan`: inputs [batch, time, *shape] (or `steps` for a circuit without
         inputs); outputs come back [batch, time, *shape], with the final state, and so does each name in `record`
         (`pop`, `pop.state`, `pop.let`; docs/engine.md), keyed by that name."""
@@ -321,11 +339,11 @@ class JaxCircuit:
         check_finite(sequence, self.nonfinite, program.ops)
         length = rollout_length(sequence, steps)
         records = resolve(self.plan, record)
-        batch = batch_of(sequence, state)
-        state = self._state(state, program, batch)
+        batch = _batch(sequence, state)
+        packed = self._state(state, dtype, batch)
         if length == 0:
-            return empty_outputs(self.ir, records, batch, program.ops), state
-        return self._compiled(self._rollout, dtype, tuple(records), length)(params, sequence, state)
+            return empty_outputs(self.ir, records, batch, program.ops), packed
+        return self._compiled(self._rollout, dtype, tuple(records), length)(params, sequence, packed)
 
     def _compiled(self, run: Callable[..., Any], dtype: str, *static: Any) -> Callable[..., Any]:
         """`run` for a dtype and static arguments, jitted once: the arguments were checked outside, so an eager
@@ -337,16 +355,17 @@ class JaxCircuit:
         return self._jitted[key]
 
     def _step(self, program: Program, records: tuple[Record, ...], params: Params, flat: dict[str, jax.Array],
-              state: State) -> tuple[dict[str, jax.Array], State]:
-        """One step on checked arguments."""
-        outputs, new_state = program.step(program.prepare(self._named(params)), flat, state,
-                                          batch_of(flat, state), records)
-        return shaped_outputs(self.ir, outputs), new_state
+              state: PackedState) -> tuple[dict[str, jax.Array], PackedState]:
+        """One step on checked arguments: the entries read as slices of the buffer, the new state packed by one
+        concatenation (XLA fuses both into the step)."""
+        batch = _batch(flat, state)
+        outputs, new_state = program.step(program.prepare(self._named(params)), flat, state, batch, records)
+        return shaped_outputs(self.ir, outputs), PackedState.pack(self._packing, new_state, batch, state.buffer.dtype)
 
     def _rollout(self, program: Program, records: tuple[Record, ...], length: int, params: Params,
-                 sequence: dict[str, jax.Array], state: State) -> tuple[dict[str, jax.Array], State]:
+                 sequence: dict[str, jax.Array], state: PackedState) -> tuple[dict[str, jax.Array], PackedState]:
         """A rollout of `length` >= 1 steps on checked arguments."""
-        batch = batch_of(sequence, state)
+        batch = _batch(sequence, state)
         prepared = program.prepare(self._named(params))  # once, outside the scan
         carried = program.carried(self._layout)
 
@@ -354,20 +373,27 @@ class JaxCircuit:
             outputs, new_state = program.step(prepared, x, carry, batch, records)
             return {key: new_state[key] for key in carried}, outputs
 
-        # the scan carries only what a step reads; the last step runs after it, giving the whole final state
+        # the scan carries only what a step reads, as separate arrays (inside one compiled program they cost
+        # nothing per array); the last step runs after it, giving the whole final state, packed
         time_major = {k: jnp.swapaxes(v, 0, 1) for k, v in sequence.items()}
         carry, outputs = jax.lax.scan(one_step, {key: state[key] for key in carried},
                                       {k: v[:-1] for k, v in time_major.items()}, length=length - 1)
-        last, state = program.step(prepared, {k: v[-1] for k, v in time_major.items()}, {**state, **carry}, batch,
-                                   records)
+        last, final = program.step(prepared, {k: v[-1] for k, v in time_major.items()}, carry, batch, records)
         outputs = {k: jnp.concatenate([v, last[k][None]], 0) for k, v in outputs.items()}
-        return shaped_outputs(self.ir, {k: jnp.swapaxes(v, 0, 1) for k, v in outputs.items()}), state
+        return (shaped_outputs(self.ir, {k: jnp.swapaxes(v, 0, 1) for k, v in outputs.items()}),
+                PackedState.pack(self._packing, final, batch, state.buffer.dtype))
 
-    def _state(self, state: State | None, program: Program, batch: int) -> State:
-        """The given state in the program's dtype (a scan carries one dtype), or the initial state."""
+    def _state(self, state: Mapping[str, Any] | None, dtype: str, batch: int) -> PackedState:
+        """The given state packed, in the program's dtype (a scan carries one dtype), or the initial state.  A
+        packed state of this layout and shape passes as it is (converted if of another float type); anything else
+        is checked entry by entry as a Mapping (errors name the entry) and packed."""
         if state is None:
-            return initial_state(self.plan, batch, program.ops)
-        return checked_state(self._layout, state, batch, program.ops)
+            return self.initial_state(batch, dtype)
+        ops = self._program(dtype).ops
+        if (isinstance(state, PackedState) and state.layout == self._packing
+                and tuple(getattr(state.buffer, "shape", ())) == (batch, self._packing.total)):
+            return PackedState(self._packing, as_float_array("state", state.buffer, ops))
+        return PackedState.pack(self._packing, checked_state(self._layout, state, batch, ops), batch, dtype)
 
     def at_resolution(self, **sizes: int) -> JaxCircuit:
         """This circuit with grid axes at other sizes (`x = 512`); it takes the same parameters (an operator

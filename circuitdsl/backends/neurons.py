@@ -63,7 +63,7 @@ class NeuronProgram:
             out[name] = values.reshape(copies) if self.flat else values.reshape(copies, *shape)
         return out
 
-    def run(self, values: dict[str, Array], state: State, private: Mapping[str, Array], batch: int,
+    def run(self, values: dict[str, Array], state: Mapping[str, Array], private: Mapping[str, Array], batch: int,
             updates: State, keep: frozenset[str] = frozenset(), kept: dict[str, Array] | None = None) -> Array:
         """One step: the output [batch, units * out]; the new states go into `updates`, the lets and spikes named
         in `keep` into `kept`.  `values` holds the ports the equations read, flat, and is taken over."""

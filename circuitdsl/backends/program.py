@@ -43,7 +43,7 @@ class Frame:
 
     __slots__ = ("batch", "current", "inputs", "memo", "state")
 
-    def __init__(self, inputs: Mapping[str, Array], state: State, batch: int) -> None:
+    def __init__(self, inputs: Mapping[str, Array], state: Mapping[str, Array], batch: int) -> None:
         self.inputs, self.state, self.batch = inputs, state, batch
         self.current: dict[str, Array] = {}
         self.memo: dict[Any, Array] = {}
@@ -275,7 +275,7 @@ class Program:
 
     # ---- once per step ---------------------------------------------------------------------------
 
-    def step(self, prepared: Prepared, inputs: Mapping[str, Array], state: State, batch: int,
+    def step(self, prepared: Prepared, inputs: Mapping[str, Array], state: Mapping[str, Array], batch: int,
              record: Sequence[Record] = ()) -> tuple[dict[str, Array], State]:
         """One step: the flat outputs, each record [batch, *its shape] under its name, and the new state."""
         fr = Frame(inputs, state, batch)

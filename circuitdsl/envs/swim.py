@@ -76,8 +76,9 @@ def _compiled_body(joints: int) -> swimmer.Physics:
 
 
 def normalise_joints(angles: np.ndarray, joints: int) -> np.ndarray:
-    """Joint angles as the circuit reads them: divided by the joint limit 2*pi/(joints+1), clipped to [-1, 1]."""
-    return np.clip(angles / (2 * math.pi / (joints + 1)), -1.0, 1.0)
+    """Joint angles as the circuit reads them: divided by the joint limit 2*pi/(joints+1), clipped to [-1, 1].
+    Numpy or JAX arrays (the JAX policy normalises inside its compiled step)."""
+    return (angles / (2 * math.pi / (joints + 1))).clip(-1.0, 1.0)
 
 
 def flat_observation(observation: dict[str, np.ndarray], joints: int) -> np.ndarray:
@@ -114,35 +115,26 @@ class CircuitPolicy:
             import jax
 
             self.params = compiled.init() if params is None else params
-            self._step = jax.jit(self._packed_step)
+            self._step = jax.jit(self._jax_step)  # the state is one packed array (backends/packed_state.py)
         self.state: Any = None
 
     def reset(self, batch: int) -> None:
         self.state = self.compiled.initial_state(batch)
-        if not self.torch:  # one [batch, total] array: a jitted call's cost grows with its number of arrays
-            import jax.numpy as jnp
 
-            self._sizes = {key: int(value.shape[1]) for key, value in self.state.items()}
-            self.state = jnp.concatenate(list(self.state.values()), 1)
-
-    def _packed_step(self, params: Any, packed: Any, q: Any) -> tuple[Any, Any]:
-        """The circuit's step on the packed state: (the action, the new packed state)."""
-        import jax.numpy as jnp
-
-        state, start = {}, 0
-        for key, size in self._sizes.items():
-            state[key], start = packed[:, start:start + size], start + size
-        outputs, state = self.compiled.step(params, state, {self.inputs: q})
-        return outputs[self.output], jnp.concatenate([state[key] for key in self._sizes], 1)
+    def _jax_step(self, params: Any, state: Any, angles: Any) -> tuple[Any, Any]:
+        """The circuit's step on raw joint angles, jitted whole with their normalisation (the step's argument
+        checks run once, when traced): (action, new state)."""
+        outputs, state = self.compiled.step(params, state, {self.inputs: normalise_joints(angles, self.joints)})
+        return outputs[self.output], state
 
     def act(self, observation: dict[str, np.ndarray]) -> np.ndarray:
-        q = normalise_joints(observation["joints"], self.joints).astype(np.float32)
         if self.torch:
+            q = normalise_joints(observation["joints"], self.joints).astype(np.float32)
             torch = self._torch
             with torch.inference_mode():  # no autograd bookkeeping per operation; the state stays inside
                 outputs, self.state = self.compiled({self.inputs: torch.from_numpy(q)}, self.state)
             return outputs[self.output].numpy().astype(np.float64)
-        action, self.state = self._step(self.params, self.state, q)
+        action, self.state = self._step(self.params, self.state, observation["joints"])
         return np.asarray(action, dtype=np.float64)
 
 
