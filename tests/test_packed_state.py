@@ -97,6 +97,17 @@ def test_a_dict_state_is_checked_and_packed_and_steps_as_the_packed_one(swimmer:
                                   jax.tree_util.tree_leaves(from_packed[1])[0])
     edited = {**packed, "osc_d.t": np.full((2, 1), 30.0, np.float32)}  # half a period on: the clocks swap
     np.testing.assert_array_equal(swimmer.step(params, edited, np.zeros((2, 5), np.float32))[1]["osc_d:out"], 0.0)
+    written = swimmer.initial_state(2)
+    sharing = jax.tree_util.tree_map(lambda buffer: buffer, written)  # another state holding the same array
+    written["osc_d.t"] = np.full((2, 1), 30.0)  # as a dict entry is set; converted to the state's dtype
+    assert written["osc_d.t"].dtype == jnp.float32 and float(written["osc_d.t"][1, 0]) == 30.0
+    np.testing.assert_array_equal(swimmer.step(params, written, q)[0]["torque"], swimmer.step(params, edited, q)[0][
+        "torque"])
+    np.testing.assert_array_equal(sharing["osc_d.t"], 0.0)  # the array itself is not written to
+    with pytest.raises(CircuitRuntimeError, match="state has no entry 'osc_d.tt'; did you mean 'osc_d.t'"):
+        written["osc_d.tt"] = np.zeros((2, 1))
+    with pytest.raises(CircuitRuntimeError, match=r"state 'Bd:out' has shape \[2, 3\]; expected \[2, 5\]"):
+        written["Bd:out"] = np.zeros((2, 3))
     with pytest.raises(CircuitRuntimeError, match=r"state 'osc_d.t' has shape \[4, 1\]; expected \[batch=2, 1\]"):
         swimmer.step(params, swimmer.initial_state(4), q)  # a packed state of another batch: named by entry
     with pytest.raises(CircuitRuntimeError, match="state is a ndarray"):

@@ -16,6 +16,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from circuitdsl.backends.interface import CircuitRuntimeError
+from circuitdsl.errors import did_you_mean
+
 
 class StateLayout:
     """Where each state entry lives in the buffer: its columns [start, stop), in the circuit's order.  Static and
@@ -48,8 +51,8 @@ class StateLayout:
 class PackedState(Mapping[str, Any]):
     """A circuit's state as one buffer [..., batch, total] and its layout; `state[key]` is [..., batch, size].
 
-    It is a Mapping (`keys()`, `items()`, `in`, `dict(state)`, `{**state, key: value}`); to change an entry,
-    make a dict of it and pass that: `step` and `rollout` check a dict and pack it.
+    It is a Mapping (`keys()`, `items()`, `in`, `dict(state)`, `{**state, key: value}`), and `state[key] = x`
+    writes an entry of the same shape; `step` and `rollout` also take a dict, check it and pack it.
     """
 
     __slots__ = ("buffer", "layout")
@@ -74,7 +77,27 @@ class PackedState(Mapping[str, Any]):
 
     def __getitem__(self, key: str) -> Any:
         start, stop = self.layout.columns[key]
-        return jax.lax.slice_in_dim(self.buffer, start, stop, axis=self.buffer.ndim - 1)
+        if isinstance(self.buffer, np.ndarray):  # after jax.device_get: a numpy view, as a dict's entries would be
+            return self.buffer[..., start:stop]
+        return jax.lax.slice_in_dim(self.buffer, start, stop, axis=self.buffer.ndim - 1)  # 4x faster than [..., a:b]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        """Set one entry, as in the torch module's dict: the buffer is replaced by a copy with those columns
+        written (the array itself is never changed, so other references to it keep their values)."""
+        if key not in self.layout.columns:
+            hint = did_you_mean(str(key), self.layout.keys)
+            raise CircuitRuntimeError(f"state has no entry {key!r}" + (f"; {hint}" if hint else "")
+                                      + f"; its keys are {sorted(self.layout.keys)}")
+        start, stop = self.layout.columns[key]
+        buffer = jnp.asarray(self.buffer)
+        try:
+            value = jnp.asarray(value, buffer.dtype)
+        except (TypeError, ValueError):
+            raise CircuitRuntimeError(f"state {key!r} is a {type(value).__name__}, not an array of numbers") from None
+        expected = (*buffer.shape[:-1], stop - start)
+        if value.shape != expected:
+            raise CircuitRuntimeError(f"state {key!r} has shape {list(value.shape)}; expected {list(expected)}")
+        self.buffer = jax.lax.dynamic_update_slice_in_dim(buffer, value, start, axis=buffer.ndim - 1)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.layout.keys)
