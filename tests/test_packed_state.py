@@ -82,6 +82,8 @@ def test_the_state_reads_as_a_mapping_equal_to_the_torch_modules_dict(swimmer: o
     for key, value in state.items():
         np.testing.assert_allclose(np.asarray(value), expected[key].numpy(), atol=1e-6, err_msg=key)
     assert dict(state).keys() == {**state}.keys() == expected.keys()
+    host = jax.device_get(state)  # a numpy buffer: its entries are numpy views, as a dict's would be
+    assert isinstance(host["Md:out"], np.ndarray) and np.array_equal(host["Md:out"], state["Md:out"])
     with pytest.raises(KeyError):
         state["Bd.v"]
 
