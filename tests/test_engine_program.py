@@ -231,16 +231,16 @@ circuit Diagonal {
             np.testing.assert_allclose(grads[key], reference[1][key], rtol=1e-5, atol=1e-6, err_msg=handle.backend)
 
 
-def test_a_neurons_let_read_three_times_runs_once_per_step_and_the_update_is_read_after_it() -> None:
+def test_a_neurons_let_and_port_read_more_than_once_run_once_per_step_and_the_update_is_read_after_it() -> None:
     """A flat model's step is one tree of closures: a let read three times (twice by the output, once by an
-    update) is computed once per step, the output reads the state's new value, and a step that records (which
-    runs the equations over a dict of values) gives the same numbers."""
+    update) and a port read twice are computed once per step, the output reads the state's new value, and a step
+    that records (which runs the equations over a dict of values) gives the same numbers."""
     module = circuitdsl.compile(circuitdsl.loads("""
 neuron L {
   state v = 0
   let a = exp(in)
   v = v + a
-  out = a * a + v
+  out = a * a + v + in * in
 }
 circuit C {
   input x[n = 3]
@@ -257,9 +257,9 @@ circuit C {
         with calls:
             outputs, new_state = module({"x": x}, state)
         recorded, recorded_state = module({"x": x}, state, record=["p.a", "p.v"])
-    assert calls.calls["exp"] == 1
+    assert calls.calls["exp"] == 1 and calls.calls["mul"] == 3  # the port's product x * w, a * a, in * in
     a = torch.exp(x)
-    torch.testing.assert_close(outputs["y"], a * a + a, rtol=0, atol=0)
+    torch.testing.assert_close(outputs["y"], a * a + a + x * x, rtol=0, atol=0)
     torch.testing.assert_close(new_state["p.v"], a, rtol=0, atol=0)
     torch.testing.assert_close(recorded["y"], outputs["y"], rtol=0, atol=0)
     torch.testing.assert_close(recorded["p.a"], a, rtol=0, atol=0)
