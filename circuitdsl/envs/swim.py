@@ -100,6 +100,15 @@ class CircuitPolicy:
 
     Works with the torch backend's module and with the JAX backend's functions (its step is jitted once;
     `params` default to its `init()`, the torch module's initial values for the same seed).
+
+    A torch module on the CPU acts through the same circuit compiled for numpy (`backend="numpy"`, in the
+    module's dtype, with its lowering): at batch 1 a numpy step costs a fraction of a torch step, and acting needs
+    no gradients.  It acts with the module's current weights: each `act` compares every parameter's identity,
+    version counter and data pointer with those of the weights it holds and reads them again when any differs,
+    which covers an optimizer step, an in-place change under `torch.no_grad()` (`copy_`, `rezero_weights`), a
+    replaced parameter and new data given with `p.data = ...` (`vector_to_parameters`); `reset` always reads
+    them again.  Only an in-place change through `p.data` (`p.data.mul_(2)`), which torch counts nowhere, waits
+    for the next `reset`.  A module on another device acts through torch itself.
     """
 
     def __init__(self, compiled: Any, params: Any = None, joints: int = 5, inputs: str = "q",
@@ -110,6 +119,9 @@ class CircuitPolicy:
             import torch
 
             self._torch = torch
+            self._numpy: Any = None  # the circuit compiled for numpy, while the module is on the CPU
+            self._weights: list[tuple[int, int, int]] = []  # (identity, version, data pointer) of what it holds
+            self._held: list[Any] = []  # the parameters those are of, kept so that no identity is reused
         else:
             import jax
 
@@ -119,6 +131,8 @@ class CircuitPolicy:
 
     def reset(self, batch: int) -> None:
         self.state = self.compiled.initial_state(batch)
+        if self.torch:
+            self.state = self._reset_torch(batch)
         if not self.torch:  # one [batch, total] array: a jitted call's cost grows with its number of arrays
             import jax.numpy as jnp
 
@@ -138,12 +152,43 @@ class CircuitPolicy:
     def act(self, observation: dict[str, np.ndarray]) -> np.ndarray:
         q = normalise_joints(observation["joints"], self.joints).astype(np.float32)
         if self.torch:
+            return self._act_torch(q)
+        action, self.state = self._step(self.params, self.state, q)
+        return np.asarray(action, dtype=np.float64)
+
+    def _reset_torch(self, batch: int) -> Any:
+        """The initial state for the torch module: the numpy circuit's while the module is on the CPU (its
+        weights read again at the next act), else the module's own."""
+        where = next(iter(self.state.values()))  # the module's device and dtype
+        if where.device.type != "cpu":
+            self._numpy = None
+            return self.state
+        dtype = str(where.dtype).removeprefix("torch.")
+        if self._numpy is None or self._numpy.dtype != dtype:
+            import circuitdsl
+
+            self._numpy = circuitdsl.compile(self.compiled.ir, backend="numpy", lowering=self.compiled.lowering,
+                                             dtype=dtype)
+        self._weights = []
+        return self._numpy.initial_state(batch)
+
+    def _act_torch(self, q: np.ndarray) -> np.ndarray:
+        """The torch module's action: through the numpy circuit with the module's current weights while the module
+        is on the CPU, else through the module."""
+        numpy = self._numpy
+        if numpy is None:
             torch = self._torch
             with torch.inference_mode():  # no autograd bookkeeping per operation; the state stays inside
                 outputs, self.state = self.compiled({self.inputs: torch.from_numpy(q)}, self.state)
             return outputs[self.output].numpy().astype(np.float64)
-        action, self.state = self._step(self.params, self.state, q)
-        return np.asarray(action, dtype=np.float64)
+        params = self.compiled.params
+        weights = [(id(p), p._version, p.data_ptr()) for p in params.values()]
+        if weights != self._weights:
+            numpy.set_params({key: p.detach() for key, p in params.items()})
+            self._weights, self._held = weights, list(params.values())
+        numpy.nonfinite = self.compiled.nonfinite
+        outputs, self.state = numpy.step({self.inputs: q.astype(numpy.dtype, copy=False)}, self.state)
+        return outputs[self.output].astype(np.float64)
 
 
 def run_episodes(policy: Policy, joints: int = 5, seeds: Iterable[int] = range(10),
