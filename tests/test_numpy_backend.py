@@ -139,6 +139,16 @@ def test_parameters_change_only_through_set_params_and_state_dicts_carry_over() 
         circuit.set_params({**circuit.params, "osc": np.array(["one", "two"])})
 
 
+def test_a_circuit_at_another_resolution_keeps_its_weights() -> None:
+    module = circuitdsl.compile("models/operator_burgers.circuit", seed=2)
+    circuit = circuitdsl.compile("models/operator_burgers.circuit", backend="numpy")
+    circuit.load_state_dict(module.state_dict())
+    x = np.random.default_rng(0).uniform(-1, 1, (2, 96)).astype(np.float32)
+    with torch.no_grad():
+        expected = module.at_resolution(x=96)(torch.from_numpy(x))[0]["u1"].numpy()
+    np.testing.assert_allclose(circuit.at_resolution(x=96).step(x)[0]["u1"], expected, rtol=1e-5, atol=1e-6)
+
+
 def test_the_numpy_backend_runs_without_torch_or_jax() -> None:
     code = ("import sys; sys.modules.update(torch=None, jax=None); import circuitdsl, numpy as np; "
             f"c = circuitdsl.compile({SWIMMER!r}, backend='numpy'); "

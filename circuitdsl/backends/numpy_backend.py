@@ -14,6 +14,7 @@ so the prepared operators cannot go stale.
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
@@ -87,7 +88,7 @@ class NumpyOps(ArrayModuleOps):
         return lambda x: np.minimum(np.maximum(x, low), high)
 
     def all_finite(self, x: np.ndarray) -> bool:
-        return bool(np.isfinite(x).all())
+        return bool(np.logical_and.reduce(np.isfinite(x), axis=None))  # the ufunc itself: x.all() wraps it
 
     def spike(self, x: np.ndarray, surrogate: str, slope: float) -> np.ndarray:
         """The Heaviside step x > 0 (there is no backward pass, so no surrogate)."""
@@ -141,6 +142,7 @@ class NumpyCircuit:
                        for p in ir.inputs]
         self._sizes = [(key, size) for key, (size, _) in self._layout.items()]
         self._flat_outputs = all(len(o.shape) == 1 for o in ir.outputs)
+        self._returned: tuple[State | None, tuple[np.ndarray, ...], int] = (None, (), 0)  # the last step's state
         rng = np.random.default_rng(seed)
         self._params: Mapping[str, np.ndarray] = {}
         self._prepared: dict[str, Any] = {}
@@ -192,6 +194,7 @@ class NumpyCircuit:
         records = resolve(self.plan, record) if record is not None else []
         batch = int(next(iter(flat.values())).shape[0]) if flat else batch_of(flat, state)
         outputs, new_state = self.program.step(self._prepared, flat, self._state(state, batch), batch, records)
+        self._returned = (new_state, tuple(new_state.values()), batch)
         return (outputs if self._flat_outputs and not records else shaped_outputs(self.ir, outputs)), new_state
 
     __call__ = step
@@ -241,6 +244,10 @@ class NumpyCircuit:
         the right dtype and shapes (what a step returned) passes without conversions."""
         if state is None:
             return self.initial_state(batch)
+        last, values, size = self._returned
+        if state is last and size == batch and len(state) == len(values) and all(map(operator.is_, state.values(),
+                                                                                           values)):
+            return state  # the dict the last step returned, holding the very arrays it returned
         if isinstance(state, dict) and len(state) == len(self._sizes):
             for key, size in self._sizes:
                 x = state.get(key)

@@ -107,8 +107,9 @@ class CircuitPolicy:
     version counter and data pointer with those of the weights it holds and reads them again when any differs,
     which covers an optimizer step, an in-place change under `torch.no_grad()` (`copy_`, `rezero_weights`), a
     replaced parameter and new data given with `p.data = ...` (`vector_to_parameters`); `reset` always reads
-    them again.  Only an in-place change through `p.data` (`p.data.mul_(2)`), which torch counts nowhere, waits
-    for the next `reset`.  A module on another device acts through torch itself.
+    them again.  Only an in-place change through `p.data` (`p.data.mul_(2)`), which torch counts nowhere, and a
+    new parameter table (`module.params = ...`) wait for the next `reset`.  A module on another device acts
+    through torch itself.
     """
 
     def __init__(self, compiled: Any, params: Any = None, joints: int = 5, inputs: str = "q",
@@ -122,6 +123,7 @@ class CircuitPolicy:
             self._numpy: Any = None  # the circuit compiled for numpy, while the module is on the CPU
             self._weights: list[tuple[int, int, int]] = []  # (identity, version, data pointer) of what it holds
             self._held: list[Any] = []  # the parameters those are of, kept so that no identity is reused
+            self._params: Any = None  # the module's parameter table, as at the last reset
         else:
             import jax
 
@@ -169,7 +171,7 @@ class CircuitPolicy:
 
             self._numpy = circuitdsl.compile(self.compiled.ir, backend="numpy", lowering=self.compiled.lowering,
                                              dtype=dtype)
-        self._weights = []
+        self._weights, self._params = [], self.compiled.params  # the module's table (a module attribute is slow)
         return self._numpy.initial_state(batch)
 
     def _act_torch(self, q: np.ndarray) -> np.ndarray:
@@ -181,13 +183,13 @@ class CircuitPolicy:
             with torch.inference_mode():  # no autograd bookkeeping per operation; the state stays inside
                 outputs, self.state = self.compiled({self.inputs: torch.from_numpy(q)}, self.state)
             return outputs[self.output].numpy().astype(np.float64)
-        params = self.compiled.params
+        params = self._params
         weights = [(id(p), p._version, p.data_ptr()) for p in params.values()]
         if weights != self._weights:
             numpy.set_params({key: p.detach() for key, p in params.items()})
             self._weights, self._held = weights, list(params.values())
         numpy.nonfinite = self.compiled.nonfinite
-        outputs, self.state = numpy.step({self.inputs: q.astype(numpy.dtype, copy=False)}, self.state)
+        outputs, self.state = numpy.step({self.inputs: q.astype(numpy.ops.dtype, copy=False)}, self.state)
         return outputs[self.output].astype(np.float64)
 
 
