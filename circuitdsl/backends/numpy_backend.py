@@ -17,10 +17,9 @@ import math
 import operator
 from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import scipy.sparse
 
 from circuitdsl.backends.array_ops import ArrayModuleOps
 from circuitdsl.backends.interface import (
@@ -45,6 +44,9 @@ from circuitdsl.ir.model import CircuitIR
 from circuitdsl.ir.params import initial_values
 from circuitdsl.ir.primitives import NUMPY
 
+if TYPE_CHECKING:
+    from scipy.sparse import csr_array
+
 _GRID, _TAPS = "xyzw", "PQRS"  # einsum letters of a convolution's grid axes and of its taps
 
 
@@ -52,10 +54,17 @@ def _identity(x: np.ndarray) -> np.ndarray:
     return x
 
 
+def _erf(x: Any) -> Any:
+    """erf as one ufunc in x's float type (the reference evaluator's calls math.erf per element)."""
+    from scipy.special import erf  # a dependency, imported on first use: it takes a tenth of a second
+
+    return erf(x)
+
+
 class NumpyOps(ArrayModuleOps):
     """The array operations the program needs, in numpy: forward values only."""
 
-    functions: Mapping[str, Callable[..., Any]] = NUMPY_FUNCTIONS  # the reference table (circuitdsl/ir/expr.py)
+    functions: Mapping[str, Callable[..., Any]] = {**NUMPY_FUNCTIONS, "erf": _erf}  # circuitdsl/ir/expr.py's
     primitives = NUMPY
 
     def __init__(self, dtype: str = "float32") -> None:
@@ -113,10 +122,12 @@ class NumpyOps(ArrayModuleOps):
         return real + 1j * imag
 
     def csr(self, crow: np.ndarray, rows: np.ndarray, cols: np.ndarray, values: np.ndarray,
-            shape: tuple[int, int]) -> scipy.sparse.csr_array:
-        return scipy.sparse.csr_array((values, cols, crow), shape=shape)
+            shape: tuple[int, int]) -> csr_array:
+        from scipy.sparse import csr_array  # imported on first use, as erf
 
-    def csr_matmul(self, matrix: scipy.sparse.csr_array, x: np.ndarray) -> np.ndarray:
+        return csr_array((values, cols, crow), shape=shape)
+
+    def csr_matmul(self, matrix: csr_array, x: np.ndarray) -> np.ndarray:
         return np.asarray((matrix @ x.T).T)
 
 
