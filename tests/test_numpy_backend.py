@@ -122,6 +122,19 @@ def test_every_bad_input_is_the_torch_backends_error(pair: tuple[Any, Any], mist
     assert str(got.value) == str(expected.value)
 
 
+def test_a_returned_state_changed_afterwards_is_checked_again(pair: tuple[Any, Any]) -> None:
+    _, circuit = pair
+    q = np.zeros((2, 5), np.float32)
+    _, state = circuit.step(q, circuit.initial_state(2))
+    _, state = circuit.step(q, state)  # handed back untouched
+    state["Bd:out"] = np.zeros((2, 3))
+    with pytest.raises(CircuitRuntimeError, match=r"state 'Bd:out' has shape \[2, 3\]; expected \[batch=2, 5\]"):
+        circuit.step(q, state)
+    _, state = circuit.step(q, circuit.initial_state(2))
+    with pytest.raises(CircuitRuntimeError, match=r"state 'osc_d.t' has shape \[2, 1\]; expected \[batch=3, 1\]"):
+        circuit.step(np.zeros((3, 5), np.float32), state)
+
+
 def test_inputs_as_lists_and_nan_inputs_as_the_torch_backend(pair: tuple[Any, Any]) -> None:
     module, circuit = pair
     q = np.random.default_rng(0).uniform(-1, 1, (1, 5))

@@ -153,7 +153,8 @@ class NumpyCircuit:
                        for p in ir.inputs]
         self._sizes = [(key, size) for key, (size, _) in self._layout.items()]
         self._flat_outputs = all(len(o.shape) == 1 for o in ir.outputs)
-        self._returned: tuple[State | None, tuple[np.ndarray, ...], int] = (None, (), 0)  # the last step's state
+        # the state the last step returned, its keys and arrays, and its batch
+        self._returned: tuple[State | None, tuple[str, ...], tuple[np.ndarray, ...], int] = (None, (), (), 0)
         rng = np.random.default_rng(seed)
         self._params: Mapping[str, np.ndarray] = {}
         self._prepared: dict[str, Any] = {}
@@ -205,10 +206,8 @@ class NumpyCircuit:
         records = resolve(self.plan, record) if record is not None else []
         batch = int(next(iter(flat.values())).shape[0]) if flat else batch_of(flat, state)
         outputs, new_state = self.program.step(self._prepared, flat, self._state(state, batch), batch, records)
-        self._returned = (new_state, tuple(new_state.values()), batch)
+        self._returned = (new_state, tuple(new_state), tuple(new_state.values()), batch)
         return (outputs if self._flat_outputs and not records else shaped_outputs(self.ir, outputs)), new_state
-
-    __call__ = step
 
     def rollout(self, inputs: Mapping[str, Any] | Any | None = None, steps: int | None = None,
                 state: State | None = None, record: Sequence[str] | None = None) -> tuple[dict[str, np.ndarray],
@@ -255,10 +254,10 @@ class NumpyCircuit:
         the right dtype and shapes (what a step returned) passes without conversions."""
         if state is None:
             return self.initial_state(batch)
-        last, values, size = self._returned
-        if state is last and size == batch and len(state) == len(values) and all(map(operator.is_, state.values(),
-                                                                                           values)):
-            return state  # the dict the last step returned, holding the very arrays it returned
+        last, keys, values, last_batch = self._returned
+        if (state is last and last_batch == batch and len(state) == len(keys) and all(map(operator.is_, state, keys))
+                and all(map(operator.is_, state.values(), values))):
+            return state  # the dict the last step returned, holding the very keys and arrays it returned
         if isinstance(state, dict) and len(state) == len(self._sizes):
             for key, size in self._sizes:
                 x = state.get(key)
