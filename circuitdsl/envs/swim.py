@@ -171,7 +171,8 @@ class CircuitPolicy:
 
             self._numpy = circuitdsl.compile(self.compiled.ir, backend="numpy", lowering=self.compiled.lowering,
                                              dtype=dtype)
-        self._weights, self._params = [], self.compiled.params  # the module's table (a module attribute is slow)
+        # the module's table, held: reading it through nn.Module's __getattr__ costs as much as the check per act
+        self._weights, self._params = [], self.compiled.params
         return self._numpy.initial_state(batch)
 
     def _act_torch(self, q: np.ndarray) -> np.ndarray:
