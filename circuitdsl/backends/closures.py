@@ -81,7 +81,9 @@ class ExprCompiler:
 
     def __init__(self, ops: Any, shared: Sequence[Expr] = ()) -> None:
         self.functions: Mapping[str, Callable[..., Array]] = ops.functions
-        self.to_float: Callable[[Array], Array] = ops.to_float
+        # a comparison's result as 0/1 floats: a backend may give a cheaper function than to_float for the
+        # comparison of arrays it computed itself (torch: a bool tensor already on the right device)
+        self.to_float: Callable[[Array], Array] = getattr(ops, "truth", ops.to_float)
         self.clamp_between: Callable[[float, float], Callable[[Array], Array]] = ops.clamp_between
         # a backend may bind constant operands as its own scalars (torch: 0-d tensors, cheaper per call than a
         # Python number); the result is the same

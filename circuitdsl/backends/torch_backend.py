@@ -7,6 +7,7 @@ so `state_dict()` keys read `params.osc`, `params.seg[2]/w`, `params.x -> h/weig
 from __future__ import annotations
 
 import math
+import operator
 import warnings
 from collections.abc import Callable, ItemsView, Iterable, Iterator, KeysView, Mapping, Sequence, ValuesView
 from functools import partial
@@ -161,6 +162,9 @@ class TorchOps:
     def __init__(self, device: torch.device | None = None, dtype: torch.dtype = torch.float32) -> None:
         self.device = device
         self.dtype = dtype
+        # a comparison's boolean tensor (on the operands' device) as 0/1 in the ops' dtype: x.to(dtype), with no
+        # Python frame per call (closures.py; to_float also takes numbers and arrays, and moves devices)
+        self.truth = operator.methodcaller("to", dtype)
 
     def asarray(self, values: np.ndarray) -> torch.Tensor:
         """Index arrays as they are (int64), float constants in the ops' dtype."""
@@ -199,7 +203,7 @@ class TorchOps:
             return partial(torch.clamp_min, min=self.constant(lo))
         if math.isinf(lo):
             return partial(torch.clamp_max, max=self.constant(hi))
-        return lambda x: x.clamp(lo, hi)
+        return operator.methodcaller("clamp", lo, hi)  # x.clamp(lo, hi), with no Python frame per call
 
     def constant(self, value: float) -> torch.Tensor:
         """A constant operand as a 0-d tensor in the ops' dtype and on their device: the same result as the
@@ -335,7 +339,8 @@ class CircuitModule(nn.Module):
                        for p in ir.inputs]
         self._sizes = [(key, size) for key, (size, _) in self._layout.items()]
         self._flat_outputs = all(len(o.shape) == 1 for o in ir.outputs)
-        self._prepared: tuple[Program, bool, list[torch.Tensor], dict[str, Any]] | None = None  # see _prepare
+        # the last call's program, parameters, inference mode, copies of their values and prepared work: _prepare
+        self._prepared: tuple[Program, list[Any], bool, list[torch.Tensor], dict[str, Any]] | None = None
 
     def _program(self) -> Program:
         """The program for the module's current device and dtype, built once per pair."""
@@ -467,17 +472,20 @@ class CircuitModule(nn.Module):
         going from 0 to -0 counts as unchanged)."""
         table = self.params._parameters
         raw: list[Any] = [table[key] for key in self._keys]
+        cached = self._prepared
+        if (cached is not None and cached[0] is program and all(map(operator.is_, raw, cached[1]))
+                and cached[2] == torch.is_inference_mode_enabled()
+                and not (torch.is_grad_enabled() and any(p.requires_grad for p in raw))
+                and not torch.compiler.is_compiling() and not torch.jit.is_tracing()
+                and all(map(torch.equal, raw, cached[3]))):  # also false for a new shape
+            return cached[4]  # the very parameters of the last call, unchanged: no type check needed again
         if (torch.compiler.is_compiling() or torch.jit.is_tracing()
                 or not all(type(p) is nn.Parameter for p in raw)  # functional_call, vmap: tensors of their own
                 or (torch.is_grad_enabled() and any(p.requires_grad for p in raw))):  # this call's graph
             return program.prepare(self._named(raw, ops))
-        cached = self._prepared
-        if (cached is not None and cached[0] is program and cached[1] == torch.is_inference_mode_enabled()
-                and all(p.shape == c.shape and p.dtype == c.dtype and torch.equal(p, c)
-                        for p, c in zip(raw, cached[2], strict=True))):
-            return cached[3]
         prepared = program.prepare(self._named(raw, ops))
-        self._prepared = (program, torch.is_inference_mode_enabled(), [p.detach().clone() for p in raw], prepared)
+        self._prepared = (program, raw, torch.is_inference_mode_enabled(), [p.detach().clone() for p in raw],
+                          prepared)
         return prepared
 
     def _named(self, raw: Sequence[torch.Tensor], ops: TorchOps) -> dict[str, torch.Tensor]:
