@@ -32,6 +32,8 @@ from circuitdsl.backends.interface import (
     empty_outputs,
     flat_inputs,
     param_key,
+    ready_inputs,
+    ready_state,
     rollout_length,
     shaped_outputs,
 )
@@ -78,6 +80,10 @@ class NumpyOps(ArrayModuleOps):
         out = np.array(x, dtype=np.result_type(x, values))
         np.add.at(out.T, index, np.broadcast_to(values, (x.shape[0], index.shape[0])).T)  # out.T: a view
         return out
+
+    def fits(self, x: Any) -> bool:
+        """Whether x is a numpy array in the ops' dtype (a builtin dtype is one object)."""
+        return type(x) is np.ndarray and x.dtype is self.dtype
 
     def constant(self, value: float) -> np.ndarray:
         """A constant operand as a 0-d array in the ops' dtype: the same result as the Python number (which numpy
@@ -148,7 +154,6 @@ class NumpyCircuit:
         self.nonfinite = "warn"  # NaN / infinite inputs: "warn", "raise" or "ignore" (docs/engine.md)
         self.ops = NumpyOps(self.dtype)
         self.program = Program(self.plan, self.ops, lowering)
-        self._kind = self.ops.dtype
         self._ports = [(p.name, tuple(a.size for a in p.shape), math.prod(a.size for a in p.shape))
                        for p in ir.inputs]
         self._sizes = [(key, size) for key, (size, _) in self._layout.items()]
@@ -174,7 +179,7 @@ class NumpyCircuit:
             value = params[key]
             try:
                 value = value.detach().cpu().numpy() if hasattr(value, "detach") else value  # a torch tensor
-                array = np.array(value, dtype=self._kind)  # a copy: nobody else can change it
+                array = np.array(value, dtype=self.ops.dtype)  # a copy: nobody else can change it
             except (TypeError, ValueError):
                 raise CircuitRuntimeError(f"parameter {key!r} is a {type(value).__name__}, not an array of "
                                           "numbers") from None
@@ -231,40 +236,22 @@ class NumpyCircuit:
         return shaped_outputs(self.ir, {name: np.stack(v, axis=1) for name, v in collected.items()}), state
 
     def _inputs(self, inputs: Any, leading: int) -> dict[str, np.ndarray]:
-        """The inputs flat per port, checked: numpy arrays in the circuit's dtype and of the ports' shapes pass as
-        they are; anything else goes through the full check (which converts or names the mistake)."""
-        ports = self._ports
-        if isinstance(inputs, np.ndarray) and len(ports) == 1:
-            inputs = {ports[0][0]: inputs}
-        if isinstance(inputs, dict) and len(inputs) == len(ports):
-            flat, lead = {}, None
-            for name, shape, size in ports:
-                x = inputs.get(name)
-                if (type(x) is not np.ndarray or x.dtype != self._kind or x.shape[leading:] != shape
-                        or x.ndim != leading + len(shape) or (lead is not None and x.shape[:leading] != lead)):
-                    break
-                lead = x.shape[:leading]
-                flat[name] = x if len(shape) == 1 else x.reshape(*lead, size)
-            else:
-                return flat
-        return flat_inputs(self.ir, inputs, ("batch", "time")[:leading], self.ops)
+        """The inputs flat per port: numpy arrays in the circuit's dtype and of the ports' shapes as they are,
+        anything else checked (converted, or the mistake named)."""
+        flat = ready_inputs(inputs, self._ports, leading, self.ops.fits)
+        return flat_inputs(self.ir, inputs, ("batch", "time")[:leading], self.ops) if flat is None else flat
 
     def _state(self, state: State | None, batch: int) -> State:
-        """The given state checked and in the circuit's dtype, or the initial state.  A dict of numpy arrays of
-        the right dtype and shapes (what a step returned) passes without conversions."""
+        """The given state checked and in the circuit's dtype, or the initial state.  The dict the last step
+        returned, untouched, and a dict of numpy arrays of the right dtype and shapes pass as they are."""
         if state is None:
             return self.initial_state(batch)
         last, keys, values, last_batch = self._returned
         if (state is last and last_batch == batch and len(state) == len(keys) and all(map(operator.is_, state, keys))
                 and all(map(operator.is_, state.values(), values))):
             return state  # the dict the last step returned, holding the very keys and arrays it returned
-        if isinstance(state, dict) and len(state) == len(self._sizes):
-            for key, size in self._sizes:
-                x = state.get(key)
-                if type(x) is not np.ndarray or x.dtype != self._kind or x.shape != (batch, size):
-                    break
-            else:
-                return state
+        if ready_state(state, self._sizes, batch, self.ops.fits):
+            return state
         return checked_state(self._layout, state, batch, self.ops)
 
     def at_resolution(self, **sizes: int) -> NumpyCircuit:
