@@ -166,7 +166,7 @@ class TorchOps:
         self.dtype = dtype
         # a comparison's boolean tensor (on the operands' device) as 0/1 in the ops' dtype: x.to(dtype), with no
         # Python frame per call (closures.py; to_float also takes numbers and arrays, and moves devices)
-        self.truth = operator.methodcaller("to", dtype)
+        self.truth = partial(torch.Tensor.to, dtype=dtype)
 
     def asarray(self, values: np.ndarray) -> torch.Tensor:
         """Index arrays as they are (int64), float constants in the ops' dtype."""
@@ -205,7 +205,7 @@ class TorchOps:
             return partial(torch.clamp_min, min=self.constant(lo))
         if math.isinf(lo):
             return partial(torch.clamp_max, max=self.constant(hi))
-        return operator.methodcaller("clamp", lo, hi)  # x.clamp(lo, hi), with no Python frame per call
+        return lambda x: x.clamp(lo, hi)
 
     def fits(self, x: Any) -> bool:
         """Whether x is a tensor in the ops' dtype and on their device."""
@@ -456,16 +456,15 @@ class CircuitModule(nn.Module):
         going from 0 to -0 counts as unchanged)."""
         table = self.params._parameters
         raw: list[Any] = [table[key] for key in self._keys]
+        if (torch.compiler.is_compiling() or torch.jit.is_tracing()  # first: a trace reads nothing of the cache
+                or (torch.is_grad_enabled() and any(p.requires_grad for p in raw))):  # this call's graph
+            return program.prepare(self._named(raw, ops))
         cached = self._prepared
         if (cached is not None and cached[0] is program and all(map(operator.is_, raw, cached[1]))
                 and cached[2] == torch.is_inference_mode_enabled()
-                and not (torch.is_grad_enabled() and any(p.requires_grad for p in raw))
-                and not torch.compiler.is_compiling() and not torch.jit.is_tracing()
-                and all(map(torch.equal, raw, cached[3]))):  # also false for a new shape
-            return cached[4]  # the very parameters of the last call, unchanged: no type check needed again
-        if (torch.compiler.is_compiling() or torch.jit.is_tracing()
-                or not all(type(p) is nn.Parameter for p in raw)  # functional_call, vmap: tensors of their own
-                or (torch.is_grad_enabled() and any(p.requires_grad for p in raw))):  # this call's graph
+                and all(map(torch.equal, raw, cached[3]))):  # (also false for a new shape)
+            return cached[4]  # the very parameters of the last call, their values unchanged
+        if not all(type(p) is nn.Parameter for p in raw):  # functional_call, vmap: tensors of their own
             return program.prepare(self._named(raw, ops))
         prepared = program.prepare(self._named(raw, ops))
         self._prepared = (program, raw, torch.is_inference_mode_enabled(), [p.detach().clone() for p in raw],
