@@ -19,6 +19,7 @@ from circuitdsl.backends.interface import CircuitRuntimeError
 from circuitdsl.backends.numpy_backend import NumpyCircuit
 from circuitdsl.envs.swim import CircuitPolicy, normalise_joints
 from tests.test_backends import WIRING
+from tests.test_engine_program import _Aten
 
 MODELS = sorted(Path(__file__).resolve().parent.parent.joinpath("models").glob("*.circuit"))
 SMALL = {"mgno_burgers.circuit": {"n": 8}}
@@ -236,3 +237,16 @@ def test_acting_reads_the_weights_once_per_change_not_per_act(monkeypatch: pytes
             with torch.no_grad():
                 module.params["osc"].add_(0.5)
     assert len(reads) == 3  # the numpy circuit's initial values, the first act's weights, the changed ones
+
+
+def test_acting_through_numpy_runs_no_torch_operation() -> None:
+    """After the first act has read the weights, acting costs torch no operation at all (only version counters and
+    data pointers are read)."""
+    policy = CircuitPolicy(circuitdsl.compile(SWIMMER))
+    policy.reset(1)
+    observation = {"joints": np.full((1, 5), 0.3)}
+    policy.act(observation)
+    with _Aten() as aten:
+        for _ in range(5):
+            policy.act(observation)
+    assert not aten.calls
