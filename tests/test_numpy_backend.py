@@ -58,8 +58,9 @@ def test_every_model_gives_the_torch_backends_numbers_in_float64_and_float32(pat
 
 @pytest.mark.parametrize("lowering", ["auto", "dense", "sparse"])
 def test_every_lowering_gives_the_torch_backends_numbers(lowering: str) -> None:
-    """Element-wise, dense, masked and CSR groups (a repeated pair, gap junctions, a delay, recurrence), at a batch
-    small enough for a sparse group's dense twin and at one above it."""
+    """Every projection of the lowering tests' circuit (element-wise, dense, masked and sparse projections, a
+    repeated pair, gap junctions, a delay, recurrence) run as dense groups or as CSR products (scipy's), at two
+    batch sizes."""
     ir = circuitdsl.loads(WIRING)
     module = circuitdsl.compile(ir, seed=5, lowering=lowering, dtype="float64")
     circuit = circuitdsl.compile(ir, backend="numpy", seed=5, lowering=lowering, dtype="float64")
