@@ -98,29 +98,32 @@ def pair() -> tuple[Any, Any]:
     return circuitdsl.compile(SWIMMER), circuitdsl.compile(SWIMMER, backend="numpy")
 
 
-def _bad_calls(module: Any) -> dict[str, Any]:
-    """Mistakes at a step's or a rollout's boundary, each a function of the compiled circuit."""
-    good = {key: np.asarray(value) for key, value in module.initial_state(2).items()}
-    q = np.zeros((2, 5), np.float32)
-    return {
-        "unknown port": lambda c: c.step({"qq": q}) if hasattr(c, "step") else c({"qq": q}),
-        "a string": lambda c: c.step("q") if hasattr(c, "step") else c("q"),
-        "wrong shape": lambda c: c.step(np.zeros((2, 4))) if hasattr(c, "step") else c(np.zeros((2, 4))),
-        "missing state": lambda c: c.step(q, {}) if hasattr(c, "step") else c(q, {}),
-        "state shape": lambda c: (c.step if hasattr(c, "step") else c)(q, {**good, "Bd:out": np.zeros((2, 3))}),
-        "state typo": lambda c: (c.step if hasattr(c, "step") else c)(q, {**good, "Bd:outt": np.zeros((2, 5))}),
-        "record": lambda c: c.rollout(q[:, None], record=["Bdd"]),
-        "no steps": lambda c: c.rollout(None),
-    }
+def _step(compiled: Any, *args: Any) -> Any:
+    """A step of either backend: the torch module is called, the numpy circuit's `step` is."""
+    return compiled.step(*args) if isinstance(compiled, NumpyCircuit) else compiled(*args)
 
 
-@pytest.mark.parametrize("mistake", list(_bad_calls(circuitdsl.compile(SWIMMER))))
+Q = np.zeros((2, 5), np.float32)
+MISTAKES: dict[str, Any] = {  # a mistake at a step's or a rollout's boundary: (compiled, a good state) -> a call
+    "unknown port": lambda c, good: _step(c, {"qq": Q}),
+    "a string": lambda c, good: _step(c, "q"),
+    "wrong shape": lambda c, good: _step(c, np.zeros((2, 4))),
+    "missing state": lambda c, good: _step(c, Q, {}),
+    "state shape": lambda c, good: _step(c, Q, {**good, "Bd:out": np.zeros((2, 3))}),
+    "state typo": lambda c, good: _step(c, Q, {**good, "Bd:outt": np.zeros((2, 5))}),
+    "record": lambda c, good: c.rollout(Q[:, None], record=["Bdd"]),
+    "no steps": lambda c, good: c.rollout(None),
+}
+
+
+@pytest.mark.parametrize("mistake", list(MISTAKES))
 def test_every_bad_input_is_the_torch_backends_error(pair: tuple[Any, Any], mistake: str) -> None:
     module, circuit = pair
+    good = {key: np.asarray(value) for key, value in module.initial_state(2).items()}
     with pytest.raises(CircuitRuntimeError) as expected:
-        _bad_calls(module)[mistake](module)
+        MISTAKES[mistake](module, good)
     with pytest.raises(CircuitRuntimeError) as got:
-        _bad_calls(module)[mistake](circuit)
+        MISTAKES[mistake](circuit, good)
     assert str(got.value) == str(expected.value)
 
 
