@@ -198,7 +198,8 @@ def test_the_numpy_backend_runs_without_torch_or_jax() -> None:
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_the_swim_policy_acts_as_its_torch_module_also_after_its_weights_change(dtype: str) -> None:
     """The policy (numpy on the CPU) and the module itself, in lockstep: equal actions before and after an
-    optimizer step, an in-place change under no_grad and new data given with `vector_to_parameters`."""
+    optimizer step, a fused optimizer's step, an in-place change under no_grad and new data given with
+    `vector_to_parameters`."""
     module = circuitdsl.compile(SWIMMER, shared=False, seed=1, dtype=dtype)
     policy = CircuitPolicy(module)
     policy.reset(2)
@@ -213,6 +214,11 @@ def test_the_swim_policy_acts_as_its_torch_module_also_after_its_weights_change(
             (outputs["torque"] ** 2).mean().backward()
             optimizer.step()
             assert not torch.equal(parameters_to_vector(module.parameters()), before)
+        if step == 9:  # a fused optimizer's step: no version counted, the same data pointer
+            fused = torch.optim.Adam(module.parameters(), lr=0.2, fused=True)
+            for p in module.parameters():
+                p.grad = torch.ones_like(p)
+            fused.step()
         if step == 12:
             with torch.no_grad():
                 module.params["prop"].mul_(-0.5)

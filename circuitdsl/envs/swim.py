@@ -95,6 +95,27 @@ class Policy(Protocol):
     def act(self, observation: dict[str, np.ndarray]) -> np.ndarray: ...  # arrays [batch, ...] -> [batch, joints]
 
 
+class _OptimizerSteps:
+    """How many optimizer steps this process has taken, counted by torch's hook common to all optimizers (registered
+    with the first torch policy): a fused optimizer (`fused=True`) changes its parameters in place without counting
+    their versions, so a policy reads its weights again after any optimizer's step."""
+
+    taken = 0
+    hooked = False
+
+    @classmethod
+    def hook(cls) -> None:
+        if not cls.hooked:
+            from torch.optim.optimizer import register_optimizer_step_post_hook
+
+            register_optimizer_step_post_hook(cls.count)
+            cls.hooked = True
+
+    @classmethod
+    def count(cls, *_: Any) -> None:
+        cls.taken += 1
+
+
 class CircuitPolicy:
     """A compiled circuit as a swim controller: joint angles into input `q`, output `torque` as the action.
 
@@ -104,10 +125,10 @@ class CircuitPolicy:
     A torch module on the CPU acts through the same circuit compiled for numpy (`backend="numpy"`, in the
     module's dtype, with its lowering): at batch 1 a numpy step costs a fraction of a torch step, and acting needs
     no gradients.  It acts with the module's current weights: each `act` compares every parameter's identity,
-    version counter and data pointer with those of the weights it holds and reads them again when any differs,
-    which covers an optimizer step, an in-place change under `torch.no_grad()` (`copy_`, `rezero_weights`), a
-    replaced parameter and new data given with `p.data = ...` (`vector_to_parameters`); `reset` always reads
-    them again.  Only an in-place change through `p.data` (`p.data.mul_(2)`), which torch counts nowhere, and a
+    version counter and data pointer, and the number of optimizer steps taken in the process, with those of the
+    weights it holds and reads them again when any differs, which covers an optimizer step (also a fused one,
+    which counts no version), an in-place change under `torch.no_grad()` (`copy_`, `rezero_weights`), a replaced
+    parameter and new data given with `p.data = ...` (`vector_to_parameters`); `reset` always reads them again.  Only an in-place change through `p.data` (`p.data.mul_(2)`), which torch counts nowhere, and a
     new parameter table (`module.params = ...`) wait for the next `reset`.  A module on another device acts
     through torch itself.
     """
@@ -124,6 +145,8 @@ class CircuitPolicy:
             self._weights: list[tuple[int, int, int]] = []  # (identity, version, data pointer) of what it holds
             self._held: list[Any] = []  # the parameters those are of, kept so that no identity is reused
             self._params: Any = None  # the module's parameter table, as at the last reset
+            self._steps = -1  # the optimizer steps taken when it read them
+            _OptimizerSteps.hook()
         else:
             import jax
 
@@ -185,10 +208,10 @@ class CircuitPolicy:
                 outputs, self.state = self.compiled({self.inputs: torch.from_numpy(q)}, self.state)
             return outputs[self.output].numpy().astype(np.float64)
         params = self._params
-        weights = [(id(p), p._version, p.data_ptr()) for p in params.values()]
-        if weights != self._weights:
+        steps, weights = _OptimizerSteps.taken, [(id(p), p._version, p.data_ptr()) for p in params.values()]
+        if steps != self._steps or weights != self._weights:
             numpy.set_params({key: p.detach() for key, p in params.items()})
-            self._weights, self._held = weights, list(params.values())
+            self._steps, self._weights, self._held = steps, weights, list(params.values())
         numpy.nonfinite = self.compiled.nonfinite
         outputs, self.state = numpy.step({self.inputs: q.astype(numpy.ops.dtype, copy=False)}, self.state)
         return outputs[self.output].astype(np.float64)
