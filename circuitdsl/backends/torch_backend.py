@@ -25,6 +25,8 @@ from circuitdsl.backends.interface import (
     empty_outputs,
     flat_inputs,
     param_key,
+    ready_inputs,
+    ready_state,
     rollout_length,
     shaped_outputs,
 )
@@ -204,6 +206,10 @@ class TorchOps:
         if math.isinf(lo):
             return partial(torch.clamp_max, max=self.constant(hi))
         return lambda x: x.clamp(lo, hi)
+
+    def fits(self, x: Any) -> bool:
+        """Whether x is a tensor in the ops' dtype and on their device."""
+        return isinstance(x, torch.Tensor) and x.dtype == self.dtype and x.device == self.device
 
     def constant(self, value: float) -> torch.Tensor:
         """A constant operand as a 0-d tensor in the ops' dtype and on their device: the same result as the
@@ -425,25 +431,10 @@ class CircuitModule(nn.Module):
         return shaped_outputs(self.ir, stacked), state
 
     def _inputs(self, inputs: Any, leading: int, ops: TorchOps) -> dict[str, torch.Tensor]:
-        """The inputs flat per port, checked: tensors already in the module's dtype, on its device and of the
-        ports' shapes pass as they are; anything else goes through the full check (which converts or names the
-        mistake)."""
-        ports = self._ports
-        if isinstance(inputs, torch.Tensor) and len(ports) == 1:
-            inputs = {ports[0][0]: inputs}
-        if isinstance(inputs, dict) and len(inputs) == len(ports):
-            flat, lead = {}, None
-            for name, shape, size in ports:
-                x = inputs.get(name)
-                if (not isinstance(x, torch.Tensor) or x.dtype != ops.dtype or x.device != ops.device
-                        or x.shape[leading:] != shape or x.dim() != leading + len(shape)
-                        or (lead is not None and x.shape[:leading] != lead)):
-                    break
-                lead = x.shape[:leading]
-                flat[name] = x if len(shape) == 1 else x.reshape(*lead, size)
-            else:
-                return flat
-        return flat_inputs(self.ir, inputs, ("batch", "time")[:leading], ops)
+        """The inputs flat per port: tensors already in the module's dtype, on its device and of the ports' shapes
+        as they are, anything else checked (converted, or the mistake named)."""
+        flat = ready_inputs(inputs, self._ports, leading, ops.fits)
+        return flat_inputs(self.ir, inputs, ("batch", "time")[:leading], ops) if flat is None else flat
 
     def _shaped(self, outputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """A step's flat outputs as [batch, *shape] (no reshape for an output with one axis)."""
@@ -454,15 +445,8 @@ class CircuitModule(nn.Module):
         module's own tensors of the right shapes (what a step returned) passes without conversions."""
         if state is None:
             return self.initial_state(batch)
-        if isinstance(state, dict) and len(state) == len(self._sizes):
-            for key, size in self._sizes:
-                x = state.get(key)
-                if (not isinstance(x, torch.Tensor) or x.dtype != ops.dtype or x.device != ops.device
-                        or x.shape != (batch, size)):
-                    break
-            else:
-                return state
-        return checked_state(self._layout, state, batch, ops)
+        return state if ready_state(state, self._sizes, batch, ops.fits) else checked_state(self._layout, state,
+                                                                                              batch, ops)
 
     def _prepare(self, program: Program, ops: TorchOps) -> dict[str, Any]:
         """The program's parameter-only work for this call (effective values, operators).  Reused from the last
