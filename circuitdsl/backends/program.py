@@ -326,6 +326,9 @@ class Program:
             def read(fr: Frame) -> Array:
                 return concat([r(fr) for r in reads], 1)
         if g.lowering == "dense":
+            product = getattr(self.ops, "dense_product", None)  # a backend's own x @ M (torch.compile's TracedOps)
+            if product is not None:
+                return lambda prepared, fr: product(read(fr), prepared[key])
             return lambda prepared, fr: read(fr) @ prepared[key]
         if g.lowering == "elementwise":
             return lambda prepared, fr: read(fr) * prepared[key]

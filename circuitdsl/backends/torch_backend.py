@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from circuitdsl.backends.fusion import FEW_SAMPLES
 from circuitdsl.backends.interface import (
     batch_of,
     check_finite,
@@ -266,6 +267,43 @@ class TorchOps:
         return (matrix @ x.T).T
 
 
+FUSED_CELLS: Final = 400
+"""The largest dense operator TracedOps.dense_product runs as a sum of products (at most FEW_SAMPLES samples):
+measured under torch.compile on one CPU thread, tanh(x @ M + y) costs the same or less that way up to 80 x 80 at
+batch 1 (15-20 us either way), but 14% more at 20 x 20 and 47% more at 40 x 40 at batch 256."""
+
+
+class TracedOps(TorchOps):
+    """The ops of the program torch.compile traces: a constant operand is bound as a Python number, which inductor
+    writes into its kernel.  Bound as a 0-d tensor (cheaper in eager calls, TorchOps.constant), each constant is
+    one more input of the compiled graph, which dynamo guards, fetches from its closure and checks on every call
+    (NCAP: 25 of the graph's 31 inputs)."""
+
+    def constant(self, value: float) -> Any:
+        return float(value)
+
+    def dense_product(self, x: torch.Tensor, operator: torch.Tensor) -> torch.Tensor:
+        """x [batch, X] @ operator [X, port]; for a small operator at a few samples as a sum of products, which
+        inductor fuses into the step's one kernel (a matrix product is a library call of its own, and the step's
+        kernel splits around it).  Measured (NCAP, batch 1): the compiled call's graph 32 us with its four 5 x 5
+        and 10 x 5 products, 27 us fused; at batch 256 the fused form costs twice the products."""
+        if x.shape[0] <= FEW_SAMPLES and operator.numel() <= FUSED_CELLS:
+            return (x.unsqueeze(2) * operator).sum(1)
+        return x @ operator
+
+
+@torch.compiler.assume_constant_result
+def _traced_key(module: CircuitModule, dtype: torch.dtype, device: torch.device) -> str:
+    """The key of the module's program for torch.compile in this dtype and on this device, built on first use.
+    Dynamo runs this function itself while it traces (not into the graph), so the lowering's numpy work is not
+    traced, and takes its result, a string, as a constant."""
+    key = f"{device}/{dtype_name(dtype)}"
+    if key not in module._traced:
+        ops = TracedOps(device, dtype)
+        module._traced[key] = (Program(module.plan, ops, module.lowering), ops)
+    return key
+
+
 class ParameterTable(nn.Module):
     """The circuit's parameters by key, read like a dict (`params["osc"]`, `.items()`); in `state_dict` as
     `params.<key>`.  Unlike `nn.ParameterDict`, any key works, also one that names a method of a module or a
@@ -329,11 +367,14 @@ class CircuitModule(nn.Module):
         self._last: tuple[Program, TorchOps] | None = None  # (torch.compile's guards); and the last call's
         self._program()
         # what each call reads, worked out once: parameter keys and names, ports, state sizes, output shapes
-        self._keys = [param_key(p.name) for p in ir.parameters]
-        self._names = [p.name for p in ir.parameters]
-        self._ports = [(p.name, torch.Size([a.size for a in p.shape]), math.prod(a.size for a in p.shape))
-                       for p in ir.inputs]
-        self._sizes = [(key, size) for key, (size, _) in self._layout.items()]
+        # (tuples of plain values: under torch.compile, dynamo guards each such attribute of a module as one
+        # constant, a list item by item)
+        self._keys = tuple(param_key(p.name) for p in ir.parameters)
+        self._names = tuple(p.name for p in ir.parameters)
+        self._ports = tuple((p.name, torch.Size([a.size for a in p.shape]), math.prod(a.size for a in p.shape))
+                            for p in ir.inputs)
+        self._sizes = tuple((key, size) for key, (size, _) in self._layout.items())
+        self._traced: dict[str, tuple[Program, TorchOps]] = {}  # the programs torch.compile traces, by device and dtype (_traced_key)
         self._flat_outputs = all(len(o.shape) == 1 for o in ir.outputs)
         self._prepared: tuple[Program, bool, list[torch.Tensor], dict[str, Any]] | None = None  # see _prepare
 
@@ -388,6 +429,8 @@ class CircuitModule(nn.Module):
                 state: State | None = None, record: Sequence[str] | None = None) -> tuple[dict[str, torch.Tensor],
                                                                                             State]:
         """One step: inputs [batch, *shape]; outputs (and the `record`ed names, see `rollout`) [batch, *shape]."""
+        if torch.compiler.is_compiling():
+            return self._traced_step(inputs, state, record)
         program, ops = self._lowered()
         flat = self._inputs(inputs, 1, ops)
         check_finite(flat, self.nonfinite, ops)
@@ -395,6 +438,23 @@ class CircuitModule(nn.Module):
         batch = int(next(iter(flat.values())).shape[0]) if flat else batch_of(flat, state)
         state = self._state(state, batch, ops)
         outputs, new_state = program.step(self._prepare(program, ops), flat, state, batch, records)
+        return self._shaped(outputs), new_state
+
+    def _traced_step(self, inputs: Mapping[str, torch.Tensor] | torch.Tensor | None, state: State | None,
+                     record: Sequence[str] | None) -> tuple[dict[str, torch.Tensor], State]:
+        """`forward` as torch.compile traces it: the same checks and step, on the program whose constants inductor
+        inlines (TracedOps), preparing the parameters in the graph (no cache, no NaN check: no values to look
+        at).  Every Python object read here is guarded on every call of the compiled step (docs/engine.md)."""
+        where = self._where  # guarded by dtype and device: a module moved later is traced again
+        program, ops = self._traced[_traced_key(self, where.dtype, where.device)]
+        flat = self._inputs(inputs, 1, ops)
+        records = resolve(self.plan, record) if record is not None else []
+        batch = int(next(iter(flat.values())).shape[0]) if flat else batch_of(flat, state)
+        state = self._state(state, batch, ops)
+        table = self.params._parameters
+        raw: list[Any] = [table[key] for key in self._keys]
+        prepared = program.prepare(self._named(raw, ops))
+        outputs, new_state = program.step(prepared, flat, state, batch, records)
         return self._shaped(outputs), new_state
 
     def rollout(self, inputs: Mapping[str, torch.Tensor] | torch.Tensor | None = None, steps: int | None = None,
