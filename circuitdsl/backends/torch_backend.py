@@ -374,7 +374,7 @@ class CircuitModule(nn.Module):
         self._ports = tuple((p.name, torch.Size([a.size for a in p.shape]), math.prod(a.size for a in p.shape))
                             for p in ir.inputs)
         self._sizes = tuple((key, size) for key, (size, _) in self._layout.items())
-        self._traced: dict[str, tuple[Program, TorchOps]] = {}  # the programs torch.compile traces, by device and dtype (_traced_key)
+        self._traced: dict[str, tuple[Program, TorchOps]] = {}  # torch.compile's programs (_traced_key)
         self._flat_outputs = all(len(o.shape) == 1 for o in ir.outputs)
         self._prepared: tuple[Program, bool, list[torch.Tensor], dict[str, Any]] | None = None  # see _prepare
 
@@ -383,7 +383,11 @@ class CircuitModule(nn.Module):
         return self._lowered()[0]
 
     def _lowered(self) -> tuple[Program, TorchOps]:
-        """The program for the module's current device and dtype and its ops (which name them)."""
+        """The program for the module's current device and dtype and its ops (which name them); while
+        torch.compile traces, the program of its own (TracedOps, built on first use)."""
+        if torch.compiler.is_compiling():
+            moved = self._where  # guarded by dtype and device: a module moved later is traced again
+            return self._traced[_traced_key(self, moved.dtype, moved.device)]
         where = self._buffers["_where"]
         assert where is not None
         last = self._last  # the last call's, when the module has not moved since
@@ -429,8 +433,6 @@ class CircuitModule(nn.Module):
                 state: State | None = None, record: Sequence[str] | None = None) -> tuple[dict[str, torch.Tensor],
                                                                                             State]:
         """One step: inputs [batch, *shape]; outputs (and the `record`ed names, see `rollout`) [batch, *shape]."""
-        if torch.compiler.is_compiling():
-            return self._traced_step(inputs, state, record)
         program, ops = self._lowered()
         flat = self._inputs(inputs, 1, ops)
         check_finite(flat, self.nonfinite, ops)
@@ -438,23 +440,6 @@ class CircuitModule(nn.Module):
         batch = int(next(iter(flat.values())).shape[0]) if flat else batch_of(flat, state)
         state = self._state(state, batch, ops)
         outputs, new_state = program.step(self._prepare(program, ops), flat, state, batch, records)
-        return self._shaped(outputs), new_state
-
-    def _traced_step(self, inputs: Mapping[str, torch.Tensor] | torch.Tensor | None, state: State | None,
-                     record: Sequence[str] | None) -> tuple[dict[str, torch.Tensor], State]:
-        """`forward` as torch.compile traces it: the same checks and step, on the program whose constants inductor
-        inlines (TracedOps), preparing the parameters in the graph (no cache, no NaN check: no values to look
-        at).  Every Python object read here is guarded on every call of the compiled step (docs/engine.md)."""
-        where = self._where  # guarded by dtype and device: a module moved later is traced again
-        program, ops = self._traced[_traced_key(self, where.dtype, where.device)]
-        flat = self._inputs(inputs, 1, ops)
-        records = resolve(self.plan, record) if record is not None else []
-        batch = int(next(iter(flat.values())).shape[0]) if flat else batch_of(flat, state)
-        state = self._state(state, batch, ops)
-        table = self.params._parameters
-        raw: list[Any] = [table[key] for key in self._keys]
-        prepared = program.prepare(self._named(raw, ops))
-        outputs, new_state = program.step(prepared, flat, state, batch, records)
         return self._shaped(outputs), new_state
 
     def rollout(self, inputs: Mapping[str, torch.Tensor] | torch.Tensor | None = None, steps: int | None = None,
