@@ -7,6 +7,7 @@ so `state_dict()` keys read `params.osc`, `params.seg[2]/w`, `params.x -> h/weig
 from __future__ import annotations
 
 import math
+import operator
 import warnings
 from collections.abc import Callable, ItemsView, Iterable, Iterator, KeysView, Mapping, Sequence, ValuesView
 from functools import partial
@@ -162,6 +163,9 @@ class TorchOps:
     def __init__(self, device: torch.device | None = None, dtype: torch.dtype = torch.float32) -> None:
         self.device = device
         self.dtype = dtype
+        # a comparison's boolean tensor (on the operands' device) as 0/1 in the ops' dtype: x.to(dtype), with no
+        # Python frame per call (closures.py; to_float also takes numbers and arrays, and moves devices)
+        self.truth = partial(torch.Tensor.to, dtype=dtype)
 
     def asarray(self, values: np.ndarray) -> torch.Tensor:
         """Index arrays as they are (int64), float constants in the ops' dtype."""
@@ -191,16 +195,16 @@ class TorchOps:
         return x.to(device=self.device, dtype=self.dtype)
 
     def clamp_between(self, lo: float, hi: float) -> Callable[[torch.Tensor], torch.Tensor]:
-        """clamp(x, lo, hi) for constant bounds, bound once as 0-d tensors (no checks per call; a Python number
-        is wrapped into a tensor on every call, which costs as much as the clamp itself)."""
-        low, high = (None if math.isinf(b) else self.constant(b) for b in (lo, hi))
-        if low is None and high is None:
+        """clamp(x, lo, hi) for constant bounds.  One bound: bound once as a 0-d tensor (a Python number is
+        wrapped into a tensor on every call).  Two: as Python numbers, which clamp takes without wrapping (with
+        two 0-d tensor bounds it runs a three-operand kernel that costs 2-3 times as much at batch 256)."""
+        if math.isinf(lo) and math.isinf(hi):
             return partial(torch.clamp, min=None, max=None)  # no bounds: still a copy, as torch.clamp makes
-        if high is None:
-            return partial(torch.clamp_min, min=low)
-        if low is None:
-            return partial(torch.clamp_max, max=high)
-        return partial(torch.clamp, min=low, max=high)
+        if math.isinf(hi):
+            return partial(torch.clamp_min, min=self.constant(lo))
+        if math.isinf(lo):
+            return partial(torch.clamp_max, max=self.constant(hi))
+        return lambda x: x.clamp(lo, hi)
 
     def constant(self, value: float) -> torch.Tensor:
         """A constant operand as a 0-d tensor in the ops' dtype and on their device: the same result as the
@@ -399,7 +403,8 @@ class CircuitModule(nn.Module):
         self._sizes = tuple((key, size) for key, (size, _) in self._layout.items())
         self._traced: dict[str, tuple[Program, TorchOps]] = {}  # torch.compile's programs (_traced_key)
         self._flat_outputs = all(len(o.shape) == 1 for o in ir.outputs)
-        self._prepared: tuple[Program, bool, list[torch.Tensor], dict[str, Any]] | None = None  # see _prepare
+        # the last call's program, parameters, inference mode, copies of their values and prepared work: _prepare
+        self._prepared: tuple[Program, list[Any], bool, list[torch.Tensor], dict[str, Any]] | None = None
 
     def _program(self) -> Program:
         """The program for the module's current device and dtype, built once per pair."""
@@ -535,17 +540,19 @@ class CircuitModule(nn.Module):
         going from 0 to -0 counts as unchanged)."""
         table = self.params._parameters
         raw: list[Any] = [table[key] for key in self._keys]
-        if (torch.compiler.is_compiling() or torch.jit.is_tracing()
-                or not all(type(p) is nn.Parameter for p in raw)  # functional_call, vmap: tensors of their own
+        if (torch.compiler.is_compiling() or torch.jit.is_tracing()  # first: a trace reads nothing of the cache
                 or (torch.is_grad_enabled() and any(p.requires_grad for p in raw))):  # this call's graph
             return program.prepare(self._named(raw, ops))
         cached = self._prepared
-        if (cached is not None and cached[0] is program and cached[1] == torch.is_inference_mode_enabled()
-                and all(p.shape == c.shape and p.dtype == c.dtype and torch.equal(p, c)
-                        for p, c in zip(raw, cached[2], strict=True))):
-            return cached[3]
+        if (cached is not None and cached[0] is program and all(map(operator.is_, raw, cached[1]))
+                and cached[2] == torch.is_inference_mode_enabled()
+                and all(map(torch.equal, raw, cached[3]))):  # (also false for a new shape)
+            return cached[4]  # the very parameters of the last call, their values unchanged
+        if not all(type(p) is nn.Parameter for p in raw):  # functional_call, vmap: tensors of their own
+            return program.prepare(self._named(raw, ops))
         prepared = program.prepare(self._named(raw, ops))
-        self._prepared = (program, torch.is_inference_mode_enabled(), [p.detach().clone() for p in raw], prepared)
+        self._prepared = (program, raw, torch.is_inference_mode_enabled(), [p.detach().clone() for p in raw],
+                          prepared)
         return prepared
 
     def _named(self, raw: Sequence[torch.Tensor], ops: TorchOps) -> dict[str, torch.Tensor]:
