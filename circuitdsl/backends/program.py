@@ -371,9 +371,6 @@ class Program:
             return self._diagonal(key, g)
         read = self._reader([self.blocks[id(b)] for b in g.blocks])
         if g.lowering == "dense":
-            product = getattr(self.ops, "dense_product", None)  # a backend's own x @ M (torch.compile's TracedOps)
-            if product is not None:
-                return lambda fr: product(read(fr), fr.prepared[key])
             return lambda fr: read(fr) @ fr.prepared[key]
         if g.lowering == "elementwise":
             return lambda fr: read(fr) * fr.prepared[key]

@@ -17,7 +17,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from circuitdsl.backends.fusion import FEW_SAMPLES
 from circuitdsl.backends.interface import (
     batch_of,
     check_finite,
@@ -271,12 +270,6 @@ class TorchOps:
         return (matrix @ x.T).T
 
 
-FUSED_CELLS: Final = 400
-"""The largest dense operator TracedOps.dense_product runs as a sum of products (at most FEW_SAMPLES samples):
-measured under torch.compile on one CPU thread, tanh(x @ M + y) costs the same or less that way up to 80 x 80 at
-batch 1 (15-20 us either way), but 14% more at 20 x 20 and 47% more at 40 x 40 at batch 256."""
-
-
 PADDED_PIECES: Final = 8
 """The most pieces TracedOps.concat joins as a sum of padded pieces (inductor's own limit for a fused `cat` on a
 GPU, `max_pointwise_cat_inputs`)."""
@@ -286,7 +279,7 @@ class TracedOps(TorchOps):
     """The ops of the program torch.compile traces: a constant operand is bound as a Python number, which inductor
     writes into its kernel.  Bound as a 0-d tensor (cheaper in eager calls, TorchOps.constant), each constant is
     one more input of the compiled graph, which dynamo guards, fetches from its closure and checks on every call
-    (NCAP: 25 of the graph's 31 inputs)."""
+    (NCAP: 7 of the graph's 21 inputs)."""
 
     def constant(self, value: float) -> Any:
         return float(value)
@@ -294,7 +287,7 @@ class TracedOps(TorchOps):
     def concat(self, xs: list[torch.Tensor], axis: int) -> torch.Tensor:
         """Pieces joined along their last axis as a sum of zero-padded pieces: element-wise work that inductor
         fuses into the step's kernel, where on a CPU it runs `cat` as a buffer of its own and a view per piece,
-        created in Python on every call (NCAP: 5 buffers and 14 views, the compiled graph 27 us against 16 us).
+        created in Python on every call (NCAP: 3 buffers and 9 views, the compiled graph 22 us against 15 us).
         Equal values (a -0 becomes +0).  Each element sums every piece's padding, so many pieces join by `cat`."""
         if not 2 <= len(xs) <= PADDED_PIECES or axis % xs[0].dim() != xs[0].dim() - 1:
             return torch.cat(xs, dim=axis)
@@ -308,15 +301,6 @@ class TracedOps(TorchOps):
             start += x.shape[-1]
         assert out is not None
         return out
-
-    def dense_product(self, x: torch.Tensor, operator: torch.Tensor) -> torch.Tensor:
-        """x [batch, X] @ operator [X, port]; for a small operator at a few samples as a sum of products, which
-        inductor fuses into the step's one kernel (a matrix product is a library call of its own, and the step's
-        kernel splits around it).  Measured (NCAP, batch 1): the compiled call's graph 32 us with its four 5 x 5
-        and 10 x 5 products, 27 us fused; at batch 256 the fused form costs twice the products."""
-        if x.shape[0] <= FEW_SAMPLES and operator.numel() <= FUSED_CELLS:
-            return (x.unsqueeze(2) * operator).sum(1)
-        return x @ operator
 
 
 @torch.compiler.assume_constant_result
