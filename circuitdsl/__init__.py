@@ -15,7 +15,6 @@ from circuitdsl.api import parse as parse
 from circuitdsl.backends import compile_circuit
 from circuitdsl.backends.interface import CircuitRuntimeError as CircuitRuntimeError
 from circuitdsl.draw import draw as draw
-from circuitdsl.elaborate.limits import Limits as Limits
 from circuitdsl.elaborate.sandbox import Sandbox as Sandbox
 from circuitdsl.errors import CircuitError as CircuitError
 from circuitdsl.errors import Diagnostic as Diagnostic
@@ -24,6 +23,7 @@ from circuitdsl.interop import from_nir as from_nir
 from circuitdsl.interop import to_nir as to_nir
 from circuitdsl.ir.model import SCHEMA_VERSION as SCHEMA_VERSION
 from circuitdsl.ir.model import CircuitIR as CircuitIR
+from circuitdsl.limits import Limits as Limits
 
 compile = compile_circuit
 

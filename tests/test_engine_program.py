@@ -229,3 +229,38 @@ circuit Diagonal {
         np.testing.assert_allclose(outputs["y"], reference[0]["y"], rtol=1e-6, atol=1e-6, err_msg=handle.backend)
         for key in ("a", "b"):
             np.testing.assert_allclose(grads[key], reference[1][key], rtol=1e-5, atol=1e-6, err_msg=handle.backend)
+
+
+def test_a_neurons_let_and_port_read_more_than_once_run_once_per_step_and_the_update_is_read_after_it() -> None:
+    """A flat model's step is one tree of closures: a let read three times (twice by the output, once by an
+    update) and a port read twice are computed once per step, the output reads the state's new value, and a step
+    that records (which runs the equations over a dict of values) gives the same numbers."""
+    module = circuitdsl.compile(circuitdsl.loads("""
+neuron L {
+  state v = 0
+  let a = exp(in)
+  v = v + a
+  out = a * a + v + in * in
+}
+circuit C {
+  input x[n = 3]
+  output y[n = 3]
+  population p[n = 3] : L
+  x -> p : one_to_one, weight = fixed(1.0)
+  y = p
+}"""))
+    x = torch.rand(2, 3)
+    state = module.initial_state(2)
+    with torch.no_grad():
+        module({"x": x}, state)  # prepares the parameters
+        calls = _Aten()
+        with calls:
+            outputs, new_state = module({"x": x}, state)
+        recorded, recorded_state = module({"x": x}, state, record=["p.a", "p.v"])
+    assert calls.calls["exp"] == 1 and calls.calls["mul"] == 3  # the port's product x * w, a * a, in * in
+    a = torch.exp(x)
+    torch.testing.assert_close(outputs["y"], a * a + a + x * x, rtol=0, atol=0)
+    torch.testing.assert_close(new_state["p.v"], a, rtol=0, atol=0)
+    torch.testing.assert_close(recorded["y"], outputs["y"], rtol=0, atol=0)
+    torch.testing.assert_close(recorded["p.a"], a, rtol=0, atol=0)
+    assert list(recorded_state) == list(new_state) == list(state)  # the same entries, in the same order

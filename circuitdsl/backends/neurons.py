@@ -8,6 +8,7 @@ model [units or 1, *its axes], so per-unit values broadcast over a unit's axis; 
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,8 +17,8 @@ import numpy as np
 from circuitdsl.backends.closures import Closure, Compiled, ExprCompiler, full_shaped
 from circuitdsl.backends.plan import Plan
 from circuitdsl.backends.step import Ops, State, surrogate_slope
-from circuitdsl.ir.expr import walk
-from circuitdsl.ir.model import NeuronModel, Ref, Var
+from circuitdsl.ir.expr import fold, walk
+from circuitdsl.ir.model import Expr, NeuronModel, Ref, Var
 from circuitdsl.ir.units import class_groups, port_size
 
 Array = Any
@@ -83,14 +84,14 @@ class NeuronProgram:
         kept in the frame's memo for the step; a value known to be [batch, units] (full_shaped) is not broadcast.
         The closures are pure, so a value is never wrong, at worst computed twice."""
         ops, units, compiler = self.ops, self.units, ExprCompiler(self.ops)
-        env: dict[str, Compiled] = dict(ports)
+        uses, before = _uses(self.model)
+        env: dict[str, Compiled] = {port: _memo(read) if before[port] > 1 else read for port, read in ports.items()}
         full = set(ports)
         for key, name, _ in self.states:
             env[name] = _state_read(key)
             full.add(name)
         for name, *_ in self.params:
             env[name] = _param_read(private, name)
-        uses = _uses(self.model)
         out: Closure | None = None
         for (kind, target, _, surrogate, slope), equation in zip(self.equations, self.model.equations, strict=True):
             compiled = compiler.compile(equation.expr, lambda node: env[_name(node)])
@@ -151,22 +152,34 @@ class NeuronProgram:
         return out
 
 
-def _uses(model: NeuronModel) -> list[int]:
-    """For each equation but the output, in order, how often the value it assigns is read: by the later
-    equations until the name is assigned again, and (a state's last value) by the new state."""
+def _uses(model: NeuronModel) -> tuple[list[int], Counter[str]]:
+    """How often each value is read per step: for each equation but the output, in order, the value it assigns
+    (by the later equations until the name is assigned again, and, a state's last value, by the new state); and
+    each name read before any equation assigns it (a port, a state, a param).  A subexpression that appears twice
+    is read twice, though the IR may hold it as one object under two parents."""
     counts: list[int] = []
+    before: Counter[str] = Counter()
     latest: dict[str, int] = {}  # a name -> the equation (its index in counts) that assigned it last
     for equation in model.equations:
-        for node in walk(equation.expr):
-            if isinstance(node, Var) and node.name in latest:
-                counts[latest[node.name]] += 1
+        for name, n in fold(equation.expr, _reads).items():
+            if name in latest:
+                counts[latest[name]] += n
+            else:
+                before[name] += n
         if equation.kind != "out":
             latest[equation.target] = len(counts)
             counts.append(0)
     for variable in model.states:
         if variable.name in latest:
             counts[latest[variable.name]] += 1
-    return counts
+    return counts, before
+
+
+def _reads(node: Expr, kids: tuple[Counter[str], ...]) -> Counter[str]:
+    """The names an expression reads, each as often as it is read (fold: a repeated child counts each time)."""
+    if isinstance(node, Var):
+        return Counter({node.name: 1})
+    return sum(kids, Counter())
 
 
 def _name(node: Var | Ref) -> str:

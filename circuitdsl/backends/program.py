@@ -161,14 +161,18 @@ class Program:
         else:  # repeated cells (a pair listed twice, a gap junction's own term): gather per synapse, then add
             self._arrays[key] = (ops.asarray(element), _unless_ones(factor, ops), (ops.asarray(cells), count))
 
-    def _layer_weights(self, g: Group, layer: Layer, element: np.ndarray, factor: np.ndarray) -> tuple[Array, Array | None]:
+    def _layer_weights(self, g: Group, layer: Layer, element: np.ndarray, factor: np.ndarray) -> tuple[Any, Any]:
         """The gather (and fixed factors) giving a diagonal layer's weight vector, by port element: each run's
-        synapses, in order, are its term's (element and factor are every term's, concatenated)."""
+        synapses, in order, are its term's (element and factor are every term's, concatenated).  A layer whose
+        every element takes one weight (a shared param) gets it as a single value: a product with a 0-d weight
+        costs 0.8 us at batch 256, one with a 5-vector broadcast over the batch 1.4 us."""
         first = np.cumsum([0] + [len(t.pre) for t in g.terms])
         at, scale = np.zeros(g.size, dtype=np.int64), np.ones(g.size)
         for term, _, start, n in layer:
             at[start:start + n] = element[first[term]:first[term] + n]
             scale[start:start + n] = factor[first[term]:first[term] + n]
+        if np.all(at == at[0]) and np.all(scale == scale[0]):
+            return int(at[0]), _unless_ones(scale[:1].reshape(()), self.ops)
         return self.ops.asarray(at), _unless_ones(scale, self.ops)
 
     def _block(self, b: Block) -> Callable[[Frame], Array]:
