@@ -295,7 +295,7 @@ class TracedOps(TorchOps):
         for x in xs:
             total += x.shape[-1]
         start, out = 0, None
-        for x in xs:  # (constant_pad_nd: F.pad's Python would cost 54 more guards)
+        for x in xs:  # (constant_pad_nd: F.pad's Python, traced by dynamo, cost NCAP 21 more guards)
             padded = torch.constant_pad_nd(x, (start, total - start - x.shape[-1]))
             out = padded if out is None else out + padded
             start += x.shape[-1]
