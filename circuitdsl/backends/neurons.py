@@ -115,7 +115,7 @@ class NeuronProgram:
         assert out is not None  # every model has an output (E804)
         return _with_writes(out, writes)
 
-    def run(self, values: dict[str, Array], state: State, private: Mapping[str, Array], batch: int,
+    def run(self, values: dict[str, Array], state: Mapping[str, Array], private: Mapping[str, Array], batch: int,
             updates: State, keep: frozenset[str] = frozenset(), kept: dict[str, Array] | None = None) -> Array:
         """One step: the output [batch, units * out]; the new states go into `updates`, the lets and spikes named
         in `keep` into `kept`.  `values` holds the ports the equations read, flat, and is taken over."""

@@ -54,7 +54,8 @@ class Frame:
 
     __slots__ = ("batch", "current", "inputs", "memo", "new_state", "prepared", "state")
 
-    def __init__(self, prepared: Prepared, inputs: Mapping[str, Array], state: State, batch: int) -> None:
+    def __init__(self, prepared: Prepared, inputs: Mapping[str, Array], state: Mapping[str, Array],
+                 batch: int) -> None:
         self.prepared, self.inputs, self.state, self.batch = prepared, inputs, state, batch
         self.current: dict[str, Array] = {}
         self.new_state: State = {}
@@ -322,7 +323,7 @@ class Program:
 
     # ---- once per step ---------------------------------------------------------------------------
 
-    def step(self, prepared: Prepared, inputs: Mapping[str, Array], state: State, batch: int,
+    def step(self, prepared: Prepared, inputs: Mapping[str, Array], state: Mapping[str, Array], batch: int,
              record: Sequence[Record] = ()) -> tuple[dict[str, Array], State]:
         """One step: the flat outputs, each record [batch, *its shape] under its name, and the new state."""
         fr = Frame(prepared, inputs, state, batch)
