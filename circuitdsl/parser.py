@@ -18,7 +18,7 @@ from lark import Lark, Token, Tree
 from lark import __version__ as lark_version
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
-from circuitdsl import ast, cache
+from circuitdsl import ast, cache, reduce_to_ast
 from circuitdsl.bulk import gc_paused
 from circuitdsl.errors import CircuitError, Reporter, Span
 
@@ -217,6 +217,20 @@ def parse(text: str, file: str = "<string>") -> ast.Module:
 
 @functools.lru_cache(maxsize=16)
 def _parse(text: str, file: str) -> ast.Module:
+    """The AST built as the parser reduces each rule (circuitdsl/reduce_to_ast.py); text with an error of any
+    kind is parsed again through lark's tree, which finds and words the first error."""
+    lark, _ = _parser()
+    try:
+        module: ast.Module = reduce_to_ast.parse(lark, text, _ToAst(file, text), MAX_NESTING)
+        return module
+    except (UnexpectedInput, CircuitError, reduce_to_ast.Refused):
+        pass
+    return parse_via_tree(text, file)
+
+
+def parse_via_tree(text: str, file: str = "<string>") -> ast.Module:
+    """The AST through lark's parse tree (slower, but it sees the whole tree before building): where syntax
+    errors, malformed constructs and too deep nesting are found and worded; `parse` gives the same AST."""
     lark, newlines = _parser()
     try:
         tree = lark.parse(text)
