@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-import networkx as nx
-
 from circuitdsl import ast
 from circuitdsl.bulk import gc_paused
 from circuitdsl.elaborate import shared
@@ -94,23 +92,31 @@ def _mark_recurrent(projections: list[ir.Projection], populations: list[ir.Popul
     """Order a step feed-forward in declaration order; an instantaneous edge closing a cycle reads the past.
 
     Gap junctions always read the previous step's outputs (they are symmetric, so they would always close a
-    cycle).  Delayed projections read their ring buffer and are not part of the within-step order.
+    cycle).  Delayed projections read their ring buffer and are not part of the within-step order.  Only an
+    edge from a population to itself or to one declared before it can close a cycle; where there is none (a
+    feed-forward circuit) no cycle is looked for, and networkx is not imported.
     """
     order = {p.name: i for i, p in enumerate(populations)}
-    graph = nx.DiGraph()
-    graph.add_nodes_from(order)
-    for projection in projections:
-        if projection.kind == "chemical" and projection.delay == 0:
-            for source in signal_sources(projection.source):
-                if source in order:
-                    graph.add_edge(source, projection.target)
-    component = {node: i for i, nodes in enumerate(nx.strongly_connected_components(graph)) for node in nodes}
+    edges = [(source, projection.target) for projection in projections
+             if projection.kind == "chemical" and projection.delay == 0
+             for source in signal_sources(projection.source) if source in order]
+    component = _cycles(order, edges) if any(order[s] >= order[t] for s, t in edges) else {}
     marked = []
     for projection in projections:
         recurrent = projection.kind == "electrical"
         if projection.kind == "chemical" and projection.delay == 0:
-            recurrent = any(source in order and component[source] == component[projection.target]
-                            and order[source] >= order[projection.target]
+            recurrent = any(source in order and order[source] >= order[projection.target]
+                            and component[source] == component[projection.target]
                             for source in signal_sources(projection.source))
         marked.append(projection.model_copy(update={"recurrent": recurrent}))
     return marked
+
+
+def _cycles(nodes: Iterable[str], edges: list[tuple[str, str]]) -> dict[str, int]:
+    """Each node's strongly connected component (nodes on a common cycle share one)."""
+    import networkx as nx
+
+    graph = nx.DiGraph()
+    graph.add_nodes_from(nodes)
+    graph.add_edges_from(edges)
+    return {node: i for i, members in enumerate(nx.strongly_connected_components(graph)) for node in members}
