@@ -107,7 +107,9 @@ def _reduction(shape: _Shape, builder: object, limit: int) -> Callable[[list[Any
             raise Refused(shape.method)
         return _Inlined(select(children), children[0], children[-1])
 
-    def build(children: list[Any], kept: list[Any]) -> _Covered:
+    def build(children: list[Any], kept: list[Any] | None = None) -> _Covered:
+        if kept is None:
+            kept = children if shape.select is None else select(children)
         if method is None or not children:  # a rule without a method; an empty file (the tree path takes both)
             raise Refused(shape.method)
         first, last = children[0], children[-1]
@@ -123,7 +125,7 @@ def _reduction(shape: _Shape, builder: object, limit: int) -> Callable[[list[Any
     if shape.passes and shape.size == 1 and shape.select is None:  # `?sum: product`, most of the expression ladder
         return operator.itemgetter(0)
     if not shape.passes:
-        return lambda children: build(children, select(children))
+        return build
 
     def pass_through(children: list[Any]) -> Any:
         kept = select(children)

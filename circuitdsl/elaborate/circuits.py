@@ -97,17 +97,17 @@ def _mark_recurrent(projections: list[ir.Projection], populations: list[ir.Popul
     feed-forward circuit) no cycle is looked for, and networkx is not imported.
     """
     order = {p.name: i for i, p in enumerate(populations)}
-    edges = [(source, projection.target) for projection in projections
-             if projection.kind == "chemical" and projection.delay == 0
-             for source in signal_sources(projection.source) if source in order]
-    component = _cycles(order, edges) if any(order[s] >= order[t] for s, t in edges) else {}
+    reads = [[s for s in dict.fromkeys(signal_sources(p.source)) if s in order]  # the populations read within a step
+             if p.kind == "chemical" and p.delay == 0 else [] for p in projections]
+    pairs = list(zip(projections, reads, strict=True))
+    backward = [[s for s in sources if order[s] >= order[p.target]] for p, sources in pairs]
+    component: dict[str, int] = {}
+    if any(backward):
+        component = _cycles(order, [(s, p.target) for p, sources in pairs for s in sources])
     marked = []
-    for projection in projections:
-        recurrent = projection.kind == "electrical"
-        if projection.kind == "chemical" and projection.delay == 0:
-            recurrent = any(source in order and order[source] >= order[projection.target]
-                            and component[source] == component[projection.target]
-                            for source in signal_sources(projection.source))
+    for projection, sources in zip(projections, backward, strict=True):
+        recurrent = projection.kind == "electrical" or any(component[s] == component[projection.target]
+                                                           for s in sources)
         marked.append(projection.model_copy(update={"recurrent": recurrent}))
     return marked
 
