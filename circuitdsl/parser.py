@@ -64,14 +64,17 @@ class _Newlines:
         self.open: list[Token] = []
 
     def process(self, stream: Iterator[Token]) -> Iterator[Token]:
-        self.open = []
+        opened: list[Token] = []
+        self.open = opened
         for token in stream:
-            if token.type in _OPENERS:
-                self.open.append(token)
-            elif token.type in _CLOSERS and self.open and self.open[-1].type == _CLOSERS[token.type]:
-                self.open.pop()
-            if token.type == "_NL" and any(t.type != "LBRACE" for t in self.open[-1:]):
-                continue
+            kind = token.type
+            if kind == "_NL":
+                if opened and opened[-1].type != "LBRACE":
+                    continue
+            elif kind in _OPENERS:
+                opened.append(token)
+            elif kind in _CLOSERS and opened and opened[-1].type == _CLOSERS[kind]:
+                opened.pop()
             yield token
 
 

@@ -100,6 +100,7 @@ def parse(lark: Lark, text: str, builder: object, limit: int) -> Any:
 def _reduction(shape: _Shape, builder: object, limit: int) -> Callable[[list[Any]], Any]:
     """The callback lark calls with the symbols of one reduction of a rule of this shape."""
     select = shape.select or _keep
+    filtered = shape.select is not None
     method = None if shape.inlined else getattr(builder, shape.method, None)
 
     def inline(children: list[Any]) -> _Inlined:
@@ -109,15 +110,21 @@ def _reduction(shape: _Shape, builder: object, limit: int) -> Callable[[list[Any
 
     def build(children: list[Any], kept: list[Any] | None = None) -> _Covered:
         if kept is None:
-            kept = children if shape.select is None else select(children)
+            kept = select(children) if filtered else children
         if method is None or not children:  # a rule without a method; an empty file (the tree path takes both)
             raise Refused(shape.method)
-        first, last = children[0], children[-1]
-        height = max([c.height for c in kept if c.__class__ is _Covered], default=0) + 1
-        if height > limit:
+        values, height = [], 0
+        for child in kept:
+            if child.__class__ is _Covered:
+                values.append(child.value)
+                height = max(height, child.height)
+            else:
+                values.append(child)
+        if height >= limit:
             raise Refused(shape.method)
-        covered = _Covered(first.line, first.column, last.end_line, last.end_column, height)
-        covered.value = method(covered, [c.value if c.__class__ is _Covered else c for c in kept])
+        first, last = children[0], children[-1]
+        covered = _Covered(first.line, first.column, last.end_line, last.end_column, height + 1)
+        covered.value = method(covered, values)
         return covered
 
     if shape.inlined:
