@@ -18,7 +18,6 @@ from circuitdsl.api import load as load
 from circuitdsl.api import loads as loads
 from circuitdsl.api import parse as parse
 from circuitdsl.draw import draw as draw
-from circuitdsl.elaborate.limits import Limits as Limits
 from circuitdsl.elaborate.sandbox import Sandbox as Sandbox
 from circuitdsl.errors import CircuitError as CircuitError
 from circuitdsl.errors import Diagnostic as Diagnostic
@@ -27,6 +26,7 @@ from circuitdsl.interop import from_nir as from_nir
 from circuitdsl.interop import to_nir as to_nir
 from circuitdsl.ir.model import SCHEMA_VERSION as SCHEMA_VERSION
 from circuitdsl.ir.model import CircuitIR as CircuitIR
+from circuitdsl.limits import Limits as Limits
 
 if TYPE_CHECKING:
     from circuitdsl import sweep as sweep  # callable: circuitdsl.sweep("spec.toml")

@@ -10,13 +10,13 @@ from pathlib import Path
 from circuitdsl import ast
 from circuitdsl.elaborate.circuits import CircuitBuilder
 from circuitdsl.elaborate.evaluate import Abort, Evaluator
-from circuitdsl.elaborate.limits import Limits
 from circuitdsl.elaborate.modules import Loader, ModuleScope
 from circuitdsl.elaborate.sandbox import Sandbox
 from circuitdsl.elaborate.scope import Scope
 from circuitdsl.elaborate.values import Definition
 from circuitdsl.errors import CircuitError, Diagnostic, Reporter, Span, did_you_mean
 from circuitdsl.ir.model import CircuitIR
+from circuitdsl.limits import Limits
 from circuitdsl.parser import parse as _parse
 
 ArgValue = bool | int | float | str

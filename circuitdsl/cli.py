@@ -18,11 +18,11 @@ import numpy as np
 
 from circuitdsl import __version__
 from circuitdsl.api import Elaborated, check, elaborate
-from circuitdsl.elaborate.limits import Limits
 from circuitdsl.elaborate.sandbox import Sandbox
 from circuitdsl.errors import CircuitError
 from circuitdsl.extras import describe_missing, missing_extra
 from circuitdsl.ir.model import CircuitIR
+from circuitdsl.limits import Limits
 from circuitdsl.report import REPORT_VERSION, diagnostic_json, ir_schema
 from circuitdsl.stats import stats
 

@@ -120,7 +120,7 @@ def test_bad_limit_options_are_refused(item: str, name: str, capsys: pytest.Capt
 def test_every_limit_has_a_code_and_a_documented_default() -> None:
     from dataclasses import fields
 
-    from circuitdsl.elaborate.limits import CODE_OF
+    from circuitdsl.limits import CODE_OF
 
     text = (Path(__file__).resolve().parent.parent / "docs" / "limits.md").read_text(encoding="utf-8")
     for field in fields(circuitdsl.Limits):

@@ -15,7 +15,6 @@ from circuitdsl import ast
 from circuitdsl.bulk import gc_paused
 from circuitdsl.elaborate import shared
 from circuitdsl.elaborate.evaluate import Abort
-from circuitdsl.elaborate.limits import Limits
 from circuitdsl.elaborate.network import Frame, Network
 from circuitdsl.elaborate.neurons import bind_arguments, plain
 from circuitdsl.elaborate.param_layout import check_parameters, lay_out
@@ -26,8 +25,9 @@ from circuitdsl.elaborate.statements import StatementRunner, check_unused
 from circuitdsl.elaborate.values import Definition
 from circuitdsl.errors import CircuitError, Reporter, Span
 from circuitdsl.ir import model as ir
+from circuitdsl.ir.expr import size as expr_size
 from circuitdsl.ir.graph import signal_sources
-from circuitdsl.ir.validate import expression_size
+from circuitdsl.limits import Limits
 
 
 class CircuitBuilder:
@@ -82,7 +82,7 @@ class CircuitBuilder:
         roots = [(p.source, p.span) for p in projections]
         roots += [(piece.expr, o.span) for o in outputs for piece in o.pieces]
         for expr, span in roots:
-            if (n := expression_size(expr)) > self.limits.expression_size:
+            if (n := expr_size(expr)) > self.limits.expression_size:
                 self.reporter.error("E708", f"this expression has {n} nodes, {self.limits.over('expression_size')}",
                                     span, [self.limits.hint("expression_size")])
                 return

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from circuitdsl.elaborate.limits import Limits
 from circuitdsl.elaborate.values import Rule, describe
 from circuitdsl.errors import Problem
 from circuitdsl.ir import model as ir
 from circuitdsl.ir.arrays import Array
+from circuitdsl.limits import Limits
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,6 @@ from typing import Any
 from circuitdsl import ast, units
 from circuitdsl.elaborate import axis_ops, init_rules, operators, select
 from circuitdsl.elaborate.data_values import load_rule
-from circuitdsl.elaborate.limits import FLOAT32_MAX, Limits, fits_float32
 from circuitdsl.elaborate.sandbox import Sandbox
 from circuitdsl.elaborate.scope import Scope
 from circuitdsl.elaborate.unit_literals import unit_name_hint, unit_suffix, unknown_unit
@@ -42,6 +41,7 @@ from circuitdsl.functions import FUNCTIONS
 from circuitdsl.ir import model as ir
 from circuitdsl.ir.axes import AXIS_NODES
 from circuitdsl.ir.expr import children, transform, walk
+from circuitdsl.limits import FLOAT32_MAX, Limits, fits_float32
 from circuitdsl.units import DIMENSIONLESS, Dim, Quantity, format_dim
 
 

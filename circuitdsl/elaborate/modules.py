@@ -19,11 +19,11 @@ from pathlib import Path
 
 from circuitdsl import ast
 from circuitdsl.elaborate.evaluate import Abort, Evaluator, Poisoned
-from circuitdsl.elaborate.limits import Limits
 from circuitdsl.elaborate.sandbox import Sandbox
 from circuitdsl.elaborate.scope import Binding, Scope
 from circuitdsl.elaborate.values import LIBRARY_BUILTINS, Definition, Namespace
 from circuitdsl.errors import CircuitError, Problem, Reporter, Span, did_you_mean
+from circuitdsl.limits import Limits
 from circuitdsl.parser import parse
 
 STD_LIBRARY = "std"

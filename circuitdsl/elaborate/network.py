@@ -13,12 +13,12 @@ from typing import Literal, NamedTuple
 
 from circuitdsl.elaborate import select
 from circuitdsl.elaborate.evaluate import Evaluator, Poisoned
-from circuitdsl.elaborate.limits import Limits
 from circuitdsl.elaborate.sandbox import Sandbox
 from circuitdsl.elaborate.scope import Binding, Scope
 from circuitdsl.elaborate.values import Definition, ParamHandle, PopulationRef, Signal
 from circuitdsl.errors import Reporter, Span
 from circuitdsl.ir import model as ir
+from circuitdsl.limits import Limits
 from circuitdsl.units import Dim
 
 Arrow = Literal["->", "-|", "<->"]

@@ -9,11 +9,11 @@ from typing import NamedTuple
 import numpy as np
 
 from circuitdsl.elaborate import init_rules
-from circuitdsl.elaborate.limits import FLOAT32_MAX, fits_float32
 from circuitdsl.elaborate.network import Network
 from circuitdsl.elaborate.values import ParamHandle
 from circuitdsl.ir import arrays as ir_arrays
 from circuitdsl.ir import model as ir
+from circuitdsl.limits import FLOAT32_MAX, fits_float32
 from circuitdsl.units import format_dim
 
 

@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 from pydantic import BaseModel
 
-from circuitdsl.elaborate.limits import Limits, fits_float32
 from circuitdsl.functions import FUNCTIONS
 from circuitdsl.ir import operators as operator_layout
 from circuitdsl.ir.arrays import Array
+from circuitdsl.limits import Limits, fits_float32
 
 if TYPE_CHECKING:
     from circuitdsl.ir import model as ir
@@ -329,19 +329,3 @@ def _check_expressions(circuit: ir.CircuitIR, signals: dict[str, list[ir.Axis]])
                 stack.extend(node)
             elif isinstance(node, dict):
                 stack.extend(node.values())
-
-
-def expression_size(root: Any) -> int:
-    """The nodes of an expression, each distinct node object counted once (a `let` read twice is one node)."""
-    seen: set[int] = set()
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        if isinstance(node, BaseModel):
-            stack.extend(getattr(node, name) for name in type(node).model_fields)
-        elif isinstance(node, list | tuple):
-            stack.extend(node)
-    return len(seen)
