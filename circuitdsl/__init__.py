@@ -8,7 +8,6 @@ backend; draw it.  Public API: `parse`, `load`, `loads`, `check`, `compile`, `dr
 backends (and their step planning) or the sweep runner, and a fresh `circuitdsl check` should not pay for them.
 """
 
-import importlib
 from typing import TYPE_CHECKING, Any
 
 from circuitdsl.api import Elaborated as Elaborated
@@ -37,20 +36,26 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
-# name -> (module, attribute in it, or None for the module itself)
-_LAZY = {"compile": ("circuitdsl.backends", "compile_circuit"),
-         "CircuitRuntimeError": ("circuitdsl.backends.interface", "CircuitRuntimeError"),
-         "sweep": ("circuitdsl.sweep", None)}
+_LAZY = ("compile", "CircuitRuntimeError", "sweep")
 
 
 def __getattr__(name: str) -> Any:
     """The names of `_LAZY`, imported on first use and then kept here like any other name."""
-    if name not in _LAZY:
+    value: Any
+    if name == "compile":
+        from circuitdsl.backends import compile_circuit
+
+        value = compile_circuit
+    elif name == "CircuitRuntimeError":
+        from circuitdsl.backends.interface import CircuitRuntimeError
+
+        value = CircuitRuntimeError
+    elif name == "sweep":  # the package itself is callable: circuitdsl.sweep("spec.toml")
+        import circuitdsl.sweep
+
+        value = circuitdsl.sweep
+    else:
         raise AttributeError(f"module 'circuitdsl' has no attribute {name!r}")
-    module, attribute = _LAZY[name]
-    value = importlib.import_module(module)
-    if attribute is not None:
-        value = getattr(value, attribute)
     globals()[name] = value
     return value
 

@@ -139,7 +139,8 @@ def _reduction(shape: _Shape, builder: object, limit: int) -> Callable[[list[Any
         if len(kept) != 1:
             return build(children, kept)
         child = kept[0]
-        if len(children) > 1 and child.__class__ is _Covered:  # `( expr )`: the child now covers the brackets
+        if child.__class__ is _Covered and (len(children) > 1 or children[0] is not child):
+            # the child now covers all its parent's symbols: `( expr )` with the brackets
             first, last = children[0], children[-1]
             child.line, child.column, child.end_line, child.end_column = (first.line, first.column, last.end_line,
                                                                           last.end_column)
