@@ -108,7 +108,8 @@ def _mark_recurrent(projections: list[ir.Projection], populations: list[ir.Popul
     for projection, sources in zip(projections, backward, strict=True):
         recurrent = projection.kind == "electrical" or any(component[s] == component[projection.target]
                                                            for s in sources)
-        marked.append(projection.model_copy(update={"recurrent": recurrent}))
+        marked.append(projection if projection.recurrent == recurrent  # frozen: kept as it is, not copied
+                      else projection.model_copy(update={"recurrent": recurrent}))
     return marked
 
 
