@@ -3,7 +3,8 @@
 `parse` builds no parse tree for well-formed text; `parse_via_tree` (lark's tree, then the AST) is what it
 always was.  Both must give equal ASTs, spans included, over every circuit the project ships (models, examples,
 the documentation's examples) and constructs whose positions lark propagates in less obvious ways (brackets
-around an expression, spliced `_rules`, absent optional parts); text with any error goes the tree's way.
+around an expression, spliced `_rules`, absent optional parts), and over text the fuzzer generates (about half
+of it well-formed); text with any error goes the tree's way.
 """
 
 from __future__ import annotations
@@ -13,10 +14,13 @@ from pathlib import Path
 
 import lark
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from circuitdsl import parser
 from circuitdsl.errors import CircuitError
 from tests.test_docs import blocks
+from tests.test_fuzz import DOC_EXAMPLES, EXPR, PROGRAM, mutated_model, vocabulary_text, wrapped
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = sorted(p for folder in ("models", "examples", "docs", "circuitdsl", "tests")
@@ -49,9 +53,8 @@ def corpus() -> Iterator[tuple[str, str]]:
 CORPUS = dict(corpus())
 
 
-@pytest.mark.parametrize("name", sorted(CORPUS))
-def test_parse_gives_the_tree_paths_ast_or_its_error(name: str) -> None:
-    text = CORPUS[name]
+def same_as_the_tree(text: str, name: str) -> None:
+    """`parse` gives what `parse_via_tree` gives: the same AST, or the same error in the same words."""
     try:
         expected = parser.parse_via_tree(text, name)
     except CircuitError as error:
@@ -60,6 +63,23 @@ def test_parse_gives_the_tree_paths_ast_or_its_error(name: str) -> None:
         assert str(raised.value) == str(error)
         return
     assert parser.parse(text, name) == expected
+
+
+@pytest.mark.parametrize("name", sorted(CORPUS))
+def test_parse_gives_the_tree_paths_ast_or_its_error(name: str) -> None:
+    same_as_the_tree(CORPUS[name], name)
+
+
+# generated text: the fuzzer's structured programs and expressions, token soup in a body, mutated examples
+GENERATED = st.one_of(PROGRAM, EXPR.map(lambda e: f"circuit A {{\n  let a = {e}\n  a -> P : dense\n}}\n"),
+                      wrapped(vocabulary_text(max_size=25)), mutated_model(DOC_EXAMPLES), mutated_model())
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(GENERATED)
+def test_generated_text_parses_as_through_the_tree(text: str) -> None:
+    same_as_the_tree(text, "generated.circuit")
 
 
 def test_the_corpus_covers_the_examples() -> None:
