@@ -220,13 +220,16 @@ def parse(text: str, file: str = "<string>") -> ast.Module:
 
 @functools.lru_cache(maxsize=16)
 def _parse(text: str, file: str) -> ast.Module:
-    """The AST built as the parser reduces each rule (circuitdsl/reduce_to_ast.py); text with an error of any
-    kind is parsed again through lark's tree, which finds and words the first error."""
-    lark, _ = _parser()
+    """The AST built as the parser reduces each rule (circuitdsl/reduce_to_ast.py).  A syntax error stops both
+    ways at the same token in the same parser state, so it is worded here; text with any other error is parsed
+    again through lark's tree, which finds and words the first error (a syntax error further on comes first)."""
+    lark, newlines = _parser()
     try:
         module: ast.Module = reduce_to_ast.parse(lark, text, _ToAst(file, text), MAX_NESTING)
         return module
-    except (UnexpectedInput, CircuitError, reduce_to_ast.Refused):
+    except UnexpectedInput as error:
+        raise _syntax_error(error, text, file, list(newlines.open)) from None
+    except (CircuitError, reduce_to_ast.Refused):
         pass
     return parse_via_tree(text, file)
 

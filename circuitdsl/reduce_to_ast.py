@@ -7,9 +7,10 @@ give the same AST), with the rule's position computed as lark propagates it: fro
 it covers to the end of the last, brackets and keywords included, a `?rule` that passes its one child through
 widening only what that child covers for its parent (the brackets around `(a + b)`), not the child's own span.
 
-Only text without errors goes this way.  At the first problem of any kind (a syntax error, a malformed
+Only text without errors goes all the way.  A syntax error stops lark as it would stop it building its tree
+(the same token, the same parser state), so the caller words it from here.  At any other problem (a malformed
 construct, nesting deeper than the limit) the reduction gives up and the caller parses again through lark's
-tree, which finds and words the error exactly as it always has; well-formed text costs one parse.
+tree, which finds and words the first error exactly as it always has.
 
 lark drives the parse: its parse table, lexer and post-lexer are the cached parser's own; what this module
 swaps in is the table of reduction callbacks of one parse (`ParseConf.callbacks`, lark 1.2 and 1.3).
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lark import Lark
+from lark.exceptions import UnexpectedInput
 from lark.parse_tree_builder import maybe_create_child_filter
 
 
@@ -93,7 +95,11 @@ def parse(lark: Lark, text: str, builder: object, limit: int) -> Any:
     callbacks = {rule: _reduction(shape, builder, limit) for rule, shape in _shapes(lark).items()}
     interactive = lark.parse_interactive(text)
     interactive.parser_state.parse_conf.callbacks = callbacks
-    result = interactive.resume_parse()
+    try:
+        result = interactive.resume_parse()
+    except UnexpectedInput:  # the error's parser, asked what it would accept, reduces without building
+        interactive.parser_state.parse_conf.callbacks = {}
+        raise
     return result.value
 
 

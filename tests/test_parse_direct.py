@@ -1,6 +1,6 @@
 """The AST built as lark reduces each rule (circuitdsl/reduce_to_ast.py) is the AST of lark's parse tree.
 
-`parse` builds no parse tree for well-formed text; `parse_via_tree` (lark's tree, then the AST) is what it
+`parse` builds no parse tree for well-formed text or a syntax error; `parse_via_tree` (lark's tree, then the AST) is what it
 always was.  Both must give equal ASTs, spans included, over every circuit the project ships (models, examples,
 the documentation's examples) and constructs whose positions lark propagates in less obvious ways (brackets
 around an expression, spliced `_rules`, absent optional parts), and over text the fuzzer generates (about half
@@ -114,9 +114,12 @@ class _Counted:
         monkeypatch.setattr(lark.Tree, "__init__", counting)
 
 
-def test_well_formed_text_builds_no_parse_tree(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_well_formed_text_and_syntax_errors_build_no_parse_tree(monkeypatch: pytest.MonkeyPatch) -> None:
     counted = _Counted(monkeypatch)
     parser.parse(POSITIONS["absent-parts"], "no-tree.circuit")
+    assert counted.trees == 0
+    with pytest.raises(CircuitError, match="E001"):  # a syntax error is worded where the parser stopped
+        parser.parse("circuit C {\n  let = 1\n}\n", "no-tree.circuit")
     assert counted.trees == 0
     with pytest.raises(CircuitError, match="E006"):
         parser.parse("circuit C {\n  input x: voltage % time\n}\n", "no-tree.circuit")
