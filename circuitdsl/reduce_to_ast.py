@@ -90,8 +90,9 @@ def _shapes(lark: Lark) -> dict[Any, _Shape]:
 
 def parse(lark: Lark, text: str, builder: object, limit: int) -> Any:
     """The value of the start rule of `text`, built by `builder`'s methods (one per rule name or alias, called
-    with the rule's position and its kept children's values); raises `Refused` (or the error that stopped it)
-    where the tree path must decide; nesting deeper than `limit` nodes is refused."""
+    with the rule's position and its kept children's values).  Raises lark's `UnexpectedInput` at a syntax error;
+    `Refused` (nesting deeper than `limit` nodes, a rule without a method) or the builder's own error where the
+    tree path must decide."""
     callbacks = {rule: _reduction(shape, builder, limit) for rule, shape in _shapes(lark).items()}
     interactive = lark.parse_interactive(text)
     interactive.parser_state.parse_conf.callbacks = callbacks
