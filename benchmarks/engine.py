@@ -62,7 +62,43 @@ def ratio(ours: Callable[[], object], theirs: Callable[[], object], rounds: int,
 
 
 def ncap_torch(rounds: int, compiled: bool) -> list[Row]:
-    return [_ncap_torch_row(batch, compiled, rounds) for batch in (1, 256)]
+    rows = [_ncap_torch_row(batch, compiled, rounds) for batch in (1, 256)]
+    return rows + [_ncap_floor_row(rounds)] if compiled else rows
+
+
+class InterfaceNCAP(torch.nn.Module):
+    """HandNCAP's equations behind circuitdsl's interface: a dict of inputs in, the outputs and the whole 8-entry
+    state dict (both clocks, every population's output) out.  Compiled, the floor under the compiled circuit's
+    ratio: what the interface costs a hand-written step (more graph inputs, outputs and guards)."""
+
+    def __init__(self, period: int = 60) -> None:
+        super().__init__()
+        self.hand, self.period = HandNCAP(period=period), period
+
+    def forward(self, inputs: dict[str, torch.Tensor],
+                state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        h, q, half = self.hand, inputs["q"], self.period / 2
+        osc, prop, ipsi, contra = h.osc.clamp(min=0), h.prop.clamp(min=0), h.ipsi.clamp(min=0), h.contra.clamp(max=0)
+        dorsal = ((state["osc_d.t"] % self.period) < half).to(q.dtype)
+        ventral = (((state["osc_v.t"] + half) % self.period) < half).to(q.dtype)
+        bd = torch.cat([osc * dorsal, prop * q[:, :-1].clamp(0, 1)], 1).clamp(0, 1)
+        bv = torch.cat([osc * ventral, prop * (-q[:, :-1]).clamp(0, 1)], 1).clamp(0, 1)
+        md, mv = (ipsi * bd + contra * bv).clamp(0, 1), (ipsi * bv + contra * bd).clamp(0, 1)
+        return {"torque": md - mv}, {"osc_d.t": state["osc_d.t"] + 1, "osc_d:out": dorsal,
+                                     "osc_v.t": state["osc_v.t"] + 1, "osc_v:out": ventral,
+                                     "Bd:out": bd, "Bv:out": bv, "Md:out": md, "Mv:out": mv}
+
+
+def _ncap_floor_row(rounds: int) -> Row:
+    """The compiled InterfaceNCAP against the compiled HandNCAP, batch 1."""
+    module, floor, hand = circuitdsl.compile("models/ncap_swimmer.circuit"), InterfaceNCAP(), HandNCAP()
+    q, state, clock = torch.rand(1, 5) * 2 - 1, module.initial_state(1), torch.zeros(1, 1)
+    with torch.no_grad():
+        ours, theirs = module({"q": q}, state), floor({"q": q}, state)
+        assert all(torch.equal(ours[i][k], theirs[i][k]) for i in (0, 1) for k in ours[i])
+        compiled_floor, compiled_hand = torch.compile(floor), torch.compile(hand)
+        found = ratio(lambda: compiled_floor({"q": q}, state), lambda: compiled_hand(q, clock), rounds, 200)
+    return ("  its floor: HandNCAP behind circuitdsl's interface, batch 1", *found)
 
 
 def _ncap_torch_row(batch: int, compiled: bool, rounds: int) -> Row:

@@ -7,7 +7,7 @@ from typing import Any
 
 from circuitdsl.ir.model import CircuitIR
 
-BACKENDS = ("torch", "jax")
+BACKENDS = ("torch", "jax", "numpy")
 
 
 def compile_circuit(circuit: CircuitIR | str | Path, backend: str = "torch", seed: int = 0, lowering: str = "auto",
@@ -16,7 +16,8 @@ def compile_circuit(circuit: CircuitIR | str | Path, backend: str = "torch", see
 
     `lowering` picks how projections run: `auto` (by rule and density), or `dense` / `sparse` for all of them.
     `dtype` is the float type of parameters, state and outputs: `float32` (default) or `float64` (JAX: with
-    `jax_enable_x64` on); inputs of another float type are converted to it.
+    `jax_enable_x64` on); inputs of another float type are converted to it.  `numpy` runs inference only (no
+    gradients): fast on a CPU at a small batch, e.g. acting in an environment (docs/engine.md).
     """
     from circuitdsl.backends.interface import dtype_name
 
@@ -37,6 +38,10 @@ def compile_circuit(circuit: CircuitIR | str | Path, backend: str = "torch", see
         from circuitdsl.backends.torch_backend import CircuitModule
 
         return CircuitModule(circuit, seed=seed, lowering=lowering, dtype=dtype)
+    if backend == "numpy":
+        from circuitdsl.backends.numpy_backend import NumpyCircuit
+
+        return NumpyCircuit(circuit, seed=seed, lowering=lowering, dtype=dtype)
     try:
         import jax  # noqa: F401
     except ImportError as error:

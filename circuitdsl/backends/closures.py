@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from circuitdsl.functions import FUNCTIONS
 from circuitdsl.ir import axes
 from circuitdsl.ir.expr import NUMPY_FUNCTIONS, binary, fold, walk
 from circuitdsl.ir.model import Binary, Call, Cond, Const, Expr, Ref, Shared, Unary, Var
@@ -80,7 +81,9 @@ class ExprCompiler:
 
     def __init__(self, ops: Any, shared: Sequence[Expr] = ()) -> None:
         self.functions: Mapping[str, Callable[..., Array]] = ops.functions
-        self.to_float: Callable[[Array], Array] = ops.to_float
+        # a comparison's result as 0/1 floats: a backend may give a cheaper function than to_float for the
+        # comparison of arrays it computed itself (torch: a bool tensor already on the right device)
+        self.to_float: Callable[[Array], Array] = getattr(ops, "truth", ops.to_float)
         self.clamp_between: Callable[[float, float], Callable[[Array], Array]] = ops.clamp_between
         # a backend may bind constant operands as its own scalars (torch: 0-d tensors, cheaper per call than a
         # Python number); the result is the same
@@ -212,6 +215,32 @@ def _call(fn: Callable[..., Array], kids: tuple[Compiled, ...]) -> Closure:
             return lambda env: fn(a(env), b)
         return lambda env: fn(a, b(env))  # type: ignore[operator]
     return lambda env: fn(*[k(env) if callable(k) else k for k in kids])
+
+
+# functions computing each element from the same element of their arguments (broadcast): FUNCTIONS' dimension rules
+_ELEMENT_WISE = frozenset(f.name for f in FUNCTIONS.values()
+                          if f.dims in ("same", "keep", "pure", "indicator", "sqrt", "where"))
+
+
+def full_shaped(expr: Expr, full: Callable[[Var | Ref], bool], shared: Sequence[Expr] = ()) -> bool:
+    """Whether an expression's value certainly has the shape of the leaves that `full` names (a signal's
+    [batch, units]), in their dtype: it is element-wise (arithmetic, comparisons, conditions, element-wise
+    functions) and one of those leaves is an operand of every node on some path to it (a condition only chooses
+    between its branches, which carry the shape and dtype).  Known at compile time, so a closure's result needs no
+    shape check per step."""
+    def visit(node: Expr, kids: tuple[bool | None, ...]) -> bool | None:
+        if isinstance(node, Const):
+            return False
+        if isinstance(node, Var | Ref):
+            return full(node)
+        if None in kids or not isinstance(node, Unary | Binary | Cond | Call):
+            return None  # an axis operation, or one over such: any shape
+        if isinstance(node, Call) and node.fn not in _ELEMENT_WISE:
+            return None
+        if isinstance(node, Cond) or (isinstance(node, Call) and node.fn == "where"):
+            return any(kids[1:])
+        return any(kids)
+    return fold(expr, visit, shared) is True
 
 
 def value(compiled: Compiled, env: Any) -> Array:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -81,6 +81,42 @@ def flat_inputs(ir: CircuitIR, inputs: Mapping[str, Array] | Array | None, leadi
         sizes = {name: list(v.shape[:len(leading)]) for name, v in flat.items()}
         raise CircuitRuntimeError(f"inputs disagree on their [{', '.join(leading)}] sizes: {sizes}")
     return flat
+
+
+Ports = Sequence[tuple[str, tuple[int, ...], int]]  # (name, shape, flat size) of each input port
+Fits = Callable[[Any], bool]  # whether a value is the backend's array in its dtype (and on its device)
+
+
+def ready_inputs(inputs: Any, ports: Ports, leading: int, fits: Fits) -> dict[str, Array] | None:
+    """The inputs flat per port when they need no check or conversion: a dict of every port (a bare array for a
+    circuit with one), each `fits` the backend and is [*leading, *port shape] with the same leading sizes; None
+    for anything else, which `flat_inputs` then converts or refuses naming the mistake.  What a step's caller
+    passes every step (its own arrays) costs a few attribute reads, not a conversion."""
+    if len(ports) == 1 and fits(inputs):
+        inputs = {ports[0][0]: inputs}
+    if not isinstance(inputs, dict) or len(inputs) != len(ports):
+        return None
+    flat, lead = {}, None
+    for name, shape, size in ports:
+        x: Any = inputs.get(name)
+        if (not fits(x) or x.shape[leading:] != shape or x.ndim != leading + len(shape)
+                or (lead is not None and x.shape[:leading] != lead)):
+            return None
+        lead = x.shape[:leading]
+        flat[name] = x if len(shape) == 1 else x.reshape(*lead, size)
+    return flat
+
+
+def ready_state(state: Any, sizes: Sequence[tuple[str, int]], batch: int, fits: Fits) -> bool:
+    """Whether a state needs no check or conversion: a dict of every key in `sizes` (and no other), each `fits`
+    the backend and is [batch, size] (what a step returned)."""
+    if not isinstance(state, dict) or len(state) != len(sizes):
+        return False
+    for key, size in sizes:
+        x: Any = state.get(key)
+        if not fits(x) or x.shape != (batch, size):
+            return False
+    return True
 
 
 def as_float_array(what: str, value: Any, ops: Ops) -> Array:

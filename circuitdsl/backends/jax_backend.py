@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from circuitdsl.backends.array_ops import ArrayModuleOps
 from circuitdsl.backends.interface import (
     CircuitRuntimeError,
     batch_of,
@@ -131,38 +132,21 @@ def _spike_backward(surrogate: str, slope: float, x: jax.Array, grad: jax.Array)
 _spike.defvjp(_spike_forward, _spike_backward)
 
 
-class JaxOps:
-    """The array operations the shared step semantics needs, in jax.numpy."""
+class JaxOps(ArrayModuleOps):
+    """The array operations the shared step semantics needs, in jax.numpy (those written alike for numpy in
+    circuitdsl/backends/array_ops.py), with gradients as torch's."""
 
     functions: Mapping[str, Callable[..., Any]] = _FUNCTIONS
     primitives = PRIMITIVES
 
     def __init__(self, dtype: str = "float32") -> None:
-        self.dtype = jnp.dtype(dtype)
-
-    def asarray(self, values: np.ndarray) -> jax.Array:
-        """Index arrays as int32, float constants in the ops' dtype."""
-        if values.dtype.kind in "iu":
-            return jnp.asarray(values.astype(np.int32))
-        return jnp.asarray(values, self.dtype if values.dtype.kind == "f" else None)
-
-    def zeros(self, batch: int, n: int) -> jax.Array:
-        return jnp.zeros((batch, n), self.dtype)
-
-    def full(self, batch: int, n: int, value: float) -> jax.Array:
-        return jnp.full((batch, n), value, self.dtype)
-
-    def take(self, x: jax.Array, index: jax.Array) -> jax.Array:
-        return jnp.take(x, index, axis=1)
+        super().__init__(jnp, dtype, np.int32)
 
     def scatter_add(self, n: int, index: jax.Array, values: jax.Array) -> jax.Array:
         return jax.ops.segment_sum(values.T, index, num_segments=n).T
 
     def add_at(self, x: jax.Array, index: jax.Array, values: jax.Array) -> jax.Array:
         return x.at[:, index].add(jnp.broadcast_to(values, (x.shape[0], index.shape[0])))
-
-    def to_float(self, x: Any) -> jax.Array:
-        return jnp.asarray(x, self.dtype)
 
     def clamp_between(self, lo: float, hi: float) -> Callable[[jax.Array], jax.Array]:
         """clamp(x, lo, hi) for constant bounds."""
@@ -178,9 +162,6 @@ class JaxOps:
     def softplus(self, x: jax.Array) -> jax.Array:
         return jax.nn.softplus(x)
 
-    def stack_time(self, history: jax.Array, latest: jax.Array) -> jax.Array:
-        return jnp.concatenate([history[:, latest.shape[1]:], latest], axis=1)
-
     def einsum(self, spec: str, *operands: jax.Array) -> jax.Array:
         return jnp.einsum(spec, *operands, precision=jax.lax.Precision.HIGHEST)
 
@@ -189,27 +170,8 @@ class JaxOps:
         return jax.lax.conv_general_dilated(x, w, (1,) * (w.ndim - 2), "VALID",
                                             precision=jax.lax.Precision.HIGHEST)
 
-    def stack(self, xs: list[jax.Array], axis: int) -> jax.Array:
-        return jnp.stack(xs, axis=axis)
-
-    def concat(self, xs: list[jax.Array], axis: int) -> jax.Array:
-        return jnp.concatenate(xs, axis=axis)
-
-    def pad(self, x: jax.Array, widths: list[tuple[int, int]]) -> jax.Array:
-        return jnp.pad(x, [(0, 0)] * (x.ndim - len(widths)) + list(widths))
-
-    def rfftn(self, x: jax.Array, axes: int) -> jax.Array:
-        return jnp.fft.rfftn(x, axes=tuple(range(-axes, 0)), norm="forward")
-
-    def irfftn(self, x: jax.Array, sizes: list[int]) -> jax.Array:
-        return jnp.fft.irfftn(x, s=sizes, axes=tuple(range(-len(sizes), 0)), norm="forward")
-
     def complex(self, real: jax.Array, imag: jax.Array) -> jax.Array:
         return jax.lax.complex(real, imag)
-
-    def broadcast(self, x: Any, shape: tuple[int, ...]) -> jax.Array:
-        x = jnp.asarray(x, self.dtype)
-        return x if x.shape == shape else jnp.broadcast_to(x, jnp.broadcast_shapes(x.shape, shape))
 
     def csr(self, crow: jax.Array, rows: jax.Array, cols: jax.Array, values: jax.Array,
             shape: tuple[int, int]) -> tuple[jax.Array, jax.Array, jax.Array, int]:

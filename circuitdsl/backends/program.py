@@ -21,8 +21,18 @@ from typing import Any
 import numpy as np
 
 from circuitdsl.backends import delays, ell, operators
-from circuitdsl.backends.closures import Compiled, ExprCompiler, value
-from circuitdsl.backends.fusion import FEW_SAMPLES, Block, Choice, Group, dense_when_few, fusable, groups, signal_sizes
+from circuitdsl.backends.closures import Compiled, ExprCompiler, full_shaped, value
+from circuitdsl.backends.fusion import (
+    FEW_SAMPLES,
+    Block,
+    Choice,
+    Group,
+    Layer,
+    dense_when_few,
+    fusable,
+    groups,
+    signal_sizes,
+)
 from circuitdsl.backends.neurons import NeuronProgram
 from circuitdsl.backends.plan import AXIS_OPERATORS, Plan, ProjectionPlan, flat_index
 from circuitdsl.backends.record import Record
@@ -38,14 +48,17 @@ Prepared = dict[str, Any]
 
 
 class Frame:
-    """What one step's closures read: inputs, the previous state, this step's outputs so far, and the
-    values of shared subexpressions computed this step."""
+    """What one step's closures read and write: the call's prepared parameters, the inputs, the previous state,
+    this step's outputs so far, the new state so far, and the values computed once per step (shared
+    subexpressions, a neuron's values read twice)."""
 
-    __slots__ = ("batch", "current", "inputs", "memo", "state")
+    __slots__ = ("batch", "current", "inputs", "memo", "new_state", "prepared", "state")
 
-    def __init__(self, inputs: Mapping[str, Array], state: State, batch: int) -> None:
-        self.inputs, self.state, self.batch = inputs, state, batch
+    def __init__(self, prepared: Prepared, inputs: Mapping[str, Array], state: Mapping[str, Array],
+                 batch: int) -> None:
+        self.prepared, self.inputs, self.state, self.batch = prepared, inputs, state, batch
         self.current: dict[str, Array] = {}
+        self.new_state: State = {}
         self.memo: dict[Any, Array] = {}
 
 
@@ -82,6 +95,7 @@ class Program:
         for name, twin in self.twins.items():
             self._lower_group(f"{name}|dense", twin)
         self.blocks = {id(b): self._block(b) for g in self.groups.values() for b in g.blocks}
+        self.products = {f"{key[0]}:{key[1]}": self._product(f"{key[0]}:{key[1]}", g) for key, g in self.groups.items()}
         self.ports = {name: self._ports(name) for name in plan.order}
         self.neurons = {name: NeuronProgram(plan, name, ops) for name in plan.order}
         self.sources = {p.id: self._source(p, p.recurrent) for p in plan.projections if p.kind == "chemical"}
@@ -92,10 +106,13 @@ class Program:
         self._group_keys = [(f"{key[0]}:{key[1]}", g) for key, g in self.groups.items()]
         self._group_keys += [(f"{key}|dense", twin) for key, twin in self.twins.items()]
         self._private_keys = [(f"{name}:private", neuron) for name, neuron in self.neurons.items()]
-        self._runs = [(name, [(p.name, self._port_closure(p)) for p in self.ports[name]
-                              if p.name in self.neurons[name].reads],
+        self._runs = [(name, {p.name: self._port_closure(p) for p in self.ports[name]
+                              if p.name in self.neurons[name].reads},
                        self.neurons[name], f"{name}:private", f"{name}:out") for name in plan.order]
         self._outputs = list(zip([o.name for o in plan.ir.outputs], self.outputs))
+        # a step without records: each population as one closure (its ports, its equations, its new states)
+        self._plain = [(name, out_key, neuron.runner(ports, private))
+                       for name, ports, neuron, private, out_key in self._runs]
         self._keeps: dict[tuple[Record, ...], dict[str, frozenset[str]]] = {}
         for p in plan.projections:
             if p.delay_param is not None:
@@ -117,6 +134,9 @@ class Program:
         factor = np.concatenate([t.sign * self._factors[t.projection.id] for t in g.terms])
         if g.lowering == "elementwise":
             self._arrays[key] = (ops.asarray(element), _unless_ones(factor, ops))
+            return
+        if g.lowering == "diagonal":  # per layer, each port element's weight: its element and factor
+            self._arrays[key] = [self._layer_weights(g, layer, element, factor) for layer in g.layers]
             return
         cells = post * g.width + pre
         unique, inverse = np.unique(cells, return_inverse=True)
@@ -142,6 +162,20 @@ class Program:
         else:  # repeated cells (a pair listed twice, a gap junction's own term): gather per synapse, then add
             self._arrays[key] = (ops.asarray(element), _unless_ones(factor, ops), (ops.asarray(cells), count))
 
+    def _layer_weights(self, g: Group, layer: Layer, element: np.ndarray, factor: np.ndarray) -> tuple[Any, Any]:
+        """The gather (and fixed factors) giving a diagonal layer's weight vector, by port element: each run's
+        synapses, in order, are its term's (element and factor are every term's, concatenated).  A layer whose
+        every element takes one weight (a shared param) gets it as a single value: a product with a 0-d weight
+        costs 0.8 us at batch 256, one with a 5-vector broadcast over the batch 1.4 us."""
+        first = np.cumsum([0] + [len(t.pre) for t in g.terms])
+        at, scale = np.zeros(g.size, dtype=np.int64), np.ones(g.size)
+        for term, _, start, n in layer:
+            at[start:start + n] = element[first[term]:first[term] + n]
+            scale[start:start + n] = factor[first[term]:first[term] + n]
+        if np.all(at == at[0]) and np.all(scale == scale[0]):
+            return int(at[0]), _unless_ones(scale[:1].reshape(()), self.ops)
+        return self.ops.asarray(at), _unless_ones(scale, self.ops)
+
     def _block(self, b: Block) -> Callable[[Frame], Array]:
         """A closure reading one block of a group's input vector, [batch, size]."""
         name = b.name
@@ -165,6 +199,8 @@ class Program:
         ops, size = self.ops, p.source_size
         if not callable(compiled):
             return lambda fr: as_batch(compiled, fr.batch, size, ops)
+        if full_shaped(p.source, lambda ref: self._leaf_size(ref) == size, self.plan.ir.shared):
+            return compiled  # [batch, size] by construction: no check per step
 
         def source(fr: Frame) -> Array:
             x = compiled(fr)
@@ -172,6 +208,13 @@ class Program:
             return x if len(shape) == 2 and shape[1] == size and shape[0] == fr.batch else as_batch(x, fr.batch, size,
                                                                                                       ops)
         return source
+
+    def _leaf_size(self, ref: Ref | Var) -> int | None:
+        """How many columns `_read` gives for a leaf: the signal's flat size, or its selection's."""
+        if not isinstance(ref, Ref):
+            return None
+        index = flat_index(self.plan.sizes[ref.source], ref.select)
+        return self.sizes[ref.source] if index is None else len(index)
 
     def _read(self, ref: Ref | Var, past: bool) -> Compiled:
         """A closure reading a signal: an input, or a population's output of this step or the previous one."""
@@ -219,6 +262,9 @@ class Program:
                            n if index is None else len(index)))
         if len(pieces) == 1 and pieces[0][1] is None:
             compiled = pieces[0][0]
+            if callable(compiled) and full_shaped(output.pieces[0].expr, lambda ref: self._leaf_size(ref) == n,
+                                                  self.plan.ir.shared):
+                return compiled  # [batch, n] by construction
             return lambda fr: as_batch(value(compiled, fr), fr.batch, n, ops)
 
         def assemble(fr: Frame) -> Array:
@@ -259,6 +305,8 @@ class Program:
         if g.lowering == "elementwise":
             at, scale = self._arrays[key]
             return flat[at] if scale is None else flat[at] * scale
+        if g.lowering == "diagonal":
+            return tuple(flat[at] if scale is None else flat[at] * scale for at, scale in self._arrays[key])
         at, scale, repeats = self._arrays[key]
         values = flat[at] if scale is None else flat[at] * scale
         if repeats is None and g.lowering == "dense":
@@ -275,25 +323,17 @@ class Program:
 
     # ---- once per step ---------------------------------------------------------------------------
 
-    def step(self, prepared: Prepared, inputs: Mapping[str, Array], state: State, batch: int,
+    def step(self, prepared: Prepared, inputs: Mapping[str, Array], state: Mapping[str, Array], batch: int,
              record: Sequence[Record] = ()) -> tuple[dict[str, Array], State]:
         """One step: the flat outputs, each record [batch, *its shape] under its name, and the new state."""
-        fr = Frame(inputs, state, batch)
-        current = fr.current
-        new_state: State = {}
-        keeps = self._kept(tuple(record)) if record else None
-        inside: dict[str, Array] = {}
-        for name, ports, neuron, private, out_key in self._runs:
-            values = {}
-            for port, read in ports:
-                values[port] = read(prepared, fr)
-            if keeps is None:
-                current[name] = neuron.run(values, state, prepared[private], batch, new_state)
-            else:
-                kept: dict[str, Array] = {}
-                current[name] = neuron.run(values, state, prepared[private], batch, new_state, keeps[name], kept)
-                inside.update({f"{name}.{v}": x for v, x in kept.items()})
-            new_state[out_key] = current[name]
+        fr = Frame(prepared, inputs, state, batch)
+        current, new_state = fr.current, fr.new_state
+        inside: dict[str, Array] = {}  # the recorded lets and spikes, by record name
+        if record:
+            self._recorded(fr, self._kept(tuple(record)), inside)
+        else:
+            for name, out_key, run in self._plain:
+                current[name] = new_state[out_key] = run(fr)
         for key, source in self.pushes:
             new_state[key] = self.ops.stack_time(state[key], source(fr))
         outputs = {name: assemble(fr) for name, assemble in self._outputs}
@@ -305,6 +345,16 @@ class Program:
             outputs[r.name] = found.reshape(batch, *r.shape, *([inner] if inner > 1 else []))
         return outputs, new_state
 
+    def _recorded(self, fr: Frame, keeps: Mapping[str, frozenset[str]], inside: dict[str, Array]) -> None:
+        """The populations of a step that records: each neuron's kept lets and spikes into `inside`."""
+        for name, ports, neuron, private, out_key in self._runs:
+            values = {port: read(fr) for port, read in ports.items()}
+            kept: dict[str, Array] = {}
+            fr.current[name] = neuron.run(values, fr.state, fr.prepared[private], fr.batch, fr.new_state,
+                                          keeps[name], kept)
+            inside.update({f"{name}.{v}": x for v, x in kept.items()})
+            fr.new_state[out_key] = fr.current[name]
+
     def _kept(self, record: tuple[Record, ...]) -> dict[str, frozenset[str]]:
         """The lets and spikes to keep, by population, for a tuple of records (worked out once per tuple)."""
         if record not in self._keeps:
@@ -313,48 +363,78 @@ class Program:
                                    for name in self.plan.order}
         return self._keeps[record]
 
-    def _port_closure(self, port: _Port) -> Callable[[Prepared, Frame], Array]:
+    def _port_closure(self, port: _Port) -> Callable[[Frame], Array]:
         """A closure computing a port's summed input, [batch, port size]: a port fed by its fused group alone
-        (the common case) as one product over its blocks, read directly; any other through `_port`."""
-        g = port.group
-        if g is None or port.solo:
-            return lambda prepared, fr: self._port(port, prepared, fr)
-        key, reads, concat = f"{g.target}:{g.port}", [self.blocks[id(b)] for b in g.blocks], self.ops.concat
-        if len(reads) == 1:
-            (read,) = reads
-        else:
-            def read(fr: Frame) -> Array:
-                return concat([r(fr) for r in reads], 1)
+        (the common case) is the group's product; any other goes through `_port`."""
+        if port.group is not None and not port.solo:
+            return self.products[f"{port.group.target}:{port.group.port}"]
+        return lambda fr: self._port(port, fr)
+
+    def _product(self, key: str, g: Group) -> Callable[[Frame], Array]:
+        """A closure computing a group's product (its operator applied to its input vector), [batch, port]."""
+        if g.lowering == "diagonal":
+            return self._diagonal(key, g)
+        read = self._reader([self.blocks[id(b)] for b in g.blocks])
         if g.lowering == "dense":
-            return lambda prepared, fr: read(fr) @ prepared[key]
+            return lambda fr: read(fr) @ fr.prepared[key]
         if g.lowering == "elementwise":
-            return lambda prepared, fr: read(fr) * prepared[key]
+            return lambda fr: read(fr) * fr.prepared[key]
+        ops = self.ops
         if g.lowering == "ell":
-            return lambda prepared, fr: self._port(port, prepared, fr)
-        csr_matmul = self.ops.csr_matmul
+            layout = self._arrays[f"{key}:ell"]
+            return lambda fr: ell.product(layout, fr.prepared[key], read(fr), ops)
+        csr_matmul = ops.csr_matmul
         if key in self.twins:  # dense at a few samples, CSR at more (FEW_CELLS)
             dense = f"{key}|dense"
-            return lambda prepared, fr: (read(fr) @ prepared[dense] if fr.batch <= FEW_SAMPLES
-                                         else csr_matmul(prepared[key], read(fr)))
-        return lambda prepared, fr: csr_matmul(prepared[key], read(fr))
+            return lambda fr: (read(fr) @ fr.prepared[dense] if fr.batch <= FEW_SAMPLES
+                               else csr_matmul(fr.prepared[key], read(fr)))
+        return lambda fr: csr_matmul(fr.prepared[key], read(fr))
 
-    def _port(self, port: _Port, prepared: Prepared, fr: Frame) -> Array:
-        """A port's summed input this step, [batch, port size]."""
-        ops, g, total = self.ops, port.group, None
-        if g is not None:
-            reads = [self.blocks[id(b)](fr) for b in g.blocks]
-            x = reads[0] if len(reads) == 1 else ops.concat(reads, 1)
-            operator = prepared[f"{g.target}:{g.port}"]
-            if g.lowering == "elementwise":
-                total = x * operator
-            elif g.lowering == "dense":
-                total = x @ operator
-            elif g.lowering == "ell":
-                total = ell.product(self._arrays[f"{g.target}:{g.port}:ell"], operator, x, ops)
-            else:
-                total = ops.csr_matmul(operator, x)
+    def _diagonal(self, key: str, g: Group) -> Callable[[Frame], Array]:
+        """A diagonal group's product: each layer's runs (concatenated) times its weight vector, summed."""
+        starts = np.cumsum([0] + [b.size for b in g.blocks])
+        readers = []
+        for layer in g.layers:
+            runs = []
+            for _, column, _, n in layer:
+                block = int(np.searchsorted(starts, column, side="right")) - 1
+                runs.append(self._columns(self.blocks[id(g.blocks[block])], column - int(starts[block]), n,
+                                          g.blocks[block].size))
+            readers.append(self._reader(runs))
+        if len(readers) == 1:
+            (read,) = readers
+            return lambda fr: read(fr) * fr.prepared[key][0]
+        first, second = readers  # DIAGONAL_LAYERS
+
+        def two(fr: Frame) -> Array:
+            w0, w1 = fr.prepared[key]
+            return first(fr) * w0 + second(fr) * w1
+        return two
+
+    @staticmethod
+    def _columns(read: Callable[[Frame], Array], start: int, n: int, size: int) -> Callable[[Frame], Array]:
+        """Columns start .. start + n of a block, [batch, n]: the block itself when that is all of it."""
+        if start == 0 and n == size:
+            return read
+        at = (slice(None), slice(start, start + n))
+        return lambda fr: read(fr)[at]
+
+    def _reader(self, reads: list[Callable[[Frame], Array]]) -> Callable[[Frame], Array]:
+        """Blocks side by side (a group's input vector): the one block, or the blocks concatenated, [batch, width]."""
+        concat = self.ops.concat
+        if len(reads) == 1:
+            return reads[0]
+        if len(reads) == 2:
+            first, second = reads
+            return lambda fr: concat([first(fr), second(fr)], 1)
+        return lambda fr: concat([r(fr) for r in reads], 1)
+
+    def _port(self, port: _Port, fr: Frame) -> Array:
+        """A port's summed input this step, [batch, port size]: its group's product and its solo projections."""
+        ops, g = self.ops, port.group
+        total = None if g is None else self.products[f"{g.target}:{g.port}"](fr)
         for p in port.solo:
-            part = self._solo(p, prepared["weights"], fr)
+            part = self._solo(p, fr.prepared["weights"], fr)
             index = port.index[p.id]
             if index is None:
                 total = part if total is None else total + part

@@ -7,6 +7,7 @@ so `state_dict()` keys read `params.osc`, `params.seg[2]/w`, `params.x -> h/weig
 from __future__ import annotations
 
 import math
+import operator
 import warnings
 from collections.abc import Callable, ItemsView, Iterable, Iterator, KeysView, Mapping, Sequence, ValuesView
 from functools import partial
@@ -24,6 +25,8 @@ from circuitdsl.backends.interface import (
     empty_outputs,
     flat_inputs,
     param_key,
+    ready_inputs,
+    ready_state,
     rollout_length,
     shaped_outputs,
 )
@@ -161,6 +164,9 @@ class TorchOps:
     def __init__(self, device: torch.device | None = None, dtype: torch.dtype = torch.float32) -> None:
         self.device = device
         self.dtype = dtype
+        # a comparison's boolean tensor (on the operands' device) as 0/1 in the ops' dtype: x.to(dtype), with no
+        # Python frame per call (closures.py; to_float also takes numbers and arrays, and moves devices)
+        self.truth = partial(torch.Tensor.to, dtype=dtype)
 
     def asarray(self, values: np.ndarray) -> torch.Tensor:
         """Index arrays as they are (int64), float constants in the ops' dtype."""
@@ -190,16 +196,20 @@ class TorchOps:
         return x.to(device=self.device, dtype=self.dtype)
 
     def clamp_between(self, lo: float, hi: float) -> Callable[[torch.Tensor], torch.Tensor]:
-        """clamp(x, lo, hi) for constant bounds, bound once as 0-d tensors (no checks per call; a Python number
-        is wrapped into a tensor on every call, which costs as much as the clamp itself)."""
-        low, high = (None if math.isinf(b) else self.constant(b) for b in (lo, hi))
-        if low is None and high is None:
+        """clamp(x, lo, hi) for constant bounds.  One bound: bound once as a 0-d tensor (a Python number is
+        wrapped into a tensor on every call).  Two: as Python numbers, which clamp takes without wrapping (with
+        two 0-d tensor bounds it runs a three-operand kernel that costs 2-3 times as much at batch 256)."""
+        if math.isinf(lo) and math.isinf(hi):
             return partial(torch.clamp, min=None, max=None)  # no bounds: still a copy, as torch.clamp makes
-        if high is None:
-            return partial(torch.clamp_min, min=low)
-        if low is None:
-            return partial(torch.clamp_max, max=high)
-        return partial(torch.clamp, min=low, max=high)
+        if math.isinf(hi):
+            return partial(torch.clamp_min, min=self.constant(lo))
+        if math.isinf(lo):
+            return partial(torch.clamp_max, max=self.constant(hi))
+        return lambda x: x.clamp(lo, hi)
+
+    def fits(self, x: Any) -> bool:
+        """Whether x is a tensor in the ops' dtype and on their device."""
+        return isinstance(x, torch.Tensor) and x.dtype == self.dtype and x.device == self.device
 
     def constant(self, value: float) -> torch.Tensor:
         """A constant operand as a 0-d tensor in the ops' dtype and on their device: the same result as the
@@ -266,6 +276,51 @@ class TorchOps:
         return (matrix @ x.T).T
 
 
+PADDED_PIECES: Final = 8
+"""The most pieces TracedOps.concat joins as a sum of padded pieces (inductor's own limit for a fused `cat` on a
+GPU, `max_pointwise_cat_inputs`)."""
+
+
+class TracedOps(TorchOps):
+    """The ops of the program torch.compile traces: a constant operand is bound as a Python number, which inductor
+    writes into its kernel.  Bound as a 0-d tensor (cheaper in eager calls, TorchOps.constant), each constant is
+    one more input of the compiled graph, which dynamo guards, fetches from its closure and checks on every call
+    (NCAP: 7 of the graph's 17 inputs)."""
+
+    def constant(self, value: float) -> Any:
+        return float(value)
+
+    def concat(self, xs: list[torch.Tensor], axis: int) -> torch.Tensor:
+        """Pieces joined along their last axis as a sum of zero-padded pieces: element-wise work that inductor
+        fuses into the step's kernel, where on a CPU it runs `cat` as a buffer of its own and a view per piece,
+        created in Python on every call (NCAP: 3 buffers and 9 views, the compiled graph 21 us against 14 us).
+        Equal values (a -0 becomes +0).  Each element sums every piece's padding, so many pieces join by `cat`."""
+        if not 2 <= len(xs) <= PADDED_PIECES or axis % xs[0].dim() != xs[0].dim() - 1:
+            return torch.cat(xs, dim=axis)
+        total = 0
+        for x in xs:
+            total += x.shape[-1]
+        start, out = 0, None
+        for x in xs:  # (constant_pad_nd: F.pad's Python, traced by dynamo, cost NCAP 21 more guards)
+            padded = torch.constant_pad_nd(x, (start, total - start - x.shape[-1]))
+            out = padded if out is None else out + padded
+            start += x.shape[-1]
+        assert out is not None
+        return out
+
+
+@torch.compiler.assume_constant_result
+def _traced_key(module: CircuitModule, dtype: torch.dtype, device: torch.device) -> str:
+    """The key of the module's program for torch.compile in this dtype and on this device, built on first use.
+    Dynamo runs this function itself while it traces (not into the graph), so the lowering's numpy work is not
+    traced, and takes its result, a string, as a constant."""
+    key = f"{device}/{dtype_name(dtype)}"
+    if key not in module._traced:
+        ops = TracedOps(device, dtype)
+        module._traced[key] = (Program(module.plan, ops, module.lowering), ops)
+    return key
+
+
 class ParameterTable(nn.Module):
     """The circuit's parameters by key, read like a dict (`params["osc"]`, `.items()`); in `state_dict` as
     `params.<key>`.  Unlike `nn.ParameterDict`, any key works, also one that names a method of a module or a
@@ -329,20 +384,28 @@ class CircuitModule(nn.Module):
         self._last: tuple[Program, TorchOps] | None = None  # (torch.compile's guards); and the last call's
         self._program()
         # what each call reads, worked out once: parameter keys and names, ports, state sizes, output shapes
-        self._keys = [param_key(p.name) for p in ir.parameters]
-        self._names = [p.name for p in ir.parameters]
-        self._ports = [(p.name, torch.Size([a.size for a in p.shape]), math.prod(a.size for a in p.shape))
-                       for p in ir.inputs]
-        self._sizes = [(key, size) for key, (size, _) in self._layout.items()]
+        # (tuples of plain values: under torch.compile, dynamo guards each such attribute of a module as one
+        # constant, a list item by item)
+        self._keys = tuple(param_key(p.name) for p in ir.parameters)
+        self._names = tuple(p.name for p in ir.parameters)
+        self._ports = tuple((p.name, torch.Size([a.size for a in p.shape]), math.prod(a.size for a in p.shape))
+                            for p in ir.inputs)
+        self._sizes = tuple((key, size) for key, (size, _) in self._layout.items())
+        self._traced: dict[str, tuple[Program, TorchOps]] = {}  # torch.compile's programs (_traced_key)
         self._flat_outputs = all(len(o.shape) == 1 for o in ir.outputs)
-        self._prepared: tuple[Program, bool, list[torch.Tensor], dict[str, Any]] | None = None  # see _prepare
+        # the last call's program, parameters, inference mode, copies of their values and prepared work: _prepare
+        self._prepared: tuple[Program, list[Any], bool, list[torch.Tensor], dict[str, Any]] | None = None
 
     def _program(self) -> Program:
         """The program for the module's current device and dtype, built once per pair."""
         return self._lowered()[0]
 
     def _lowered(self) -> tuple[Program, TorchOps]:
-        """The program for the module's current device and dtype and its ops (which name them)."""
+        """The program for the module's current device and dtype and its ops (which name them); while
+        torch.compile traces, the program of its own (TracedOps, built on first use)."""
+        if torch.compiler.is_compiling():
+            moved = self._where  # guarded by dtype and device: a module moved later is traced again
+            return self._traced[_traced_key(self, moved.dtype, moved.device)]
         where = self._buffers["_where"]
         assert where is not None
         last = self._last  # the last call's, when the module has not moved since
@@ -420,25 +483,10 @@ class CircuitModule(nn.Module):
         return shaped_outputs(self.ir, stacked), state
 
     def _inputs(self, inputs: Any, leading: int, ops: TorchOps) -> dict[str, torch.Tensor]:
-        """The inputs flat per port, checked: tensors already in the module's dtype, on its device and of the
-        ports' shapes pass as they are; anything else goes through the full check (which converts or names the
-        mistake)."""
-        ports = self._ports
-        if isinstance(inputs, torch.Tensor) and len(ports) == 1:
-            inputs = {ports[0][0]: inputs}
-        if isinstance(inputs, dict) and len(inputs) == len(ports):
-            flat, lead = {}, None
-            for name, shape, size in ports:
-                x = inputs.get(name)
-                if (not isinstance(x, torch.Tensor) or x.dtype != ops.dtype or x.device != ops.device
-                        or x.shape[leading:] != shape or x.dim() != leading + len(shape)
-                        or (lead is not None and x.shape[:leading] != lead)):
-                    break
-                lead = x.shape[:leading]
-                flat[name] = x if len(shape) == 1 else x.reshape(*lead, size)
-            else:
-                return flat
-        return flat_inputs(self.ir, inputs, ("batch", "time")[:leading], ops)
+        """The inputs flat per port: tensors already in the module's dtype, on its device and of the ports' shapes
+        as they are, anything else checked (converted, or the mistake named)."""
+        flat = ready_inputs(inputs, self._ports, leading, ops.fits)
+        return flat_inputs(self.ir, inputs, ("batch", "time")[:leading], ops) if flat is None else flat
 
     def _shaped(self, outputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """A step's flat outputs as [batch, *shape] (no reshape for an output with one axis)."""
@@ -449,15 +497,8 @@ class CircuitModule(nn.Module):
         module's own tensors of the right shapes (what a step returned) passes without conversions."""
         if state is None:
             return self.initial_state(batch)
-        if isinstance(state, dict) and len(state) == len(self._sizes):
-            for key, size in self._sizes:
-                x = state.get(key)
-                if (not isinstance(x, torch.Tensor) or x.dtype != ops.dtype or x.device != ops.device
-                        or x.shape != (batch, size)):
-                    break
-            else:
-                return state
-        return checked_state(self._layout, state, batch, ops)
+        return state if ready_state(state, self._sizes, batch, ops.fits) else checked_state(self._layout, state,
+                                                                                              batch, ops)
 
     def _prepare(self, program: Program, ops: TorchOps) -> dict[str, Any]:
         """The program's parameter-only work for this call (effective values, operators).  Reused from the last
@@ -467,17 +508,19 @@ class CircuitModule(nn.Module):
         going from 0 to -0 counts as unchanged)."""
         table = self.params._parameters
         raw: list[Any] = [table[key] for key in self._keys]
-        if (torch.compiler.is_compiling() or torch.jit.is_tracing()
-                or not all(type(p) is nn.Parameter for p in raw)  # functional_call, vmap: tensors of their own
+        if (torch.compiler.is_compiling() or torch.jit.is_tracing()  # first: a trace reads nothing of the cache
                 or (torch.is_grad_enabled() and any(p.requires_grad for p in raw))):  # this call's graph
             return program.prepare(self._named(raw, ops))
         cached = self._prepared
-        if (cached is not None and cached[0] is program and cached[1] == torch.is_inference_mode_enabled()
-                and all(p.shape == c.shape and p.dtype == c.dtype and torch.equal(p, c)
-                        for p, c in zip(raw, cached[2], strict=True))):
-            return cached[3]
+        if (cached is not None and cached[0] is program and all(map(operator.is_, raw, cached[1]))
+                and cached[2] == torch.is_inference_mode_enabled()
+                and all(map(torch.equal, raw, cached[3]))):  # (also false for a new shape)
+            return cached[4]  # the very parameters of the last call, their values unchanged
+        if not all(type(p) is nn.Parameter for p in raw):  # functional_call, vmap: tensors of their own
+            return program.prepare(self._named(raw, ops))
         prepared = program.prepare(self._named(raw, ops))
-        self._prepared = (program, torch.is_inference_mode_enabled(), [p.detach().clone() for p in raw], prepared)
+        self._prepared = (program, raw, torch.is_inference_mode_enabled(), [p.detach().clone() for p in raw],
+                          prepared)
         return prepared
 
     def _named(self, raw: Sequence[torch.Tensor], ops: TorchOps) -> dict[str, torch.Tensor]:

@@ -95,11 +95,42 @@ class Policy(Protocol):
     def act(self, observation: dict[str, np.ndarray]) -> np.ndarray: ...  # arrays [batch, ...] -> [batch, joints]
 
 
+class _OptimizerSteps:
+    """How many optimizer steps this process has taken, counted by torch's hook common to all optimizers (registered
+    with the first torch policy): a fused optimizer (`fused=True`) changes its parameters in place without counting
+    their versions, so a policy reads its weights again after any optimizer's step."""
+
+    taken = 0
+    hooked = False
+
+    @classmethod
+    def hook(cls) -> None:
+        if not cls.hooked:
+            from torch.optim.optimizer import register_optimizer_step_post_hook
+
+            register_optimizer_step_post_hook(cls.count)
+            cls.hooked = True
+
+    @classmethod
+    def count(cls, *_: Any) -> None:
+        cls.taken += 1
+
+
 class CircuitPolicy:
     """A compiled circuit as a swim controller: joint angles into input `q`, output `torque` as the action.
 
     Works with the torch backend's module and with the JAX backend's functions (its step is jitted once;
     `params` default to its `init()`, the torch module's initial values for the same seed).
+
+    A torch module on the CPU acts through the same circuit compiled for numpy (`backend="numpy"`, in the
+    module's dtype, with its lowering): at batch 1 a numpy step costs a fraction of a torch step, and acting needs
+    no gradients.  It acts with the module's current weights: each `act` compares every parameter's identity,
+    version counter and data pointer, and the number of optimizer steps taken in the process, with those of the
+    weights it holds and reads them again when any differs, which covers an optimizer step (also a fused one,
+    which counts no version), an in-place change under `torch.no_grad()` (`copy_`, `rezero_weights`), a replaced
+    parameter and new data given with `p.data = ...` (`vector_to_parameters`); `reset` always reads them again.  Only an in-place change through `p.data` (`p.data.mul_(2)`), which torch counts nowhere, and a
+    new parameter table (`module.params = ...`) wait for the next `reset`.  A module on another device acts
+    through torch itself.
     """
 
     def __init__(self, compiled: Any, params: Any = None, joints: int = 5, inputs: str = "q",
@@ -110,6 +141,12 @@ class CircuitPolicy:
             import torch
 
             self._torch = torch
+            self._numpy: Any = None  # the circuit compiled for numpy, while the module is on the CPU
+            self._weights: list[tuple[int, int, int]] = []  # (identity, version, data pointer) of what it holds
+            self._held: list[Any] = []  # the parameters those are of, kept so that no identity is reused
+            self._params: Any = None  # the module's parameter table, as at the last reset
+            self._steps = -1  # the optimizer steps taken when it read them
+            _OptimizerSteps.hook()
         else:
             import jax
 
@@ -119,6 +156,8 @@ class CircuitPolicy:
 
     def reset(self, batch: int) -> None:
         self.state = self.compiled.initial_state(batch)
+        if self.torch:
+            self.state = self._reset_torch(batch)
         if not self.torch:  # one [batch, total] array: a jitted call's cost grows with its number of arrays
             import jax.numpy as jnp
 
@@ -138,12 +177,44 @@ class CircuitPolicy:
     def act(self, observation: dict[str, np.ndarray]) -> np.ndarray:
         q = normalise_joints(observation["joints"], self.joints).astype(np.float32)
         if self.torch:
+            return self._act_torch(q)
+        action, self.state = self._step(self.params, self.state, q)
+        return np.asarray(action, dtype=np.float64)
+
+    def _reset_torch(self, batch: int) -> Any:
+        """The initial state for the torch module: the numpy circuit's while the module is on the CPU (its
+        weights read again at the next act), else the module's own."""
+        where = next(iter(self.state.values()))  # the module's device and dtype
+        if where.device.type != "cpu":
+            self._numpy = None
+            return self.state
+        dtype = str(where.dtype).removeprefix("torch.")
+        if self._numpy is None or self._numpy.dtype != dtype:
+            import circuitdsl
+
+            self._numpy = circuitdsl.compile(self.compiled.ir, backend="numpy", lowering=self.compiled.lowering,
+                                             dtype=dtype)
+        # the module's table, held: reading it through nn.Module's __getattr__ costs as much as the check per act
+        self._weights, self._params = [], self.compiled.params
+        return self._numpy.initial_state(batch)
+
+    def _act_torch(self, q: np.ndarray) -> np.ndarray:
+        """The torch module's action: through the numpy circuit with the module's current weights while the module
+        is on the CPU, else through the module."""
+        numpy = self._numpy
+        if numpy is None:
             torch = self._torch
             with torch.inference_mode():  # no autograd bookkeeping per operation; the state stays inside
                 outputs, self.state = self.compiled({self.inputs: torch.from_numpy(q)}, self.state)
             return outputs[self.output].numpy().astype(np.float64)
-        action, self.state = self._step(self.params, self.state, q)
-        return np.asarray(action, dtype=np.float64)
+        params = self._params
+        steps, weights = _OptimizerSteps.taken, [(id(p), p._version, p.data_ptr()) for p in params.values()]
+        if steps != self._steps or weights != self._weights:
+            numpy.set_params({key: p.detach() for key, p in params.items()})
+            self._steps, self._weights, self._held = steps, weights, list(params.values())
+        numpy.nonfinite = self.compiled.nonfinite
+        outputs, self.state = numpy.step({self.inputs: q.astype(numpy.ops.dtype, copy=False)}, self.state)
+        return outputs[self.output].astype(np.float64)
 
 
 def run_episodes(policy: Policy, joints: int = 5, seeds: Iterable[int] = range(10),

@@ -1,0 +1,60 @@
+"""What a torch.compile'd step costs per call, bounded by counts (docs/engine.md, "Under torch.compile").
+
+Each call of a compiled step first checks every guard dynamo installed while tracing, then fetches and checks each
+input of the compiled graph; so a step that reads fewer Python objects and passes fewer tensors is cheaper.  The
+counts are deterministic; no test here measures time."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+from torch._dynamo.eval_frame import _debug_get_cache_entry_list
+from torch._dynamo.utils import counters
+
+import circuitdsl
+from circuitdsl.backends.torch_backend import CircuitModule
+
+MAX_GUARDS = 450
+"""The NCAP step's leaf guards: 604 before the compile path had a program of its own, 540 with it, 389 after the
+eager step's closures were flattened (the hand-written HandNCAP of benchmarks/ncap_step.py: 23).  Nearly all of
+them check the lowered program's closures and what they hold: dynamo guards every Python object a traced function
+reads."""
+
+
+def _leaf_guards(manager: Any) -> int:
+    return len(manager.get_leaf_guards()) + sum(_leaf_guards(child) for child in manager.get_child_managers())
+
+
+# torch 2.13's dynamo warns about its own doings while tracing (see test_torch_backend.py)
+@pytest.mark.filterwarnings("ignore:.*should not be instantiated:DeprecationWarning")
+@pytest.mark.filterwarnings("ignore:The .grad attribute of a Tensor that is not a leaf:UserWarning")
+def test_a_compiled_ncap_step_is_one_graph_with_its_constants_inlined_and_a_bounded_number_of_guards() -> None:
+    """One trace serves calls with new inputs and states (no recompile, no graph break); the graph's inputs are the
+    parameters, the inputs and state the step reads and index arrays, never a constant (each would be one more
+    tensor fetched, guarded and checked per call); the number of guards stays bounded."""
+    module = circuitdsl.compile("models/ncap_swimmer.circuit")
+    graphs: list[list[torch.Tensor]] = []
+
+    def backend(graph: torch.fx.GraphModule, inputs: list[torch.Tensor]) -> Any:
+        graphs.append(inputs)
+        return graph.forward
+
+    torch._dynamo.reset()
+    counters.clear()
+    compiled = torch.compile(module, backend=backend)
+    torch.manual_seed(0)
+    state = module.initial_state(2)
+    with torch.no_grad():
+        for _ in range(3):  # a new state each call (and new inputs)
+            q = torch.rand(2, 5) * 2 - 1
+            expected, _ = module({"q": q}, state)
+            outputs, state = compiled({"q": q}, state)
+            torch.testing.assert_close(outputs["torque"], expected["torque"])
+    (entry,) = _debug_get_cache_entry_list(CircuitModule.forward.__code__)  # one compiled version: no recompile
+    assert len(graphs) == 1 and not counters["graph_break"]
+    (inputs,) = graphs
+    assert sum(x.dim() == 0 for x in inputs) == len(module.params)  # NCAP's 4 shared weights; no constant
+    assert len(inputs) <= 12  # q, the two clocks, 4 weights, 3 index arrays (17 with the constants as inputs)
+    assert _leaf_guards(entry.guard_manager.root) <= MAX_GUARDS
