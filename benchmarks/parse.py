@@ -1,27 +1,36 @@
 """From text to checked circuit: `check` of a generated 10,000-line file against lark's raw parse of the same text.
 
-In one process (parser built, interleaved rounds, min and median): lark's parse alone (as it comes, and with the
-garbage collector paused as circuitdsl pauses it, circuitdsl/bulk.py), circuitdsl's parse (lark plus the AST),
-and `circuitdsl.check` (parse, elaboration, IR).  Then fresh processes, where building the parser
-counts: `circuitdsl check` with the parser cache warm and with it off (`CIRCUITDSL_CACHE=`), against a process
-that builds lark's parser and parses.  Times are CPU seconds of the process (wall time swings with the load of a
-shared machine; CPU time much less), each round interleaved so that the load hits all cases alike.
+"lark's raw parse" is lark alone, with circuitdsl's grammar and its options (LALR, contextual lexer, positions
+propagated, placeholders), building lark's own parse tree from the same text; nothing of circuitdsl is imported
+on that side.  Two comparisons, both printed, CPU seconds (user + system: steadier under load) and wall seconds,
+min and median over interleaved rounds (so that the load of a shared machine hits every case alike):
+
+- in one process, parsers built: lark's parse (as it comes, and with the garbage collector paused as
+  circuitdsl pauses it, circuitdsl/bulk.py), circuitdsl's parse (text to AST) and `circuitdsl.check` (parse,
+  elaboration, IR);
+- fresh processes, where starting Python, importing and loading the parser count: `python -m circuitdsl check`
+  (parser cache warm, and off with `CIRCUITDSL_CACHE=`) against a Python process that imports lark, builds the
+  parser from the grammar and parses, and against one that loads the parser from lark's own cache and parses
+  (the stricter reference: circuitdsl's check loads a cached parser too).
+
+circuitdsl's byte code is compiled first, as an installed package has it.
 Run: python -m benchmarks.parse [lines] [rounds]   (the reference note: 10000 lines, 5 rounds).
 """
 
 from __future__ import annotations
 
+import compileall
 import os
-import resource
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from lark import Lark
+
 import circuitdsl
+from benchmarks.timing import Times, fresh, load_average, report
 from circuitdsl import parser
 from circuitdsl.bulk import gc_paused
 
@@ -30,6 +39,10 @@ BLOCK = """  population p{i}[unit = 4] : Graded
   s{i} -> p{i} : one_to_one, weight = 0.5
   p{j} -> p{i} : all_to_all
 """
+OPTIONS = {"parser": "lalr", "lexer": "contextual", "propagate_positions": True, "maybe_placeholders": True}
+# argv: grammar file, circuit file, lark's cache file ('' for none)
+RAW_LARK = ("import sys; from lark import Lark; grammar, text = open(sys.argv[1]).read(), open(sys.argv[2]).read(); "
+            f"Lark(grammar, **{OPTIONS!r}, cache=sys.argv[3] or False).parse(text)")
 
 
 def generated(lines: int) -> str:
@@ -52,59 +65,47 @@ def paused(fn: Callable[[], object]) -> object:
         return fn()
 
 
-def rounds(cases: dict[str, Callable[[], object]], repeat: int) -> dict[str, list[float]]:
-    """Each case timed once per round, rounds interleaved so that load on the machine hits all alike."""
+def rounds(cases: dict[str, Callable[[], object]], repeat: int) -> Times:
+    """CPU and wall seconds of each case in this process, once per round, rounds interleaved."""
     for fn in cases.values():
         fn()
-    times: dict[str, list[float]] = {name: [] for name in cases}
+    times: Times = {name: {"cpu": [], "wall": []} for name in cases}
     for _ in range(repeat):
         for name, fn in cases.items():
-            start = time.process_time()
+            cpu, wall = time.process_time(), time.perf_counter()
             fn()
-            times[name].append(time.process_time() - start)
+            times[name]["cpu"].append(time.process_time() - cpu)
+            times[name]["wall"].append(time.perf_counter() - wall)
     return times
-
-
-def fresh(commands: dict[str, tuple[list[str], dict[str, str]]], repeat: int) -> dict[str, list[float]]:
-    """CPU time (user + system) of a fresh process per command, `repeat` interleaved rounds."""
-    times: dict[str, list[float]] = {name: [] for name in commands}
-    for _ in range(repeat):
-        for name, (command, env) in commands.items():
-            before = resource.getrusage(resource.RUSAGE_CHILDREN)
-            subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL)
-            after = resource.getrusage(resource.RUSAGE_CHILDREN)
-            times[name].append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
-    return times
-
-
-def report(times: dict[str, list[float]], reference: str) -> None:
-    base_min, base_median = min(times[reference]), statistics.median(times[reference])
-    for name, values in times.items():
-        print(f"  {name:38s} min {min(values):7.3f} s  median {statistics.median(values):7.3f} s  "
-              f"ratio {min(values) / base_min:5.2f} (min) {statistics.median(values) / base_median:5.2f} (median)")
 
 
 def main(lines: int = 10_000, repeat: int = 5) -> None:
+    compileall.compile_dir(Path(circuitdsl.__file__).parent, quiet=1)
     text = generated(lines)
     with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "generated.circuit"
+        path, grammar = Path(folder) / "generated.circuit", Path(folder) / "circuit.lark"
         path.write_text(text)
-        lark, _ = parser._parser()
-        print(f"{text.count(chr(10))} lines, in one process:")
+        grammar.write_text(parser.grammar_text())
+        lark = Lark(grammar.read_text(), **OPTIONS)
+        print(f"load average before: {load_average()}")
+        print(f"{text.count(chr(10))} lines, in one process, {repeat} interleaved rounds:")
         report(rounds({"lark parse": lambda: lark.parse(text),
                        "lark parse, collector paused": lambda: paused(lambda: lark.parse(text)),
-                       "circuitdsl parse (lark + AST)": lambda: cold(lambda: parser.parse(text, str(path))),
-                       "circuitdsl check": lambda: cold(lambda: circuitdsl.check(path))}, repeat), "lark parse")
+                       "circuitdsl parse (text to AST)": lambda: cold(lambda: parser.parse(text, str(path))),
+                       "circuitdsl check": lambda: cold(lambda: circuitdsl.check(path))}, repeat), {"lark": "lark parse"})
         python, env = sys.executable, dict(os.environ)
-        raw = ("from circuitdsl.parser import grammar_text; from lark import Lark; "
-               "import sys; Lark(grammar_text(), parser='lalr', lexer='contextual', propagate_positions=True, "
-               "maybe_placeholders=True).parse(open(sys.argv[1]).read())")
-        off = {**env, "CIRCUITDSL_CACHE": ""}
-        print("fresh processes:")
-        check = [python, "-m", "circuitdsl.cli", "check", str(path)]
-        report(fresh({"python + lark build + parse": ([python, "-c", raw, str(path)], env),
-                      "circuitdsl check, parser cache warm": (check, env),
-                      "circuitdsl check, parser cache off": (check, off)}, repeat), "python + lark build + parse")
+        lark_cache = str(Path(folder) / "lark.cache")
+        build = ([python, "-c", RAW_LARK, str(grammar), str(path), ""], env)
+        cached = ([python, "-c", RAW_LARK, str(grammar), str(path), lark_cache], env)
+        check = [python, "-m", "circuitdsl", "check", str(path)]
+        cases = {"lark: python, build parser, parse": build, "lark: python, cached parser, parse": cached,
+                 "circuitdsl check, parser cache warm": (check, env),
+                 "circuitdsl check, parser cache off": (check, {**env, "CIRCUITDSL_CACHE": ""})}
+        fresh(cases, 1)  # warms both parser caches
+        print(f"fresh processes, {repeat} interleaved rounds:")
+        report(fresh(cases, repeat), {"lark built": "lark: python, build parser, parse",
+                                      "lark cached": "lark: python, cached parser, parse"})
+        print(f"load average after: {load_average()}")
 
 
 if __name__ == "__main__":

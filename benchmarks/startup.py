@@ -24,15 +24,14 @@ from __future__ import annotations
 
 import compileall
 import os
-import resource
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
+
+from benchmarks.timing import fresh, load_average, report
 
 WORM = "models/celegans_whole.circuit"
 COMPILE = f"import circuitdsl; circuitdsl.compile({WORM!r})"
@@ -102,31 +101,6 @@ def check_equal(gaba: str, python: str, env: dict[str, str]) -> None:
     np.testing.assert_allclose(theirs, ours, rtol=1e-5, atol=1e-7)
 
 
-def fresh(commands: dict[str, list[str]], env: dict[str, str], repeat: int) -> dict[str, dict[str, list[float]]]:
-    """CPU (user + system) and wall seconds of a fresh process per command, `repeat` interleaved rounds."""
-    times: dict[str, dict[str, list[float]]] = {name: {"cpu": [], "wall": []} for name in commands}
-    for _ in range(repeat):
-        for name, command in commands.items():
-            before = resource.getrusage(resource.RUSAGE_CHILDREN)
-            start = time.perf_counter()
-            subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL)
-            wall = time.perf_counter() - start
-            after = resource.getrusage(resource.RUSAGE_CHILDREN)
-            times[name]["cpu"].append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
-            times[name]["wall"].append(wall)
-    return times
-
-
-def report(times: dict[str, dict[str, list[float]]], reference: str) -> None:
-    for clock in ("cpu", "wall"):
-        base = times[reference][clock]
-        for name, measured in times.items():
-            values = measured[clock]
-            print(f"  {clock:4s} {name:40s} min {min(values):6.2f} s  median {statistics.median(values):6.2f} s  "
-                  f"ratio {min(values) / min(base):5.2f} (min) {statistics.median(values) / statistics.median(base):5.2f}"
-                  " (median)")
-
-
 def main(repeat: int = 7) -> None:
     python = sys.executable
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
@@ -135,12 +109,12 @@ def main(repeat: int = 7) -> None:
     compileall.compile_dir(Path(__file__).parent.parent / "circuitdsl", quiet=1)
     gaba = ",".join(gabaergic())
     check_equal(gaba, python, env)  # also warms the caches
-    print(f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
-    times = fresh({"by hand (torch + cect, matrices)": [python, "-c", BY_HAND, gaba],
-                   "circuitdsl compile (torch)": [python, "-c", COMPILE]}, env, repeat)
+    print(f"load average before: {load_average()}")
+    times = fresh({"by hand (torch + cect, matrices)": ([python, "-c", BY_HAND, gaba], env),
+                   "circuitdsl compile (torch)": ([python, "-c", COMPILE], env)}, repeat)
     print(f"whole worm, fresh process to a compiled module, {repeat} interleaved rounds:")
-    report(times, "by hand (torch + cect, matrices)")
-    print(f"load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    report(times, {"by hand": "by hand (torch + cect, matrices)"})
+    print(f"load average after: {load_average()}")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,5 @@
 """`python -m circuitdsl`: the `circuitdsl` command."""
 
-import sys
+from circuitdsl.cli import entry
 
-from circuitdsl.cli import main
-
-sys.exit(main())
+entry()

@@ -18,7 +18,7 @@ from lark import Lark, Token, Tree
 from lark import __version__ as lark_version
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
-from circuitdsl import ast, cache
+from circuitdsl import ast, cache, reduce_to_ast
 from circuitdsl.bulk import gc_paused
 from circuitdsl.errors import CircuitError, Reporter, Span
 
@@ -64,14 +64,17 @@ class _Newlines:
         self.open: list[Token] = []
 
     def process(self, stream: Iterator[Token]) -> Iterator[Token]:
-        self.open = []
+        opened: list[Token] = []
+        self.open = opened
         for token in stream:
-            if token.type in _OPENERS:
-                self.open.append(token)
-            elif token.type in _CLOSERS and self.open and self.open[-1].type == _CLOSERS[token.type]:
-                self.open.pop()
-            if token.type == "_NL" and any(t.type != "LBRACE" for t in self.open[-1:]):
-                continue
+            kind = token.type
+            if kind == "_NL":
+                if opened and opened[-1].type != "LBRACE":
+                    continue
+            elif kind in _OPENERS:
+                opened.append(token)
+            elif kind in _CLOSERS and opened and opened[-1].type == _CLOSERS[kind]:
+                opened.pop()
             yield token
 
 
@@ -217,6 +220,23 @@ def parse(text: str, file: str = "<string>") -> ast.Module:
 
 @functools.lru_cache(maxsize=16)
 def _parse(text: str, file: str) -> ast.Module:
+    """The AST built as the parser reduces each rule (circuitdsl/reduce_to_ast.py).  A syntax error stops both
+    ways at the same token in the same parser state, so it is worded here; text with any other error is parsed
+    again through lark's tree, which finds and words the first error (a syntax error further on comes first)."""
+    lark, newlines = _parser()
+    try:
+        module: ast.Module = reduce_to_ast.parse(lark, text, _ToAst(file, text), MAX_NESTING)
+        return module
+    except UnexpectedInput as error:
+        raise _syntax_error(error, text, file, list(newlines.open)) from None
+    except (CircuitError, reduce_to_ast.Refused):
+        pass
+    return parse_via_tree(text, file)
+
+
+def parse_via_tree(text: str, file: str = "<string>") -> ast.Module:
+    """The AST through lark's parse tree (slower, but it sees the whole tree before building): where syntax
+    errors, malformed constructs and too deep nesting are found and worded; `parse` gives the same AST."""
     lark, newlines = _parser()
     try:
         tree = lark.parse(text)

@@ -13,6 +13,7 @@ entry against pint's definitions.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Final
 
@@ -114,9 +115,11 @@ class Quantity:
     dim: Dim
 
 
+@functools.cache
 def format_dim(dim: Dim) -> str:
     """A readable name for a dimension: a named one, a ratio of two named ones (`voltage / time`,
-    `conductance / area`), else a product of base powers."""
+    `conductance / area`), else a product of base powers (kept per dimension: each projection and param of a
+    large circuit asks again)."""
     names = {d: name for name, d in reversed(DIMENSIONS.items())}
     if dim in names:
         return names[dim]

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-import networkx as nx
-
 from circuitdsl import ast
 from circuitdsl.bulk import gc_paused
 from circuitdsl.elaborate import shared
@@ -94,23 +92,32 @@ def _mark_recurrent(projections: list[ir.Projection], populations: list[ir.Popul
     """Order a step feed-forward in declaration order; an instantaneous edge closing a cycle reads the past.
 
     Gap junctions always read the previous step's outputs (they are symmetric, so they would always close a
-    cycle).  Delayed projections read their ring buffer and are not part of the within-step order.
+    cycle).  Delayed projections read their ring buffer and are not part of the within-step order.  Only an
+    edge from a population to itself or to one declared before it can close a cycle; where there is none (a
+    feed-forward circuit) no cycle is looked for, and networkx is not imported.
     """
     order = {p.name: i for i, p in enumerate(populations)}
-    graph = nx.DiGraph()
-    graph.add_nodes_from(order)
-    for projection in projections:
-        if projection.kind == "chemical" and projection.delay == 0:
-            for source in signal_sources(projection.source):
-                if source in order:
-                    graph.add_edge(source, projection.target)
-    component = {node: i for i, nodes in enumerate(nx.strongly_connected_components(graph)) for node in nodes}
+    reads = [[s for s in dict.fromkeys(signal_sources(p.source)) if s in order]  # the populations read within a step
+             if p.kind == "chemical" and p.delay == 0 else [] for p in projections]
+    pairs = list(zip(projections, reads, strict=True))
+    backward = [[s for s in sources if order[s] >= order[p.target]] for p, sources in pairs]
+    component: dict[str, int] = {}
+    if any(backward):
+        component = _cycles(order, [(s, p.target) for p, sources in pairs for s in sources])
     marked = []
-    for projection in projections:
-        recurrent = projection.kind == "electrical"
-        if projection.kind == "chemical" and projection.delay == 0:
-            recurrent = any(source in order and component[source] == component[projection.target]
-                            and order[source] >= order[projection.target]
-                            for source in signal_sources(projection.source))
-        marked.append(projection.model_copy(update={"recurrent": recurrent}))
+    for projection, sources in zip(projections, backward, strict=True):
+        recurrent = projection.kind == "electrical" or any(component[s] == component[projection.target]
+                                                           for s in sources)
+        marked.append(projection if projection.recurrent == recurrent  # frozen: kept as it is, not copied
+                      else projection.model_copy(update={"recurrent": recurrent}))
     return marked
+
+
+def _cycles(nodes: Iterable[str], edges: list[tuple[str, str]]) -> dict[str, int]:
+    """Each node's strongly connected component (nodes on a common cycle share one)."""
+    import networkx as nx
+
+    graph = nx.DiGraph()
+    graph.add_nodes_from(nodes)
+    graph.add_edges_from(edges)
+    return {node: i for i, members in enumerate(nx.strongly_connected_components(graph)) for node in members}

@@ -3,6 +3,7 @@ each projection given its offset and stride into its param, and the totals check
 
 from __future__ import annotations
 
+import itertools
 from typing import NamedTuple
 
 import numpy as np
@@ -71,9 +72,9 @@ def _layout(handle: ParamHandle) -> ParamLayout:
     if handle.share == "population":
         targets = list(dict.fromkeys(use.target for use in uses))
         return ParamLayout([len(targets)], [Spot(targets.index(use.target), 0) for use in uses])
-    total = sum(use.synapses for use in uses)
-    starts = np.cumsum([0] + [use.synapses for use in uses])[:-1]
-    return ParamLayout(list(uses[0].natural_shape) if len(uses) == 1 else [total], [Spot(int(s), 1) for s in starts])
+    starts = list(itertools.accumulate((int(use.synapses) for use in uses), initial=0))
+    return ParamLayout(list(uses[0].natural_shape) if len(uses) == 1 else [starts[-1]],
+                       [Spot(start, 1) for start in starts[:-1]])
 
 
 def _parameter(net: Network, handle: ParamHandle, shape: list[int]) -> ir.Parameter:

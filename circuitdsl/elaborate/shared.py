@@ -30,10 +30,16 @@ def share(projections: list[ir.Projection], outputs: list[ir.Output], hierarchy:
     """Projections' sources and output pieces (what computes) hoisted into one table, and the ports' wires in
     the hierarchy (what diagrams read through) rewritten over the same table so they still match."""
     sharing = Sharing([p.source for p in projections] + [piece.expr for o in outputs for piece in o.pieces], names)
-    projections = [p.model_copy(update={"source": sharing.rewrite(p.source)}) for p in projections]
+    projections = [_with_source(p, sharing.rewrite(p.source)) for p in projections]
     outputs = [o.model_copy(update={"pieces": [piece.model_copy(update={"expr": sharing.rewrite(piece.expr)})
                                                for piece in o.pieces]}) for o in outputs]
     return Shared(projections, outputs, _wires(hierarchy, sharing), sharing.table, sharing.table_names)
+
+
+def _with_source(projection: ir.Projection, source: ir.Expr) -> ir.Projection:
+    """The projection reading `source` (itself when that is its source already: IR records are frozen, and a
+    copy of each of thousands of projections cost more than the rewriting)."""
+    return projection if source is projection.source else projection.model_copy(update={"source": source})
 
 
 def _wires(instance: ir.Instance, sharing: Sharing) -> ir.Instance:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from circuitdsl.ir.expr import refs
 from circuitdsl.ir.model import CircuitIR, Expr
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 __all__ = ["refs", "signal_sources", "to_networkx"]
 
@@ -18,7 +20,10 @@ def signal_sources(expr: Expr, shared: Sequence[Expr] = ()) -> Iterator[str]:
 
 
 def to_networkx(ir: CircuitIR) -> nx.MultiDiGraph:
-    """Nodes carry `kind` (population / input / output) and their IR record; edges carry the projection."""
+    """Nodes carry `kind` (population / input / output) and their IR record; edges carry the projection
+    (networkx is imported here: elaboration reads `signal_sources` and needs no graph library)."""
+    import networkx as nx
+
     graph = nx.MultiDiGraph(name=ir.name)
     for port in ir.inputs:
         graph.add_node(port.name, kind="input", record=port)
