@@ -309,18 +309,6 @@ class TracedOps(TorchOps):
         return out
 
 
-@torch.compiler.assume_constant_result
-def _traced_key(module: CircuitModule, dtype: torch.dtype, device: torch.device) -> str:
-    """The key of the module's program for torch.compile in this dtype and on this device, built on first use.
-    Dynamo runs this function itself while it traces (not into the graph), so the lowering's numpy work is not
-    traced, and takes its result, a string, as a constant."""
-    key = f"{device}/{dtype_name(dtype)}"
-    if key not in module._traced:
-        ops = TracedOps(device, dtype)
-        module._traced[key] = (Program(module.plan, ops, module.lowering), ops)
-    return key
-
-
 class ParameterTable(nn.Module):
     """The circuit's parameters by key, read like a dict (`params["osc"]`, `.items()`); in `state_dict` as
     `params.<key>`.  Unlike `nn.ParameterDict`, any key works, also one that names a method of a module or a
@@ -391,7 +379,7 @@ class CircuitModule(nn.Module):
         self._ports = tuple((p.name, torch.Size([a.size for a in p.shape]), math.prod(a.size for a in p.shape))
                             for p in ir.inputs)
         self._sizes = tuple((key, size) for key, (size, _) in self._layout.items())
-        self._traced: dict[str, tuple[Program, TorchOps]] = {}  # torch.compile's programs (_traced_key)
+        self._traced: dict[str, tuple[Program, TorchOps]] = {}  # torch.compile's programs (torch_traced.traced_key)
         self._flat_outputs = all(len(o.shape) == 1 for o in ir.outputs)
         # the last call's program, parameters, inference mode, copies of their values and prepared work: _prepare
         self._prepared: tuple[Program, list[Any], bool, list[torch.Tensor], dict[str, Any]] | None = None
@@ -404,8 +392,10 @@ class CircuitModule(nn.Module):
         """The program for the module's current device and dtype and its ops (which name them); while
         torch.compile traces, the program of its own (TracedOps, built on first use)."""
         if torch.compiler.is_compiling():
+            from circuitdsl.backends.torch_traced import traced_key  # dynamo is loaded: it is tracing this
+
             moved = self._where  # guarded by dtype and device: a module moved later is traced again
-            return self._traced[_traced_key(self, moved.dtype, moved.device)]
+            return self._traced[traced_key(self, moved.dtype, moved.device)]
         where = self._buffers["_where"]
         assert where is not None
         last = self._last  # the last call's, when the module has not moved since
@@ -478,7 +468,12 @@ class CircuitModule(nn.Module):
         names = list(sequence)
         # each input split into its steps by one call, not sliced once per step
         per_step = zip(*(sequence[name].unbind(1) for name in names)) if names else ((),) * length
-        collected, state = _time_loop(program.step, prepared, names, per_step, state, batch, records)
+        loop = time_loop
+        if torch.compiler.is_compiling():
+            from circuitdsl.backends.torch_traced import untraced_time_loop
+
+            loop = untraced_time_loop
+        collected, state = loop(program.step, prepared, names, per_step, state, batch, records)
         stacked = {name: torch.stack(values, dim=1) for name, values in collected.items()}
         return shaped_outputs(self.ir, stacked), state
 
@@ -528,13 +523,12 @@ class CircuitModule(nn.Module):
         return {name: p if p.dtype == ops.dtype else p.to(ops.dtype) for name, p in zip(self._names, raw, strict=True)}
 
 
-@torch.compiler.disable(recursive=False)
-def _time_loop(step: Callable[..., tuple[dict[str, torch.Tensor], State]], prepared: dict[str, Any],
+def time_loop(step: Callable[..., tuple[dict[str, torch.Tensor], State]], prepared: dict[str, Any],
                names: list[str], per_step: Iterable[tuple[torch.Tensor, ...]], state: State, batch: int,
                records: Sequence[Any]) -> tuple[dict[str, list[torch.Tensor]], State]:
     """The rollout's time loop: the prepared step per time step, each step's outputs collected.  Under
-    torch.compile the loop itself stays Python (not unrolled into one graph of every step), and the step it calls
-    is compiled once and reused."""
+    torch.compile the rollout calls it through `torch_traced.untraced_time_loop`, so the loop itself stays Python
+    (not unrolled into one graph of every step), and the step it calls is compiled once and reused."""
     collected: dict[str, list[torch.Tensor]] = {}
     for values in per_step:
         outputs, state = step(prepared, dict(zip(names, values)), state, batch, records)

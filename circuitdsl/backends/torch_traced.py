@@ -1,0 +1,29 @@
+"""What torch.compile needs marked for dynamo, imported only while dynamo traces a module (from
+`CircuitModule._lowered` and `rollout`), so that building and running a module eagerly never imports
+`torch._dynamo` (0.8 s of CPU on this machine class, more than a fresh process needs to compile the whole worm).
+
+Dynamo executes an import it meets while tracing, so these marks are in place before it reads them.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from circuitdsl.backends.interface import dtype_name
+from circuitdsl.backends.program import Program
+from circuitdsl.backends.torch_backend import CircuitModule, TracedOps, time_loop
+
+untraced_time_loop = torch.compiler.disable(time_loop, recursive=False)
+"""The rollout's time loop, not traced: the loop stays Python and the step it calls is compiled once."""
+
+
+@torch.compiler.assume_constant_result
+def traced_key(module: CircuitModule, dtype: torch.dtype, device: torch.device) -> str:
+    """The key of the module's program for torch.compile in this dtype and on this device, built on first use.
+    Dynamo runs this function itself while it traces (not into the graph), so the lowering's numpy work is not
+    traced, and takes its result, a string, as a constant."""
+    key = f"{device}/{dtype_name(dtype)}"
+    if key not in module._traced:
+        ops = TracedOps(device, dtype)
+        module._traced[key] = (Program(module.plan, ops, module.lowering), ops)
+    return key
