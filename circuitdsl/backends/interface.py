@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -226,3 +226,18 @@ def shaped_outputs(ir: CircuitIR, outputs: Mapping[str, Array]) -> dict[str, Any
     shapes = {o.name: [a.size for a in o.shape] for o in ir.outputs}
     return {name: value.reshape(*value.shape[:-1], *shapes[name]) if name in shapes else value
             for name, value in outputs.items()}
+
+
+def time_loop(step: Callable[..., tuple[dict[str, Array], Any]], prepared: Mapping[str, Any], names: Sequence[str],
+              per_step: Iterable[tuple[Array, ...]], state: Any, batch: int,
+              records: Sequence[Any]) -> tuple[dict[str, list[Array]], Any]:
+    """A rollout's time loop: the prepared step once per time step (`per_step`: each step's inputs, in the order
+    of `names`), each step's outputs collected per name.  Under torch.compile the torch module calls it through
+    `torch_traced.untraced_time_loop`, so the loop itself stays Python (not unrolled into one graph of every step),
+    and the step it calls is compiled once and reused."""
+    collected: dict[str, list[Array]] = {}
+    for values in per_step:
+        outputs, state = step(prepared, dict(zip(names, values)), state, batch, records)
+        for name, value in outputs.items():
+            collected.setdefault(name, []).append(value)
+    return collected, state

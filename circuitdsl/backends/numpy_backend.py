@@ -36,6 +36,7 @@ from circuitdsl.backends.interface import (
     ready_state,
     rollout_length,
     shaped_outputs,
+    time_loop,
 )
 from circuitdsl.backends.plan import Plan, make_plan
 from circuitdsl.backends.program import Program
@@ -227,12 +228,9 @@ class NumpyCircuit:
         state = self._state(state, batch)
         if length == 0:
             return empty_outputs(self.ir, records, batch, self.ops), state
-        collected: dict[str, list[np.ndarray]] = {}
-        step, prepared = self.program.step, self._prepared
-        for t in range(length):
-            outputs, state = step(prepared, {name: x[:, t] for name, x in sequence.items()}, state, batch, records)
-            for name, value in outputs.items():
-                collected.setdefault(name, []).append(value)
+        names = list(sequence)
+        per_step = zip(*(np.moveaxis(sequence[name], 1, 0) for name in names)) if names else ((),) * length
+        collected, state = time_loop(self.program.step, self._prepared, names, per_step, state, batch, records)
         return shaped_outputs(self.ir, {name: np.stack(v, axis=1) for name, v in collected.items()}), state
 
     def _inputs(self, inputs: Any, leading: int) -> dict[str, np.ndarray]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import operator
 import warnings
-from collections.abc import Callable, ItemsView, Iterable, Iterator, KeysView, Mapping, Sequence, ValuesView
+from collections.abc import Callable, ItemsView, Iterator, KeysView, Mapping, Sequence, ValuesView
 from functools import partial
 from typing import Any, Final
 
@@ -29,6 +29,7 @@ from circuitdsl.backends.interface import (
     ready_state,
     rollout_length,
     shaped_outputs,
+    time_loop,
 )
 from circuitdsl.backends.plan import Plan, make_plan
 from circuitdsl.backends.program import Program
@@ -521,17 +522,3 @@ class CircuitModule(nn.Module):
     def _named(self, raw: Sequence[torch.Tensor], ops: TorchOps) -> dict[str, torch.Tensor]:
         """Parameters by IR name, in the module's dtype (a parameter set to another dtype is converted)."""
         return {name: p if p.dtype == ops.dtype else p.to(ops.dtype) for name, p in zip(self._names, raw, strict=True)}
-
-
-def time_loop(step: Callable[..., tuple[dict[str, torch.Tensor], State]], prepared: dict[str, Any],
-               names: list[str], per_step: Iterable[tuple[torch.Tensor, ...]], state: State, batch: int,
-               records: Sequence[Any]) -> tuple[dict[str, list[torch.Tensor]], State]:
-    """The rollout's time loop: the prepared step per time step, each step's outputs collected.  Under
-    torch.compile the rollout calls it through `torch_traced.untraced_time_loop`, so the loop itself stays Python
-    (not unrolled into one graph of every step), and the step it calls is compiled once and reused."""
-    collected: dict[str, list[torch.Tensor]] = {}
-    for values in per_step:
-        outputs, state = step(prepared, dict(zip(names, values)), state, batch, records)
-        for name, value in outputs.items():
-            collected.setdefault(name, []).append(value)
-    return collected, state

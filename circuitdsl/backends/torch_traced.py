@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import torch
 
-from circuitdsl.backends.interface import dtype_name
+from circuitdsl.backends.interface import dtype_name, time_loop
 from circuitdsl.backends.program import Program
-from circuitdsl.backends.torch_backend import CircuitModule, TracedOps, time_loop
+from circuitdsl.backends.torch_backend import CircuitModule, TracedOps
 
 untraced_time_loop = torch.compiler.disable(time_loop, recursive=False)
 """The rollout's time loop, not traced: the loop stays Python and the step it calls is compiled once."""
