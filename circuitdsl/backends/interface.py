@@ -155,6 +155,14 @@ def check_finite(inputs: Mapping[str, Array], policy: str, ops: Ops) -> None:
                       RuntimeWarning, stacklevel=4)
 
 
+def no_state_entry(key: object, keys: Iterable[str]) -> CircuitRuntimeError:
+    """The error for a state key the circuit does not have: a did-you-mean and the keys it has."""
+    keys = list(keys)
+    hint = did_you_mean(str(key), keys)
+    return CircuitRuntimeError(f"state has no entry {key!r}" + (f"; {hint}" if hint else "") + f"; its keys are "
+                               f"{sorted(keys)}")
+
+
 def checked_state(layout: Mapping[str, tuple[int, float]], state: Any, batch: int, ops: Ops) -> dict[str, Array]:
     """A given state checked against the circuit's layout (every key, [batch, size] each) and converted to the
     backend's dtype; errors name the key and the expected shape."""
@@ -163,9 +171,7 @@ def checked_state(layout: Mapping[str, tuple[int, float]], state: Any, batch: in
                                   "previous step returned")
     unknown = [key for key in state if key not in layout]
     if unknown:
-        hint = did_you_mean(str(unknown[0]), layout)
-        raise CircuitRuntimeError(f"state has no entry {unknown[0]!r}" + (f"; {hint}" if hint else "")
-                                  + f"; its keys are {sorted(layout)}")
+        raise no_state_entry(unknown[0], layout)
     missing = [key for key in layout if key not in state]
     if missing:
         raise CircuitRuntimeError(f"state is missing {', '.join(repr(k) for k in missing[:5])}"

@@ -16,8 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from circuitdsl.backends.interface import CircuitRuntimeError
-from circuitdsl.errors import did_you_mean
+from circuitdsl.backends.interface import CircuitRuntimeError, no_state_entry
 
 
 class StateLayout:
@@ -85,9 +84,7 @@ class PackedState(Mapping[str, Any]):
         """Set one entry, as in the torch module's dict: the buffer is replaced by a copy with those columns
         written (the array itself is never changed, so other references to it keep their values)."""
         if key not in self.layout.columns:
-            hint = did_you_mean(str(key), self.layout.keys)
-            raise CircuitRuntimeError(f"state has no entry {key!r}" + (f"; {hint}" if hint else "")
-                                      + f"; its keys are {sorted(self.layout.keys)}")
+            raise no_state_entry(key, self.layout.keys)
         start, stop = self.layout.columns[key]
         buffer = jnp.asarray(self.buffer)
         try:
