@@ -92,7 +92,8 @@ def main(lines: int = 10_000, repeat: int = 5) -> None:
         report(rounds({"lark parse": lambda: lark.parse(text),
                        "lark parse, collector paused": lambda: paused(lambda: lark.parse(text)),
                        "circuitdsl parse (text to AST)": lambda: cold(lambda: parser.parse(text, str(path))),
-                       "circuitdsl check": lambda: cold(lambda: circuitdsl.check(path))}, repeat), {"lark": "lark parse"})
+                       "circuitdsl check": lambda: cold(lambda: circuitdsl.check(path))}, repeat),
+                {"lark": "lark parse"})
         python, env = sys.executable, dict(os.environ)
         lark_cache = str(Path(folder) / "lark.cache")
         build = ([python, "-c", RAW_LARK, str(grammar), str(path), ""], env)

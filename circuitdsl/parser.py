@@ -43,8 +43,8 @@ _WORDS = {
 _EXPRESSION_STARTERS = {"NAME", "NUMBER", "STRING", "LONG_STRING", "LPAR", "LSQB", "LBRACE", "ADD_OP", "TRUE",
                         "FALSE", "NOT"}
 # What may follow a complete expression; when '+' and '*' are both expected we say "an operator" once.
-_OPERATOR_WORDS = {"'+' or '-'", "'*', '/' or '%'", "'·' or '@'", "'**'", "a comparison", "'and'", "'or'", "'if'", "'.'", "'('",
-                   "'['"}
+_OPERATOR_WORDS = {"'+' or '-'", "'*', '/' or '%'", "'·' or '@'", "'**'", "a comparison", "'and'", "'or'", "'if'",
+                   "'.'", "'('", "'['"}
 
 
 def grammar_text() -> str:

@@ -52,7 +52,8 @@ class _Inlined:
 
     def __init__(self, children: list[Any], first: Any, last: Any) -> None:
         self.children = children
-        self.line, self.column, self.end_line, self.end_column = first.line, first.column, last.end_line, last.end_column
+        self.line, self.column = first.line, first.column
+        self.end_line, self.end_column = last.end_line, last.end_column
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """The AST built as lark reduces each rule (circuitdsl/reduce_to_ast.py) is the AST of lark's parse tree.
 
-`parse` builds no parse tree for well-formed text or a syntax error; `parse_via_tree` (lark's tree, then the AST) is what it
-always was.  Both must give equal ASTs, spans included, over every circuit the project ships (models, examples,
+`parse` builds no parse tree for well-formed text or a syntax error; `parse_via_tree` (lark's tree, then the AST)
+is what it always was.  Both must give equal ASTs, spans included, over every circuit the project ships (models, examples,
 the documentation's examples) and constructs whose positions lark propagates in less obvious ways (brackets
 around an expression, spliced `_rules`, absent optional parts), and over text the fuzzer generates (about half
 of it well-formed); text with any error goes the tree's way.

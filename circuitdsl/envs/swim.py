@@ -129,8 +129,9 @@ class CircuitPolicy:
     version counter and data pointer, and the number of optimizer steps taken in the process, with those of the
     weights it holds and reads them again when any differs, which covers an optimizer step (also a fused one,
     which counts no version), an in-place change under `torch.no_grad()` (`copy_`, `rezero_weights`), a replaced
-    parameter and new data given with `p.data = ...` (`vector_to_parameters`); `reset` always reads them again.  Only an in-place change through `p.data` (`p.data.mul_(2)`), which torch counts nowhere, and a
-    new parameter table (`module.params = ...`) wait for the next `reset`.  A module on another device acts
+    parameter and new data given with `p.data = ...` (`vector_to_parameters`); `reset` always reads them again.
+    Only an in-place change through `p.data` (`p.data.mul_(2)`), which torch counts nowhere, and a new parameter
+    table (`module.params = ...`) wait for the next `reset`.  A module on another device acts
     through torch itself.
     """
 
