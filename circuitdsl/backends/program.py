@@ -16,7 +16,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from operator import itemgetter
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -36,7 +37,7 @@ from circuitdsl.backends.fusion import (
 from circuitdsl.backends.neurons import NeuronProgram
 from circuitdsl.backends.plan import AXIS_OPERATORS, Plan, ProjectionPlan, flat_index
 from circuitdsl.backends.record import Record
-from circuitdsl.backends.step import Ops, State, as_batch
+from circuitdsl.backends.step import Ops, Pick, State, as_batch, gather
 from circuitdsl.ir import axes
 from circuitdsl.ir.model import Operator, Ref, Var
 from circuitdsl.ir.operators import bias_shape
@@ -45,6 +46,7 @@ from circuitdsl.ir.primitives import Primitives
 
 Array = Any
 Prepared = dict[str, Any]
+Settled = TypeVar("Settled", bound=Mapping[str, Any])
 
 
 class Frame:
@@ -76,8 +78,9 @@ class _Port:
 class Program:
     """A plan lowered for one backend (its `ops`, which fix dtype and device)."""
 
-    def __init__(self, plan: Plan, ops: Ops, lowering: str = "auto", choose: Choice | None = None) -> None:
-        self.plan, self.ops = plan, ops
+    def __init__(self, plan: Plan, ops: Ops, lowering: str = "auto", choose: Choice | None = None,
+                 pick: Pick | None = None) -> None:
+        self.plan, self.ops, self._pick = plan, ops, pick
         self.exprs = ExprCompiler(ops, plan.ir.shared)
         self.groups = groups(plan, lowering, choose)
         # sparse groups small enough to run dense at a batch of a few samples: their dense twin, under `key|dense`
@@ -120,20 +123,21 @@ class Program:
                 for name in ("pre", "post"):
                     self._arrays[f"{p.id}:{name}"] = ops.asarray(getattr(p, name))
                 offset = self._offsets[p.param]
-                self._arrays[f"{p.id}:element"] = ops.asarray(self._elements[p.id] - offset)
+                self._arrays[f"{p.id}:element"] = gather(self._elements[p.id] - offset, ops, pick)
                 self._arrays[f"{p.id}:factor"] = ops.asarray(self._factors[p.id])
 
     # ---- compile time ----------------------------------------------------------------------------
 
     def _lower_group(self, key: str, g: Group) -> None:
-        """The index arrays that build g's operator from the flat vector of all parameters at prepare time:
-        which element (and fixed factor) each cell, or each synapse where cells repeat, takes."""
-        ops = self.ops
+        """What builds g's operator from the flat vector of all parameters at prepare time: which element (read
+        through the backend's `pick` where it has one) and fixed factor each cell, or each synapse where cells
+        repeat, takes."""
+        ops, pick = self.ops, self._pick
         pre, post = g.synapses()
         element = np.concatenate([self._elements[t.projection.id] for t in g.terms])
         factor = np.concatenate([t.sign * self._factors[t.projection.id] for t in g.terms])
         if g.lowering == "elementwise":
-            self._arrays[key] = (ops.asarray(element), _unless_ones(factor, ops))
+            self._arrays[key] = (gather(element, ops, pick), _unless_ones(factor, ops))
             return
         if g.lowering == "diagonal":  # per layer, each port element's weight: its element and factor
             self._arrays[key] = [self._layer_weights(g, layer, element, factor) for layer in g.layers]
@@ -143,7 +147,7 @@ class Program:
         if g.lowering in ("sparse", "ell"):
             rows, cols = unique // g.width, unique % g.width
             if g.lowering == "ell":
-                self._arrays[f"{key}:ell"] = ell.layout(rows, cols, g.size, g.width, ops)
+                self._arrays[f"{key}:ell"] = ell.layout(rows, cols, g.size, g.width, ops, pick)
             else:
                 crow = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=g.size))])
                 self._arrays[f"{key}:csr"] = (ops.asarray(crow), ops.asarray(rows), ops.asarray(cols), len(unique))
@@ -151,18 +155,29 @@ class Program:
         else:  # the [X, port] matrix the product takes, row-major: built without a transpose per call
             count, cells = g.size * g.width, pre * g.size + post
         if len(unique) == len(cells):  # one synapse per cell: a gather fills the matrix (or the CSR values)
-            at = np.full(count, self._zero, dtype=np.int64)
-            scale = np.ones(count)
+            at: np.ndarray = np.full(count, self._zero, dtype=np.int64)
+            scale: np.ndarray = np.ones(count)
             at[cells], scale[cells] = element, factor
             if g.lowering == "dense":  # indices shaped [X, port]: the gather is the operator, no reshape per call
-                self._arrays[key] = (ops.asarray(at.reshape(g.width, g.size)),
-                                     _unless_ones(scale.reshape(g.width, g.size), ops), None)
-            else:
-                self._arrays[key] = (ops.asarray(at), _unless_ones(scale, ops), None)
+                at, scale = at.reshape(g.width, g.size), scale.reshape(g.width, g.size)
+            elif g.lowering == "ell" and self._direct(key, at, scale):
+                return
+            self._arrays[key] = (gather(at, ops, pick), _unless_ones(scale, ops), None)
         else:  # repeated cells (a pair listed twice, a gap junction's own term): gather per synapse, then add
-            self._arrays[key] = (ops.asarray(element), _unless_ones(factor, ops), (ops.asarray(cells), count))
+            self._arrays[key] = (gather(element, ops, pick), _unless_ones(factor, ops), (ops.asarray(cells), count))
 
-    def _layer_weights(self, g: Group, layer: Layer, element: np.ndarray, factor: np.ndarray) -> tuple[Any, Any]:
+    def _direct(self, key: str, at: np.ndarray, scale: np.ndarray) -> bool:
+        """Whether an ELL group's layers read their weights straight from the flat vector of all parameters (the
+        padding its 0): where the backend picks that read (JAX: a few slices and broadcasts), not a gather of the
+        group's values and a gather of those.  Recorded under `key|slots`."""
+        layout = self._arrays[f"{key}:ell"]
+        read = None if self._pick is None else self._pick(ell.through(layout, at, self._zero), self.ops)
+        if read is not None:
+            self._arrays[f"{key}|slots"] = (read, _unless_ones(ell.through(layout, scale, 1.0), self.ops))
+        return read is not None
+
+    def _layer_weights(self, g: Group, layer: Layer, element: np.ndarray, factor: np.ndarray) -> tuple[
+            Callable[[Array], Array], Array | None]:
         """The gather (and fixed factors) giving a diagonal layer's weight vector, by port element: each run's
         synapses, in order, are its term's (element and factor are every term's, concatenated).  A layer whose
         every element takes one weight (a shared param) gets it as a single value: a product with a 0-d weight
@@ -173,8 +188,8 @@ class Program:
             at[start:start + n] = element[first[term]:first[term] + n]
             scale[start:start + n] = factor[first[term]:first[term] + n]
         if np.all(at == at[0]) and np.all(scale == scale[0]):
-            return int(at[0]), _unless_ones(scale[:1].reshape(()), self.ops)
-        return self.ops.asarray(at), _unless_ones(scale, self.ops)
+            return itemgetter(int(at[0])), _unless_ones(scale[:1].reshape(()), self.ops)
+        return gather(at, self.ops, self._pick), _unless_ones(scale, self.ops)
 
     def _block(self, b: Block) -> Callable[[Frame], Array]:
         """A closure reading one block of a group's input vector, [batch, size]."""
@@ -296,19 +311,22 @@ class Program:
 
     def _synapse_weights(self, p: ProjectionPlan, weights: Mapping[str, Array]) -> Array:
         """Each synapse's weight, [synapses]: its element of the param, times the fixed factor if any."""
-        w = weights[p.param][self._arrays[f"{p.id}:element"]]
+        w = self._arrays[f"{p.id}:element"](weights[p.param])
         return w if p.factor is None else w * self._arrays[f"{p.id}:factor"]
 
     def _group_operator(self, key: str, g: Group, flat: Array) -> Any:
         """g's operator for this call: a weight vector, an [X, port] matrix, or a CSR matrix."""
         ops = self.ops
         if g.lowering == "elementwise":
-            at, scale = self._arrays[key]
-            return flat[at] if scale is None else flat[at] * scale
+            pick, scale = self._arrays[key]
+            return _scaled(pick(flat), scale)
         if g.lowering == "diagonal":
-            return tuple(flat[at] if scale is None else flat[at] * scale for at, scale in self._arrays[key])
-        at, scale, repeats = self._arrays[key]
-        values = flat[at] if scale is None else flat[at] * scale
+            return tuple(_scaled(pick(flat), scale) for pick, scale in self._arrays[key])
+        if f"{key}|slots" in self._arrays:
+            pick, scale = self._arrays[f"{key}|slots"]
+            return ell.split(self._arrays[f"{key}:ell"], _scaled(pick(flat), scale))
+        pick, scale, repeats = self._arrays[key]
+        values = _scaled(pick(flat), scale)
         if repeats is None and g.lowering == "dense":
             return values  # gathered as [X, port]
         if repeats is not None:
@@ -326,9 +344,25 @@ class Program:
     def step(self, prepared: Prepared, inputs: Mapping[str, Array], state: Mapping[str, Array], batch: int,
              record: Sequence[Record] = ()) -> tuple[dict[str, Array], State]:
         """One step: the flat outputs, each record [batch, *its shape] under its name, and the new state."""
+        fr, inside = self._advance(prepared, inputs, state, batch, record)
+        return self._read_out(fr, record, inside, fr.new_state), fr.new_state
+
+    def settled_step(self, prepared: Prepared, inputs: Mapping[str, Array], state: Mapping[str, Array], batch: int,
+                     record: Sequence[Record], settle: Callable[[State], Settled]) -> tuple[dict[str, Array], Settled]:
+        """One step whose new state is what `settle` makes of its entries (JAX: one packed array), the outputs
+        and records reading the populations' outputs and states back from it (see JaxCircuit._settle)."""
+        fr, inside = self._advance(prepared, inputs, state, batch, record)
+        settled = settle(fr.new_state)
+        fr.current.update({name: settled[f"{name}:out"] for name in fr.current})
+        return self._read_out(fr, record, inside, settled), settled
+
+    def _advance(self, prepared: Prepared, inputs: Mapping[str, Array], state: Mapping[str, Array], batch: int,
+                 record: Sequence[Record]) -> tuple[Frame, dict[str, Array]]:
+        """The populations in order and the delay lines: the step's frame (its outputs and new state) and the
+        recorded lets and spikes, by record name."""
         fr = Frame(prepared, inputs, state, batch)
         current, new_state = fr.current, fr.new_state
-        inside: dict[str, Array] = {}  # the recorded lets and spikes, by record name
+        inside: dict[str, Array] = {}
         if record:
             self._recorded(fr, self._kept(tuple(record)), inside)
         else:
@@ -336,14 +370,19 @@ class Program:
                 current[name] = new_state[out_key] = run(fr)
         for key, source in self.pushes:
             new_state[key] = self.ops.stack_time(state[key], source(fr))
+        return fr, inside
+
+    def _read_out(self, fr: Frame, record: Sequence[Record], inside: Mapping[str, Array],
+                  new_state: Mapping[str, Array]) -> dict[str, Array]:
+        """The circuit's outputs and each record [batch, *its shape] under its name."""
         outputs = {name: assemble(fr) for name, assemble in self._outputs}
         for r in record:
-            found = {"out": current.get(r.population), "value": inside.get(r.name),
+            found = {"out": fr.current.get(r.population), "value": inside.get(r.name),
                      "state": new_state.get(f"{r.population}.{r.variable}")}[r.kind]
             assert found is not None
             inner = math.prod(found.shape[1:]) // max(math.prod(r.shape), 1)  # a let's own axis, if any
-            outputs[r.name] = found.reshape(batch, *r.shape, *([inner] if inner > 1 else []))
-        return outputs, new_state
+            outputs[r.name] = found.reshape(fr.batch, *r.shape, *([inner] if inner > 1 else []))
+        return outputs
 
     def _recorded(self, fr: Frame, keeps: Mapping[str, frozenset[str]], inside: dict[str, Array]) -> None:
         """The populations of a step that records: each neuron's kept lets and spikes into `inside`."""
@@ -498,6 +537,11 @@ def _synapse_elements(plan: Plan) -> tuple[dict[str, np.ndarray], dict[str, np.n
 def _vector(x: Array) -> Array:
     """x as a vector (no reshape when it is one already: a call less per parameter and call)."""
     return x if len(x.shape) == 1 else x.reshape(-1)
+
+
+def _scaled(values: Array, scale: Array | None) -> Array:
+    """values times their fixed factors, if any."""
+    return values if scale is None else values * scale
 
 
 def _unless_ones(values: np.ndarray, ops: Ops) -> Array | None:

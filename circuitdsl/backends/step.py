@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from operator import itemgetter
 from typing import Any, Protocol
 
 import numpy as np
@@ -21,6 +22,10 @@ from circuitdsl.ir.primitives import Primitives
 
 Array = Any
 State = dict[str, Array]
+Pick = Callable[[np.ndarray, "Ops"], Callable[[Array], Array] | None]
+"""A backend's read of a vector at indices fixed at compile time that is cheaper than a gather (JAX: a few
+slices and broadcasts, circuitdsl/backends/jax_lowering.py `pick`): given the indices (any shape), a function of
+the vector giving its elements there, shaped as the indices; or None where it has nothing better."""
 
 
 class Ops(Protocol):
@@ -56,6 +61,13 @@ class Ops(Protocol):
     def all_finite(self, x: Array) -> bool | None: ...  # None where values are not concrete (a trace)
     def csr(self, crow: Array, rows: Array, cols: Array, values: Array, shape: tuple[int, int]) -> Any: ...
     def csr_matmul(self, matrix: Any, x: Array) -> Array: ...  # x [batch, n] by a csr [m, n]: [batch, m]
+
+
+def gather(index: np.ndarray, ops: Ops, pick: Pick | None = None) -> Callable[[Array], Array]:
+    """A function reading `x[index]` (indices fixed at compile time): the backend's `pick` where it has one, else
+    the plain gather."""
+    picked = None if pick is None else pick(index, ops)
+    return itemgetter(ops.asarray(index)) if picked is None else picked
 
 
 # ---- spikes --------------------------------------------------------------------------------------
