@@ -10,13 +10,12 @@ loop instead of a matrix product of its own, which on a CPU costs more than the 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from circuitdsl.backends.step import Ops, Pick, gather
+from circuitdsl.backends.step import Fixed, Ops, Pick, fixed, read_at
 
 Array = Any
 
@@ -29,7 +28,7 @@ class Layout:
 
     size: int
     at: np.ndarray
-    slots: Callable[[Array], Array]
+    slots: Fixed
     columns: tuple[slice | Array, ...]
 
 
@@ -48,7 +47,7 @@ def layout(rows: np.ndarray, cols: np.ndarray, size: int, width: int, ops: Ops, 
     at[rank, rows] = np.arange(len(rows))
     column = np.full((k, size), -1, dtype=np.int64)
     column[rank, rows] = cols
-    return Layout(size, at.reshape(-1), gather(at.reshape(-1), ops, pick), tuple(_read(c, width, ops) for c in column))
+    return Layout(size, at.reshape(-1), fixed(at.reshape(-1), ops, pick), tuple(_read(c, width, ops) for c in column))
 
 
 def _read(column: np.ndarray, width: int, ops: Ops) -> slice | Array:
@@ -64,7 +63,7 @@ def _read(column: np.ndarray, width: int, ops: Ops) -> slice | Array:
 def weights(layout: Layout, values: Array, ops: Ops) -> list[Array]:
     """Each layer's weights [size] from the group's values per unique cell (split once per call, not per step)."""
     padded = ops.concat([values, ops.zeros(1, 1).reshape(-1)], 0)
-    return split(layout, layout.slots(padded))
+    return split(layout, read_at(padded, layout.slots))
 
 
 def through(layout: Layout, index: np.ndarray, pad: float) -> np.ndarray:

@@ -321,8 +321,8 @@ class JaxCircuit:
         """One step on checked arguments: the entries read as slices of the buffer, the new state packed by one
         concatenation, and the outputs read from it (`_settle`)."""
         batch = _batch(flat, state)
-        outputs, new_state = program.settled_step(program.prepare(self._named(params)), flat, state, batch, records,
-                                                  partial(self._settle, batch, state.buffer.dtype))
+        outputs, new_state = program.step(program.prepare(self._named(params)), flat, state, batch, records,
+                                          partial(self._settle, batch, state.buffer.dtype))
         return shaped_outputs(self.ir, outputs), new_state
 
     def _settle(self, batch: int, dtype: Any, entries: State) -> PackedState:

@@ -16,8 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from operator import itemgetter
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 import numpy as np
 
@@ -37,7 +36,7 @@ from circuitdsl.backends.fusion import (
 from circuitdsl.backends.neurons import NeuronProgram
 from circuitdsl.backends.plan import AXIS_OPERATORS, Plan, ProjectionPlan, flat_index
 from circuitdsl.backends.record import Record
-from circuitdsl.backends.step import Ops, Pick, State, as_batch, gather
+from circuitdsl.backends.step import Ops, Pick, State, as_batch, fixed, read_at
 from circuitdsl.ir import axes
 from circuitdsl.ir.model import Operator, Ref, Var
 from circuitdsl.ir.operators import bias_shape
@@ -123,7 +122,7 @@ class Program:
                 for name in ("pre", "post"):
                     self._arrays[f"{p.id}:{name}"] = ops.asarray(getattr(p, name))
                 offset = self._offsets[p.param]
-                self._arrays[f"{p.id}:element"] = gather(self._elements[p.id] - offset, ops, pick)
+                self._arrays[f"{p.id}:element"] = fixed(self._elements[p.id] - offset, ops, pick)
                 self._arrays[f"{p.id}:factor"] = ops.asarray(self._factors[p.id])
 
     # ---- compile time ----------------------------------------------------------------------------
@@ -137,7 +136,7 @@ class Program:
         element = np.concatenate([self._elements[t.projection.id] for t in g.terms])
         factor = np.concatenate([t.sign * self._factors[t.projection.id] for t in g.terms])
         if g.lowering == "elementwise":
-            self._arrays[key] = (gather(element, ops, pick), _unless_ones(factor, ops))
+            self._arrays[key] = (fixed(element, ops, pick), _unless_ones(factor, ops))
             return
         if g.lowering == "diagonal":  # per layer, each port element's weight: its element and factor
             self._arrays[key] = [self._layer_weights(g, layer, element, factor) for layer in g.layers]
@@ -162,9 +161,9 @@ class Program:
                 at, scale = at.reshape(g.width, g.size), scale.reshape(g.width, g.size)
             elif g.lowering == "ell" and self._direct(key, at, scale):
                 return
-            self._arrays[key] = (gather(at, ops, pick), _unless_ones(scale, ops), None)
+            self._arrays[key] = (fixed(at, ops, pick), _unless_ones(scale, ops), None)
         else:  # repeated cells (a pair listed twice, a gap junction's own term): gather per synapse, then add
-            self._arrays[key] = (gather(element, ops, pick), _unless_ones(factor, ops), (ops.asarray(cells), count))
+            self._arrays[key] = (fixed(element, ops, pick), _unless_ones(factor, ops), (ops.asarray(cells), count))
 
     def _direct(self, key: str, at: np.ndarray, scale: np.ndarray) -> bool:
         """Whether an ELL group's layers read their weights straight from the flat vector of all parameters (the
@@ -176,8 +175,7 @@ class Program:
             self._arrays[f"{key}|slots"] = (read, _unless_ones(ell.through(layout, scale, 1.0), self.ops))
         return read is not None
 
-    def _layer_weights(self, g: Group, layer: Layer, element: np.ndarray, factor: np.ndarray) -> tuple[
-            Callable[[Array], Array], Array | None]:
+    def _layer_weights(self, g: Group, layer: Layer, element: np.ndarray, factor: np.ndarray) -> tuple[Any, Any]:
         """The gather (and fixed factors) giving a diagonal layer's weight vector, by port element: each run's
         synapses, in order, are its term's (element and factor are every term's, concatenated).  A layer whose
         every element takes one weight (a shared param) gets it as a single value: a product with a 0-d weight
@@ -188,8 +186,8 @@ class Program:
             at[start:start + n] = element[first[term]:first[term] + n]
             scale[start:start + n] = factor[first[term]:first[term] + n]
         if np.all(at == at[0]) and np.all(scale == scale[0]):
-            return itemgetter(int(at[0])), _unless_ones(scale[:1].reshape(()), self.ops)
-        return gather(at, self.ops, self._pick), _unless_ones(scale, self.ops)
+            return int(at[0]), _unless_ones(scale[:1].reshape(()), self.ops)
+        return self.ops.asarray(at), _unless_ones(scale, self.ops)
 
     def _block(self, b: Block) -> Callable[[Frame], Array]:
         """A closure reading one block of a group's input vector, [batch, size]."""
@@ -311,22 +309,22 @@ class Program:
 
     def _synapse_weights(self, p: ProjectionPlan, weights: Mapping[str, Array]) -> Array:
         """Each synapse's weight, [synapses]: its element of the param, times the fixed factor if any."""
-        w = self._arrays[f"{p.id}:element"](weights[p.param])
+        w = read_at(weights[p.param], self._arrays[f"{p.id}:element"])
         return w if p.factor is None else w * self._arrays[f"{p.id}:factor"]
 
     def _group_operator(self, key: str, g: Group, flat: Array) -> Any:
         """g's operator for this call: a weight vector, an [X, port] matrix, or a CSR matrix."""
         ops = self.ops
         if g.lowering == "elementwise":
-            pick, scale = self._arrays[key]
-            return _scaled(pick(flat), scale)
+            at, scale = self._arrays[key]
+            return _scaled(read_at(flat, at), scale)
         if g.lowering == "diagonal":
-            return tuple(_scaled(pick(flat), scale) for pick, scale in self._arrays[key])
+            return tuple(flat[at] if scale is None else flat[at] * scale for at, scale in self._arrays[key])
         if f"{key}|slots" in self._arrays:
-            pick, scale = self._arrays[f"{key}|slots"]
-            return ell.split(self._arrays[f"{key}:ell"], _scaled(pick(flat), scale))
-        pick, scale, repeats = self._arrays[key]
-        values = _scaled(pick(flat), scale)
+            at, scale = self._arrays[f"{key}|slots"]
+            return ell.split(self._arrays[f"{key}:ell"], _scaled(read_at(flat, at), scale))
+        at, scale, repeats = self._arrays[key]
+        values = _scaled(read_at(flat, at), scale)
         if repeats is None and g.lowering == "dense":
             return values  # gathered as [X, port]
         if repeats is not None:
@@ -341,28 +339,23 @@ class Program:
 
     # ---- once per step ---------------------------------------------------------------------------
 
+    @overload
     def step(self, prepared: Prepared, inputs: Mapping[str, Array], state: Mapping[str, Array], batch: int,
-             record: Sequence[Record] = ()) -> tuple[dict[str, Array], State]:
-        """One step: the flat outputs, each record [batch, *its shape] under its name, and the new state."""
-        fr, inside = self._advance(prepared, inputs, state, batch, record)
-        return self._read_out(fr, record, inside, fr.new_state), fr.new_state
+             record: Sequence[Record] = (), settle: None = None) -> tuple[dict[str, Array], State]: ...
 
-    def settled_step(self, prepared: Prepared, inputs: Mapping[str, Array], state: Mapping[str, Array], batch: int,
-                     record: Sequence[Record], settle: Callable[[State], Settled]) -> tuple[dict[str, Array], Settled]:
-        """One step whose new state is what `settle` makes of its entries (JAX: one packed array), the outputs
-        and records reading the populations' outputs and states back from it (see JaxCircuit._settle)."""
-        fr, inside = self._advance(prepared, inputs, state, batch, record)
-        settled = settle(fr.new_state)
-        fr.current.update({name: settled[f"{name}:out"] for name in fr.current})
-        return self._read_out(fr, record, inside, settled), settled
+    @overload
+    def step(self, prepared: Prepared, inputs: Mapping[str, Array], state: Mapping[str, Array], batch: int,
+             record: Sequence[Record], settle: Callable[[State], Settled]) -> tuple[dict[str, Array], Settled]: ...
 
-    def _advance(self, prepared: Prepared, inputs: Mapping[str, Array], state: Mapping[str, Array], batch: int,
-                 record: Sequence[Record]) -> tuple[Frame, dict[str, Array]]:
-        """The populations in order and the delay lines: the step's frame (its outputs and new state) and the
-        recorded lets and spikes, by record name."""
+    def step(self, prepared: Prepared, inputs: Mapping[str, Array], state: Mapping[str, Array], batch: int,
+             record: Sequence[Record] = (), settle: Callable[[State], Any] | None = None) -> tuple[
+            dict[str, Array], Mapping[str, Array]]:
+        """One step: the flat outputs, each record [batch, *its shape] under its name, and the new state.  With
+        `settle`, the new state is what it makes of the step's entries (JAX: one packed array), and the outputs
+        and records read the populations' outputs and states back from it (see JaxCircuit._settle)."""
         fr = Frame(prepared, inputs, state, batch)
         current, new_state = fr.current, fr.new_state
-        inside: dict[str, Array] = {}
+        inside: dict[str, Array] = {}  # the recorded lets and spikes, by record name
         if record:
             self._recorded(fr, self._kept(tuple(record)), inside)
         else:
@@ -370,19 +363,17 @@ class Program:
                 current[name] = new_state[out_key] = run(fr)
         for key, source in self.pushes:
             new_state[key] = self.ops.stack_time(state[key], source(fr))
-        return fr, inside
-
-    def _read_out(self, fr: Frame, record: Sequence[Record], inside: Mapping[str, Array],
-                  new_state: Mapping[str, Array]) -> dict[str, Array]:
-        """The circuit's outputs and each record [batch, *its shape] under its name."""
+        final: Mapping[str, Array] = new_state if settle is None else settle(new_state)
+        if settle is not None:
+            current.update({name: final[f"{name}:out"] for name in current})
         outputs = {name: assemble(fr) for name, assemble in self._outputs}
         for r in record:
-            found = {"out": fr.current.get(r.population), "value": inside.get(r.name),
-                     "state": new_state.get(f"{r.population}.{r.variable}")}[r.kind]
+            found = {"out": current.get(r.population), "value": inside.get(r.name),
+                     "state": final.get(f"{r.population}.{r.variable}")}[r.kind]
             assert found is not None
             inner = math.prod(found.shape[1:]) // max(math.prod(r.shape), 1)  # a let's own axis, if any
-            outputs[r.name] = found.reshape(fr.batch, *r.shape, *([inner] if inner > 1 else []))
-        return outputs
+            outputs[r.name] = found.reshape(batch, *r.shape, *([inner] if inner > 1 else []))
+        return outputs, final
 
     def _recorded(self, fr: Frame, keeps: Mapping[str, frozenset[str]], inside: dict[str, Array]) -> None:
         """The populations of a step that records: each neuron's kept lets and spikes into `inside`."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from operator import itemgetter
 from typing import Any, Protocol
 
 import numpy as np
@@ -63,11 +62,21 @@ class Ops(Protocol):
     def csr_matmul(self, matrix: Any, x: Array) -> Array: ...  # x [batch, n] by a csr [m, n]: [batch, m]
 
 
-def gather(index: np.ndarray, ops: Ops, pick: Pick | None = None) -> Callable[[Array], Array]:
-    """A function reading `x[index]` (indices fixed at compile time): the backend's `pick` where it has one, else
-    the plain gather."""
+Fixed = Any
+"""Indices fixed at compile time as a backend reads a vector there (`fixed`, `read_at`): an index array (or int),
+or the function its `pick` gave."""
+
+
+def fixed(index: np.ndarray, ops: Ops, pick: Pick | None = None) -> Fixed:
+    """`index` as the backend reads at it: the function its `pick` gives where it has one, else the index array
+    (read as `x[index]`, the plain gather)."""
     picked = None if pick is None else pick(index, ops)
-    return itemgetter(ops.asarray(index)) if picked is None else picked
+    return ops.asarray(index) if picked is None else picked
+
+
+def read_at(x: Array, at: Fixed) -> Array:
+    """x read at fixed indices (`fixed`)."""
+    return at(x) if callable(at) else x[at]
 
 
 # ---- spikes --------------------------------------------------------------------------------------
