@@ -1,0 +1,97 @@
+"""A JAX circuit acting one control step at a time, as `circuitdsl.envs.swim.CircuitPolicy` drives it.
+
+Each act is one call of one jitted program, and as few arrays as possible cross that call: two in, the carry and
+the raw joint angles, and two out, the action and the new carry.  The carry is the circuit's prepared parameters
+(`JaxCircuit.prepare`: effective values and group operators, computed once per change of the parameters, not in
+every act) and its state, side by side in one flat array when they share a dtype (else their arrays as they are);
+it is donated, so the new carry is written over the old one's memory.  A jitted call on a CPU costs about 1 us per
+array it takes or returns, and the runtime code it runs leaves the caches colder for the physics step after it
+(docs/engine.md, "Acting in the swim task"), so the call itself is most of what a JAX policy costs per step.  The
+program is the circuit's own `step`, traced once per structure of the carry, so the actions are those `step` gives.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+import jax
+import numpy as np
+from jax.flatten_util import ravel_pytree
+
+from circuitdsl.envs.swim import normalise_joints
+
+
+class JaxActing:
+    """The jitted step of a JAX circuit on raw joint angles; `params` is passed to each `act` (the policy's current
+    table), `reset` starts a fresh state."""
+
+    def __init__(self, compiled: Any, joints: int, inputs: str, output: str) -> None:
+        self.compiled, self.joints, self.inputs, self.output = compiled, joints, inputs, output
+        self._runs: dict[tuple[Any, ...], Callable[..., Any]] = {}  # the jitted step per structure of the carry
+        self._run: Any = None  # the one for the carry
+        self._carry: Any = None  # (prepared parameters, state), one flat array when they share a dtype
+        self._unravel: Callable[[Any], Any] = _same  # the carry as (prepared parameters, state)
+        self._fresh: Any = None  # a reset's initial state, carried from the next act on
+        self._params: Any = None  # the table the carry's parameters were prepared from; None: prepare at next act
+        self._keys: list[Any] = []  # its keys and entries then (held: no identity is reused)
+        self._entries: list[Any] = []
+
+    @property
+    def state(self) -> Any:
+        """The state after the last act, as the circuit's `step` gives it (None before the first reset or act; the
+        carry is donated to the next act, so a state read now is a copy)."""
+        if self._fresh is not None or self._carry is None:
+            return self._fresh
+        return self._unravel(self._carry)[1]
+
+    def reset(self, batch: int) -> None:
+        """A fresh initial state for `batch` swimmers (the parameters are prepared again at the next act)."""
+        self._fresh, self._params = self.compiled.initial_state(batch), None
+
+    def act(self, params: Any, angles: np.ndarray) -> np.ndarray:
+        """The action for the raw joint angles [batch, joints], as float64, with `params`: prepared again when the
+        table or one of its keys or entries is not the one prepared last."""
+        if (params is not self._params or list(params) != self._keys
+                or any(map(operator.is_not, params.values(), self._entries))):
+            self._read(params, len(angles))
+        action, self._carry = self._run(self._carry, angles)
+        return np.asarray(action, dtype=np.float64)
+
+    def _read(self, params: Any, batch: int) -> None:
+        """The carry with `params` prepared and the current state (the initial state for `batch` before any
+        reset), and the program for its structure.  The table is kept to compare while the table and its entries
+        are the same objects, when every entry is a JAX array (immutable); entries of any other kind (numpy
+        arrays can change in place) are prepared again at every act."""
+        state = self.state
+        carried = (self.compiled.prepare(params), self.compiled.initial_state(batch) if state is None else state)
+        arrays, tree = jax.tree_util.tree_flatten(carried)
+        kinds = tuple((np.shape(x), np.result_type(x)) for x in arrays)
+        flat = len({kind for _, kind in kinds}) == 1  # else one vector would turn index arrays into floats
+        self._carry, self._unravel = ravel_pytree(carried) if flat else (carried, _same)
+        key = (tree, kinds)
+        if key not in self._runs:
+            self._runs[key] = jax.jit(partial(self._step, self._unravel, _ravelled if flat else _same),
+                                      donate_argnums=0)
+        self._run, self._fresh = self._runs[key], None
+        immutable = all(isinstance(x, jax.Array) for x in params.values())
+        self._params = params if immutable else None
+        self._keys, self._entries = (list(params), list(params.values())) if immutable else ([], [])
+
+    def _step(self, unravel: Callable[[Any], Any], ravel: Callable[[Any], Any], carry: Any,
+              angles: Any) -> tuple[Any, Any]:
+        """The circuit's step on the carry and raw joint angles, normalised inside the program: (action, new
+        carry)."""
+        prepared, state = unravel(carry)
+        outputs, state = self.compiled.step(prepared, state, {self.inputs: normalise_joints(angles, self.joints)})
+        return outputs[self.output], ravel((prepared, state))
+
+
+def _ravelled(carried: Any) -> Any:
+    return ravel_pytree(carried)[0]
+
+
+def _same(carried: Any) -> Any:
+    return carried
