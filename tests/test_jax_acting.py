@@ -18,11 +18,11 @@ SWIMMER = "models/ncap_swimmer.circuit"
 TOLERANCE = {"float32": 1e-5, "float64": 1e-12}
 
 
-def _lockstep(dtype: str) -> None:
+def _lockstep(dtype: str, lowering: str = "auto") -> None:
     """24 acts at batch 2 beside the circuit's own step on the same angles: the table replaced by a new one at act
     8, one entry replaced in the same table at act 16 (the step normalises the angles in the circuit's dtype, as
     the policy's program does)."""
-    circuit = circuitdsl.compile(SWIMMER, backend="jax", dtype=dtype, shared=False, seed=1)
+    circuit = circuitdsl.compile(SWIMMER, backend="jax", dtype=dtype, shared=False, seed=1, lowering=lowering)
     policy = CircuitPolicy(circuit)
     policy.reset(2)
     params, state = policy.params, circuit.initial_state(2)
@@ -49,6 +49,11 @@ def test_the_jax_policy_acts_as_the_circuits_step_in_float32_also_after_its_para
 def test_the_jax_policy_acts_as_the_circuits_step_in_float64_also_after_its_parameters_change() -> None:
     with jax.enable_x64(True):
         _lockstep("float64")
+
+
+def test_the_jax_policy_acts_as_the_circuits_step_with_index_arrays_among_its_prepared_parameters() -> None:
+    """Sparse operators carry int32 indices: the carry is then the arrays as they are, not one float vector."""
+    _lockstep("float32", lowering="sparse")
 
 
 def _counted(monkeypatch: pytest.MonkeyPatch, circuit: Any) -> tuple[list[int], list[int]]:

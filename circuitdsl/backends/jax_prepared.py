@@ -6,8 +6,9 @@ clamped, shared, masked) and each fused group's operator (the weights gathered i
 matrix).  A rollout does that once, outside its scan; a caller that steps one call at a time with the same
 parameters (an agent acting in an environment) would redo it in every call, as XLA kernels of their own (3 of
 the NCAP swimmer step's 9).  `PreparedParams` holds their result, so such a caller prepares once per change of
-the parameters.  It is a pytree node (its arrays are the children; the circuit and the dtype are static data),
-so it passes through `jit`, `vmap` and `grad` like the parameters.
+the parameters.  It is a pytree node (its arrays are the children; the circuit, the dtype and plain numbers such as
+a sparse operator's row count are static data), so it passes through `jit`, `vmap` and `grad` like the
+parameters.
 """
 
 from __future__ import annotations
@@ -30,12 +31,19 @@ class PreparedParams:
         return f"PreparedParams({self.dtype}, {len(jax.tree_util.tree_leaves(self.arrays))} arrays)"
 
 
-def _flatten(prepared: PreparedParams) -> tuple[tuple[dict[str, Any]], tuple[Any, str]]:
-    return (prepared.arrays,), (prepared.circuit, prepared.dtype)
+def _flatten(prepared: PreparedParams) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    """The arrays as children; plain numbers (a sparse operator's row count) stay static, as when traced."""
+    leaves, tree = jax.tree_util.tree_flatten(prepared.arrays)
+    fixed = tuple((i, x) for i, x in enumerate(leaves) if not hasattr(x, "shape"))
+    return tuple(x for x in leaves if hasattr(x, "shape")), (prepared.circuit, prepared.dtype, tree, fixed)
 
 
-def _unflatten(static: tuple[Any, str], children: Any) -> PreparedParams:
-    return PreparedParams(*static, children[0])
+def _unflatten(static: tuple[Any, ...], children: Any) -> PreparedParams:
+    circuit, dtype, tree, fixed = static
+    leaves = list(children)
+    for i, x in fixed:
+        leaves.insert(i, x)
+    return PreparedParams(circuit, dtype, jax.tree_util.tree_unflatten(tree, leaves))
 
 
 jax.tree_util.register_pytree_node(PreparedParams, _flatten, _unflatten)

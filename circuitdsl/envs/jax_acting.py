@@ -3,11 +3,12 @@
 Each act is one call of one jitted program, and as few arrays as possible cross that call: two in, the carry and
 the raw joint angles, and two out, the action and the new carry.  The carry is the circuit's prepared parameters
 (`JaxCircuit.prepare`: effective values and group operators, computed once per change of the parameters, not in
-every act) and its state, side by side in one flat array when they share a dtype (else their arrays as they are);
-it is donated, so the new carry is written over the old one's memory.  A jitted call on a CPU costs about 1 us per
-array it takes or returns, and the runtime code it runs leaves the caches colder for the physics step after it
-(docs/engine.md, "Acting in the swim task"), so the call itself is most of what a JAX policy costs per step.  The
-program is the circuit's own `step`, traced once per structure of the carry, so the actions are those `step` gives.
+every act) and its state, side by side in one flat array when they share a dtype, which is donated, so the new
+carry is written over the old one's memory (else their arrays as they are, not donated).  A jitted call on a CPU
+costs about 1 us per array it takes or returns, and the runtime code it runs leaves the caches colder for the
+physics step after it (docs/engine.md, "Acting in the swim task"), so the call itself is most of what a JAX policy
+costs per step.  The program is the circuit's own `step`, traced once per structure of the carry, so the actions
+are those `step` gives.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from functools import partial
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
@@ -71,10 +73,13 @@ class JaxActing:
         kinds = tuple((np.shape(x), np.result_type(x)) for x in arrays)
         flat = len({kind for _, kind in kinds}) == 1  # else one vector would turn index arrays into floats
         self._carry, self._unravel = ravel_pytree(carried) if flat else (carried, _same)
+        if flat:  # its own copy, which it may donate (one array is ravelled to itself, maybe someone else's)
+            self._carry = jnp.array(self._carry, copy=True)
         key = (tree, kinds)
-        if key not in self._runs:
+        if key not in self._runs:  # a flat carry is the policy's own array, donated; arrays as they are may be
+            # the circuit's own (a sparse operator's indices) and are not
             self._runs[key] = jax.jit(partial(self._step, self._unravel, _ravelled if flat else _same),
-                                      donate_argnums=0)
+                                      donate_argnums=0 if flat else ())
         self._run, self._fresh = self._runs[key], None
         immutable = all(isinstance(x, jax.Array) for x in params.values())
         self._params = params if immutable else None
