@@ -277,10 +277,14 @@ class JaxCircuit:
         """What the parameters alone decide (effective values, each fused group's operator), computed once: `step`
         and `rollout` take it in place of the parameters and give the same numbers without that work, for a caller
         that steps one call at a time with unchanged parameters (circuitdsl/backends/jax_prepared.py).  Prepare
-        again after the parameters change.  Not jitted itself (a sparse operator's row count stays a number); it
-        runs inside the caller's `jit` or `grad` as `step` does."""
+        again after the parameters change.  One jitted call (a sparse operator's row count stays a number: it is
+        static data of the result); inside the caller's `jit` or `grad` it is traced into theirs."""
         dtype = self._params_dtype(params)
-        return PreparedParams(self, dtype, self._prepare(self._program(dtype), params))
+        prepared: PreparedParams = self._compiled(self._prepared_params, dtype, dtype)(params)
+        return prepared
+
+    def _prepared_params(self, program: Program, dtype: str, params: Params) -> PreparedParams:
+        return PreparedParams(self, dtype, self._prepare(program, params))
 
     def _prepare(self, program: Program, params: Params | PreparedParams) -> dict[str, Any]:
         """The program's prepared arrays for `params`; prepared ones as they are."""

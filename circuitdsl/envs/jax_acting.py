@@ -32,7 +32,7 @@ class JaxActing:
 
     def __init__(self, compiled: Any, joints: int, inputs: str, output: str) -> None:
         self.compiled, self.joints, self.inputs, self.output = compiled, joints, inputs, output
-        self._runs: dict[tuple[Any, ...], Callable[..., Any]] = {}  # the jitted step per structure of the carry
+        self._runs: dict[tuple[Any, ...], tuple[Any, ...]] = {}  # `_programs` per structure of the carry
         self._run: Any = None  # the one for the carry
         self._carry: Any = None  # (prepared parameters, state), one flat array when they share a dtype
         self._unravel: Callable[[Any], Any] = _same  # the carry as (prepared parameters, state)
@@ -71,19 +71,26 @@ class JaxActing:
         carried = (self.compiled.prepare(params), self.compiled.initial_state(batch) if state is None else state)
         arrays, tree = jax.tree_util.tree_flatten(carried)
         kinds = tuple((np.shape(x), np.result_type(x)) for x in arrays)
-        flat = len({kind for _, kind in kinds}) == 1  # else one vector would turn index arrays into floats
-        self._carry, self._unravel = ravel_pytree(carried) if flat else (carried, _same)
-        if flat:  # its own copy, which it may donate (one array is ravelled to itself, maybe someone else's)
-            self._carry = jnp.array(self._carry, copy=True)
         key = (tree, kinds)
-        if key not in self._runs:  # a flat carry is the policy's own array, donated; arrays as they are may be
-            # the circuit's own (a sparse operator's indices) and are not
-            self._runs[key] = jax.jit(partial(self._step, self._unravel, _ravelled if flat else _same),
-                                      donate_argnums=0 if flat else ())
-        self._run, self._fresh = self._runs[key], None
+        if key not in self._runs:
+            self._runs[key] = self._programs(carried, len({kind for _, kind in kinds}) == 1)
+        self._run, pack, self._unravel = self._runs[key]
+        self._carry, self._fresh = pack(carried), None
         immutable = all(isinstance(x, jax.Array) for x in params.values())
         self._params = params if immutable else None
         self._keys, self._entries = (list(params), list(params.values())) if immutable else ([], [])
+
+    def _programs(self, carried: Any, flat: bool) -> tuple[Callable[..., Any], Callable[[Any], Any],
+                                                          Callable[[Any], Any]]:
+        """The jitted step, the carry made from (prepared parameters, state) and the carry read back as those, for
+        the structure of `carried`: one flat array when every array shares a dtype (a fresh copy, donated to each
+        step), else the arrays as they are (one vector would turn index arrays into floats; they may be the
+        circuit's own, so they are not donated)."""
+        if not flat:
+            return jax.jit(partial(self._step, _same, _same)), _same, _same
+        unravel = ravel_pytree(carried)[1]
+        pack = jax.jit(lambda carried: jnp.array(_ravelled(carried), copy=True))
+        return jax.jit(partial(self._step, unravel, _ravelled), donate_argnums=0), pack, unravel
 
     def _step(self, unravel: Callable[[Any], Any], ravel: Callable[[Any], Any], carry: Any,
               angles: Any) -> tuple[Any, Any]:
