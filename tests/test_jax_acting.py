@@ -72,14 +72,16 @@ def test_acting_reads_the_parameters_once_per_change_and_traces_once_per_structu
     reads, traces = _counted(monkeypatch, circuit)
     policy = CircuitPolicy(circuit)
     policy.reset(1)
-    for step in range(12):
+    policy.act({"joints": np.full((1, 5), 0.2)})
+    first = len(traces)  # the action's shape and the program
+    for step in range(1, 12):
         if step == 4:
             policy.params = {key: value * 2 for key, value in policy.params.items()}
         if step == 8:
             policy.params["osc"] = policy.params["osc"] - 1
         policy.act({"joints": np.full((1, 5), 0.2)})
     assert len(reads) == 3  # the first act, the new table, the new entry
-    assert len(traces) == 1  # one program for all of them: same structure
+    assert len(traces) == first <= 2  # one program for all of them: same structure
 
 
 def test_parameters_that_can_change_in_place_are_read_at_every_act(monkeypatch: pytest.MonkeyPatch) -> None:
