@@ -5,12 +5,10 @@ the raw joint angles, and one out, the new carry.  The carry is the circuit's pr
 (`JaxCircuit.prepare`: effective values and group operators, computed once per change of the parameters, not in
 every act), its state and its last action, side by side in one flat array when they share a dtype, which is
 donated, so the new carry is written over the old one's memory, and the action is read from its tail (else their
-arrays as they are, not donated).  A jitted call on a CPU
-costs about 1 us per array it takes or returns, and the runtime code it runs leaves the caches colder for the
-physics step after it (docs/engine.md, "Acting in the swim task"), so the call itself is most of what a JAX policy
-costs per step.  The program is the circuit's own `step`, traced once per structure of the carry, so the actions
-are those `step` gives.
-"""
+arrays as they are, not donated).  A jitted call on a CPU costs about 1 us per array it takes or returns, and the
+runtime code it runs leaves the caches colder for the physics step after it (docs/engine.md, "Acting in the swim
+task"), so the call itself is most of what a JAX policy costs per step.  The program is the circuit's own `step`,
+traced once per structure of the carry, so the actions are those `step` gives."""
 
 from __future__ import annotations
 

@@ -120,8 +120,12 @@ class _OptimizerSteps:
 class CircuitPolicy:
     """A compiled circuit as a swim controller: joint angles into input `q`, output `torque` as the action.
 
-    Works with the torch backend's module and with the JAX backend's functions (its step is jitted once;
-    `params` default to its `init()`, the torch module's initial values for the same seed).
+    Works with the torch backend's module and with the JAX backend's functions (`params` default to its `init()`,
+    the torch module's initial values for the same seed).  A JAX circuit acts by one jitted call per act, on its
+    parameters prepared once (`JaxCircuit.prepare`) and its state, carried as one donated array
+    (circuitdsl/envs/jax_acting.py); it prepares them again when `policy.params` is replaced or one of its keys or
+    entries is (JAX arrays never change in place; entries that can, such as numpy arrays, are prepared every act),
+    and at each `reset`.  Its actions are those of the circuit's `step`.
 
     A torch module on the CPU acts through the same circuit compiled for numpy (`backend="numpy"`, in the
     module's dtype, with its lowering): at batch 1 a numpy step costs a fraction of a torch step, and acting needs
