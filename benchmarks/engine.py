@@ -19,6 +19,7 @@ Run: `python -m benchmarks.engine [--compile] [--rounds 7]` (a few minutes; more
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import statistics
 import tempfile
@@ -254,9 +255,13 @@ def swim(backend: str, rounds: int, steps: int = 1000) -> list[Row]:
 
 
 def _ratios(times: dict[str, list[float]], ours: str, theirs: str) -> tuple[float, float]:
-    """(min ratio, median ratio) of two lists of timings."""
-    return (min(times[ours]) / max(min(times[theirs]), 1e-9),
-            statistics.median(times[ours]) / max(statistics.median(times[theirs]), 1e-9))
+    """(min ratio, median ratio) of two lists of timings; NaN where theirs is not above 0 (a difference of two runs
+    that the machine's noise outweighed)."""
+    def ratio(a: float, b: float) -> float:
+        return a / b if b > 0 else math.nan
+
+    return (ratio(min(times[ours]), min(times[theirs])),
+            ratio(statistics.median(times[ours]), statistics.median(times[theirs])))
 
 
 # ---- the whole worm ----------------------------------------------------------------------------------------------

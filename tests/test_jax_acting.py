@@ -108,3 +108,27 @@ def test_a_policy_acts_without_a_reset_from_the_initial_state() -> None:
     assert policy.state is None
     np.testing.assert_array_equal(policy.act(observation), reset.act(observation))
     assert list(policy.state) == list(circuit.initial_state(3))
+
+
+def test_each_act_is_one_jitted_call_with_two_arrays_in_and_one_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A jitted call costs about 1 us per array crossing it: the carry and the angles in, the new carry out."""
+    calls: list[tuple[int, int]] = []
+    jit = jax.jit
+
+    def counting(fun: Any, **options: Any) -> Any:
+        compiled = jit(fun, **options)
+
+        def call(*args: Any) -> Any:
+            result = compiled(*args)
+            calls.append((len(jax.tree_util.tree_leaves(args)), len(jax.tree_util.tree_leaves(result))))
+            return result
+        return call
+
+    monkeypatch.setattr(jax, "jit", counting)
+    policy = CircuitPolicy(circuitdsl.compile(SWIMMER, backend="jax"))
+    policy.reset(1)
+    policy.act({"joints": np.zeros((1, 5))})  # also prepares the parameters and packs the carry
+    calls.clear()
+    for _ in range(5):
+        policy.act({"joints": np.full((1, 5), 0.1)})
+    assert calls == [(2, 1)] * 5
