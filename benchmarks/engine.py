@@ -222,8 +222,6 @@ def swim(backend: str, rounds: int, steps: int = 1000) -> list[Row]:
     same difference over the physics of the episode itself (the numpy NCAP's actions replayed; a moving swimmer's
     physics costs more than a still one's, and the acceptance number counts that in both policies' costs), and the
     `act` calls alone, timed in the same runs."""
-    recorded: list[np.ndarray] = []
-
     def run(policy: object) -> tuple[float, float]:
         env = make_env(5, seed=0)
         observation = env.reset().observation
@@ -234,14 +232,11 @@ def swim(backend: str, rounds: int, steps: int = 1000) -> list[Row]:
             action = policy.act({k: v[None] for k, v in observation.items()})  # type: ignore[attr-defined]
             acting += time.perf_counter() - called
             observation = env.step(action[0]).observation
-            recorded.append(action)
         return time.perf_counter() - start, acting
 
     policy = CircuitPolicy(circuitdsl.compile("models/ncap_swimmer.circuit", backend=backend))
     run(policy)  # warm-up: the JAX step compiles on its first call
-    recorded.clear()
-    run(NumpyNCAP())
-    episode = Replay(recorded[:steps])
+    episode = Replay(_actions(NumpyNCAP(), steps))
     times: dict[str, list[float]] = {name: [] for name in ("ours", "theirs", "ours'", "theirs'", "acts", "hand acts")}
     for _ in range(rounds):
         physics, moving = run(Still())[0], run(episode)[0]
@@ -252,6 +247,17 @@ def swim(backend: str, rounds: int, steps: int = 1000) -> list[Row]:
     return [(f"1000 swim steps: policy cost over physics, {backend} vs numpy NCAP", *_ratios(times, "ours", "theirs")),
             ("  the same over the episode's own physics (actions replayed)", *_ratios(times, "ours'", "theirs'")),
             ("  its act calls alone, timed in the same runs", *_ratios(times, "acts", "hand acts"))]
+
+
+def _actions(policy: NumpyNCAP, steps: int) -> list[np.ndarray]:
+    """The actions of one swim episode (seed 0) under `policy`, for `Replay`."""
+    env, actions = make_env(5, seed=0), []
+    observation = env.reset().observation
+    policy.reset(1)
+    for _ in range(steps):
+        actions.append(policy.act({k: v[None] for k, v in observation.items()}))
+        observation = env.step(actions[-1][0]).observation
+    return actions
 
 
 def _ratios(times: dict[str, list[float]], ours: str, theirs: str) -> tuple[float, float]:
