@@ -32,6 +32,7 @@ from circuitdsl.backends.interface import (
     shaped_outputs,
 )
 from circuitdsl.backends.jax_lowering import choose, pick
+from circuitdsl.backends.jax_prepared import PreparedParams
 from circuitdsl.backends.packed_state import PackedState, StateLayout
 from circuitdsl.backends.plan import Plan, make_plan
 from circuitdsl.backends.program import Program
@@ -244,9 +245,14 @@ class JaxCircuit:
                 self._programs[dtype] = Program(self.plan, JaxOps(_usable(dtype)), self.lowering, choose, pick)
         return self._programs[dtype]
 
-    def _params_dtype(self, params: Params) -> str:
+    def _params_dtype(self, params: Params | PreparedParams) -> str:
         """The dtype the parameters are in (the compiled one when the circuit has none), once they are checked:
-        this circuit's keys and shapes, one float dtype."""
+        this circuit's keys and shapes, one float dtype; prepared ones: this circuit's."""
+        if isinstance(params, PreparedParams):
+            if params.circuit is not self:
+                raise CircuitRuntimeError("these prepared parameters are another circuit's: prepare the parameters "
+                                          "with this circuit's prepare(params)")
+            return params.dtype
         checked_params(self.ir, params)
         kinds = {key: dtype_name(jnp.asarray(value).dtype) for key, value in params.items()}
         if len(set(kinds.values())) > 1:
@@ -267,6 +273,23 @@ class JaxCircuit:
             params[param_key(parameter.name)] = sampled_values(parameter, uniform, normal, jnp, self.dtype)
         return params
 
+    def prepare(self, params: Params) -> PreparedParams:
+        """What the parameters alone decide (effective values, each fused group's operator), computed once: `step`
+        and `rollout` take it in place of the parameters and give the same numbers without that work, for a caller
+        that steps one call at a time with unchanged parameters (circuitdsl/backends/jax_prepared.py).  Prepare
+        again after the parameters change.  One jitted call (a sparse operator's row count stays a number: it is
+        static data of the result); inside the caller's `jit` or `grad` it is traced into theirs."""
+        dtype = self._params_dtype(params)
+        prepared: PreparedParams = self._compiled(self._prepared_params, dtype, dtype)(params)
+        return prepared
+
+    def _prepared_params(self, program: Program, dtype: str, params: Params) -> PreparedParams:
+        return PreparedParams(self, dtype, self._prepare(program, params))
+
+    def _prepare(self, program: Program, params: Params | PreparedParams) -> dict[str, Any]:
+        """The program's prepared arrays for `params`; prepared ones as they are."""
+        return params.arrays if isinstance(params, PreparedParams) else program.prepare(self._named(params))
+
     def initial_state(self, batch_size: int = 1, dtype: str | None = None) -> PackedState:
         """Neuron states at their initial values, last outputs at 0, delay lines empty, in `dtype` (the compiled
         one by default): one [batch, total] array read as a Mapping of [batch, units] entries
@@ -275,12 +298,12 @@ class JaxCircuit:
         kind = jnp.dtype(_usable(dtype_name(self.dtype if dtype is None else dtype)))
         return PackedState.filled(self._packing, values, batch_size, kind)
 
-    def step(self, params: Params, state: Mapping[str, Any] | None = None,
+    def step(self, params: Params | PreparedParams, state: Mapping[str, Any] | None = None,
              inputs: Mapping[str, Any] | Any | None = None,
              record: Sequence[str] | None = None) -> tuple[dict[str, jax.Array], PackedState]:
         """One time step: (outputs, new state); a missing state starts from `initial_state`, a dict is checked and
         packed.  Everything runs in the parameters' dtype: inputs and state of another float type are converted to
-        it.  `record`: as in `rollout`, each [batch, *shape]."""
+        it.  `record`: as in `rollout`, each [batch, *shape].  `params` may be `prepare(params)`."""
         dtype = self._params_dtype(params)
         program = self._program(dtype)
         flat = flat_inputs(self.ir, inputs, ("batch",), program.ops)
@@ -289,7 +312,7 @@ class JaxCircuit:
         packed = self._state(state, dtype, _batch(flat, state))
         return self._compiled(self._step, dtype, tuple(records))(params, flat, packed)
 
-    def rollout(self, params: Params, inputs: Mapping[str, Any] | Any | None = None,
+    def rollout(self, params: Params | PreparedParams, inputs: Mapping[str, Any] | Any | None = None,
                 state: Mapping[str, Any] | None = None, steps: int | None = None,
                 record: Sequence[str] | None = None) -> tuple[dict[str, jax.Array], PackedState]:
         """Run over time with `jax.lax.scan`: inputs [batch, time, *shape] (or `steps` for a circuit without
@@ -322,7 +345,7 @@ class JaxCircuit:
         concatenation, and the outputs read from it (`_settle`)."""
         batch = _batch(flat, state)
         settle = partial(self._settle, batch, state.buffer.dtype, bool(self.ir.outputs or records))
-        outputs, new_state = program.step(program.prepare(self._named(params)), flat, state, batch, records, settle)
+        outputs, new_state = program.step(self._prepare(program, params), flat, state, batch, records, settle)
         return shaped_outputs(self.ir, outputs), new_state
 
     def _settle(self, batch: int, dtype: Any, read: bool, entries: State) -> PackedState:
@@ -340,7 +363,7 @@ class JaxCircuit:
                  sequence: dict[str, jax.Array], state: PackedState) -> tuple[dict[str, jax.Array], PackedState]:
         """A rollout of `length` >= 1 steps on checked arguments."""
         batch = _batch(sequence, state)
-        prepared = program.prepare(self._named(params))  # once, outside the scan
+        prepared = self._prepare(program, params)  # once, outside the scan
         carried = program.carried(self._layout)
 
         def one_step(carry: State, x: dict[str, jax.Array]) -> tuple[State, dict[str, jax.Array]]:

@@ -120,8 +120,12 @@ class _OptimizerSteps:
 class CircuitPolicy:
     """A compiled circuit as a swim controller: joint angles into input `q`, output `torque` as the action.
 
-    Works with the torch backend's module and with the JAX backend's functions (its step is jitted once;
-    `params` default to its `init()`, the torch module's initial values for the same seed).
+    Works with the torch backend's module and with the JAX backend's functions (`params` default to its `init()`,
+    the torch module's initial values for the same seed).  A JAX circuit acts by one jitted call per act, on its
+    parameters prepared once (`JaxCircuit.prepare`) and its state, carried as one donated array
+    (circuitdsl/envs/jax_acting.py); it prepares them again when `policy.params` is replaced or one of its keys or
+    entries is (JAX arrays never change in place; entries that can, such as numpy arrays, are prepared every act),
+    and at each `reset`.  Its actions are those of the circuit's `step`.
 
     A torch module on the CPU acts through the same circuit compiled for numpy (`backend="numpy"`, in the
     module's dtype, with its lowering): at batch 1 a numpy step costs a fraction of a torch step, and acting needs
@@ -150,36 +154,36 @@ class CircuitPolicy:
             self._steps = -1  # the optimizer steps taken when it read them
             _OptimizerSteps.hook()
         else:
-            import jax
+            from circuitdsl.envs.jax_acting import JaxActing
 
             self.params = compiled.init() if params is None else params
-            self._step = jax.jit(self._jax_step)  # the state is one packed array (backends/packed_state.py)
-        self.state: Any = None
+            self._jax = JaxActing(compiled, joints, inputs, output)
+        self._state: Any = None
+
+    @property
+    def state(self) -> Any:
+        """The circuit's state after the last act (None before the first `reset`)."""
+        return self._state if self.torch else self._jax.state
 
     def reset(self, batch: int) -> None:
-        self.state = self.compiled.initial_state(batch)
         if self.torch:
-            self.state = self._reset_torch(batch)
-
-    def _jax_step(self, params: Any, state: Any, angles: Any) -> tuple[Any, Any]:
-        """The circuit's step on raw joint angles, jitted whole with their normalisation (the step's argument
-        checks run once, when traced): (action, new state)."""
-        outputs, state = self.compiled.step(params, state, {self.inputs: normalise_joints(angles, self.joints)})
-        return outputs[self.output], state
+            self._state = self._reset_torch(batch)
+        else:
+            self._jax.reset(batch)
 
     def act(self, observation: dict[str, np.ndarray]) -> np.ndarray:
         if self.torch:
             return self._act_torch(normalise_joints(observation["joints"], self.joints).astype(np.float32))
-        action, self.state = self._step(self.params, self.state, observation["joints"])
-        return np.asarray(action, dtype=np.float64)
+        return self._jax.act(self.params, observation["joints"])
 
     def _reset_torch(self, batch: int) -> Any:
         """The initial state for the torch module: the numpy circuit's while the module is on the CPU (its
         weights read again at the next act), else the module's own."""
-        where = next(iter(self.state.values()))  # the module's device and dtype
+        state = self.compiled.initial_state(batch)
+        where = next(iter(state.values()))  # the module's device and dtype
         if where.device.type != "cpu":
             self._numpy = None
-            return self.state
+            return state
         dtype = str(where.dtype).removeprefix("torch.")
         if self._numpy is None or self._numpy.dtype != dtype:
             import circuitdsl
@@ -197,7 +201,7 @@ class CircuitPolicy:
         if numpy is None:
             torch = self._torch
             with torch.inference_mode():  # no autograd bookkeeping per operation; the state stays inside
-                outputs, self.state = self.compiled({self.inputs: torch.from_numpy(q)}, self.state)
+                outputs, self._state = self.compiled({self.inputs: torch.from_numpy(q)}, self._state)
             return outputs[self.output].numpy().astype(np.float64)
         params = self._params
         steps, weights = _OptimizerSteps.taken, [(id(p), p._version, p.data_ptr()) for p in params.values()]
@@ -205,7 +209,7 @@ class CircuitPolicy:
             numpy.set_params({key: p.detach() for key, p in params.items()})
             self._steps, self._weights, self._held = steps, weights, list(params.values())
         numpy.nonfinite = self.compiled.nonfinite
-        outputs, self.state = numpy.step({self.inputs: q.astype(numpy.ops.dtype, copy=False)}, self.state)
+        outputs, self._state = numpy.step({self.inputs: q.astype(numpy.ops.dtype, copy=False)}, self._state)
         return outputs[self.output].astype(np.float64)
 
 
