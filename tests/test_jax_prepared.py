@@ -53,7 +53,10 @@ def test_a_prepared_step_is_a_smaller_program() -> None:
     params, state, q = circuit.init(), circuit.initial_state(1), jnp.zeros((1, 5))
     step = jax.make_jaxpr(lambda p, x: circuit.step(p, state, {"q": x}))
     whole, prepared = _equations(step(params, q).jaxpr), _equations(step(circuit.prepare(params), q).jaxpr)
-    assert prepared < whole / 2, (prepared, whole)  # 71 against 174
+    preparing = _equations(jax.make_jaxpr(circuit.prepare)(params).jaxpr) - 1  # less prepare's own jit
+    # none of prepare's equations left: 78 of 153, prepare 75 (71 of 174 and 103 before JAX read shared weights as
+    # broadcasts and the outputs read the packed state, docs/engine.md)
+    assert prepared <= whole - preparing, (prepared, whole, preparing)
 
 
 def test_gradients_flow_through_prepared_parameters() -> None:

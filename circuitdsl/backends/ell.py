@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from circuitdsl.backends.step import Ops
+from circuitdsl.backends.step import Fixed, Ops, Pick, fixed, read_at
 
 Array = Any
 
@@ -23,10 +23,12 @@ Array = Any
 @dataclass(frozen=True)
 class Layout:
     """Where each layer's weights and inputs come from: `at` [K * size] indexes the group's values per unique
-    cell with a 0 appended (the padding), `columns` per layer a slice of the input vector or an index array."""
+    cell with a 0 appended (the padding), and `slots` reads them there; `columns` per layer a slice of the input
+    vector or an index array."""
 
     size: int
-    at: Array
+    at: np.ndarray
+    slots: Fixed
     columns: tuple[slice | Array, ...]
 
 
@@ -35,8 +37,9 @@ def layers(rows: np.ndarray, size: int) -> int:
     return int(np.bincount(rows, minlength=size).max()) if len(rows) else 0
 
 
-def layout(rows: np.ndarray, cols: np.ndarray, size: int, width: int, ops: Ops) -> Layout:
-    """The layers of a group's unique cells (rows sorted, as np.unique of post * width + pre gives them)."""
+def layout(rows: np.ndarray, cols: np.ndarray, size: int, width: int, ops: Ops, pick: Pick | None = None) -> Layout:
+    """The layers of a group's unique cells (rows sorted, as np.unique of post * width + pre gives them); `pick`:
+    how the backend reads a vector at fixed indices (circuitdsl/backends/step.py)."""
     counts = np.bincount(rows, minlength=size)
     k = layers(rows, size)
     rank = np.arange(len(rows)) - np.repeat(np.cumsum(counts) - counts, counts)  # each cell's place in its row
@@ -44,7 +47,7 @@ def layout(rows: np.ndarray, cols: np.ndarray, size: int, width: int, ops: Ops) 
     at[rank, rows] = np.arange(len(rows))
     column = np.full((k, size), -1, dtype=np.int64)
     column[rank, rows] = cols
-    return Layout(size, ops.asarray(at.reshape(-1)), tuple(_read(c, width, ops) for c in column))
+    return Layout(size, at.reshape(-1), fixed(at.reshape(-1), ops, pick), tuple(_read(c, width, ops) for c in column))
 
 
 def _read(column: np.ndarray, width: int, ops: Ops) -> slice | Array:
@@ -60,7 +63,18 @@ def _read(column: np.ndarray, width: int, ops: Ops) -> slice | Array:
 def weights(layout: Layout, values: Array, ops: Ops) -> list[Array]:
     """Each layer's weights [size] from the group's values per unique cell (split once per call, not per step)."""
     padded = ops.concat([values, ops.zeros(1, 1).reshape(-1)], 0)
-    layers = padded[layout.at].reshape(len(layout.columns), layout.size)
+    return split(layout, read_at(padded, layout.slots))
+
+
+def through(layout: Layout, index: np.ndarray, pad: float) -> np.ndarray:
+    """The layers' slots [K * size] as what `index` (one entry per unique cell) holds there, `pad` for the
+    padding: the layers' weights read straight from what `index` indexes, not through the group's values."""
+    return np.append(index, pad)[layout.at]
+
+
+def split(layout: Layout, slots: Array) -> list[Array]:
+    """The layers' weights [size] each, from their slots side by side [K * size]."""
+    layers = slots.reshape(len(layout.columns), layout.size)
     return [layers[k] for k in range(len(layout.columns))]
 
 

@@ -31,7 +31,7 @@ from circuitdsl.backends.interface import (
     rollout_length,
     shaped_outputs,
 )
-from circuitdsl.backends.jax_lowering import choose
+from circuitdsl.backends.jax_lowering import choose, pick
 from circuitdsl.backends.jax_prepared import PreparedParams
 from circuitdsl.backends.packed_state import PackedState, StateLayout
 from circuitdsl.backends.plan import Plan, make_plan
@@ -242,7 +242,7 @@ class JaxCircuit:
         dtype = self.dtype if dtype is None else dtype
         if dtype not in self._programs:
             with jax.ensure_compile_time_eval():  # concrete arrays, also when first asked for inside a jit trace
-                self._programs[dtype] = Program(self.plan, JaxOps(_usable(dtype)), self.lowering, choose)
+                self._programs[dtype] = Program(self.plan, JaxOps(_usable(dtype)), self.lowering, choose, pick)
         return self._programs[dtype]
 
     def _params_dtype(self, params: Params | PreparedParams) -> str:
@@ -342,10 +342,22 @@ class JaxCircuit:
     def _step(self, program: Program, records: tuple[Record, ...], params: Params, flat: dict[str, jax.Array],
               state: PackedState) -> tuple[dict[str, jax.Array], PackedState]:
         """One step on checked arguments: the entries read as slices of the buffer, the new state packed by one
-        concatenation (XLA fuses both into the step)."""
+        concatenation, and the outputs read from it (`_settle`)."""
         batch = _batch(flat, state)
-        outputs, new_state = program.step(self._prepare(program, params), flat, state, batch, records)
-        return shaped_outputs(self.ir, outputs), PackedState.pack(self._packing, new_state, batch, state.buffer.dtype)
+        settle = partial(self._settle, batch, state.buffer.dtype, bool(self.ir.outputs or records))
+        outputs, new_state = program.step(self._prepare(program, params), flat, state, batch, records, settle)
+        return shaped_outputs(self.ir, outputs), new_state
+
+    def _settle(self, batch: int, dtype: Any, read: bool, entries: State) -> PackedState:
+        """A step's new state packed, behind an optimization barrier when outputs or records `read` the
+        populations' outputs from it.  XLA would otherwise see through the slices to the values and compute them
+        for the outputs and for the state apart: each population once per loop, and a value it counts as expensive
+        (a clock's `%`, a gather) in a loop of its own for both to read.  So the whole step is one fused loop
+        writing the state, and the outputs one small loop reading it (NCAP: 2, the hand-written step's count, from
+        9).  With nothing to read back, no barrier: it would only keep XLA from leaving out the entries a caller
+        does not use (a fly-scale graph's step read for its output alone)."""
+        packed = PackedState.pack(self._packing, entries, batch, dtype)
+        return PackedState(self._packing, jax.lax.optimization_barrier(packed.buffer)) if read else packed
 
     def _rollout(self, program: Program, records: tuple[Record, ...], length: int, params: Params,
                  sequence: dict[str, jax.Array], state: PackedState) -> tuple[dict[str, jax.Array], PackedState]:

@@ -15,12 +15,15 @@ square groups, float32; `python -m benchmarks.lowerings --jax`):
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Callable
+from typing import Any, Final
 
+import jax
 import numpy as np
 
 from circuitdsl.backends import ell
 from circuitdsl.backends.fusion import Group
+from circuitdsl.backends.step import Ops
 
 ELL_LAYERS: Final = 16
 """The most synapses per port element for the ELLPACK form (more layers make XLA's fused loop slower than a
@@ -39,3 +42,42 @@ def choose(g: Group, automatic: str) -> str:
     if automatic == "sparse" and g.size * g.width <= DENSE_CELLS:
         return "dense"
     return automatic
+
+
+PICK_RUNS: Final = 8
+"""The most runs (slices and repeats, see `runs`) of a read at fixed indices that `pick` writes as pieces."""
+
+
+def runs(index: np.ndarray, limit: int) -> list[tuple[int, int, int]] | None:
+    """`index` (1-D) as at most `limit` runs (first element, length, step), each a stretch of consecutive elements
+    (step 1: a slice) or of one element repeated (step 0: a broadcast), or None when it takes more."""
+    found: list[tuple[int, int, int]] = []
+    steps, i = np.diff(index), 0
+    while i < len(index):
+        if len(found) == limit:
+            return None
+        step = int(steps[i]) if i < len(steps) and steps[i] in (0, 1) else 1
+        other = np.flatnonzero(steps[i:] != step)
+        length = (int(other[0]) if len(other) else len(steps) - i) + 1
+        found.append((int(index[i]), length, step))
+        i += length
+    return found
+
+
+def pick(index: np.ndarray, ops: Ops) -> Callable[[Any], Any] | None:
+    """How JAX reads a vector at fixed indices where a gather is not needed: as a few slices and broadcasts, side
+    by side, when the indices form at most PICK_RUNS runs (a shared weight repeated over a group's cells, a
+    parameter's elements in order); None otherwise (a gather).  XLA counts a gather as expensive: it neither
+    repeats it in each loop that reads it nor fuses it into a loop that reads an element twice, so each gather
+    of a group's weights was a loop of its own (NCAP's jitted step: 3 of its 9); slices and broadcasts join the
+    step's one fused loop."""
+    found = runs(index.reshape(-1), PICK_RUNS)
+    if found is None or not len(index):
+        return None
+    shape = index.shape
+
+    def picked(x: jax.Array) -> jax.Array:
+        pieces = [jax.lax.slice_in_dim(x, first, first + length) if step else
+                  jax.lax.broadcast_in_dim(x[first], (length,), ()) for first, length, step in found]
+        return (pieces[0] if len(pieces) == 1 else jax.lax.concatenate(pieces, 0)).reshape(shape)
+    return picked

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar, overload
 
 import numpy as np
 
@@ -36,7 +36,7 @@ from circuitdsl.backends.fusion import (
 from circuitdsl.backends.neurons import NeuronProgram
 from circuitdsl.backends.plan import AXIS_OPERATORS, Plan, ProjectionPlan, flat_index
 from circuitdsl.backends.record import Record
-from circuitdsl.backends.step import Ops, State, as_batch
+from circuitdsl.backends.step import Ops, Pick, State, as_batch, fixed, read_at
 from circuitdsl.ir import axes
 from circuitdsl.ir.model import Operator, Ref, Var
 from circuitdsl.ir.operators import bias_shape
@@ -45,6 +45,7 @@ from circuitdsl.ir.primitives import Primitives
 
 Array = Any
 Prepared = dict[str, Any]
+Settled = TypeVar("Settled", bound=Mapping[str, Any])
 
 
 class Frame:
@@ -76,8 +77,9 @@ class _Port:
 class Program:
     """A plan lowered for one backend (its `ops`, which fix dtype and device)."""
 
-    def __init__(self, plan: Plan, ops: Ops, lowering: str = "auto", choose: Choice | None = None) -> None:
-        self.plan, self.ops = plan, ops
+    def __init__(self, plan: Plan, ops: Ops, lowering: str = "auto", choose: Choice | None = None,
+                 pick: Pick | None = None) -> None:
+        self.plan, self.ops, self._pick = plan, ops, pick
         self.exprs = ExprCompiler(ops, plan.ir.shared)
         self.groups = groups(plan, lowering, choose)
         # sparse groups small enough to run dense at a batch of a few samples: their dense twin, under `key|dense`
@@ -120,20 +122,21 @@ class Program:
                 for name in ("pre", "post"):
                     self._arrays[f"{p.id}:{name}"] = ops.asarray(getattr(p, name))
                 offset = self._offsets[p.param]
-                self._arrays[f"{p.id}:element"] = ops.asarray(self._elements[p.id] - offset)
+                self._arrays[f"{p.id}:element"] = fixed(self._elements[p.id] - offset, ops, pick)
                 self._arrays[f"{p.id}:factor"] = ops.asarray(self._factors[p.id])
 
     # ---- compile time ----------------------------------------------------------------------------
 
     def _lower_group(self, key: str, g: Group) -> None:
-        """The index arrays that build g's operator from the flat vector of all parameters at prepare time:
-        which element (and fixed factor) each cell, or each synapse where cells repeat, takes."""
-        ops = self.ops
+        """What builds g's operator from the flat vector of all parameters at prepare time: which element (read
+        through the backend's `pick` where it has one) and fixed factor each cell, or each synapse where cells
+        repeat, takes."""
+        ops, pick = self.ops, self._pick
         pre, post = g.synapses()
         element = np.concatenate([self._elements[t.projection.id] for t in g.terms])
         factor = np.concatenate([t.sign * self._factors[t.projection.id] for t in g.terms])
         if g.lowering == "elementwise":
-            self._arrays[key] = (ops.asarray(element), _unless_ones(factor, ops))
+            self._arrays[key] = (fixed(element, ops, pick), _unless_ones(factor, ops))
             return
         if g.lowering == "diagonal":  # per layer, each port element's weight: its element and factor
             self._arrays[key] = [self._layer_weights(g, layer, element, factor) for layer in g.layers]
@@ -143,7 +146,7 @@ class Program:
         if g.lowering in ("sparse", "ell"):
             rows, cols = unique // g.width, unique % g.width
             if g.lowering == "ell":
-                self._arrays[f"{key}:ell"] = ell.layout(rows, cols, g.size, g.width, ops)
+                self._arrays[f"{key}:ell"] = ell.layout(rows, cols, g.size, g.width, ops, pick)
             else:
                 crow = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=g.size))])
                 self._arrays[f"{key}:csr"] = (ops.asarray(crow), ops.asarray(rows), ops.asarray(cols), len(unique))
@@ -151,16 +154,26 @@ class Program:
         else:  # the [X, port] matrix the product takes, row-major: built without a transpose per call
             count, cells = g.size * g.width, pre * g.size + post
         if len(unique) == len(cells):  # one synapse per cell: a gather fills the matrix (or the CSR values)
-            at = np.full(count, self._zero, dtype=np.int64)
-            scale = np.ones(count)
+            at: np.ndarray = np.full(count, self._zero, dtype=np.int64)
+            scale: np.ndarray = np.ones(count)
             at[cells], scale[cells] = element, factor
             if g.lowering == "dense":  # indices shaped [X, port]: the gather is the operator, no reshape per call
-                self._arrays[key] = (ops.asarray(at.reshape(g.width, g.size)),
-                                     _unless_ones(scale.reshape(g.width, g.size), ops), None)
-            else:
-                self._arrays[key] = (ops.asarray(at), _unless_ones(scale, ops), None)
+                at, scale = at.reshape(g.width, g.size), scale.reshape(g.width, g.size)
+            elif g.lowering == "ell" and self._direct(key, at, scale):
+                return
+            self._arrays[key] = (fixed(at, ops, pick), _unless_ones(scale, ops), None)
         else:  # repeated cells (a pair listed twice, a gap junction's own term): gather per synapse, then add
-            self._arrays[key] = (ops.asarray(element), _unless_ones(factor, ops), (ops.asarray(cells), count))
+            self._arrays[key] = (fixed(element, ops, pick), _unless_ones(factor, ops), (ops.asarray(cells), count))
+
+    def _direct(self, key: str, at: np.ndarray, scale: np.ndarray) -> bool:
+        """Whether an ELL group's layers read their weights straight from the flat vector of all parameters (the
+        padding its 0): where the backend picks that read (JAX: a few slices and broadcasts), not a gather of the
+        group's values and a gather of those.  Recorded under `key|slots`."""
+        layout = self._arrays[f"{key}:ell"]
+        read = None if self._pick is None else self._pick(ell.through(layout, at, self._zero), self.ops)
+        if read is not None:
+            self._arrays[f"{key}|slots"] = (read, _unless_ones(ell.through(layout, scale, 1.0), self.ops))
+        return read is not None
 
     def _layer_weights(self, g: Group, layer: Layer, element: np.ndarray, factor: np.ndarray) -> tuple[Any, Any]:
         """The gather (and fixed factors) giving a diagonal layer's weight vector, by port element: each run's
@@ -296,7 +309,7 @@ class Program:
 
     def _synapse_weights(self, p: ProjectionPlan, weights: Mapping[str, Array]) -> Array:
         """Each synapse's weight, [synapses]: its element of the param, times the fixed factor if any."""
-        w = weights[p.param][self._arrays[f"{p.id}:element"]]
+        w = read_at(weights[p.param], self._arrays[f"{p.id}:element"])
         return w if p.factor is None else w * self._arrays[f"{p.id}:factor"]
 
     def _group_operator(self, key: str, g: Group, flat: Array) -> Any:
@@ -304,11 +317,14 @@ class Program:
         ops = self.ops
         if g.lowering == "elementwise":
             at, scale = self._arrays[key]
-            return flat[at] if scale is None else flat[at] * scale
+            return _scaled(read_at(flat, at), scale)
         if g.lowering == "diagonal":
             return tuple(flat[at] if scale is None else flat[at] * scale for at, scale in self._arrays[key])
+        if f"{key}|slots" in self._arrays:
+            at, scale = self._arrays[f"{key}|slots"]
+            return ell.split(self._arrays[f"{key}:ell"], _scaled(read_at(flat, at), scale))
         at, scale, repeats = self._arrays[key]
-        values = flat[at] if scale is None else flat[at] * scale
+        values = _scaled(read_at(flat, at), scale)
         if repeats is None and g.lowering == "dense":
             return values  # gathered as [X, port]
         if repeats is not None:
@@ -323,9 +339,20 @@ class Program:
 
     # ---- once per step ---------------------------------------------------------------------------
 
+    @overload
     def step(self, prepared: Prepared, inputs: Mapping[str, Array], state: Mapping[str, Array], batch: int,
-             record: Sequence[Record] = ()) -> tuple[dict[str, Array], State]:
-        """One step: the flat outputs, each record [batch, *its shape] under its name, and the new state."""
+             record: Sequence[Record] = (), settle: None = None) -> tuple[dict[str, Array], State]: ...
+
+    @overload
+    def step(self, prepared: Prepared, inputs: Mapping[str, Array], state: Mapping[str, Array], batch: int,
+             record: Sequence[Record], settle: Callable[[State], Settled]) -> tuple[dict[str, Array], Settled]: ...
+
+    def step(self, prepared: Prepared, inputs: Mapping[str, Array], state: Mapping[str, Array], batch: int,
+             record: Sequence[Record] = (), settle: Callable[[State], Any] | None = None) -> tuple[
+            dict[str, Array], Mapping[str, Array]]:
+        """One step: the flat outputs, each record [batch, *its shape] under its name, and the new state.  With
+        `settle`, the new state is what it makes of the step's entries (JAX: one packed array), and the outputs
+        and records read the populations' outputs and states back from it (see JaxCircuit._settle)."""
         fr = Frame(prepared, inputs, state, batch)
         current, new_state = fr.current, fr.new_state
         inside: dict[str, Array] = {}  # the recorded lets and spikes, by record name
@@ -336,14 +363,17 @@ class Program:
                 current[name] = new_state[out_key] = run(fr)
         for key, source in self.pushes:
             new_state[key] = self.ops.stack_time(state[key], source(fr))
+        final: Mapping[str, Array] = new_state if settle is None else settle(new_state)
+        if settle is not None:
+            current.update({name: final[f"{name}:out"] for name in current})
         outputs = {name: assemble(fr) for name, assemble in self._outputs}
         for r in record:
             found = {"out": current.get(r.population), "value": inside.get(r.name),
-                     "state": new_state.get(f"{r.population}.{r.variable}")}[r.kind]
+                     "state": final.get(f"{r.population}.{r.variable}")}[r.kind]
             assert found is not None
             inner = math.prod(found.shape[1:]) // max(math.prod(r.shape), 1)  # a let's own axis, if any
             outputs[r.name] = found.reshape(batch, *r.shape, *([inner] if inner > 1 else []))
-        return outputs, new_state
+        return outputs, final
 
     def _recorded(self, fr: Frame, keeps: Mapping[str, frozenset[str]], inside: dict[str, Array]) -> None:
         """The populations of a step that records: each neuron's kept lets and spikes into `inside`."""
@@ -498,6 +528,11 @@ def _synapse_elements(plan: Plan) -> tuple[dict[str, np.ndarray], dict[str, np.n
 def _vector(x: Array) -> Array:
     """x as a vector (no reshape when it is one already: a call less per parameter and call)."""
     return x if len(x.shape) == 1 else x.reshape(-1)
+
+
+def _scaled(values: Array, scale: Array | None) -> Array:
+    """values times their fixed factors, if any."""
+    return values if scale is None else values * scale
 
 
 def _unless_ones(values: np.ndarray, ops: Ops) -> Array | None:

@@ -21,6 +21,10 @@ from circuitdsl.ir.primitives import Primitives
 
 Array = Any
 State = dict[str, Array]
+Pick = Callable[[np.ndarray, "Ops"], Callable[[Array], Array] | None]
+"""A backend's read of a vector at indices fixed at compile time that is cheaper than a gather (JAX: a few
+slices and broadcasts, circuitdsl/backends/jax_lowering.py `pick`): given the indices (any shape), a function of
+the vector giving its elements there, shaped as the indices; or None where it has nothing better."""
 
 
 class Ops(Protocol):
@@ -56,6 +60,23 @@ class Ops(Protocol):
     def all_finite(self, x: Array) -> bool | None: ...  # None where values are not concrete (a trace)
     def csr(self, crow: Array, rows: Array, cols: Array, values: Array, shape: tuple[int, int]) -> Any: ...
     def csr_matmul(self, matrix: Any, x: Array) -> Array: ...  # x [batch, n] by a csr [m, n]: [batch, m]
+
+
+Fixed = Any
+"""Indices fixed at compile time as a backend reads a vector there (`fixed`, `read_at`): an index array (or int),
+or the function its `pick` gave."""
+
+
+def fixed(index: np.ndarray, ops: Ops, pick: Pick | None = None) -> Fixed:
+    """`index` as the backend reads at it: the function its `pick` gives where it has one, else the index array
+    (read as `x[index]`, the plain gather)."""
+    picked = None if pick is None else pick(index, ops)
+    return ops.asarray(index) if picked is None else picked
+
+
+def read_at(x: Array, at: Fixed) -> Array:
+    """x read at fixed indices (`fixed`)."""
+    return at(x) if callable(at) else x[at]
 
 
 # ---- spikes --------------------------------------------------------------------------------------
