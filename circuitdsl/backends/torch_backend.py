@@ -448,7 +448,8 @@ class CircuitModule(nn.Module):
         records = resolve(self.plan, record) if record is not None else []
         batch = int(next(iter(flat.values())).shape[0]) if flat else batch_of(flat, state)
         state = self._state(state, batch, ops)
-        outputs, new_state = program.step(self._prepare(program, ops), flat, state, batch, records)
+        # `settle` passed, not defaulted: a default is one more object dynamo guards (3 guards)
+        outputs, new_state = program.step(self._prepare(program, ops), flat, state, batch, records, None)
         return self._shaped(outputs), new_state
 
     def rollout(self, inputs: Mapping[str, torch.Tensor] | torch.Tensor | None = None, steps: int | None = None,
