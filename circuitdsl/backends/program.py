@@ -319,7 +319,7 @@ class Program:
             at, scale = self._arrays[key]
             return _scaled(read_at(flat, at), scale)
         if g.lowering == "diagonal":
-            return tuple(flat[at] if scale is None else flat[at] * scale for at, scale in self._arrays[key])
+            return tuple(_scaled(flat[at], scale) for at, scale in self._arrays[key])
         if f"{key}|slots" in self._arrays:
             at, scale = self._arrays[f"{key}|slots"]
             return ell.split(self._arrays[f"{key}:ell"], _scaled(read_at(flat, at), scale))
