@@ -14,6 +14,7 @@ from torch._dynamo.eval_frame import _debug_get_cache_entry_list
 from torch._dynamo.utils import counters
 
 import circuitdsl
+from circuitdsl.backends.interface import CircuitRuntimeError
 from circuitdsl.backends.torch_backend import CircuitModule
 
 MAX_GUARDS = 450
@@ -56,8 +57,38 @@ def test_a_compiled_ncap_step_is_one_graph_with_its_constants_inlined_and_a_boun
     assert len(graphs) == 1 and not counters["graph_break"]
     (inputs,) = graphs
     assert sum(x.dim() == 0 for x in inputs) == len(module.params)  # NCAP's 4 shared weights; no constant
-    assert len(inputs) <= 12  # q, the two clocks, 4 weights, 3 index arrays (17 with the constants as inputs)
+    # q, the two clocks, the 4 weights (17 with the constants as inputs; 12 with the weights gathered by index)
+    assert len(inputs) == 7
     assert _leaf_guards(entry.guard_manager.root) <= MAX_GUARDS
+
+
+MAX_FILTERED_GUARDS = 110
+"""The NCAP step's leaf guards compiled by `module.compile()`, which leaves out those on the module's lowered
+program (`guard_filter`): 102 of 424, most of the rest on the inputs, the state and the functions called."""
+
+
+@pytest.mark.filterwarnings("ignore:.*should not be instantiated:DeprecationWarning")
+@pytest.mark.filterwarnings("ignore:The .grad attribute of a Tensor that is not a leaf:UserWarning")
+def test_module_compile_leaves_out_the_programs_guards_and_still_follows_a_move_to_float64() -> None:
+    """`module.compile()` checks a quarter of the guards of `torch.compile(module)`, and what it leaves out cannot
+    change: the module moved to float64 is traced again (its dtype is guarded) and gives float64 outputs equal to
+    the eager module's, and a changed `nonfinite` is read again."""
+    torch._dynamo.reset()
+    module, eager = (circuitdsl.compile("models/ncap_swimmer.circuit") for _ in range(2))
+    module.compile(backend="eager")
+    torch.manual_seed(0)
+    q = torch.rand(2, 5, dtype=torch.float64) * 2 - 1
+    with torch.no_grad():
+        torch.testing.assert_close(module({"q": q.float()})[0]["torque"], eager({"q": q.float()})[0]["torque"])
+        entries = _debug_get_cache_entry_list(CircuitModule.forward.__code__)
+        assert len(entries) == 1 and _leaf_guards(entries[0].guard_manager.root) <= MAX_FILTERED_GUARDS
+        module.double()
+        eager.double()
+        found = module({"q": q})[0]["torque"]
+        assert found.dtype == torch.float64 and torch.equal(found, eager({"q": q})[0]["torque"])
+        module.nonfinite = "refuse"  # guarded: traced again, and refused
+        with pytest.raises(CircuitRuntimeError, match="nonfinite must be one of"):
+            module({"q": q})
 
 
 def test_an_eager_module_never_imports_dynamo() -> None:

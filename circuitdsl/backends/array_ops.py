@@ -19,6 +19,8 @@ class ArrayModuleOps:
     """The operations that read the same in numpy and jax.numpy, over `xp` in float type `dtype`; index arrays
     are of `index` type (JAX: int32, its default; numpy: int64, what its indexing takes without a conversion)."""
 
+    fuses = False  # numpy: one call per operation (JaxOps: XLA fuses, but its pick already reads weights cheaply)
+
     def __init__(self, xp: Any, dtype: str, index: type) -> None:
         self.xp, self.dtype, self.index = xp, xp.dtype(dtype), index
 

@@ -31,6 +31,7 @@ class Ops(Protocol):
     """What a backend provides: array creation, indexing, and the element-wise functions by name."""
 
     functions: Mapping[str, Callable[..., Array]]
+    fuses: bool  # element-wise work runs as one compiled loop (torch.compile, XLA), not one kernel call per op
 
     @property
     def primitives(self) -> Primitives: ...  # numpy-named array functions (ir/primitives.py)

@@ -161,6 +161,7 @@ class TorchOps:
 
     functions: Mapping[str, Callable[..., Any]] = _FUNCTIONS
     primitives = PRIMITIVES
+    fuses = False  # eager: each operation is a kernel call of its own
 
     def __init__(self, device: torch.device | None = None, dtype: torch.dtype = torch.float32) -> None:
         self.device = device
@@ -286,7 +287,9 @@ class TracedOps(TorchOps):
     """The ops of the program torch.compile traces: a constant operand is bound as a Python number, which inductor
     writes into its kernel.  Bound as a 0-d tensor (cheaper in eager calls, TorchOps.constant), each constant is
     one more input of the compiled graph, which dynamo guards, fetches from its closure and checks on every call
-    (NCAP: 7 of the graph's 17 inputs)."""
+    (NCAP: 7 of the graph's 17 inputs).  Inductor fuses the step's element-wise work into one kernel (`fuses`)."""
+
+    fuses = True
 
     def constant(self, value: float) -> Any:
         return float(value)
@@ -308,6 +311,23 @@ class TracedOps(TorchOps):
             start += x.shape[-1]
         assert out is not None
         return out
+
+
+_FIXED: Final = ("self._keys", "self._names", "self._ports", "self._sizes", "self._flat_outputs")
+"""What a module's call reads that its constructor fixed and nothing changes after (keys, ports, state sizes)."""
+
+
+def guard_filter(entries: Sequence[Any]) -> list[bool]:
+    """torch.compile's `guard_filter_fn` for a CircuitModule (`module.compile()` passes it): which of dynamo's
+    guards to keep.  It leaves out those on what the module fixes when it is built: the lowered program that
+    torch.compile traces (`_traced`, one per dtype and device, built once and never changed; which one a call
+    takes is decided by the module's dtype and device, whose guard stays) and the tuples of keys and sizes a
+    call reads.  Every other guard stays: the inputs and state (dtype, shape, device), the parameters, the
+    module's dtype and device, grad mode, `nonfinite`, the functions called.  Dynamo guards each Python object
+    a traced function reads, so the program's closures, their cells and the constants in them were 250 of the
+    NCAP step's 340 guards, checked before every call: 1.7x the hand-written compiled step at batch 1 with
+    them, 1.2x without (docs/engine.md, "Under torch.compile")."""
+    return [not (entry.name.startswith(_FIXED) or "self._traced[" in entry.name) for entry in entries]
 
 
 class ParameterTable(nn.Module):
@@ -433,6 +453,14 @@ class CircuitModule(nn.Module):
         other.params = self.params
         other._masks = self._masks
         return other.to(self._device())
+
+    def compile(self, *args: Any, **kwargs: Any) -> None:
+        """PyTorch's in-place compile (`module.compile()`, the arguments of `torch.compile`), with dynamo's guards
+        on what the module fixes when it is built left out (`guard_filter`) unless `options` name a filter of
+        their own or a `mode` is given (torch takes options or a mode, not both)."""
+        if kwargs.get("mode") is None:
+            kwargs["options"] = {"guard_filter_fn": guard_filter, **(kwargs.get("options") or {})}
+        super().compile(*args, **kwargs)
 
     def _repr_svg_(self) -> str | None:
         """The circuit's folded diagram, for notebooks (see `CircuitIR._repr_svg_`)."""
