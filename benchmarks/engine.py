@@ -113,6 +113,7 @@ def _ncap_floor(read_only: bool, rounds: int) -> tuple[float, float]:
     with torch.no_grad():
         ours, theirs = module({"q": q}, state), floor({"q": q}, given)
         assert all(torch.equal(ours[i][k], theirs[i][k]) for i in (0, 1) for k in theirs[i])
+        torch._dynamo.reset()  # as in _ncap_torch_row
         compiled_floor, compiled_hand = torch.compile(floor), torch.compile(hand)
         return ratio(lambda: compiled_floor({"q": q}, given), lambda: compiled_hand(q, clock), rounds, 200)
 
@@ -136,6 +137,7 @@ def _ncap_torch_row(batch: int, how: str, rounds: int, unguarded: bool = False) 
         assert torch.allclose(module({"q": q}, state)[0]["torque"], hand(q, clock)[0])
         ours: Callable[..., object] = module
         theirs: Callable[..., object] = hand
+        torch._dynamo.reset()  # no compiled code of an earlier row: each call's cache holds only this row's entry
         if how == "module":
             module.compile()
             hand.compile()
