@@ -339,8 +339,8 @@ class JaxCircuit:
             self._jitted[key] = jax.jit(partial(run, self._program(dtype), *static))
         return self._jitted[key]
 
-    def _step(self, program: Program, records: tuple[Record, ...], params: Params, flat: dict[str, jax.Array],
-              state: PackedState) -> tuple[dict[str, jax.Array], PackedState]:
+    def _step(self, program: Program, records: tuple[Record, ...], params: Params | PreparedParams,
+              flat: dict[str, jax.Array], state: PackedState) -> tuple[dict[str, jax.Array], PackedState]:
         """One step on checked arguments: the entries read as slices of the buffer, the new state packed by one
         concatenation, and the outputs read from it (`_settle`)."""
         batch = _batch(flat, state)
@@ -359,7 +359,7 @@ class JaxCircuit:
         packed = PackedState.pack(self._packing, entries, batch, dtype)
         return PackedState(self._packing, jax.lax.optimization_barrier(packed.buffer)) if read else packed
 
-    def _rollout(self, program: Program, records: tuple[Record, ...], length: int, params: Params,
+    def _rollout(self, program: Program, records: tuple[Record, ...], length: int, params: Params | PreparedParams,
                  sequence: dict[str, jax.Array], state: PackedState) -> tuple[dict[str, jax.Array], PackedState]:
         """A rollout of `length` >= 1 steps on checked arguments."""
         batch = _batch(sequence, state)
