@@ -45,6 +45,9 @@ class ArrayModuleOps:
     def stack_time(self, history: Array, latest: Array) -> Array:
         return self.xp.concatenate([history[:, latest.shape[1]:], latest], axis=1)
 
+    def unstack(self, x: Array, axis: int) -> list[Array]:
+        return list(self.xp.moveaxis(x, axis, 0))  # views (numpy)
+
     def stack(self, xs: list[Array], axis: int) -> Array:
         return self.xp.stack(xs, axis=axis)
 

@@ -234,16 +234,20 @@ def shaped_outputs(ir: CircuitIR, outputs: Mapping[str, Array]) -> dict[str, Any
             for name, value in outputs.items()}
 
 
-def time_loop(step: Callable[..., tuple[dict[str, Array], Any]], prepared: Mapping[str, Any], names: Sequence[str],
-              per_step: Iterable[tuple[Array, ...]], state: Any, batch: int,
-              records: Sequence[Any]) -> tuple[dict[str, list[Array]], Any]:
-    """A rollout's time loop: the prepared step once per time step (`per_step`: each step's inputs, in the order
-    of `names`), each step's outputs collected per name.  Under torch.compile the torch module calls it through
-    `torch_traced.untraced_time_loop`, so the loop itself stays Python (not unrolled into one graph of every step),
-    and the step it calls is compiled once and reused."""
+def time_loop(step: Callable[..., tuple[dict[str, Array], Any]], prepared: Mapping[str, Any],
+              sequence: Mapping[str, Array], length: int, state: Any, batch: int, records: Sequence[Any],
+              ops: Ops) -> tuple[dict[str, Array], Any]:
+    """A rollout's time loop: each input [batch, time, ...] split into its steps (one call per input, not a slice
+    per step), the prepared step once per time step, and each output's steps stacked along time, [batch, time,
+    ...].  Under torch.compile the torch module calls it through `torch_traced.untraced_time_loop`, so the loop,
+    the split and the stacking stay eager (not unrolled into one graph of every step, nor a graph with one output
+    per step, each of which torch regenerates as a view on every call: 65 us a step) and the step it calls is
+    compiled once and reused."""
+    names = list(sequence)
+    per_step = zip(*(ops.unstack(sequence[name], 1) for name in names)) if names else ((),) * length
     collected: dict[str, list[Array]] = {}
     for values in per_step:
         outputs, state = step(prepared, dict(zip(names, values)), state, batch, records)
         for name, value in outputs.items():
             collected.setdefault(name, []).append(value)
-    return collected, state
+    return {name: ops.stack(values, 1) for name, values in collected.items()}, state

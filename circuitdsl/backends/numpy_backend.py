@@ -228,10 +228,9 @@ class NumpyCircuit:
         state = self._state(state, batch)
         if length == 0:
             return empty_outputs(self.ir, records, batch, self.ops), state
-        names = list(sequence)
-        per_step = zip(*(np.moveaxis(sequence[name], 1, 0) for name in names)) if names else ((),) * length
-        collected, state = time_loop(self.program.step, self._prepared, names, per_step, state, batch, records)
-        return shaped_outputs(self.ir, {name: np.stack(v, axis=1) for name, v in collected.items()}), state
+        stacked, state = time_loop(self.program.step, self._prepared, sequence, length, state, batch, records,
+                                   self.ops)
+        return shaped_outputs(self.ir, stacked), state
 
     def _inputs(self, inputs: Any, leading: int) -> dict[str, np.ndarray]:
         """The inputs flat per port: numpy arrays in the circuit's dtype and of the ports' shapes as they are,
