@@ -5,7 +5,8 @@ theirs, ours, theirs, ...), each round `repeat` calls, and prints the ratio of t
 median rounds; a ratio below 1 means the compiled circuit is faster.  One CPU thread for both frameworks.
 
 - NCAP swimmer step: torch eager at batch 1 and 256, compiled (with --compile: `module.compile()`, and
-  `torch.compile(module)`), the jitted JAX step, and a jitted 1000-step JAX scan at batch 1.
+  `torch.compile(module)`), the jitted JAX step, and a jitted 1000-step JAX scan at batch 1; a 1000-step torch
+  rollout (eager, and with --compile `torch.compile(module.rollout)`) against HandNCAP stepped in a loop.
 - 1000 dm-control swim steps: the compiled policy's cost over physics alone (torch, and JAX with its step jitted),
   against a numpy NCAP's.
 - Whole worm (302 neurons), 1000 steps: torch at batch 1 (hand: one dense matrix) and 64 (hand: the better of
@@ -69,8 +70,32 @@ def ncap_torch(rounds: int, compiled: bool) -> list[Row]:
     by `torch.compile(module)` (every guard kept), with no guard checked, and the floors."""
     rows = [_ncap_torch_row(batch, "module" if compiled else "eager", rounds) for batch in (1, 256)]
     if not compiled:
-        return rows
-    return rows + [_ncap_torch_row(1, "torch", rounds), _ncap_unguarded_row(rounds), *_ncap_floor_rows(rounds)]
+        return [*rows, _ncap_rollout_row(False, rounds)]
+    return rows + [_ncap_torch_row(1, "torch", rounds), _ncap_unguarded_row(rounds), *_ncap_floor_rows(rounds),
+                   _ncap_rollout_row(True, rounds)]
+
+
+def _ncap_rollout_row(compiled: bool, rounds: int) -> Row:
+    """A 1000-step NCAP rollout at batch 1 (`rollout`, or `torch.compile(module.rollout)`, which compiles the step
+    once and keeps the time loop in Python) against HandNCAP stepped in a Python loop (compiled alike)."""
+    module, hand = circuitdsl.compile("models/ncap_swimmer.circuit"), HandNCAP()
+    x = torch.rand(1, 1000, 5) * 2 - 1
+    torch._dynamo.reset()
+    ours = torch.compile(module.rollout) if compiled else module.rollout
+    step = torch.compile(hand) if compiled else hand
+
+    def theirs() -> list[torch.Tensor]:
+        clock, torques = torch.zeros(1, 1), []
+        for q in x.unbind(1):
+            torque, clock = step(q, clock)
+            torques.append(torque)
+        return torques
+
+    with torch.no_grad():
+        torch.testing.assert_close(ours({"q": x})[0]["torque"], torch.stack(theirs(), 1))
+        found = ratio(lambda: ours({"q": x}), theirs, rounds, 3)
+    how = "torch.compile(module.rollout)" if compiled else "eager"
+    return (f"NCAP 1000-step rollout, torch {how}, batch 1 (hand: a loop)", *found)
 
 
 class InterfaceNCAP(torch.nn.Module):
