@@ -94,8 +94,7 @@ def _ncap_rollout_row(compiled: bool, rounds: int) -> Row:
     with torch.no_grad():
         torch.testing.assert_close(ours({"q": x})[0]["torque"], torch.stack(theirs(), 1))
         found = ratio(lambda: ours({"q": x}), theirs, rounds, 3)
-    how = "torch.compile(module.rollout)" if compiled else "eager"
-    return (f"NCAP 1000-step rollout, torch {how}, batch 1 (hand: a loop)", *found)
+    return (f"NCAP 1000-step rollout, {'torch.compile(.rollout)' if compiled else 'torch eager'}, batch 1", *found)
 
 
 class InterfaceNCAP(torch.nn.Module):
