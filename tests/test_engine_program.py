@@ -264,3 +264,46 @@ circuit C {
     torch.testing.assert_close(recorded["y"], outputs["y"], rtol=0, atol=0)
     torch.testing.assert_close(recorded["p.a"], a, rtol=0, atol=0)
     assert list(recorded_state) == list(new_state) == list(state)  # the same entries, in the same order
+
+
+READOUT = """
+circuit Readout {
+  input x[i = 3]
+  param w : free = normal(0, 1), shared = false
+  population h[j = 4] : Leaky(tau = 5 ms, dt = 1 ms)
+  x -> h : all_to_all, weight = w
+  h -> h : all_to_all, weight = w
+  output first = h[0] + h[1]
+  output second = h[2] * h[3] - h[0]
+}"""
+
+
+def test_a_torch_rollout_assembles_its_outputs_once_over_all_steps_not_once_per_step() -> None:
+    """A rollout steps the populations the outputs read and assembles the outputs after its time loop, on all
+    steps at once: the torch operations a longer rollout adds per step are those of the circuit without outputs."""
+    added = []
+    for text in (READOUT, "\n".join(line for line in READOUT.splitlines() if "output" not in line)):
+        module = circuitdsl.compile(circuitdsl.loads(text))
+        counts = []
+        for steps in (1, 9):
+            calls = _Calls()
+            with torch.no_grad(), calls:
+                module.rollout({"x": torch.rand(2, steps, 3)})
+            counts.append(sum(calls.calls.values()))
+        added.append(counts[1] - counts[0])
+    assert added[0] == added[1] > 0
+
+
+@pytest.mark.parametrize("backend", ["torch", "numpy"])
+def test_a_rollouts_outputs_assembled_after_its_steps_equal_those_of_single_steps(backend: str) -> None:
+    compiled = circuitdsl.compile(circuitdsl.loads(READOUT), backend=backend)
+    x = np.random.default_rng(0).uniform(-1, 1, (2, 9, 3)).astype(np.float32)
+    sequence: Any = torch.from_numpy(x) if backend == "torch" else x
+    with torch.no_grad():
+        outputs, _ = compiled.rollout({"x": sequence})
+        state = None
+        for t in range(9):
+            step, state = (compiled(sequence[:, t], state) if backend == "torch"
+                           else compiled.step(sequence[:, t], state))
+            for name in ("first", "second"):
+                np.testing.assert_array_equal(np.asarray(outputs[name][:, t]), np.asarray(step[name]))

@@ -228,9 +228,11 @@ class NumpyCircuit:
         state = self._state(state, batch)
         if length == 0:
             return empty_outputs(self.ir, records, batch, self.ops), state
-        stacked, state = time_loop(self.program.step, self._prepared, sequence, length, state, batch, records,
+        program = self.program
+        stacked, state = time_loop(program.step_sources, self._prepared, sequence, length, state, batch, records,
                                    self.ops)
-        return shaped_outputs(self.ir, stacked), state
+        outputs = program.outputs_over_time(self._prepared, sequence, stacked, batch, length)
+        return shaped_outputs(self.ir, {**outputs, **{r.name: stacked[r.name] for r in records}}), state
 
     def _inputs(self, inputs: Any, leading: int) -> dict[str, np.ndarray]:
         """The inputs flat per port: numpy arrays in the circuit's dtype and of the ports' shapes as they are,

@@ -38,6 +38,7 @@ from circuitdsl.backends.plan import AXIS_OPERATORS, Plan, ProjectionPlan, flat_
 from circuitdsl.backends.record import Record
 from circuitdsl.backends.step import Ops, Pick, State, as_batch, fixed, read_at
 from circuitdsl.ir import axes
+from circuitdsl.ir.expr import refs
 from circuitdsl.ir.model import Operator, Ref, Var
 from circuitdsl.ir.operators import bias_shape
 from circuitdsl.ir.params import effective
@@ -114,6 +115,10 @@ class Program:
                               if p.name in self.neurons[name].reads},
                        self.neurons[name], f"{name}:private", f"{name}:out") for name in plan.order]
         self._outputs = list(zip([o.name for o in plan.ir.outputs], self.outputs))
+        # the populations the outputs read, with the key a rollout's step gives each under (`step_sources`)
+        self._output_reads = [(name, f"{name}:out") for name in plan.order
+                              if any(r.source == name for o in plan.ir.outputs for piece in o.pieces
+                                     for r in refs(piece.expr, plan.ir.shared))]
         # a step without records: each population as one closure (its ports, its equations, its new states)
         self._plain = [(name, out_key, neuron.runner(ports, private))
                        for name, ports, neuron, private, out_key in self._runs]
@@ -380,6 +385,40 @@ class Program:
         """One step: the flat outputs, each record [batch, *its shape] under its name, and the new state.  With
         `settle`, the new state is what it makes of the step's entries (JAX: one packed array), and the outputs
         and records read the populations' outputs and states back from it (see JaxCircuit._settle)."""
+        fr, inside = self._advance(prepared, inputs, state, batch, record)
+        final: Mapping[str, Array] = fr.new_state if settle is None else settle(fr.new_state)
+        if settle is not None:
+            fr.current.update({name: final[f"{name}:out"] for name in fr.current})
+        outputs = {name: assemble(fr) for name, assemble in self._outputs}
+        self._add_records(fr, record, inside, final, outputs)
+        return outputs, final
+
+    def step_sources(self, prepared: Prepared, inputs: Mapping[str, Array], state: Mapping[str, Array],
+                     batch: int, record: Sequence[Record] = ()) -> tuple[dict[str, Array], State]:
+        """One step of a rollout whose outputs are assembled after its time loop, over all its steps at once
+        (`outputs_over_time`): instead of the outputs, the outputs of the populations they read, each under
+        `pop:out`; the records as `step` gives them; the new state."""
+        fr, inside = self._advance(prepared, inputs, state, batch, record)
+        sources = {key: fr.current[name] for name, key in self._output_reads}
+        self._add_records(fr, record, inside, fr.new_state, sources)
+        return sources, fr.new_state
+
+    def outputs_over_time(self, prepared: Prepared, sequence: Mapping[str, Array], sources: Mapping[str, Array],
+                          batch: int, length: int) -> dict[str, Array]:
+        """A rollout's flat outputs [batch, time, n] from its inputs [batch, time, size] and the populations' outputs
+        its steps gave (`step_sources`, stacked over time): each output's closure run once on all the steps as one
+        batch of batch x time samples, not once per step (the whole worm's two outputs, two column reads and a sum
+        each, were 6 of its 14 torch operations a step)."""
+        flat = batch * length
+        fr = Frame(prepared, {name: _merged(x, flat) for name, x in sequence.items()}, {}, flat)
+        fr.current.update({name: _merged(sources[key], flat) for name, key in self._output_reads})
+        outputs = {name: assemble(fr) for name, assemble in self._outputs}
+        return {name: x.reshape(batch, length, x.shape[-1]) for name, x in outputs.items()}
+
+    def _advance(self, prepared: Prepared, inputs: Mapping[str, Array], state: Mapping[str, Array], batch: int,
+                 record: Sequence[Record]) -> tuple[Frame, dict[str, Array]]:
+        """A step's populations, delay lines and new state (in the frame it returns), and the recorded lets and
+        spikes by record name."""
         fr = Frame(prepared, inputs, state, batch)
         current, new_state = fr.current, fr.new_state
         inside: dict[str, Array] = {}  # the recorded lets and spikes, by record name
@@ -390,17 +429,17 @@ class Program:
                 current[name] = new_state[out_key] = run(fr)
         for key, source in self.pushes:
             new_state[key] = self.ops.stack_time(state[key], source(fr))
-        final: Mapping[str, Array] = new_state if settle is None else settle(new_state)
-        if settle is not None:
-            current.update({name: final[f"{name}:out"] for name in current})
-        outputs = {name: assemble(fr) for name, assemble in self._outputs}
+        return fr, inside
+
+    def _add_records(self, fr: Frame, record: Sequence[Record], inside: Mapping[str, Array],
+                     final: Mapping[str, Array], into: dict[str, Array]) -> None:
+        """Each record of a step, [batch, *its shape] (and a let's own axis), into `into` under its name."""
         for r in record:
-            found = {"out": current.get(r.population), "value": inside.get(r.name),
+            found = {"out": fr.current.get(r.population), "value": inside.get(r.name),
                      "state": final.get(f"{r.population}.{r.variable}")}[r.kind]
             assert found is not None
             inner = math.prod(found.shape[1:]) // max(math.prod(r.shape), 1)  # a let's own axis, if any
-            outputs[r.name] = found.reshape(batch, *r.shape, *([inner] if inner > 1 else []))
-        return outputs, final
+            into[r.name] = found.reshape(fr.batch, *r.shape, *([inner] if inner > 1 else []))
 
     def _recorded(self, fr: Frame, keeps: Mapping[str, frozenset[str]], inside: dict[str, Array]) -> None:
         """The populations of a step that records: each neuron's kept lets and spikes into `inside`."""
@@ -569,6 +608,11 @@ def _synapse_elements(plan: Plan) -> tuple[dict[str, np.ndarray], dict[str, np.n
         elements[p.id] = offsets[p.param] + local.astype(np.int64)
         factors[p.id] = np.ones(p.synapses) if p.factor is None else p.factor.astype(np.float64)
     return elements, factors
+
+
+def _merged(x: Array, samples: int) -> Array:
+    """x [batch, time, n] as [batch x time, n] (also for no samples, where -1 would be ambiguous)."""
+    return x.reshape(samples, x.shape[-1])
 
 
 def _vector(x: Array) -> Array:

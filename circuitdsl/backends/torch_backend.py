@@ -504,8 +504,9 @@ class CircuitModule(nn.Module):
             from circuitdsl.backends.torch_traced import untraced_time_loop
 
             loop = untraced_time_loop
-        stacked, state = loop(program.step, prepared, sequence, length, state, batch, records, ops)
-        return shaped_outputs(self.ir, stacked), state
+        stacked, state = loop(program.step_sources, prepared, sequence, length, state, batch, records, ops)
+        outputs = program.outputs_over_time(prepared, sequence, stacked, batch, length)
+        return shaped_outputs(self.ir, {**outputs, **{r.name: stacked[r.name] for r in records}}), state
 
     def _inputs(self, inputs: Any, leading: int, ops: TorchOps) -> dict[str, torch.Tensor]:
         """The inputs flat per port: tensors already in the module's dtype, on its device and of the ports' shapes
