@@ -69,10 +69,24 @@ def combined_matrix(module: torch.nn.Module, ir: circuitdsl.CircuitIR) -> torch.
     return matrices["chemical"] + gap - torch.diag(gap.sum(1))
 
 
-def dense_worm(module: torch.nn.Module, ir: circuitdsl.CircuitIR,
-               csr: bool = False) -> Callable[[torch.Tensor], torch.Tensor]:
+WORM_OUTPUTS = {"reverse": ("AVAL", "AVAR"), "forward": ("AVBL", "AVBR")}
+"""The whole worm's outputs (models/celegans_whole.circuit): each the sum of two neurons' outputs."""
+
+
+def worm_readout(ir: circuitdsl.CircuitIR) -> np.ndarray:
+    """The outputs as one [neurons, outputs] matrix of 0s and 1s, in WORM_OUTPUTS' order: one product a step."""
+    labels = ir.population("N").shape[0].labels
+    readout = np.zeros((ir.units, len(WORM_OUTPUTS)), np.float32)
+    for j, pair in enumerate(WORM_OUTPUTS.values()):
+        readout[[labels.index(a) for a in pair], j] = 1
+    return readout
+
+
+def dense_worm(module: torch.nn.Module, ir: circuitdsl.CircuitIR, csr: bool = False,
+               device: torch.device | str = "cpu") -> Callable[[torch.Tensor], dict[str, torch.Tensor]]:
     """The whole worm written by hand: the chemical and gap-junction (Laplacian) matrices as one matrix, dense or
-    CSR (`csr`), and the rate unit's Euler step."""
+    CSR (`csr`), the rate unit's Euler step and both outputs (WORM_OUTPUTS, [batch, time] each), on `device`
+    (built from a module on the CPU)."""
     n = ir.units
     params = {k: v.detach() for k, v in module.params.items()}
     combined = combined_matrix(module, ir)
@@ -86,18 +100,20 @@ def dense_worm(module: torch.nn.Module, ir: circuitdsl.CircuitIR,
     into = torch.zeros(n)  # one input unit fanning out to six neurons, a weight each
     into[torch.tensor(drive.target_select[0].indices.data)] = params[param_key(drive.weight.param)].reshape(-1)
     rate = 10.0 / 50.0  # dt / tau of celegans.Rate
-    reverse = [ir.population("N").shape[0].labels.index(a) for a in ("AVAL", "AVAR")]
+    readout = torch.from_numpy(worm_readout(ir)).to(device)
+    combined, into = combined.to(device), into.to(device)
 
-    def rollout(x: torch.Tensor) -> torch.Tensor:
-        v = torch.zeros(x.shape[0], n)
-        out = torch.zeros(x.shape[0], n)
+    def rollout(x: torch.Tensor) -> dict[str, torch.Tensor]:
+        v = torch.zeros(x.shape[0], n, device=x.device)
+        out = torch.zeros(x.shape[0], n, device=x.device)
         outs = []
         for t in range(x.shape[1]):
             total = ((combined @ out.T).T if csr else out @ combined) + x[:, t, None] * into
             v = v + rate * (-v + total)
             out = torch.tanh(v)
-            outs.append(out[:, reverse].sum(1))
-        return torch.stack(outs, 1)
+            outs.append(out @ readout)
+        stacked = torch.stack(outs, 1)
+        return {name: stacked[..., j] for j, name in enumerate(WORM_OUTPUTS)}
 
     return rollout
 
@@ -110,8 +126,9 @@ def worm_rows() -> list[tuple[str, str]]:
     x = torch.from_numpy(np.random.default_rng(0).uniform(0, 1, (1, STEPS)).astype(np.float32))
     reference = dense_worm(module, ir)
     with torch.no_grad():
-        compiled = module.rollout({"sensory_drive": x})[0]["reverse"]
-        np.testing.assert_allclose(compiled.numpy(), reference(x).numpy(), rtol=1e-4, atol=1e-5)
+        compiled, by_hand = module.rollout({"sensory_drive": x})[0], reference(x)
+        for name in WORM_OUTPUTS:
+            np.testing.assert_allclose(compiled[name].numpy(), by_hand[name].numpy(), rtol=1e-4, atol=1e-5)
         torch_time = best_seconds(lambda: module.rollout({"sensory_drive": x}), repeat=3)
         dense_time = best_seconds(lambda: reference(x), repeat=3)
     circuit = circuitdsl.compile(ir, backend="jax")

@@ -27,6 +27,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -38,7 +39,7 @@ import numpy as np
 import torch
 
 import circuitdsl
-from benchmarks.connectome import WORM, dense_worm, fly_data
+from benchmarks.connectome import WORM, WORM_OUTPUTS, dense_worm, fly_data, worm_readout
 from benchmarks.ncap_step import HandNCAP
 from circuitdsl.backends.interface import param_key
 from circuitdsl.envs.swim import CircuitPolicy, make_env, normalise_joints
@@ -46,46 +47,74 @@ from circuitdsl.envs.swim import CircuitPolicy, make_env, normalise_joints
 Row = tuple[str, float, float]
 
 
-def ratio(ours: Callable[[], object], theirs: Callable[[], object], rounds: int, repeat: int) -> tuple[float, float]:
-    """(min ratio, median ratio) of seconds per call, ours over theirs, from interleaved rounds after a warm-up."""
+@dataclass(frozen=True)
+class Run:
+    """How the rows are timed: interleaved rounds per row, and the device of the torch rows (`--device`; JAX and
+    the swim task's physics run on the CPU)."""
+
+    rounds: int
+    device: torch.device
+
+    def sync(self) -> None:
+        """Wait for the work queued on the device (a GPU runs asynchronously), so that a round times its calls."""
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+
+def ratio(ours: Callable[[], object], theirs: Callable[[], object], rounds: int, repeat: int,
+          sync: Callable[[], None] = lambda: None) -> tuple[float, float]:
+    """(min ratio, median ratio) of seconds per call, ours over theirs, from interleaved rounds after a warm-up;
+    `sync` waits for a device's queued work at the end of each round."""
     for fn in (ours, theirs):
         for _ in range(max(2, repeat // 10)):
             fn()
+    sync()
     times: dict[int, list[float]] = {0: [], 1: []}
     for _ in range(rounds):
         for i, fn in enumerate((ours, theirs)):
             start = time.perf_counter()
             for _ in range(repeat):
                 fn()
+            sync()
             times[i].append((time.perf_counter() - start) / repeat)
     return min(times[0]) / min(times[1]), statistics.median(times[0]) / statistics.median(times[1])
+
+
+def timed(ours: Callable[[], object], theirs: Callable[[], object], run: Run, repeat: int) -> tuple[float, float]:
+    """`ratio` for torch rows on the run's device."""
+    return ratio(ours, theirs, run.rounds, repeat, run.sync)
+
+
+def _ncap(run: Run) -> tuple[torch.nn.Module, HandNCAP]:
+    """The compiled NCAP swimmer and HandNCAP, on the run's device."""
+    return circuitdsl.compile("models/ncap_swimmer.circuit").to(run.device), HandNCAP().to(run.device)
 
 
 # ---- NCAP ------------------------------------------------------------------------------------------------------
 
 
-def ncap_torch(rounds: int, compiled: bool) -> list[Row]:
+def ncap_torch(run: Run, compiled: bool) -> list[Row]:
     """Eager, or compiled in place (`module.compile()`, PyTorch's API, which for a circuit module leaves out the
     guards on its lowered program) against the hand-written module compiled the same way; then, batch 1, compiled
     by `torch.compile(module)` (every guard kept), with no guard checked, and the floors."""
-    rows = [_ncap_torch_row(batch, "module" if compiled else "eager", rounds) for batch in (1, 256)]
+    rows = [_ncap_torch_row(batch, "module" if compiled else "eager", run) for batch in (1, 256)]
     if not compiled:
-        return [*rows, _ncap_rollout_row(False, rounds)]
-    return rows + [_ncap_torch_row(1, "torch", rounds), _ncap_unguarded_row(rounds), *_ncap_floor_rows(rounds),
-                   _ncap_rollout_row(True, rounds)]
+        return [*rows, _ncap_rollout_row(False, run)]
+    return rows + [_ncap_torch_row(1, "torch", run), _ncap_unguarded_row(run), *_ncap_floor_rows(run),
+                   _ncap_rollout_row(True, run)]
 
 
-def _ncap_rollout_row(compiled: bool, rounds: int) -> Row:
+def _ncap_rollout_row(compiled: bool, run: Run) -> Row:
     """A 1000-step NCAP rollout at batch 1 (`rollout`, or `torch.compile(module.rollout)`, which compiles the step
     once and keeps the time loop in Python) against HandNCAP stepped in a Python loop (compiled alike)."""
-    module, hand = circuitdsl.compile("models/ncap_swimmer.circuit"), HandNCAP()
-    x = torch.rand(1, 1000, 5) * 2 - 1
+    module, hand = _ncap(run)
+    x = torch.rand(1, 1000, 5, device=run.device) * 2 - 1
     torch._dynamo.reset()
     ours = torch.compile(module.rollout) if compiled else module.rollout
     step = torch.compile(hand) if compiled else hand
 
     def theirs() -> list[torch.Tensor]:
-        clock, torques = torch.zeros(1, 1), []
+        clock, torques = torch.zeros(1, 1, device=run.device), []
         for q in x.unbind(1):
             torque, clock = step(q, clock)
             torques.append(torque)
@@ -93,7 +122,7 @@ def _ncap_rollout_row(compiled: bool, rounds: int) -> Row:
 
     with torch.no_grad():
         torch.testing.assert_close(ours({"q": x})[0]["torque"], torch.stack(theirs(), 1))
-        found = ratio(lambda: ours({"q": x}), theirs, rounds, 3)
+        found = timed(lambda: ours({"q": x}), theirs, run, 3)
     return (f"NCAP 1000-step rollout, {'torch.compile(.rollout)' if compiled else 'torch eager'}, batch 1", *found)
 
 
@@ -123,40 +152,42 @@ class InterfaceNCAP(torch.nn.Module):
                                      "Md:out": md, "Mv:out": mv}
 
 
-def _ncap_floor_rows(rounds: int) -> list[Row]:
+def _ncap_floor_rows(run: Run) -> list[Row]:
     """The compiled InterfaceNCAP against the compiled HandNCAP, batch 1: with the whole state, and with only the
     state a step reads."""
-    return [("  its floor: HandNCAP behind circuitdsl's interface, batch 1", *_ncap_floor(False, rounds)),
-            ("  the same with only the 2 clocks as state (what a step reads)", *_ncap_floor(True, rounds))]
+    return [("  its floor: HandNCAP behind circuitdsl's interface, batch 1", *_ncap_floor(False, run)),
+            ("  the same with only the 2 clocks as state (what a step reads)", *_ncap_floor(True, run))]
 
 
-def _ncap_floor(read_only: bool, rounds: int) -> tuple[float, float]:
-    module, floor, hand = circuitdsl.compile("models/ncap_swimmer.circuit"), InterfaceNCAP(read_only=read_only), HandNCAP()
-    q, state, clock = torch.rand(1, 5) * 2 - 1, module.initial_state(1), torch.zeros(1, 1)
+def _ncap_floor(read_only: bool, run: Run) -> tuple[float, float]:
+    (module, hand), floor = _ncap(run), InterfaceNCAP(read_only=read_only).to(run.device)
+    q = torch.rand(1, 5, device=run.device) * 2 - 1
+    state, clock = module.initial_state(1), torch.zeros(1, 1, device=run.device)
     given = {k: v for k, v in state.items() if k.endswith(".t")} if read_only else state
     with torch.no_grad():
         ours, theirs = module({"q": q}, state), floor({"q": q}, given)
         assert all(torch.equal(ours[i][k], theirs[i][k]) for i in (0, 1) for k in theirs[i])
         torch._dynamo.reset()  # as in _ncap_torch_row
         compiled_floor, compiled_hand = torch.compile(floor), torch.compile(hand)
-        return ratio(lambda: compiled_floor({"q": q}, given), lambda: compiled_hand(q, clock), rounds, 200)
+        return timed(lambda: compiled_floor({"q": q}, given), lambda: compiled_hand(q, clock), run, 200)
 
 
-def _ncap_unguarded_row(rounds: int) -> Row:
+def _ncap_unguarded_row(run: Run) -> Row:
     """Both compiled steps at batch 1 with dynamo's guards not evaluated (`skip_guard_eval_unsafe`, sound here
     where nothing changes between calls): what the compiled circuit costs besides checking its guards."""
-    return _ncap_torch_row(1, "torch", rounds, unguarded=True)
+    return _ncap_torch_row(1, "torch", run, unguarded=True)
 
 
 NCAP_ROWS = {"eager": "NCAP step, torch eager, batch {}", "module": "NCAP step, torch module.compile(), batch {}",
              "torch": "  the same by torch.compile(module), every guard kept, batch {}"}
 
 
-def _ncap_torch_row(batch: int, how: str, rounds: int, unguarded: bool = False) -> Row:
+def _ncap_torch_row(batch: int, how: str, run: Run, unguarded: bool = False) -> Row:
     """Our NCAP step over the hand-written one at `batch`: eager, compiled in place (`module`) or wrapped by
     torch.compile (`torch`), the hand-written module compiled alike."""
-    module, hand = circuitdsl.compile("models/ncap_swimmer.circuit"), HandNCAP()
-    q, state, clock = torch.rand(batch, 5) * 2 - 1, module.initial_state(batch), torch.zeros(batch, 1)
+    module, hand = _ncap(run)
+    q = torch.rand(batch, 5, device=run.device) * 2 - 1
+    state, clock = module.initial_state(batch), torch.zeros(batch, 1, device=run.device)
     with torch.no_grad():
         assert torch.allclose(module({"q": q}, state)[0]["torque"], hand(q, clock)[0])
         ours: Callable[..., object] = module
@@ -169,7 +200,7 @@ def _ncap_torch_row(batch: int, how: str, rounds: int, unguarded: bool = False) 
             ours, theirs = torch.compile(module), torch.compile(hand)
         ours({"q": q}, state), theirs(q, clock)  # compiled here (the unsafe stance refuses to compile)
         with torch.compiler.set_stance("default", skip_guard_eval_unsafe=unguarded):
-            found = ratio(lambda: ours({"q": q}, state), lambda: theirs(q, clock), rounds, 200)
+            found = timed(lambda: ours({"q": q}, state), lambda: theirs(q, clock), run, 200)
     name = "  the same, batch 1, guards not checked (unsafe stance)" if unguarded else NCAP_ROWS[how].format(batch)
     return (name, *found)
 
@@ -317,47 +348,54 @@ def _ratios(times: dict[str, list[float]], ours: str, theirs: str) -> tuple[floa
 # ---- the whole worm ----------------------------------------------------------------------------------------------
 
 
-def worm(rounds: int) -> list[Row]:
+def worm(run: Run) -> list[Row]:
     ir = circuitdsl.load(WORM)
-    module = circuitdsl.compile(ir)
-    rows = [_worm_torch_row(module, ir, batch, rounds) for batch in (1, 64)]
+    module = circuitdsl.compile(ir)  # on the CPU: the hand versions are built from its weights
+    rows = [_worm_torch_row(module, ir, batch, run) for batch in (1, 64)]
     circuit = circuitdsl.compile(ir, backend="jax")
     hand = _hand_worm_jax(module, ir)
-    return rows + [_worm_jax_row(circuit, hand, batch, rounds) for batch in (1, 64)]
+    return rows + [_worm_jax_row(circuit, hand, batch, run.rounds) for batch in (1, 64)]
 
 
-def _worm_torch_row(module: torch.nn.Module, ir: circuitdsl.CircuitIR, batch: int, rounds: int) -> Row:
-    x = torch.from_numpy(np.random.default_rng(0).uniform(0, 1, (batch, 1000)).astype(np.float32))
-    candidates = {"dense": dense_worm(module, ir)}
+def _worm_torch_row(cpu: torch.nn.Module, ir: circuitdsl.CircuitIR, batch: int, run: Run) -> Row:
+    module = circuitdsl.compile(ir).to(run.device)  # the same seed: the same weights
+    x = torch.from_numpy(np.random.default_rng(0).uniform(0, 1, (batch, 1000)).astype(np.float32)).to(run.device)
+    candidates = {"dense": dense_worm(cpu, ir, device=run.device)}
     if batch > 1:
-        candidates["CSR"] = dense_worm(module, ir, csr=True)
+        candidates["CSR"] = dense_worm(cpu, ir, csr=True, device=run.device)
     with torch.no_grad():
-        ours = module.rollout({"sensory_drive": x})[0]["reverse"]
-        np.testing.assert_allclose(ours.numpy(), candidates["dense"](x).numpy(), rtol=1e-4, atol=1e-5)
-        name, best = min(candidates.items(), key=lambda kv: _seconds(kv[1], x))
-        found = ratio(lambda: module.rollout({"sensory_drive": x}), lambda: best(x), rounds, 1)
+        ours, theirs = module.rollout({"sensory_drive": x})[0], candidates["dense"](x)
+        for name in WORM_OUTPUTS:
+            np.testing.assert_allclose(ours[name].cpu().numpy(), theirs[name].cpu().numpy(), rtol=1e-4, atol=1e-5)
+        name, best = min(candidates.items(), key=lambda kv: _seconds(kv[1], x, run))
+        found = timed(lambda: module.rollout({"sensory_drive": x}), lambda: best(x), run, 1)
     return (f"whole worm 1000 steps, torch, batch {batch} (hand: {name})", *found)
 
 
 def _worm_jax_row(circuit: object, hand: Callable[[jax.Array], jax.Array], batch: int, rounds: int) -> Row:
     params = circuit.init()  # type: ignore[attr-defined]
     x = jnp.asarray(np.random.default_rng(0).uniform(0, 1, (batch, 1000)), jnp.float32)
-    ours = jax.jit(lambda p, x: circuit.rollout(p, {"sensory_drive": x})[0]["reverse"])  # type: ignore[attr-defined]
-    np.testing.assert_allclose(ours(params, x), hand(x), rtol=1e-4, atol=1e-5)
+    ours = jax.jit(lambda p, x: circuit.rollout(p, {"sensory_drive": x})[0])  # type: ignore[attr-defined]
+    found, expected = ours(params, x), hand(x)
+    for j, name in enumerate(WORM_OUTPUTS):
+        np.testing.assert_allclose(found[name], expected[..., j], rtol=1e-4, atol=1e-5)
     found = ratio(lambda: jax.block_until_ready(ours(params, x)), lambda: jax.block_until_ready(hand(x)), rounds, 1)
     return (f"whole worm 1000 steps, JAX scan, batch {batch}", *found)
 
 
-def _seconds(fn: Callable[[torch.Tensor], object], x: torch.Tensor) -> float:
+def _seconds(fn: Callable[[torch.Tensor], object], x: torch.Tensor, run: Run) -> float:
     fn(x)
+    run.sync()
     start = time.perf_counter()
     fn(x)
+    run.sync()
     return time.perf_counter() - start
 
 
 def _hand_worm_jax(module: torch.nn.Module, ir: circuitdsl.CircuitIR) -> Callable[[jax.Array], jax.Array]:
-    """The whole worm by hand in JAX: the torch hand version's matrices, one combined matrix, a scan."""
-    matrix, into, rate, reverse = (jnp.asarray(a) for a in _worm_matrices(module, ir))
+    """The whole worm by hand in JAX: the torch hand version's matrices, one combined matrix, a scan; both outputs
+    as [batch, time, 2] (WORM_OUTPUTS' order)."""
+    matrix, into, rate, readout = (jnp.asarray(a) for a in _worm_matrices(module, ir))
 
     @jax.jit
     def rollout(x: jax.Array) -> jax.Array:
@@ -366,14 +404,14 @@ def _hand_worm_jax(module: torch.nn.Module, ir: circuitdsl.CircuitIR) -> Callabl
             v, out = carry
             v = v + rate * (-v + out @ matrix + drive[:, None] * into)
             out = jnp.tanh(v)
-            return (v, out), out @ reverse
+            return (v, out), out @ readout
         zeros = jnp.zeros((x.shape[0], matrix.shape[0]))
         return jnp.swapaxes(jax.lax.scan(step, (zeros, zeros), jnp.swapaxes(x, 0, 1))[1], 0, 1)
     return rollout
 
 
 def _worm_matrices(module: torch.nn.Module, ir: circuitdsl.CircuitIR) -> tuple[np.ndarray, ...]:
-    """(chemical + Laplacian, transposed; the drive's fan-out; dt / tau; the AVAL + AVAR read-out column)."""
+    """(chemical + Laplacian, transposed; the drive's fan-out; dt / tau; the outputs' read-out matrix)."""
     params = {k: v.detach().numpy() for k, v in module.params.items()}
     n = ir.units
     total = np.zeros((n, n), np.float32)
@@ -388,45 +426,44 @@ def _worm_matrices(module: torch.nn.Module, ir: circuitdsl.CircuitIR) -> tuple[n
     drive = next(p for p in ir.projections if p.source.source == "sensory_drive")  # type: ignore[union-attr]
     into = np.zeros(n, np.float32)
     into[drive.target_select[0].indices.data] = params[param_key(drive.weight.param)].reshape(-1)
-    labels = ir.population("N").shape[0].labels
-    reverse = np.zeros(n, np.float32)
-    reverse[[labels.index(a) for a in ("AVAL", "AVAR")]] = 1
-    return total.T.copy(), into, np.float32(10.0 / 50.0), reverse
+    return total.T.copy(), into, np.float32(10.0 / 50.0), worm_readout(ir)
 
 
 # ---- a fly-scale graph -------------------------------------------------------------------------------------------
 
 
-def fly(rounds: int) -> list[Row]:
+def fly(run: Run) -> list[Row]:
     with tempfile.TemporaryDirectory() as folder:
         fly_data(Path(folder))
         ir = circuitdsl.load(Path(folder) / "fly.circuit")
-    module = circuitdsl.compile(ir)
+    module = circuitdsl.compile(ir).to(run.device)
     projection, n, batch, rate = ir.projections[0], ir.units, 4, 20.0 / 50.0
     state = module.initial_state(batch)
-    state["cells:out"] = torch.from_numpy(np.random.default_rng(1).uniform(0, 1, (batch, n)).astype(np.float32))
+    state["cells:out"] = torch.from_numpy(np.random.default_rng(1).uniform(0, 1, (batch, n)).astype(np.float32)).to(
+        run.device)
     pre, post = projection.connectivity.pre.data, projection.connectivity.post.data
     with torch.no_grad():
-        strength = module.params[param_key(projection.weight.param)].reshape(-1).numpy()
+        strength = module.params[param_key(projection.weight.param)].reshape(-1).cpu().numpy()
     w = (projection.weight.sign.data * projection.weight.scale.data * strength[projection.weight.index.data])
     order = np.lexsort((pre, post))
     with warnings.catch_warnings():  # torch: "sparse CSR support is in beta"
         warnings.simplefilter("ignore")
         csr = torch.sparse_coo_tensor(torch.from_numpy(np.stack([post[order], pre[order]])),
                                       torch.from_numpy(w[order].astype(np.float32)), (n, n)).coalesce().to_sparse_csr()
+        csr = csr.to(run.device)
 
     def hand_torch() -> torch.Tensor:
         v = state["cells.v"] + rate * (-state["cells.v"] + (csr @ state["cells:out"].T).T)
         return torch.relu(v)
 
     with torch.no_grad():
-        np.testing.assert_allclose(module({}, state)[1]["cells:out"].numpy(), hand_torch().numpy(), rtol=1e-4,
-                                   atol=1e-5)
+        np.testing.assert_allclose(module({}, state)[1]["cells:out"].cpu().numpy(), hand_torch().cpu().numpy(),
+                                   rtol=1e-4, atol=1e-5)
         rows = [("fly-scale graph one step, torch, batch 4 (hand: CSR)",
-                 *ratio(lambda: module({}, state), hand_torch, rounds, 5))]
+                 *timed(lambda: module({}, state), hand_torch, run, 5))]
     circuit = circuitdsl.compile(ir, backend="jax")
     params = circuit.init()
-    jstate = {k: jnp.asarray(v.numpy()) for k, v in state.items()}
+    jstate = {k: jnp.asarray(v.cpu().numpy()) for k, v in state.items()}
     rows_sorted, cols, values = (jnp.asarray(a) for a in (post[order].astype(np.int32), pre[order].astype(np.int32),
                                                           w[order].astype(np.float32)))
 
@@ -443,8 +480,8 @@ def fly(rounds: int) -> list[Row]:
     for given, name in ((prepared, "fly-scale graph one step, JAX jit, batch 4, prepared (hand: segment sum)"),
                         (params, "  the same on the raw parameters (weights gathered per call)")):
         np.testing.assert_allclose(ours(given, jstate), hand_jax(jstate), rtol=1e-4, atol=1e-5)
-        rows.append((name, *ratio(partial(_ready, ours, given, jstate), partial(_ready, hand_jax, jstate), rounds,
-                                  5)))
+        rows.append((name, *ratio(partial(_ready, ours, given, jstate), partial(_ready, hand_jax, jstate),
+                                  run.rounds, 5)))
     return rows
 
 
@@ -458,17 +495,19 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds per row")
     parser.add_argument("--compile", action="store_true", help="also time NCAP under torch.compile (slow)")
     parser.add_argument("--only", default="", help="comma-separated row groups: ncap,jax,swim,worm,fly")
+    parser.add_argument("--device", default="cpu", help="the torch rows' device (cuda: a GPU); JAX runs on the CPU")
     options = parser.parse_args()
     torch.manual_seed(0)
     torch.set_num_threads(1)
+    run = Run(options.rounds, torch.device(options.device))
     groups: dict[str, Callable[[], list[Row]]] = {
-        "ncap": lambda: ncap_torch(options.rounds, False) + (ncap_torch(options.rounds, True) if options.compile
-                                                             else []),
+        "ncap": lambda: ncap_torch(run, False) + (ncap_torch(run, True) if options.compile else []),
         "jax": lambda: ncap_jax(options.rounds),
         "swim": lambda: swim("torch", options.rounds) + swim("jax", options.rounds),
-        "worm": lambda: worm(options.rounds), "fly": lambda: fly(options.rounds)}
+        "worm": lambda: worm(run), "fly": lambda: fly(run)}
     chosen = [g for g in groups if not options.only or g in options.only.split(",")]
-    print(f"torch {torch.__version__}, jax {jax.__version__}, 1 thread; ratio = circuitdsl / hand-written")
+    print(f"torch {torch.__version__} on {run.device}, jax {jax.__version__}, 1 CPU thread; "
+          "ratio = circuitdsl / hand-written")
     print(f"{'workload':<66}{'min':>8}{'median':>9}")
     for group in chosen:
         for name, low, middle in groups[group]():
