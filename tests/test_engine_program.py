@@ -294,10 +294,12 @@ def test_a_torch_rollout_assembles_its_outputs_once_over_all_steps_not_once_per_
     assert added[0] == added[1] > 0
 
 
+@pytest.mark.parametrize("batch", [2, 2100])  # 2100 x 4 units kept per step is past DEFERRED_STEP: step by step
 @pytest.mark.parametrize("backend", ["torch", "numpy"])
-def test_a_rollouts_outputs_assembled_after_its_steps_equal_those_of_single_steps(backend: str) -> None:
+def test_a_rollouts_outputs_equal_those_of_single_steps_assembled_after_its_loop_or_not(backend: str,
+                                                                                       batch: int) -> None:
     compiled = circuitdsl.compile(circuitdsl.loads(READOUT), backend=backend)
-    x = np.random.default_rng(0).uniform(-1, 1, (2, 9, 3)).astype(np.float32)
+    x = np.random.default_rng(0).uniform(-1, 1, (batch, 9, 3)).astype(np.float32)
     sequence: Any = torch.from_numpy(x) if backend == "torch" else x
     with torch.no_grad():
         outputs, _ = compiled.rollout({"x": sequence})

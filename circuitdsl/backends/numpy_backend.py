@@ -229,9 +229,9 @@ class NumpyCircuit:
         if length == 0:
             return empty_outputs(self.ir, records, batch, self.ops), state
         program = self.program
-        stacked, state = time_loop(program.step_sources, self._prepared, sequence, length, state, batch, records,
-                                   self.ops)
-        outputs = program.outputs_over_time(self._prepared, sequence, stacked, batch, length)
+        step = program.rollout_step(batch, length)
+        stacked, state = time_loop(step, self._prepared, sequence, length, state, batch, records, self.ops)
+        outputs = program.rollout_outputs(self._prepared, sequence, stacked, batch, length)
         return shaped_outputs(self.ir, {**outputs, **{r.name: stacked[r.name] for r in records}}), state
 
     def _inputs(self, inputs: Any, leading: int) -> dict[str, np.ndarray]:

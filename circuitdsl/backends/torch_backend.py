@@ -504,8 +504,9 @@ class CircuitModule(nn.Module):
             from circuitdsl.backends.torch_traced import untraced_time_loop
 
             loop = untraced_time_loop
-        stacked, state = loop(program.step_sources, prepared, sequence, length, state, batch, records, ops)
-        outputs = program.outputs_over_time(prepared, sequence, stacked, batch, length)
+        step = program.rollout_step(batch, length)
+        stacked, state = loop(step, prepared, sequence, length, state, batch, records, ops)
+        outputs = program.rollout_outputs(prepared, sequence, stacked, batch, length)
         return shaped_outputs(self.ir, {**outputs, **{r.name: stacked[r.name] for r in records}}), state
 
     def _inputs(self, inputs: Any, leading: int, ops: TorchOps) -> dict[str, torch.Tensor]:
