@@ -238,11 +238,11 @@ def time_loop(step: Callable[..., tuple[dict[str, Array], Any]], prepared: Mappi
               sequence: Mapping[str, Array], length: int, state: Any, batch: int, records: Sequence[Any],
               ops: Ops) -> tuple[dict[str, Array], Any]:
     """A rollout's time loop: each input [batch, time, ...] split into its steps (one call per input, not a slice
-    per step), the prepared step once per time step, and each of its results' steps stacked along time, [batch,
-    time, ...] (a torch or numpy rollout steps by `Program.step_sources` and assembles its outputs after).  Under torch.compile the torch module calls it through `torch_traced.untraced_time_loop`, so the loop,
-    the split and the stacking stay eager (not unrolled into one graph of every step, nor a graph with one output
-    per step, each of which torch regenerates as a view on every call: 65 us a step) and the step it calls is
-    compiled once and reused."""
+    per step), the prepared step once per time step (`Program.rollout_step`: the outputs, or what they read), and
+    each of its results' steps stacked along time, [batch, time, ...].  Under torch.compile the torch module calls
+    it through `torch_traced.untraced_time_loop`, so the loop, the split and the stacking stay eager (not unrolled
+    into one graph of every step, nor a graph with one output per step, each of which torch regenerates as a view
+    on every call: 65 us a step) and the step it calls is compiled once and reused."""
     names = list(sequence)
     per_step = zip(*(ops.unstack(sequence[name], 1) for name in names)) if names else ((),) * length
     collected: dict[str, list[Array]] = {}

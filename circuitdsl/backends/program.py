@@ -46,6 +46,7 @@ from circuitdsl.ir.primitives import Primitives
 
 Array = Any
 Prepared = dict[str, Any]
+Settled = TypeVar("Settled", bound=Mapping[str, Any])
 
 DEFERRED_STEP: Final = 8192
 """The most elements (batch x the widths of the populations the outputs read) a torch or numpy rollout keeps per
@@ -58,7 +59,6 @@ costs memory traffic that outgrows the operations saved."""
 DEFERRED_TOTAL: Final = 1 << 24
 """The most elements such a rollout keeps over all its steps (64 MiB in float32): a longer one assembles its outputs
 step by step, so that what it holds grows with its outputs' widths only."""
-Settled = TypeVar("Settled", bound=Mapping[str, Any])
 
 
 class Frame:
@@ -419,6 +419,7 @@ class Program:
         return {name: stacked[name] for name, _ in self._outputs}
 
     def _defers(self, batch: int, length: int) -> bool:
+        """Whether a rollout of `length` steps at `batch` assembles its outputs after its time loop."""
         kept = batch * self._read_width
         return bool(self._outputs) and kept <= DEFERRED_STEP and kept * length <= DEFERRED_TOTAL
 
