@@ -105,12 +105,14 @@ def ncap_torch(run: Run, compiled: bool) -> list[Row]:
 
 
 def _ncap_rollout_row(compiled: bool, run: Run) -> Row:
-    """A 1000-step NCAP rollout at batch 1 (`rollout`, or `torch.compile(module.rollout)`, which compiles the step
-    once and keeps the time loop in Python) against HandNCAP stepped in a Python loop (compiled alike)."""
+    """A 1000-step NCAP rollout at batch 1 (`rollout`, or `torch.compile(module.rollout)` with the module's guard
+    filter, which compiles the step once and keeps the time loop in Python) against HandNCAP stepped in a Python
+    loop (compiled alike)."""
     module, hand = _ncap(run)
     x = torch.rand(1, 1000, 5, device=run.device) * 2 - 1
     torch._dynamo.reset()
-    ours = torch.compile(module.rollout) if compiled else module.rollout
+    ours = (torch.compile(module.rollout, options={"guard_filter_fn": module.guard_filter}) if compiled
+            else module.rollout)
     step = torch.compile(hand) if compiled else hand
 
     def theirs() -> list[torch.Tensor]:

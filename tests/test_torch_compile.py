@@ -104,3 +104,21 @@ def test_an_eager_module_never_imports_dynamo() -> None:
               "print(sorted(k for k in sys.modules if k.startswith('torch._dynamo')))\n")
     found = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert found.stdout.strip() == "[]", found.stdout
+
+
+@pytest.mark.filterwarnings("ignore:.*should not be instantiated:DeprecationWarning")
+@pytest.mark.filterwarnings("ignore:The .grad attribute of a Tensor that is not a leaf:UserWarning")
+def test_a_rollout_compiled_with_the_guard_filter_checks_no_guard_on_its_program_each_time_step() -> None:
+    """`torch.compile(module.rollout, options={"guard_filter_fn": module.guard_filter})`: the frame compiled for
+    the program's step, called every time step, keeps no guard on the program (its `self`); the outputs are the
+    eager rollout's."""
+    from circuitdsl.backends.program import Program
+
+    torch._dynamo.reset()
+    module = circuitdsl.compile("models/ncap_swimmer.circuit")
+    compiled = torch.compile(module.rollout, backend="eager", options={"guard_filter_fn": module.guard_filter})
+    x = torch.rand(2, 6, 5) * 2 - 1
+    with torch.no_grad():
+        torch.testing.assert_close(compiled({"q": x})[0]["torque"], module.rollout({"q": x})[0]["torque"])
+    (entry,) = _debug_get_cache_entry_list(Program.step_sources.__code__)
+    assert _leaf_guards(entry.guard_manager.root) <= 90  # 240 with every guard kept

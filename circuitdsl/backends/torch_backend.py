@@ -322,16 +322,22 @@ _FIXED: Final = ("self._keys", "self._names", "self._ports", "self._sizes", "sel
 
 
 def guard_filter(entries: Sequence[Any]) -> list[bool]:
-    """torch.compile's `guard_filter_fn` for a CircuitModule (`module.compile()` passes it): which of dynamo's
-    guards to keep.  It leaves out those on what the module fixes when it is built: the lowered program that
-    torch.compile traces (`_traced`, one per dtype and device, built once and never changed; which one a call
-    takes is decided by the module's dtype and device, whose guard stays) and the tuples of keys and sizes a
-    call reads.  Every other guard stays: the inputs and state (dtype, shape, device), the parameters, the
+    """torch.compile's `guard_filter_fn` for a CircuitModule (`module.compile()` passes it; for a rollout,
+    `torch.compile(module.rollout, options={"guard_filter_fn": module.guard_filter})`): which of dynamo's guards on
+    one compiled frame to keep.  It leaves out those on what the module fixes when it is built: the lowered program
+    that torch.compile traces (`_traced`, one per dtype and device, built once and never changed; which one a call
+    takes is decided by the module's dtype and device, whose guard stays), reached from the module or, in the
+    frame of the program's own step that a compiled rollout calls each time step, as that frame's `self`; and the
+    tuples of keys and sizes a call reads.  Every other guard stays: the inputs and state (dtype, shape, device), the parameters, the
     module's dtype and device, grad mode, `nonfinite`, the functions called.  Dynamo guards each Python object
     a traced function reads, so the program's closures, their cells and the constants in them were 322 of the
     NCAP step's 424 leaf guards, checked before every call: 1.6-1.7x the hand-written compiled step at batch 1
     with them, 1.2x without (docs/engine.md, "Under torch.compile")."""
-    return [not (entry.name.startswith(_FIXED) or "self._traced[" in entry.name) for entry in entries]
+    program = any(entry.name == "self" and entry.has_value and isinstance(entry.value, Program) for entry in entries)
+    # (the NCAP rollout's step frame: 240 leaf guards, 76 without those on its program)
+    return [not (entry.name.startswith(_FIXED) or "self._traced[" in entry.name
+                 or (program and (entry.name == "self" or entry.name.startswith("self."))))
+            for entry in entries]
 
 
 class ParameterTable(nn.Module):
@@ -457,6 +463,8 @@ class CircuitModule(nn.Module):
         other.params = self.params
         other._masks = self._masks
         return other.to(self._device())
+
+    guard_filter = staticmethod(guard_filter)
 
     def compile(self, *args: Any, **kwargs: Any) -> None:
         """PyTorch's in-place compile (`module.compile()`, the arguments of `torch.compile`), with dynamo's guards
