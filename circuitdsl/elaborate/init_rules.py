@@ -5,7 +5,7 @@ A rule is a value of the language (a circuit argument of type `init`), so an abl
 Shapes are known only after every projection using a param was seen, so the shape checks (a matrix rule on a
 vector, a rank above the matrix size, a file of another shape) run in `to_ir`, pointing at the rule as written.
 `glorot` and `kaiming` become `normal(0, std)` with the std of the fans; `from_file` becomes the file's data;
-the others stay rules that the backends draw (circuitdsl/backends/init_rules.py).
+the others stay rules that the backends draw (circuitdsl/ir/init_draws.py).
 """
 
 from __future__ import annotations

@@ -290,7 +290,7 @@ class Output(_Data):
 
 class Init(_Data):
     """How a parameter starts: `constant`, `uniform` or `normal` with `args`, or `data`: exactly `values`;
-    `random_sign` [value], `orthogonal` [gain], `low_rank` [rank, Frobenius norm] (circuitdsl/backends/init_rules.py)."""
+    `random_sign` [value], `orthogonal` [gain], `low_rank` [rank, Frobenius norm] (circuitdsl/ir/init_draws.py)."""
 
     rule: Literal["constant", "uniform", "normal", "data", "random_sign", "orthogonal", "low_rank"]
     args: list[float]
