@@ -201,14 +201,10 @@ class Program:
         synapses, in order, are its term's (element and factor are every term's, concatenated).  A layer whose
         every element takes one weight (a shared param) gets it as a single value: a product with a 0-d weight
         costs 0.8 us at batch 256, one with a 5-vector broadcast over the batch 1.4 us."""
-        first = np.cumsum([0] + [len(t.pre) for t in g.terms])
         at, scale = np.zeros(g.size, dtype=np.int64), np.ones(g.size)
-        for term, _, start, n in layer:
-            at[start:start + n] = element[first[term]:first[term] + n]
-            scale[start:start + n] = factor[first[term]:first[term] + n]
-        if np.all(at == at[0]) and np.all(scale == scale[0]):
-            return int(at[0]), _unless_ones(scale[:1].reshape(()), self.ops)
-        return self.ops.asarray(at), _unless_ones(scale, self.ops)
+        for _, start, run_at, run_scale in _term_runs(g, layer, element, factor):
+            at[start:start + len(run_at)], scale[start:start + len(run_at)] = run_at, run_scale
+        return self._one_weight(at, scale) or (self.ops.asarray(at), _unless_ones(scale, self.ops))
 
     def _run_weights(self, g: Group, layer: Layer, element: np.ndarray, factor: np.ndarray) -> list[tuple[Any, ...]]:
         """A diagonal layer's weights run by run, for a backend that fuses element-wise work (`Ops.fuses`): each
@@ -218,17 +214,21 @@ class Program:
         vector ran as a masked loop per batch row with a bounds check per element; each run times its own
         scalar fuses as the hand-written step does (NCAP under `module.compile()`: 1.28-1.31x the hand-written
         compiled step at batch 1 and 1.77-1.79x at batch 256 with the gather, 1.17-1.19x and 1.24-1.28x without)."""
-        first = np.cumsum([0] + [len(t.pre) for t in g.terms])
         found = []
-        for term, _, _, n in layer:
+        for term, _, at, scale in _term_runs(g, layer, element, factor):
             name = g.terms[term].projection.param
-            at = element[first[term]:first[term] + n] - self._offsets[name]
-            scale = factor[first[term]:first[term] + n]
-            if np.all(at == at[0]) and np.all(scale == scale[0]):
-                found.append((name, int(at[0]), _unless_ones(scale[:1].reshape(()), self.ops)))
-            else:
-                found.append((name, fixed(at, self.ops, self._pick), _unless_ones(scale, self.ops)))
+            local = at - self._offsets[name]
+            weight = self._one_weight(local, scale) or (fixed(local, self.ops, self._pick),
+                                                        _unless_ones(scale, self.ops))
+            found.append((name, *weight))
         return found
+
+    def _one_weight(self, at: np.ndarray, scale: np.ndarray) -> tuple[int, Any] | None:
+        """(the element, the 0-d fixed factor) where every entry takes one weight with one factor (a shared
+        param), else None."""
+        if np.all(at == at[0]) and np.all(scale == scale[0]):
+            return int(at[0]), _unless_ones(scale[:1].reshape(()), self.ops)
+        return None
 
     def _block(self, b: Block) -> Callable[[Frame], Array]:
         """A closure reading one block of a group's input vector, [batch, size]."""
@@ -638,6 +638,15 @@ def _synapse_elements(plan: Plan) -> tuple[dict[str, np.ndarray], dict[str, np.n
         elements[p.id] = offsets[p.param] + local.astype(np.int64)
         factors[p.id] = np.ones(p.synapses) if p.factor is None else p.factor.astype(np.float64)
     return elements, factors
+
+
+def _term_runs(g: Group, layer: Layer, element: np.ndarray,
+               factor: np.ndarray) -> list[tuple[int, int, np.ndarray, np.ndarray]]:
+    """A diagonal layer's runs as (term, first port element, the synapses' elements, their fixed factors): each
+    run's synapses, in order, are its term's (element and factor are every term's, concatenated)."""
+    first = np.cumsum([0] + [len(t.pre) for t in g.terms])
+    return [(term, start, element[first[term]:first[term] + n], factor[first[term]:first[term] + n])
+            for term, _, start, n in layer]
 
 
 def _merged(x: Array, samples: int) -> Array:
