@@ -6,7 +6,8 @@ median rounds; a ratio below 1 means the compiled circuit is faster.  One CPU th
 
 - NCAP swimmer step: torch eager at batch 1 and 256, compiled (with --compile: `module.compile()`, and
   `torch.compile(module)`), the jitted JAX step, and a jitted 1000-step JAX scan at batch 1; a 1000-step torch
-  rollout (eager, and with --compile `torch.compile(module.rollout)`) against HandNCAP stepped in a loop.
+  rollout (eager, and with --compile `torch.compile(module.rollout)` with the module's guard filter) against
+  HandNCAP stepped in a loop.
 - 1000 dm-control swim steps: the compiled policy's cost over physics alone (torch, and JAX with its step jitted),
   against a numpy NCAP's.
 - Whole worm (302 neurons), 1000 steps: torch at batch 1 (hand: one dense matrix) and 64 (hand: the better of
