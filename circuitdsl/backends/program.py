@@ -501,8 +501,9 @@ class Program:
         if g.lowering == "diagonal":
             return self._diagonal(key, g)
         read = self._reader([self.blocks[id(b)] for b in g.blocks])
+        matmul = self.ops.matmul
         if g.lowering == "dense":
-            return lambda fr: read(fr) @ fr.prepared[key]
+            return lambda fr: matmul(read(fr), fr.prepared[key])
         if g.lowering == "elementwise":
             return lambda fr: read(fr) * fr.prepared[key]
         ops = self.ops
@@ -512,7 +513,7 @@ class Program:
         csr_matmul = ops.csr_matmul
         if key in self.twins:  # dense at a few samples, CSR at more (FEW_CELLS)
             dense = f"{key}|dense"
-            return lambda fr: (read(fr) @ fr.prepared[dense] if fr.batch <= FEW_SAMPLES
+            return lambda fr: (matmul(read(fr), fr.prepared[dense]) if fr.batch <= FEW_SAMPLES
                                else csr_matmul(fr.prepared[key], read(fr)))
         return lambda fr: csr_matmul(fr.prepared[key], read(fr))
 

@@ -11,17 +11,20 @@ import torch
 
 from circuitdsl.backends.interface import dtype_name, time_loop
 from circuitdsl.backends.program import Program
-from circuitdsl.backends.torch_backend import CircuitModule, TracedOps
+from circuitdsl.backends.torch_backend import LIVE_MODULES, TracedOps
 
 untraced_time_loop = torch.compiler.disable(time_loop, recursive=False)
 """The rollout's time loop, not traced: the loop stays Python and the step it calls is compiled once."""
 
 
 @torch.compiler.assume_constant_result
-def traced_key(module: CircuitModule, dtype: torch.dtype, device: torch.device) -> str:
-    """The key of the module's program for torch.compile in this dtype and on this device, built on first use.
-    Dynamo runs this function itself while it traces (not into the graph), so the lowering's numpy work is not
-    traced, and takes its result, a string, as a constant."""
+def traced_key(module_id: int, dtype: torch.dtype, device: torch.device) -> str:
+    """The key of the program for torch.compile of the module `id(module)` in this dtype and on this device, built
+    on first use.  Dynamo runs this function itself while it traces (not into the graph), so the lowering's numpy
+    work is not traced, and takes its result, a string, as a constant.  Its arguments are plain constants (dynamo
+    guards the module's identity where it takes `id`): torch before 2.13 passes no other object to such a
+    function."""
+    module = LIVE_MODULES[module_id]
     key = f"{device}/{dtype_name(dtype)}"
     if key not in module._traced:
         ops = TracedOps(device, dtype)
