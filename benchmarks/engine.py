@@ -43,15 +43,14 @@ import circuitdsl
 from benchmarks.connectome import WORM, WORM_OUTPUTS, dense_worm, fly_data, worm_readout
 from benchmarks.ncap_step import HandNCAP
 from circuitdsl.backends.interface import param_key
-from circuitdsl.envs.swim import CircuitPolicy, make_env, normalise_joints
 
 Row = tuple[str, float, float]
 
 
 @dataclass(frozen=True)
 class Run:
-    """How the rows are timed: interleaved rounds per row, and the device of the torch rows (`--device`; JAX and
-    the swim task's physics run on the CPU)."""
+    """How the rows are timed: interleaved rounds per row, and the device of the torch rows (`--device`; JAX runs on
+    its default device, which JAX_PLATFORMS chooses, and the swim task's physics on the CPU)."""
 
     rounds: int
     device: torch.device
@@ -253,13 +252,15 @@ class NumpyNCAP:
     """NCAP's swimmer policy in numpy (the paper's equations, the module's initial weights), for the swim row."""
 
     def __init__(self, joints: int = 5, period: int = 60) -> None:
-        self.joints, self.period, self.t = joints, period, 0
+        from circuitdsl.envs.swim import normalise_joints  # dm-control: imported by the swim rows alone
+
+        self.joints, self.period, self.t, self.normalise = joints, period, 0, normalise_joints
 
     def reset(self, batch: int) -> None:
         self.t = 0
 
     def act(self, observation: dict[str, np.ndarray]) -> np.ndarray:
-        q = normalise_joints(observation["joints"], self.joints)
+        q = self.normalise(observation["joints"], self.joints)
         dorsal = float((self.t % self.period) < self.period / 2)
         self.t += 1
         bd = np.clip(np.concatenate([[dorsal], np.clip(q[0, :-1], 0, 1)]), 0, 1)
@@ -300,6 +301,8 @@ def swim(backend: str, rounds: int, steps: int = 1000) -> list[Row]:
     same difference over the physics of the episode itself (the numpy NCAP's actions replayed; a moving swimmer's
     physics costs more than a still one's, and the acceptance number counts that in both policies' costs), and the
     `act` calls alone, timed in the same runs."""
+    from circuitdsl.envs.swim import CircuitPolicy, make_env  # dm-control: imported by these rows alone
+
     def run(policy: object) -> tuple[float, float]:
         env = make_env(5, seed=0)
         observation = env.reset().observation
@@ -329,6 +332,8 @@ def swim(backend: str, rounds: int, steps: int = 1000) -> list[Row]:
 
 def _actions(policy: NumpyNCAP, steps: int) -> list[np.ndarray]:
     """The actions of one swim episode (seed 0) under `policy`, for `Replay`."""
+    from circuitdsl.envs.swim import make_env
+
     env, actions = make_env(5, seed=0), []
     observation = env.reset().observation
     policy.reset(1)
@@ -399,15 +404,17 @@ def _hand_worm_jax(module: torch.nn.Module, ir: circuitdsl.CircuitIR) -> Callabl
     """The whole worm by hand in JAX: the torch hand version's matrices, one combined matrix, a scan; both outputs
     as [batch, time, 2] (WORM_OUTPUTS' order)."""
     matrix, into, rate, readout = (jnp.asarray(a) for a in _worm_matrices(module, ir))
+    # full float32 products, as the compiled circuit's (a GPU's default would be TF32: 11 significant bits)
+    dot = partial(jnp.matmul, precision=jax.lax.Precision.HIGHEST)
 
     @jax.jit
     def rollout(x: jax.Array) -> jax.Array:
         def step(carry: tuple[jax.Array, jax.Array], drive: jax.Array) -> tuple[tuple[jax.Array, jax.Array],
                                                                                  jax.Array]:
             v, out = carry
-            v = v + rate * (-v + out @ matrix + drive[:, None] * into)
+            v = v + rate * (-v + dot(out, matrix) + drive[:, None] * into)
             out = jnp.tanh(v)
-            return (v, out), out @ readout
+            return (v, out), dot(out, readout)
         zeros = jnp.zeros((x.shape[0], matrix.shape[0]))
         return jnp.swapaxes(jax.lax.scan(step, (zeros, zeros), jnp.swapaxes(x, 0, 1))[1], 0, 1)
     return rollout
@@ -498,18 +505,20 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds per row")
     parser.add_argument("--compile", action="store_true", help="also time NCAP under torch.compile (slow)")
     parser.add_argument("--only", default="", help="comma-separated row groups: ncap,jax,swim,worm,fly")
-    parser.add_argument("--device", default="cpu", help="the torch rows' device (cuda: a GPU); JAX runs on the CPU")
+    parser.add_argument("--device", default="cpu", help="the torch rows' device (cuda: a GPU); JAX runs on its default device")
     options = parser.parse_args()
     torch.manual_seed(0)
     torch.set_num_threads(1)
     run = Run(options.rounds, torch.device(options.device))
+    torch.backends.cuda.matmul.allow_tf32 = False  # float32 products in IEEE float32 on both sides (on a GPU)
     groups: dict[str, Callable[[], list[Row]]] = {
         "ncap": lambda: ncap_torch(run, False) + (ncap_torch(run, True) if options.compile else []),
         "jax": lambda: ncap_jax(options.rounds),
         "swim": lambda: swim("torch", options.rounds) + swim("jax", options.rounds),
         "worm": lambda: worm(run), "fly": lambda: fly(run)}
     chosen = [g for g in groups if not options.only or g in options.only.split(",")]
-    print(f"torch {torch.__version__} on {run.device}, jax {jax.__version__}, 1 CPU thread; "
+    print(f"torch {torch.__version__} on {run.device}, jax {jax.__version__} on {jax.default_backend()}, "
+          "1 CPU thread; "
           "ratio = circuitdsl / hand-written")
     print(f"{'workload':<66}{'min':>8}{'median':>9}")
     for group in chosen:

@@ -19,7 +19,6 @@ from torch import nn
 
 import circuitdsl
 from benchmarks.timing import per_call
-from circuitdsl.envs.swim import CircuitPolicy, make_env
 
 MODEL = "models/ncap_swimmer.circuit"
 
@@ -61,6 +60,8 @@ def step_ratios(batch: int, compiled: bool, repeat: int) -> tuple[float, float]:
 
 def swim_seconds(steps: int) -> tuple[float, float]:
     """(seconds for `steps` swim steps with the compiled policy, seconds with zero torques: physics alone)."""
+    from circuitdsl.envs.swim import CircuitPolicy, make_env  # dm-control: HandNCAP's users need none
+
     policy = CircuitPolicy(circuitdsl.compile(MODEL))
     env = make_env(5, seed=0)
     observation = env.reset().observation
