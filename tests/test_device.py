@@ -111,3 +111,21 @@ def test_module_compile_on_the_gpu_equals_eager() -> None:
     for outputs, new_state in compiled:
         _same(outputs, {k: v.cpu() for k, v in eager[0][0].items()}, 1e-6)
         _same(new_state, {k: v.cpu() for k, v in eager[0][1].items()}, 1e-6)
+
+
+def test_an_inference_step_on_the_gpu_never_waits_for_the_device() -> None:
+    # the CPU reuses prepared parameters after comparing them by value with the last call's; on a GPU that
+    # comparison would wait for the device once per parameter per step, so a GPU module prepares afresh
+    module = circuitdsl.compile("models/transformer_block.circuit").to(GPU)
+    module.nonfinite = "ignore"  # "warn" reads one boolean back per input
+    inputs = {p.name: torch.rand(2, *[a.size for a in p.shape], device=GPU) for p in module.ir.inputs}
+    state = module.initial_state(2)
+    with torch.inference_mode():
+        reference, _ = module(inputs, state)  # the first call builds the program (copies to the GPU)
+        torch.cuda.set_sync_debug_mode("error")
+        try:
+            outputs, state = module(inputs, state)
+            module(inputs, state)
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    _same(outputs, {k: v.cpu() for k, v in reference.items()}, 0)

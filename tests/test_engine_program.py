@@ -150,6 +150,25 @@ def test_inference_reuses_the_prepared_parameters_until_one_changes_even_through
     torch.testing.assert_close(edited, expected.detach(), rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("model", ["ncap_swimmer", "celegans_whole", "delays_snn", "transformer_block", "attention",
+                                   "operator_burgers"])
+def test_a_step_and_a_rollout_read_no_value_back_from_their_tensors_but_the_finite_check(model: str) -> None:
+    # on a GPU each such read waits for the device: a step must queue its work and return
+    module = circuitdsl.compile(f"models/{model}.circuit")
+    inputs = {p.name: torch.rand(2, 3, *[a.size for a in p.shape]) for p in module.ir.inputs}
+    state = module.initial_state(2)
+    module({k: v[:, 0] for k, v in inputs.items()} or None, state)
+    for nonfinite, reads in (("ignore", 0), ("warn", len(inputs))):
+        module.nonfinite = nonfinite
+        for call in (lambda: module({k: v[:, 0] for k, v in inputs.items()} or None, state),
+                     lambda: module.rollout(inputs or None, steps=3)):
+            counter = _Aten()
+            with counter:
+                call()  # autograd recording (the CPU's inference compares the parameters with the last call's)
+            assert counter.calls["_local_scalar_dense"] + counter.calls["equal"] + counter.calls["is_nonzero"] \
+                == reads, (nonfinite, counter.calls)
+
+
 def _doubling(lets: int) -> Any:
     """y = x doubled `lets` times through a chain of shared entries (`let a1 = a0 + a0` ...): 2^lets as a tree."""
     ir = circuitdsl.loads("circuit C {\n input x\n output y\n population p : Identity\n"

@@ -6,6 +6,7 @@ counts are deterministic; no test here measures time."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -89,6 +90,33 @@ def test_module_compile_leaves_out_the_programs_guards_and_still_follows_a_move_
         module.nonfinite = "refuse"  # guarded: traced again, and refused
         with pytest.raises(CircuitRuntimeError, match="nonfinite must be one of"):
             module({"q": q})
+
+
+MODELS = sorted(Path(__file__).resolve().parent.parent.joinpath("models").glob("*.circuit"))
+
+
+@pytest.mark.filterwarnings("ignore:.*should not be instantiated:DeprecationWarning")
+@pytest.mark.filterwarnings("ignore:The .grad attribute of a Tensor that is not a leaf:UserWarning")
+@pytest.mark.parametrize(("path", "args", "batch"), [
+    *[(path, {"n": 8} if path.name == "mgno_burgers.circuit" else {}, 2) for path in MODELS],
+    (MODELS[0].parent / "transformer_block.circuit", {"causal": True}, 2),
+    (MODELS[0].parent / "celegans_whole.circuit", {}, 8),  # the sparse product (2: its dense twin)
+], ids=lambda v: getattr(v, "name", None) or (",".join(f"{k}={w}" for k, w in v.items()) if isinstance(v, dict)
+                                               else f"batch{v}"))
+def test_every_model_compiles_into_one_graph_equal_to_eager(path: Path, args: dict[str, Any], batch: int) -> None:
+    """No graph break (fullgraph), with no state given: nothing of a step reads a value back or runs numpy on
+    numbers (np.prod of the axis sizes was traced as an array and read back by int(), a break before each layer
+    norm; the initial state's values were evaluated from the IR each call; an operator's bias basis and
+    resampling matrices were converted each step; a CSR matrix is no tensor dynamo traces)."""
+    torch._dynamo.reset()
+    module = circuitdsl.compile(circuitdsl.load(path, **args))
+    inputs = {p.name: torch.rand(batch, *[a.size for a in p.shape]) for p in module.ir.inputs} or None
+    with torch.no_grad():
+        expected = module(inputs)
+        module.compile(backend="eager", fullgraph=True)
+        found = module(inputs)
+    for got, want in zip(found, expected):
+        torch.testing.assert_close(got, want)
 
 
 def test_an_eager_module_never_imports_dynamo() -> None:

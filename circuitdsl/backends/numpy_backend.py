@@ -202,7 +202,7 @@ class NumpyCircuit:
 
     def initial_state(self, batch_size: int = 1) -> State:
         """Neuron states at their initial values, last outputs at 0, delay lines empty: a dict of [batch, units]."""
-        return initial_state(self.plan, batch_size, self.ops)
+        return initial_state(self._layout, batch_size, self.ops)
 
     def step(self, inputs: Mapping[str, Any] | Any | None = None, state: State | None = None,
              record: Sequence[str] | None = None) -> tuple[dict[str, np.ndarray], State]:

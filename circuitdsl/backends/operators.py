@@ -31,6 +31,7 @@ extension is smooth, so the ends are not pinned), their tensor product in 2D.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -43,6 +44,9 @@ Array = Any
 
 _GRID, _TAPS = "xyzw", "PQRS"  # einsum letters of the grid axes and of a bias's basis functions
 
+Resampling = tuple[int, int, bool, float]
+"""One axis's resampling: (points from, points to, periodic, band), `resampling`'s arguments."""
+
 
 def unpack(flat: Array, blocks: Layout) -> dict[str, Array]:
     """The flat weights split into their named blocks."""
@@ -54,17 +58,31 @@ def unpack(flat: Array, blocks: Layout) -> dict[str, Array]:
     return out
 
 
-def apply(operator: Operator, flat: Array, u: Array, channels_out: int, ops: Any) -> Array:
-    """The operator on fields u [batch, in, *grid]: [batch, out, *grid]."""
+def apply(operator: Operator, flat: Array, u: Array, channels_out: int, ops: Any,
+          matrices: Mapping[Resampling, Array]) -> Array:
+    """The operator on fields u [batch, in, *grid]: [batch, out, *grid]; `matrices`: the backend's arrays of the
+    resamplings it reads (`resamplings`), made once per compile."""
     w = unpack(flat, layout(operator, u.shape[1], channels_out))
     if operator.kind == "dense":
         return ops.einsum("oi,bi...->bo...", w["matrix"], u)
     if operator.kind == "spectral":
         return spectral(u, ops.complex(w["real"], w["imag"]), ops, operator.periodic)
     grid, periodic = list(u.shape[2:]), operator.periodic
-    coarse = resample(u, operator.points, periodic, ops)
+    coarse = resample(u, operator.points, periodic, ops, matrices=matrices)
     out = v_cycle(coarse, w, operator.levels, operator.smoothing, periodic, ops)
-    return resample(out, grid, periodic, ops, OUTPUT_BAND)
+    return resample(out, grid, periodic, ops, OUTPUT_BAND, matrices)
+
+
+def resamplings(operator: Operator, grid: Sequence[int]) -> list[Resampling]:
+    """The resamplings `apply` reads for an operator on fields of `grid` points: a multigrid operator's input to
+    the points its V-cycle runs at, and its output back (`resample` skips an axis whose size stays, unless it
+    cuts frequencies)."""
+    if operator.kind != "multigrid":
+        return []
+    assert operator.points is not None
+    return [(n, m, wrap, band)
+            for before, after, band in ((grid, operator.points, 0.5), (operator.points, grid, OUTPUT_BAND))
+            for n, m, wrap in zip(before, after, operator.periodic) if n != m or (wrap and band < 0.5)]
 
 
 OUTPUT_BAND = 0.25
@@ -75,16 +93,18 @@ Burgers, 60 epochs: 0.047 at 128 points, 0.18 and 0.19 at 256 and 512 without th
 with it)."""
 
 
-def resample(u: Array, sizes: list[int], periodic: list[bool], ops: Any, band: float = 0.5) -> Array:
+def resample(u: Array, sizes: list[int], periodic: list[bool], ops: Any, band: float = 0.5,
+             matrices: Mapping[Resampling, Array] | None = None) -> Array:
     """u [..., *grid] with its trailing len(sizes) axes at `sizes` points, one axis at a time (the map is
     separable): the trigonometric interpolant of a periodic axis (of its frequencies |k| <= band * n only),
-    the piecewise linear one of an other."""
+    the piecewise linear one of an other; each matrix taken from `matrices` where given (else made here)."""
     letters = "abcdefgh"[: len(sizes)]
     for axis, (m, wrap) in enumerate(zip(sizes, periodic)):
         n = u.shape[len(u.shape) - len(sizes) + axis]
         if n != m or (wrap and band < 0.5):
             spec = f"...{letters},z{letters[axis]}->...{letters.replace(letters[axis], 'z')}"
-            u = ops.einsum(spec, u, ops.asarray(resampling(n, m, wrap, band)))
+            matrix = ops.asarray(resampling(n, m, wrap, band)) if matrices is None else matrices[n, m, wrap, band]
+            u = ops.einsum(spec, u, matrix)
     return u
 
 
@@ -185,12 +205,13 @@ def v_cycle(f: Array, w: dict[str, Array], levels: int, smoothing: list[int], pe
     return u
 
 
-def bias(coefficients: Array, sizes: list[int], periodic: list[bool], ops: Any) -> Array:
-    """The bias [out, *grid] at `sizes` points from its coefficients [out, K, ...] (one per basis function)."""
-    d = len(sizes)
+def bias(coefficients: Array, bases: list[Array], ops: Any) -> Array:
+    """The bias [out, *grid] from its coefficients [out, K, ...] (one per basis function) and each axis's basis
+    values [K, n] (`bias_basis`, as the backend's arrays)."""
+    d = len(bases)
     letters, tap = _GRID[:d], _TAPS[:d]
     spec = ",".join([f"o{tap}", *(f"{t}{x}" for t, x in zip(tap, letters))]) + f"->o{letters}"
-    return ops.einsum(spec, coefficients, *(ops.asarray(bias_basis(n, wrap)) for n, wrap in zip(sizes, periodic)))
+    return ops.einsum(spec, coefficients, *bases)
 
 
 @lru_cache(maxsize=64)

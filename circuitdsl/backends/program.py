@@ -136,6 +136,17 @@ class Program:
         self._plain = [(name, out_key, neuron.runner(ports, private))
                        for name, ports, neuron, private, out_key in self._runs]
         self._keeps: dict[tuple[Record, ...], dict[str, frozenset[str]]] = {}
+        # operators' function-valued biases: each axis's basis a constant, the bias itself parameter-only work
+        self._biases = [p for p in plan.projections if p.operator is not None and p.operator.bias is not None
+                        and p.operator.kind not in AXIS_OPERATORS]
+        for p in self._biases:
+            assert p.operator is not None
+            self._arrays[f"{p.id}:bias basis"] = [ops.asarray(operators.bias_basis(n, wrap))
+                                                  for n, wrap in zip(p.grid, p.operator.periodic)]
+        for p in plan.projections:  # a multigrid operator's resampling matrices
+            if p.operator is not None:
+                self._arrays[f"{p.id}:resampling"] = {key: ops.asarray(operators.resampling(*key))
+                                                      for key in operators.resamplings(p.operator, p.grid)}
         for p in plan.projections:
             if p.delay_param is not None:
                 self._arrays[f"{p.id}:taps"] = ops.asarray(delays.taps(p.delay))
@@ -346,6 +357,10 @@ class Program:
             prepared[key] = self._group_operator(key, g, flat, weights)
         for key, neuron in self._private_keys:
             prepared[key] = neuron.private(weights)
+        for p in self._biases:
+            assert p.operator is not None and p.operator.bias is not None
+            coefficients = weights[p.operator.bias].reshape(bias_shape(p.operator, p.channels[1]))
+            prepared[f"{p.id}:bias"] = operators.bias(coefficients, self._arrays[f"{p.id}:bias basis"], ops)
         return prepared
 
     def _synapse_weights(self, p: ProjectionPlan, weights: Mapping[str, Array]) -> Array:
@@ -591,7 +606,7 @@ class Program:
     def _solo(self, p: ProjectionPlan, weights: Mapping[str, Array], fr: Frame) -> Array:
         """An operator projection or a learnable delay, [batch, target units]."""
         if p.operator is not None:
-            return self._operator(p, p.operator, weights, self.sources[p.id](fr))
+            return self._operator(p, p.operator, fr.prepared, self.sources[p.id](fr))
         assert p.delay_param is not None and p.delay_sigma is not None
         history = fr.state[f"{p.id}:delay"].reshape(-1, p.delay, p.source_size)  # [batch, K, source], oldest first
         pre, post = self._arrays[f"{p.id}:pre"], self._arrays[f"{p.id}:post"]
@@ -600,16 +615,17 @@ class Program:
         return self.ops.scatter_add(p.target_size, post,
                                     (history[:, :, pre] * k).sum(1) * self._synapse_weights(p, weights))
 
-    def _operator(self, p: ProjectionPlan, operator: Operator, weights: Mapping[str, Array], source: Array) -> Array:
-        """A field [batch, in channels * grid points] through p's operator, plus its function-valued bias if any:
-        [batch, out channels * grid points]."""
+    def _operator(self, p: ProjectionPlan, operator: Operator, prepared: Prepared, source: Array) -> Array:
+        """A field [batch, in channels * grid points] through p's operator, plus its function-valued bias if any
+        (prepared once per call): [batch, out channels * grid points]."""
+        weights = prepared["weights"]
         if operator.kind in AXIS_OPERATORS:
             return _axis_operator(p, operator, weights, source, self.ops.primitives)
         (channels_in, channels_out), ops, grid = p.channels, self.ops, list(p.grid)
-        out = operators.apply(operator, weights[p.param], source.reshape(-1, channels_in, *grid), channels_out, ops)
+        out = operators.apply(operator, weights[p.param], source.reshape(-1, channels_in, *grid), channels_out, ops,
+                              self._arrays[f"{p.id}:resampling"])
         if operator.bias is not None:
-            coefficients = weights[operator.bias].reshape(bias_shape(operator, channels_out))
-            out = out + operators.bias(coefficients, grid, operator.periodic, ops)
+            out = out + prepared[f"{p.id}:bias"]
         return out.reshape(-1, channels_out * math.prod(grid))
 
 

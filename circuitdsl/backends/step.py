@@ -125,9 +125,11 @@ def state_layout(plan: Plan) -> dict[str, tuple[int, float]]:
     return layout
 
 
-def initial_state(plan: Plan, batch: int, ops: Ops) -> State:
-    """Neuron states at their initial values, last outputs at 0, delay lines empty."""
-    return {key: ops.full(batch, size, value) for key, (size, value) in state_layout(plan).items()}
+def initial_state(layout: Mapping[str, tuple[int, float]], batch: int, ops: Ops) -> State:
+    """Neuron states at their initial values, last outputs at 0, delay lines empty: from the plan's `state_layout`,
+    worked out once per compile (its initial values are expressions evaluated in numpy, which torch.compile would
+    stop its graph at)."""
+    return {key: ops.full(batch, size, value) for key, (size, value) in layout.items()}
 
 
 def as_batch(value: Array, batch: int, n: int, ops: Ops) -> Array:

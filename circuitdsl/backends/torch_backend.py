@@ -319,6 +319,17 @@ class TracedOps(TorchOps):
         assert out is not None
         return out
 
+    def csr(self, crow: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, values: torch.Tensor,
+            shape: tuple[int, int]) -> Any:
+        """A sparse product's rows, columns and values as they are: dynamo traces no sparse tensor (it stopped
+        the whole worm's graph at the CSR matrix), and inductor compiles a gather and a scatter-add into loops."""
+        return rows, cols, values, shape[0]
+
+    def csr_matmul(self, matrix: Any, x: torch.Tensor) -> torch.Tensor:
+        """x [batch, n] by the matrix `csr` made: [batch, m]."""
+        rows, cols, values, m = matrix
+        return x.new_zeros(x.shape[0], m).index_add(1, rows, x[:, cols] * values)
+
 
 _FIXED: Final = ("self._keys", "self._names", "self._ports", "self._sizes", "self._flat_outputs")
 """What a module's call reads that its constructor fixed and nothing changes after (keys, ports, state sizes)."""
@@ -457,7 +468,7 @@ class CircuitModule(nn.Module):
         return self._where.device
 
     def initial_state(self, batch_size: int = 1) -> State:
-        return initial_state(self.plan, batch_size, self._program().ops)
+        return initial_state(self._layout, batch_size, self._program().ops)
 
     def rezero_weights(self) -> None:
         """Set every masked weight (a projection's `sparsity`) back to zero: call after each optimiser step."""
@@ -554,11 +565,14 @@ class CircuitModule(nn.Module):
         call while autograd is not recording through the parameters and their values equal those of then (a
         fly-scale CSR matrix is not rebuilt per inference step): compared by value against a copy, since
         `p.data` edits change no version counter (a NaN never compares equal, so it is prepared afresh; a weight
-        going from 0 to -0 counts as unchanged)."""
+        going from 0 to -0 counts as unchanged).  Only on the CPU: on a GPU each comparison would wait for the
+        device and copy a boolean back (one stall per parameter per step), where preparing afresh only queues a
+        few more kernels."""
         table = self.params._parameters
         raw: list[Any] = [table[key] for key in self._keys]
         if (torch.compiler.is_compiling() or torch.jit.is_tracing()  # first: a trace reads nothing of the cache
-                or (torch.is_grad_enabled() and any(p.requires_grad for p in raw))):  # this call's graph
+                or (torch.is_grad_enabled() and any(p.requires_grad for p in raw))  # this call's graph
+                or (ops.device is not None and ops.device.type != "cpu")):
             return program.prepare(self._named(raw, ops))
         cached = self._prepared
         if (cached is not None and cached[0] is program and all(map(operator.is_, raw, cached[1]))

@@ -11,6 +11,7 @@ cannot drift apart.
 
 from __future__ import annotations
 
+import math
 import string
 from collections.abc import Sequence
 from typing import Final
@@ -56,7 +57,7 @@ def position(shape: Sequence[Axis], name: str) -> int:
 def around(shape: Sequence[Axis], name: str) -> tuple[int, int, int]:
     """The units before the named axis, its size and the units after it: [batch, before, n, after]."""
     at = position(shape, name) - 1
-    return (int(np.prod(sizes(shape[:at]))), shape[at].size, int(np.prod(sizes(shape[at + 1:]))))
+    return math.prod(sizes(shape[:at])), shape[at].size, math.prod(sizes(shape[at + 1:]))
 
 
 # ---- the nodes -------------------------------------------------------------------------------------
