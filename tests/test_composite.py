@@ -65,6 +65,14 @@ def test_kwta_keeps_the_winners_and_sends_gradient_to_them_only() -> None:
     np.testing.assert_array_equal(np.asarray(grad), [[1.0, 0.0, 1.0, 0.0]])
 
 
+def test_kwta_keeps_every_value_tied_with_the_kth_on_every_backend() -> None:
+    x = np.array([[1.0, 2.0, 2.0, 0.5, 2.0]])
+    expected = [[0.0, 2.0, 2.0, 0.0, 2.0]]  # k = 2, three values tie at the 2nd largest: all kept
+    np.testing.assert_array_equal(NUMPY_FUNCTIONS["kwta"](x, 2.0), expected)
+    np.testing.assert_array_equal(TorchOps.functions["kwta"](torch.tensor(x), 2.0).numpy(), expected)
+    np.testing.assert_array_equal(np.asarray(JaxOps.functions["kwta"](jnp.asarray(x), 2.0)), expected)
+
+
 def test_absmax_sends_gradient_to_the_chosen_element() -> None:
     x = np.array([[1.0, -4.0, 2.0, 3.0]])
     t = torch.tensor(x, requires_grad=True)

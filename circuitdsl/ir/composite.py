@@ -47,7 +47,8 @@ def reduce_absmax(xp: Primitives, x: Array, size: float) -> Array:
 
 def kwta(xp: Primitives, x: Array, k: float) -> Array:
     """The k largest values of each sample (over all its units) kept, the others 0; the mask is constant, so
-    losers get no gradient.  Inside a neuron x is [batch, units, 1]: ranked as [batch, units]."""
+    losers get no gradient.  Inside a neuron x is [batch, units, 1]: ranked as [batch, units].  Every value equal
+    to the k-th largest is kept (more than k on a tie): one rule on every backend, with no tie-break by position."""
     x = xp.asarray(x)
     fixed = xp.stop_gradient(x)
     flat = xp.reshape(fixed, (x.shape[0], -1)) if x.ndim > 1 else fixed
