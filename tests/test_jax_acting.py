@@ -132,3 +132,20 @@ def test_each_act_is_one_jitted_call_with_two_arrays_in_and_one_out(monkeypatch:
     for _ in range(5):
         policy.act({"joints": np.full((1, 5), 0.1)})
     assert calls == [(2, 1)] * 5
+
+
+def test_a_population_of_weight_sets_swims_as_each_set_in_a_policy_of_its_own() -> None:
+    """ES scores many weight sets at once (`SwimController.returns` on the JAX backend: one vmapped step over the
+    members); each member's returns equal those of its weights acting alone through `CircuitPolicy`."""
+    from circuitdsl.envs.controllers import SwimController
+    from circuitdsl.envs.swim import run_episodes
+
+    controller = SwimController("ncap", 5, 0, {"shared": False}, backend="jax")
+    rng = np.random.default_rng(0)
+    vectors = controller.vector()[None] * rng.uniform(0.5, 1.5, (2, controller.vector().size))
+    together = controller.returns(vectors, [0, 1], 40)
+    alone = []
+    for vector in vectors:
+        controller.set_vector(vector)
+        alone.append(run_episodes(controller.policy, 5, [0, 1], 40, "swim"))
+    np.testing.assert_allclose(together, np.stack(alone), rtol=1e-5)
