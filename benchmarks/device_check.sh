@@ -5,7 +5,9 @@
 #
 #   bash benchmarks/device_check.sh [log folder]      (PYTHON names the interpreter; python3 by default)
 #
-# A failing test does not stop the benchmark; the exit status is that of the tests.
+# It needs torch with CUDA, JAX, and circuitdsl's own dependencies importable (lark, pydantic, google-re2,
+# networkx, scipy; for the worm, cect or a circuitdsl cache holding its data: CIRCUITDSL_CACHE).  A failing test
+# does not stop the benchmark; the exit status is that of the tests.
 set -uo pipefail
 logs=${1:-.}
 python=${PYTHON:-python3}
