@@ -113,10 +113,12 @@ def test_module_compile_on_the_gpu_equals_eager() -> None:
         _same(new_state, {k: v.cpu() for k, v in eager[0][1].items()}, 1e-6)
 
 
-def test_an_inference_step_on_the_gpu_never_waits_for_the_device() -> None:
+@pytest.mark.parametrize("causal", [False, True])
+def test_an_inference_step_on_the_gpu_never_waits_for_the_device(causal: bool) -> None:
     # the CPU reuses prepared parameters after comparing them by value with the last call's; on a GPU that
-    # comparison would wait for the device once per parameter per step, so a GPU module prepares afresh
-    module = circuitdsl.compile("models/transformer_block.circuit").to(GPU)
+    # comparison would wait for the device once per parameter per step, so a GPU module prepares afresh; a
+    # causal mask is on the GPU from the start (a copy per step would wait)
+    module = circuitdsl.compile(circuitdsl.load("models/transformer_block.circuit", causal=causal)).to(GPU)
     module.nonfinite = "ignore"  # "warn" reads one boolean back per input
     inputs = {p.name: torch.rand(2, *[a.size for a in p.shape], device=GPU) for p in module.ir.inputs}
     state = module.initial_state(2)

@@ -21,7 +21,7 @@ import numpy as np
 from circuitdsl.functions import FUNCTIONS
 from circuitdsl.ir import axes
 from circuitdsl.ir.expr import NUMPY_FUNCTIONS, binary, fold, walk
-from circuitdsl.ir.model import Binary, Call, Cond, Const, Expr, Ref, Shared, Unary, Var
+from circuitdsl.ir.model import Binary, Call, Cond, Const, Expr, Ref, Shared, Softmax, Unary, Var
 from circuitdsl.ir.primitives import Primitives
 
 Array = Any
@@ -89,6 +89,7 @@ class ExprCompiler:
         # Python number); the result is the same
         self.constant: Callable[[float], Array] | None = getattr(ops, "constant", None)
         self.primitives: Primitives = ops.primitives
+        self.asarray: Callable[[np.ndarray], Array] = ops.asarray  # constants, once, on the backend's device
         self.shared = shared
         self._entries: dict[object, _Outside] = {}
 
@@ -153,6 +154,9 @@ class ExprCompiler:
             return _call(self.functions["where"], kids)
         if isinstance(node, axes.AXIS_NODES):
             xp = self.primitives
+            if isinstance(node, Softmax) and node.causal is not None:  # the mask made once, not every step
+                mask = self.asarray(axes.causal_mask(node.shape, node.causal, node.axis))
+                return _call(lambda x: axes.softmax(node, x, xp, mask), kids)
             return _call(lambda *operands: axes.apply(node, operands, xp), kids)
         raise TypeError(f"unknown expression {node!r}")
 

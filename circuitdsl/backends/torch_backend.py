@@ -113,8 +113,8 @@ class TorchPrimitives:
     def einsum(self, spec: str, *operands: torch.Tensor) -> torch.Tensor:
         return torch.einsum(spec, *operands)
 
-    def where(self, condition: np.ndarray, x: torch.Tensor, y: float) -> torch.Tensor:
-        return torch.where(torch.as_tensor(condition, device=x.device), x, y)
+    def where(self, condition: np.ndarray | torch.Tensor, x: torch.Tensor, y: float) -> torch.Tensor:
+        return torch.where(torch.as_tensor(condition, device=x.device), x, y)  # (a tensor there: itself)
 
     def take_along_axis(self, x: torch.Tensor, indices: torch.Tensor, axis: int) -> torch.Tensor:
         return x.gather(axis, indices)

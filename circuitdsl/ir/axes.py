@@ -69,12 +69,13 @@ def reduce(node: Reduce, x: Array, xp: Primitives) -> Array:
     return flat(getattr(xp, node.op)(unflat(x, node.shape), axis=axes))
 
 
-def softmax(node: Softmax, x: Array, xp: Primitives) -> Array:
-    """exp(x - max) / sum along the axis, masked causally when asked (masked units get weight 0)."""
+def softmax(node: Softmax, x: Array, xp: Primitives, mask: Array | None = None) -> Array:
+    """exp(x - max) / sum along the axis, masked causally when asked (masked units get weight 0); `mask`: the
+    causal mask already as the backend's array (a compiled program makes it once), else made here."""
     at = position(node.shape, node.axis)
     a = unflat(x, node.shape)
     if node.causal is not None:
-        a = xp.where(causal_mask(node.shape, node.causal, node.axis), a, -np.inf)
+        a = xp.where(causal_mask(node.shape, node.causal, node.axis) if mask is None else mask, a, -np.inf)
     e = xp.exp(a - xp.max(a, axis=at, keepdims=True))
     return flat(e / xp.sum(e, axis=at, keepdims=True))
 
