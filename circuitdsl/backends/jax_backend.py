@@ -92,6 +92,9 @@ class JaxPrimitives(NumpyPrimitives):
     def einsum(self, spec: str, *operands: jax.Array) -> jax.Array:
         return jnp.einsum(spec, *operands, precision=jax.lax.Precision.HIGHEST)
 
+    def matmul(self, a: jax.Array, b: jax.Array) -> jax.Array:
+        return jnp.matmul(a, b, precision=jax.lax.Precision.HIGHEST)
+
 
 PRIMITIVES: Final = JaxPrimitives()
 

@@ -113,6 +113,13 @@ class TorchPrimitives:
     def einsum(self, spec: str, *operands: torch.Tensor) -> torch.Tensor:
         return torch.einsum(spec, *operands)
 
+    def matmul(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return torch.matmul(a, b)
+
+    def layer_norm(self, x: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor | None,
+                   eps: float) -> torch.Tensor:
+        return torch.nn.functional.layer_norm(x, x.shape[-1:], scale, shift, eps)  # one fused kernel
+
     def where(self, condition: np.ndarray | torch.Tensor, x: torch.Tensor, y: float) -> torch.Tensor:
         return torch.where(torch.as_tensor(condition, device=x.device), x, y)  # (a tensor there: itself)
 

@@ -135,7 +135,10 @@ def linear(x: Array, shape: Sequence[Axis], channel: str, matrix: Array, bias: A
     """`dense over channel`: matrix [out, in] applied along the named axis of x (laid out `shape`) at every unit
     of the other axes, plus bias [out]."""
     before, n, after = around(shape, channel)
-    out = xp.einsum("oi,bpiq->bpoq", matrix, x.reshape(-1, before, n, after))
+    if after == 1:  # the channel last (features): one product of [batch * before, n] rows, as nn.Linear
+        out = xp.matmul(x.reshape(-1, n), xp.transpose(matrix, (1, 0)))
+        return flat((out if bias is None else out + bias).reshape(-1, before, matrix.shape[0], 1))
+    out = xp.matmul(matrix, x.reshape(-1, before, n, after))  # [out, n] at every (batch, before) block
     return flat(out if bias is None else out + bias.reshape(-1, 1))
 
 
@@ -144,6 +147,8 @@ def layer_norm(x: Array, shape: Sequence[Axis], channel: str, scale: Array, shif
     """Layer norm over the named axis: (x - mean) / sqrt(variance + eps) * scale + shift, the variance biased
     (divided by n), as torch.nn.LayerNorm."""
     before, n, after = around(shape, channel)
+    if after == 1:  # the channel last: the backend's own (torch: one kernel)
+        return xp.layer_norm(x.reshape(-1, n), scale, shift, LAYER_NORM_EPS).reshape(-1, before * n)
     a = x.reshape(-1, before, n, after)
     centred = a - xp.mean(a, axis=2, keepdims=True)
     normal = centred / xp.sqrt(xp.mean(centred * centred, axis=2, keepdims=True) + LAYER_NORM_EPS)

@@ -32,6 +32,9 @@ class Primitives(Protocol):
     def exp(self, x: Array) -> Array: ...
     def sqrt(self, x: Array) -> Array: ...
     def einsum(self, spec: str, *operands: Array) -> Array: ...
+    def matmul(self, a: Array, b: Array) -> Array: ...  # numpy's: batched over leading axes, broadcast
+    # along the last axis: (x - mean) / sqrt(biased variance + eps) * scale + shift, as torch.nn.LayerNorm
+    def layer_norm(self, x: Array, scale: Array, shift: Array | None, eps: float) -> Array: ...
     def where(self, condition: Array, x: Array, y: float) -> Array: ...  # a constant condition (numpy or own array)
     def take_along_axis(self, x: Array, indices: Array, axis: int) -> Array: ...
     def concatenate(self, xs: Sequence[Array], axis: int) -> Array: ...
@@ -79,6 +82,14 @@ class NumpyPrimitives:
 
     def einsum(self, spec: str, *operands: Array) -> Array:
         return self.xp.einsum(spec, *operands)
+
+    def matmul(self, a: Array, b: Array) -> Array:
+        return self.xp.matmul(a, b)
+
+    def layer_norm(self, x: Array, scale: Array, shift: Array | None, eps: float) -> Array:
+        centred = x - self.xp.mean(x, axis=-1, keepdims=True)
+        out = centred / self.xp.sqrt(self.xp.mean(centred * centred, axis=-1, keepdims=True) + eps) * scale
+        return out if shift is None else out + shift
 
     def where(self, condition: Array, x: Array, y: float) -> Array:
         return self.xp.where(condition, x, y)
