@@ -152,12 +152,11 @@ class ExprCompiler:
             return _call(self.functions[node.fn], kids)
         if isinstance(node, Cond):
             return _call(self.functions["where"], kids)
-        if isinstance(node, axes.AXIS_NODES):
-            xp = self.primitives
-            if isinstance(node, Softmax) and node.causal is not None:  # the mask made once, not every step
+        if isinstance(node, axes.AXIS_NODES):  # its shapes' work and a causal mask (on the device) done once
+            mask = None
+            if isinstance(node, Softmax) and node.causal is not None:
                 mask = self.asarray(axes.causal_mask(node.shape, node.causal, node.axis))
-                return _call(lambda x: axes.softmax(node, x, xp, mask), kids)
-            return _call(lambda *operands: axes.apply(node, operands, xp), kids)
+            return _call(axes.compiled(node, self.primitives, mask), kids)
         raise TypeError(f"unknown expression {node!r}")
 
 

@@ -143,6 +143,8 @@ class Program:
             assert p.operator is not None
             self._arrays[f"{p.id}:bias basis"] = [ops.asarray(operators.bias_basis(n, wrap))
                                                   for n, wrap in zip(p.grid, p.operator.periodic)]
+        self._axis_maps = {p.id: _axis_map(p, ops.primitives) for p in plan.projections
+                           if p.operator is not None and p.operator.kind in AXIS_OPERATORS}
         for p in plan.projections:  # a multigrid operator's resampling matrices
             if p.operator is not None:
                 self._arrays[f"{p.id}:resampling"] = {key: ops.asarray(operators.resampling(*key))
@@ -620,7 +622,7 @@ class Program:
         (prepared once per call): [batch, out channels * grid points]."""
         weights = prepared["weights"]
         if operator.kind in AXIS_OPERATORS:
-            return _axis_operator(p, operator, weights, source, self.ops.primitives)
+            return self._axis_maps[p.id](weights, source)
         (channels_in, channels_out), ops, grid = p.channels, self.ops, list(p.grid)
         out = operators.apply(operator, weights[p.param], source.reshape(-1, channels_in, *grid), channels_out, ops,
                               self._arrays[f"{p.id}:resampling"])
@@ -629,17 +631,20 @@ class Program:
         return out.reshape(-1, channels_out * math.prod(grid))
 
 
-def _axis_operator(p: ProjectionPlan, operator: Operator, weights: Mapping[str, Array], source: Array,
-                   xp: Primitives) -> Array:
-    """A learned map over one named axis of the source: `linear` (matrix [out, in], bias [out]) or `layer_norm`
-    (scale and shift [n]), [batch, target units]."""
-    assert operator.channel is not None
-    bias = None if operator.bias is None else weights[operator.bias]
+def _axis_map(p: ProjectionPlan, xp: Primitives) -> Callable[[Mapping[str, Array], Array], Array]:
+    """A learned map over one named axis of the source, as a function of (the weights, the source): `linear`
+    (matrix [out, in], bias [out]) or `layer_norm` (scale and shift [n]), [batch, target units]; what the axes'
+    sizes fix is worked out here, once."""
+    operator = p.operator
+    assert operator is not None and operator.channel is not None
+    param, bias = p.param, operator.bias
     if operator.kind == "linear":
         n = next(a.size for a in p.named if a.name == operator.channel)
-        matrix = weights[p.param].reshape(-1, n)
-        return axes.linear(source, p.named, operator.channel, matrix, bias, xp)
-    return axes.layer_norm(source, p.named, operator.channel, weights[p.param], bias, xp)
+        dense = axes.linear(p.named, operator.channel, xp)
+        return lambda weights, source: dense(source, weights[param].reshape(-1, n),
+                                             None if bias is None else weights[bias])
+    norm = axes.layer_norm(p.named, operator.channel, xp)
+    return lambda weights, source: norm(source, weights[param], None if bias is None else weights[bias])
 
 
 def _synapse_elements(plan: Plan) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import string
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Final
 
 import numpy as np
@@ -61,23 +61,46 @@ def around(shape: Sequence[Axis], name: str) -> tuple[int, int, int]:
 
 
 # ---- the nodes -------------------------------------------------------------------------------------
+# Each node becomes a function of its operands' values with what its shapes fix (sizes, axis positions, einsum
+# formula, causal mask) worked out once: a compiled program calls it every step, the reference evaluator once.
 
 
-def reduce(node: Reduce, x: Array, xp: Primitives) -> Array:
+def compiled(node: AxisNode, xp: Primitives, mask: Array | None = None) -> Callable[..., Array]:
+    """The node as a function of its operands' values (flat [batch, units] arrays) over the primitives `xp`;
+    `mask`: a causal softmax's mask already as the backend's array (else made here, as numpy)."""
+    if isinstance(node, Reduce):
+        return _reduce(node, xp)
+    if isinstance(node, Softmax):
+        return _softmax(node, xp, mask)
+    if isinstance(node, Contract):
+        return _contract(node, xp)
+    return _rearrange(node, xp)
+
+
+def apply(node: AxisNode, operands: Sequence[Array], xp: Primitives) -> Array:
+    """An axis node over its operands' values, once (the reference evaluator)."""
+    return compiled(node, xp)(*operands)
+
+
+def _reduce(node: Reduce, xp: Primitives) -> Callable[[Array], Array]:
     """sum, mean or max over the named axes."""
-    axes = tuple(position(node.shape, name) for name in node.axes)
-    return flat(getattr(xp, node.op)(unflat(x, node.shape), axis=axes))
+    axes, shape, op = tuple(position(node.shape, name) for name in node.axes), sizes(node.shape), getattr(xp, node.op)
+    return lambda x: flat(op(x.reshape(-1, *shape), axis=axes))
 
 
-def softmax(node: Softmax, x: Array, xp: Primitives, mask: Array | None = None) -> Array:
-    """exp(x - max) / sum along the axis, masked causally when asked (masked units get weight 0); `mask`: the
-    causal mask already as the backend's array (a compiled program makes it once), else made here."""
-    at = position(node.shape, node.axis)
-    a = unflat(x, node.shape)
-    if node.causal is not None:
-        a = xp.where(causal_mask(node.shape, node.causal, node.axis) if mask is None else mask, a, -np.inf)
-    e = xp.exp(a - xp.max(a, axis=at, keepdims=True))
-    return flat(e / xp.sum(e, axis=at, keepdims=True))
+def _softmax(node: Softmax, xp: Primitives, mask: Array | None) -> Callable[[Array], Array]:
+    """exp(x - max) / sum along the axis, masked causally when asked (masked units get weight 0)."""
+    at, shape = position(node.shape, node.axis), sizes(node.shape)
+    if node.causal is not None and mask is None:
+        mask = causal_mask(node.shape, node.causal, node.axis)
+
+    def softmax(x: Array) -> Array:
+        a = x.reshape(-1, *shape)
+        if mask is not None:
+            a = xp.where(mask, a, -np.inf)
+        e = xp.exp(a - xp.max(a, axis=at, keepdims=True))
+        return flat(e / xp.sum(e, axis=at, keepdims=True))
+    return softmax
 
 
 def causal_mask(shape: Sequence[Axis], query: str, key: str) -> np.ndarray:
@@ -89,7 +112,7 @@ def causal_mask(shape: Sequence[Axis], query: str, key: str) -> np.ndarray:
     return j <= i
 
 
-def contract(node: Contract, left: Array, right: Array, xp: Primitives) -> Array:
+def _contract(node: Contract, xp: Primitives) -> Callable[[Array, Array], Array]:
     """The einsum of the two sides: summed over `axes`, matched on the other shared axes."""
     letters = _letters([*node.left_shape, *node.right_shape])
 
@@ -97,7 +120,8 @@ def contract(node: Contract, left: Array, right: Array, xp: Primitives) -> Array
         return "Z" + "".join(letters[a.name] for a in shape)
 
     formula = f"{spec(node.left_shape)},{spec(node.right_shape)}->{spec(node.shape)}"
-    return flat(xp.einsum(formula, unflat(left, node.left_shape), unflat(right, node.right_shape)))
+    left_shape, right_shape = sizes(node.left_shape), sizes(node.right_shape)
+    return lambda left, right: flat(xp.einsum(formula, left.reshape(-1, *left_shape), right.reshape(-1, *right_shape)))
 
 
 def _letters(shape: Sequence[Axis]) -> dict[str, str]:
@@ -108,52 +132,48 @@ def _letters(shape: Sequence[Axis]) -> dict[str, str]:
     return dict(zip(names, string.ascii_letters[:25] + string.ascii_letters[26:51]))
 
 
-def rearrange(node: Rearrange, x: Array, xp: Primitives) -> Array:
+def _rearrange(node: Rearrange, xp: Primitives) -> Callable[[Array], Array]:
     """Only a transpose moves units; renaming, splitting and merging relabel the same flat units."""
     if node.op != "transpose":
-        return x
-    order = tuple(position(node.shape, a.name) for a in node.out)
-    return flat(xp.transpose(unflat(x, node.shape), (0, *order)))
-
-
-def apply(node: AxisNode, operands: Sequence[Array], xp: Primitives) -> Array:
-    """An axis node over its operands' values (flat [batch, units] arrays) with the primitives `xp`."""
-    if isinstance(node, Reduce):
-        return reduce(node, operands[0], xp)
-    if isinstance(node, Softmax):
-        return softmax(node, operands[0], xp)
-    if isinstance(node, Contract):
-        return contract(node, operands[0], operands[1], xp)
-    return rearrange(node, operands[0], xp)
+        return lambda x: x
+    order, shape = (0, *(position(node.shape, a.name) for a in node.out)), sizes(node.shape)
+    return lambda x: flat(xp.transpose(x.reshape(-1, *shape), order))
 
 
 # ---- learned operators -----------------------------------------------------------------------------
 
 
-def linear(x: Array, shape: Sequence[Axis], channel: str, matrix: Array, bias: Array | None,
-           xp: Primitives) -> Array:
-    """`dense over channel`: matrix [out, in] applied along the named axis of x (laid out `shape`) at every unit
-    of the other axes, plus bias [out]."""
+def linear(shape: Sequence[Axis], channel: str, xp: Primitives) -> Callable[[Array, Array, Array | None], Array]:
+    """`dense over channel` as a function of (x, matrix [out, in], bias [out] or None): the matrix applied along the
+    named axis of x (laid out `shape`) at every unit of the other axes, plus the bias."""
     before, n, after = around(shape, channel)
     if after == 1:  # the channel last (features): one product of [batch * before, n] rows, as nn.Linear
-        out = xp.matmul(x.reshape(-1, n), xp.transpose(matrix, (1, 0)))
-        return flat((out if bias is None else out + bias).reshape(-1, before, matrix.shape[0], 1))
-    out = xp.matmul(matrix, x.reshape(-1, before, n, after))  # [out, n] at every (batch, before) block
-    return flat(out if bias is None else out + bias.reshape(-1, 1))
+        def rows(x: Array, matrix: Array, bias: Array | None) -> Array:
+            out = xp.matmul(x.reshape(-1, n), xp.transpose(matrix, (1, 0)))
+            return (out if bias is None else out + bias).reshape(-1, before * matrix.shape[0])
+        return rows
+
+    def blocks(x: Array, matrix: Array, bias: Array | None) -> Array:
+        out = xp.matmul(matrix, x.reshape(-1, before, n, after))  # [out, n] at every (batch, before) block
+        return flat(out if bias is None else out + bias.reshape(-1, 1))
+    return blocks
 
 
-def layer_norm(x: Array, shape: Sequence[Axis], channel: str, scale: Array, shift: Array | None,
-               xp: Primitives) -> Array:
-    """Layer norm over the named axis: (x - mean) / sqrt(variance + eps) * scale + shift, the variance biased
-    (divided by n), as torch.nn.LayerNorm."""
+def layer_norm(shape: Sequence[Axis], channel: str, xp: Primitives) -> Callable[[Array, Array, Array | None], Array]:
+    """Layer norm over the named axis as a function of (x, scale [n], shift [n] or None): (x - mean) / sqrt(variance
+    + eps) * scale + shift, the variance biased (divided by n), as torch.nn.LayerNorm."""
     before, n, after = around(shape, channel)
     if after == 1:  # the channel last: the backend's own (torch: one kernel)
-        return xp.layer_norm(x.reshape(-1, n), scale, shift, LAYER_NORM_EPS).reshape(-1, before * n)
-    a = x.reshape(-1, before, n, after)
-    centred = a - xp.mean(a, axis=2, keepdims=True)
-    normal = centred / xp.sqrt(xp.mean(centred * centred, axis=2, keepdims=True) + LAYER_NORM_EPS)
-    out = normal * scale.reshape(-1, 1)
-    return flat(out if shift is None else out + shift.reshape(-1, 1))
+        return lambda x, scale, shift: xp.layer_norm(x.reshape(-1, n), scale, shift, LAYER_NORM_EPS).reshape(
+            -1, before * n)
+
+    def across(x: Array, scale: Array, shift: Array | None) -> Array:
+        a = x.reshape(-1, before, n, after)
+        centred = a - xp.mean(a, axis=2, keepdims=True)
+        normal = centred / xp.sqrt(xp.mean(centred * centred, axis=2, keepdims=True) + LAYER_NORM_EPS)
+        out = normal * scale.reshape(-1, 1)
+        return flat(out if shift is None else out + shift.reshape(-1, 1))
+    return across
 
 
 # ---- as text ---------------------------------------------------------------------------------------
