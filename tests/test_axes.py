@@ -253,6 +253,30 @@ def test_each_axis_operation_matches_numpy(backend: str) -> None:
         np.testing.assert_allclose(out[name], value, rtol=0, atol=1e-5, err_msg=name)
 
 
+@pytest.mark.parametrize("backend", harness.BACKENDS)
+def test_learned_maps_over_an_axis_that_is_not_last_match_numpy(backend: str) -> None:
+    """`layer_norm over token` and `dense over token` on [token, feature] units (the channel not the last axis:
+    the other layout than the models'), against numpy written out by hand with the same parameters."""
+    source = ("circuit C {\n  input x[token = 3, feature = 4]\n  output n[token = 3, feature = 4], d[token = 2, "
+              "feature = 4]\n  population norm[token = 3, feature = 4] : Identity\n  population mix[token = 2, "
+              "feature = 4] : Identity\n  x -> norm : layer_norm over token\n  x -> mix : dense over token, bias = "
+              "true\n  n = norm\n  d = mix\n}")
+    handle = harness.build(source, backend)
+    rng = np.random.default_rng(4)
+    params = {k: rng.standard_normal(v.shape).astype(np.float32) for k, v in harness.params(handle).items()}
+    harness.set_params(handle, params)
+    x = rng.standard_normal((2, 1, 3, 4)).astype(np.float32)
+    out = harness.run(handle, {"x": x})
+    a = x[:, 0]  # [batch, token, feature]
+    centred = a - a.mean(1, keepdims=True)
+    normal = centred / np.sqrt((centred ** 2).mean(1, keepdims=True) + 1e-5)
+    expected_n = normal * params["x -> norm/weight"][:, None] + params["x -> norm/bias"][:, None]
+    matrix = params["x -> mix/weight"].reshape(2, 3)
+    expected_d = np.einsum("ot,btf->bof", matrix, a) + params["x -> mix/bias"][:, None]
+    np.testing.assert_allclose(out["n"][:, 0], expected_n, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(out["d"][:, 0], expected_d, rtol=0, atol=1e-5)
+
+
 def fail(source: str) -> CircuitError:
     with pytest.raises(CircuitError) as caught:
         circuitdsl.loads(source, file="bad.circuit")

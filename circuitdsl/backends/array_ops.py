@@ -45,9 +45,6 @@ class ArrayModuleOps:
     def stack_time(self, history: Array, latest: Array) -> Array:
         return self.xp.concatenate([history[:, latest.shape[1]:], latest], axis=1)
 
-    def matmul(self, x: Array, matrix: Array) -> Array:
-        return self.xp.matmul(x, matrix)
-
     def unstack(self, x: Array, axis: int) -> list[Array]:
         return list(self.xp.moveaxis(x, axis, 0))  # views (numpy)
 

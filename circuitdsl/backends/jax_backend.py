@@ -93,6 +93,8 @@ class JaxPrimitives(NumpyPrimitives):
         return jnp.einsum(spec, *operands, precision=jax.lax.Precision.HIGHEST)
 
     def matmul(self, a: jax.Array, b: jax.Array) -> jax.Array:
+        """Full float32 products: XLA's default on a GPU is TF32 (11 significant bits), which put the whole
+        worm's outputs 4e-4 off from the second step on an H200 (the torch module and the CPU agree to 1e-8)."""
         return jnp.matmul(a, b, precision=jax.lax.Precision.HIGHEST)
 
 
@@ -150,11 +152,6 @@ class JaxOps(ArrayModuleOps):
 
     def scatter_add(self, n: int, index: jax.Array, values: jax.Array) -> jax.Array:
         return jax.ops.segment_sum(values.T, index, num_segments=n).T
-
-    def matmul(self, x: jax.Array, matrix: jax.Array) -> jax.Array:
-        """Full float32 products: XLA's default on a GPU is TF32 (11 significant bits), which put the whole
-        worm's outputs 4e-4 off from the second step on an H200 (the torch module and the CPU agree to 1e-8)."""
-        return jnp.matmul(x, matrix, precision=jax.lax.Precision.HIGHEST)
 
     def add_at(self, x: jax.Array, index: jax.Array, values: jax.Array) -> jax.Array:
         return x.at[:, index].add(jnp.broadcast_to(values, (x.shape[0], index.shape[0])))

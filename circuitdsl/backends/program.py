@@ -136,7 +136,16 @@ class Program:
         self._plain = [(name, out_key, neuron.runner(ports, private))
                        for name, ports, neuron, private, out_key in self._runs]
         self._keeps: dict[tuple[Record, ...], dict[str, frozenset[str]]] = {}
-        # operators' function-valued biases: each axis's basis a constant, the bias itself parameter-only work
+        self._lower_solo(plan)
+
+    # ---- compile time ----------------------------------------------------------------------------
+
+    def _lower_solo(self, plan: Plan) -> None:
+        """The constants of the projections that run as operations of their own, made once: an operator's
+        function-valued bias basis (the bias itself is parameter-only work, `prepare`) and a multigrid operator's
+        resampling matrices, a learned axis map as a function of its weights and source, a learnable delay's
+        taps, synapses and weight elements."""
+        ops = self.ops
         self._biases = [p for p in plan.projections if p.operator is not None and p.operator.bias is not None
                         and p.operator.kind not in AXIS_OPERATORS]
         for p in self._biases:
@@ -145,20 +154,17 @@ class Program:
                                                   for n, wrap in zip(p.grid, p.operator.periodic)]
         self._axis_maps = {p.id: _axis_map(p, ops.primitives) for p in plan.projections
                            if p.operator is not None and p.operator.kind in AXIS_OPERATORS}
-        for p in plan.projections:  # a multigrid operator's resampling matrices
+        for p in plan.projections:
             if p.operator is not None:
                 self._arrays[f"{p.id}:resampling"] = {key: ops.asarray(operators.resampling(*key))
                                                       for key in operators.resamplings(p.operator, p.grid)}
-        for p in plan.projections:
             if p.delay_param is not None:
                 self._arrays[f"{p.id}:taps"] = ops.asarray(delays.taps(p.delay))
                 for name in ("pre", "post"):
                     self._arrays[f"{p.id}:{name}"] = ops.asarray(getattr(p, name))
                 offset = self._offsets[p.param]
-                self._arrays[f"{p.id}:element"] = fixed(self._elements[p.id] - offset, ops, pick)
+                self._arrays[f"{p.id}:element"] = fixed(self._elements[p.id] - offset, ops, self._pick)
                 self._arrays[f"{p.id}:factor"] = ops.asarray(self._factors[p.id])
-
-    # ---- compile time ----------------------------------------------------------------------------
 
     def _lower_group(self, key: str, g: Group) -> None:
         """What builds g's operator from the flat vector of all parameters at prepare time: which element (read
@@ -518,7 +524,7 @@ class Program:
         if g.lowering == "diagonal":
             return self._diagonal(key, g)
         read = self._reader([self.blocks[id(b)] for b in g.blocks])
-        matmul = self.ops.matmul
+        matmul = self.ops.primitives.matmul
         if g.lowering == "dense":
             return lambda fr: matmul(read(fr), fr.prepared[key])
         if g.lowering == "elementwise":

@@ -62,7 +62,6 @@ class Ops(Protocol):
     def all_finite(self, x: Array) -> bool | None: ...  # None where values are not concrete (a trace)
     def csr(self, crow: Array, rows: Array, cols: Array, values: Array, shape: tuple[int, int]) -> Any: ...
     def csr_matmul(self, matrix: Any, x: Array) -> Array: ...  # x [batch, n] by a csr [m, n]: [batch, m]
-    def matmul(self, x: Array, matrix: Array) -> Array: ...  # x [batch, n] @ [n, m], float32 at full precision
 
 
 Fixed = Any

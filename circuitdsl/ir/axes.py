@@ -39,11 +39,6 @@ def sizes(shape: Sequence[Axis]) -> tuple[int, ...]:
     return tuple(a.size for a in shape)
 
 
-def unflat(x: Array, shape: Sequence[Axis]) -> Array:
-    """A flat signal [batch, units] as [batch, *sizes]."""
-    return x.reshape(-1, *sizes(shape))
-
-
 def flat(x: Array) -> Array:
     """[batch, ...] as [batch, units] (a single unit: [batch, 1])."""
     return x.reshape(x.shape[0], -1)
@@ -167,12 +162,9 @@ def layer_norm(shape: Sequence[Axis], channel: str, xp: Primitives) -> Callable[
         return lambda x, scale, shift: xp.layer_norm(x.reshape(-1, n), scale, shift, LAYER_NORM_EPS).reshape(
             -1, before * n)
 
-    def across(x: Array, scale: Array, shift: Array | None) -> Array:
-        a = x.reshape(-1, before, n, after)
-        centred = a - xp.mean(a, axis=2, keepdims=True)
-        normal = centred / xp.sqrt(xp.mean(centred * centred, axis=2, keepdims=True) + LAYER_NORM_EPS)
-        out = normal * scale.reshape(-1, 1)
-        return flat(out if shift is None else out + shift.reshape(-1, 1))
+    def across(x: Array, scale: Array, shift: Array | None) -> Array:  # the channel moved last, and back
+        last = xp.transpose(x.reshape(-1, before, n, after), (0, 1, 3, 2))
+        return flat(xp.transpose(xp.layer_norm(last, scale, shift, LAYER_NORM_EPS), (0, 1, 3, 2)))
     return across
 
 
