@@ -328,3 +328,60 @@ def test_a_rollouts_outputs_equal_those_of_single_steps_assembled_after_its_loop
                            else compiled.step(sequence[:, t], state))
             for name in ("first", "second"):
                 np.testing.assert_array_equal(np.asarray(outputs[name][:, t]), np.asarray(step[name]))
+
+
+KINDS = """
+circuit Kinds {
+  input x[n = 3]
+  output y[n = 3]
+  population a[n = 3] : Tanh
+  population b[n = 3] : LIF(threshold = 0.3)
+  population c[n = 3] : Tanh
+  population d[n = 3] : Tanh
+  population e[n = 3] : Tanh
+  x -> a : one_to_one, weight = fixed(1)
+  a -> b : dense
+  b -| a : pairs([[0, 1], [2, 0]]), weight = -0.4
+  a <-> c : one_to_one, weight = 0.1
+  c -> d : one_to_one, delay = 2
+  d -> e : one_to_one
+  y = b + e
+}"""
+
+
+@pytest.mark.parametrize("backend", ["torch", "jax", "numpy"])
+def test_the_state_holds_what_the_next_step_reads_and_record_gives_the_other_outputs(backend: str) -> None:
+    """Neuron states (b's LIF), delay lines and the outputs a recurrent edge (b -| a) or a gap junction (a <-> c,
+    both ends) reads a step later; not the outputs of d (read this step by e) or e (read by the output only).  The
+    swimmer's state is its two clocks.  `record` gives any population's output."""
+    kinds = circuitdsl.compile(circuitdsl.loads(KINDS), backend=backend)
+    assert set(kinds.initial_state(2)) == {"b.mem", "b.spk", "b:out", "a:out", "c:out", "c -> d:delay"}
+    assert list(circuitdsl.compile(SWIMMER, backend=backend).initial_state(1)) == ["osc_d.t", "osc_v.t"]
+    x = np.random.default_rng(1).uniform(-1, 1, (2, 3)).astype(np.float32)
+    args: Any = (kinds.init(), None, x) if backend == "jax" else (torch.from_numpy(x) if backend == "torch" else x,)
+    step = kinds.step if backend in ("jax", "numpy") else kinds
+    with torch.no_grad():
+        outputs, state = step(*args, record=["a", "d", "e"])
+        np.testing.assert_allclose(np.asarray(outputs["a"]), np.tanh(x), rtol=1e-6)  # nothing fed back yet
+        np.testing.assert_array_equal(np.asarray(outputs["d"]), 0.0)  # its delay line starts empty
+        assert "a:out" in state and "d:out" not in state and "e:out" not in state
+
+
+@pytest.mark.filterwarnings("ignore:.*should not be instantiated:DeprecationWarning")
+@pytest.mark.filterwarnings("ignore:The .grad attribute of a Tensor that is not a leaf:UserWarning")
+def test_the_compiled_ncap_graph_returns_the_torque_and_two_clocks_as_the_hand_written_step_returns_two() -> None:
+    """Each tensor a compiled graph returns is a buffer its wrapper allocates and hands back: the state that held
+    every population's output made the graph return 9 (docs/engine.md, "The state")."""
+    returned: list[int] = []
+
+    def backend(graph: torch.fx.GraphModule, example: Any) -> Any:
+        (output,) = [node for node in graph.graph.nodes if node.op == "output"]
+        returned.append(len(torch.fx.node.map_aggregate(output.args[0], lambda n: n) or ()))
+        return graph.forward
+
+    torch._dynamo.reset()
+    module = circuitdsl.compile(SWIMMER)
+    with torch.no_grad():
+        module.compile(backend=backend, fullgraph=True)
+        module({"q": torch.rand(1, 5)}, module.initial_state(1))
+    assert returned == [3]

@@ -199,8 +199,8 @@ def test_load_reads_weights_from_a_npz_beside_the_circuit(tmp_path: Path) -> Non
     body = "circuit C {{\n  input x[n = 2]\n  population h[m = 3] : Identity\n  x -> h : all_to_all, weight = {}\n}}\n"
     (tmp_path / "ok.circuit").write_text(body.format('load("w.npz", "a")'))
     with torch.no_grad():
-        _, state = circuitdsl.compile(tmp_path / "ok.circuit")(torch.tensor([[1.0, 10.0]]))
-    np.testing.assert_array_equal(state["h:out"].numpy(), [[10.0, 32.0, 54.0]])
+        outputs, _ = circuitdsl.compile(tmp_path / "ok.circuit")(torch.tensor([[1.0, 10.0]]), record=["h"])
+    np.testing.assert_array_equal(outputs["h"].numpy(), [[10.0, 32.0, 54.0]])
     for weight, code, text in [('load("w.npz", "b")', "E302", "needs 6 values [3, 2], but load() gives 4"),
                                ('load("w.npz", "zz")', "E907", "has no array 'zz'"),
                                ('load("none.npz", "a")', "E907", "cannot read array 'a' of 'none.npz'")]:

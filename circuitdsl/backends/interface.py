@@ -159,6 +159,9 @@ def no_state_entry(key: object, keys: Iterable[str]) -> CircuitRuntimeError:
     """The error for a state key the circuit does not have: a did-you-mean and the keys it has."""
     keys = list(keys)
     hint = did_you_mean(str(key), keys)
+    if hint is None and str(key).endswith(":out"):  # a population's last output no step reads
+        hint = (f"a population's last output is state only where the next step reads it (a recurrent edge, a gap "
+                f"junction); record=['{str(key).removesuffix(':out')}'] gives it as a step's output")
     return CircuitRuntimeError(f"state has no entry {key!r}" + (f"; {hint}" if hint else "") + f"; its keys are "
                                f"{sorted(keys)}")
 

@@ -369,19 +369,15 @@ class JaxCircuit:
         """A rollout of `length` >= 1 steps on checked arguments."""
         batch = _batch(sequence, state)
         prepared = self._prepare(program, params)  # once, outside the scan
-        carried = program.carried(self._layout)
 
         def one_step(carry: State, x: dict[str, jax.Array]) -> tuple[State, dict[str, jax.Array]]:
             outputs, new_state = program.step(prepared, x, carry, batch, records)
-            return {key: new_state[key] for key in carried}, outputs
+            return dict(new_state), outputs
 
-        # the scan carries only what a step reads, as separate arrays (inside one compiled program they cost
-        # nothing per array); the last step runs after it, giving the whole final state, packed
+        # the scan carries the state (what a step reads) as separate arrays: inside one compiled program they cost
+        # nothing per array; the final state is packed once after it
         time_major = {k: jnp.swapaxes(v, 0, 1) for k, v in sequence.items()}
-        carry, outputs = jax.lax.scan(one_step, {key: state[key] for key in carried},
-                                      {k: v[:-1] for k, v in time_major.items()}, length=length - 1)
-        last, final = program.step(prepared, {k: v[-1] for k, v in time_major.items()}, carry, batch, records)
-        outputs = {k: jnp.concatenate([v, last[k][None]], 0) for k, v in outputs.items()}
+        final, outputs = jax.lax.scan(one_step, {key: state[key] for key in self._layout}, time_major, length=length)
         return (shaped_outputs(self.ir, {k: jnp.swapaxes(v, 0, 1) for k, v in outputs.items()}),
                 PackedState.pack(self._packing, final, batch, state.buffer.dtype))
 

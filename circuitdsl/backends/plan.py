@@ -211,6 +211,20 @@ def _channels(shape: list[Axis]) -> int:
     return math.prod(a.size for a in shape if a.domain is None)
 
 
+def read_later(plan: Plan) -> frozenset[str]:
+    """The populations whose output a step reads again the step after (the sources of recurrent edges without a
+    delay line, both ends of a gap junction): the only last outputs a state keeps.  Any other population's output
+    is recomputed from its inputs every step; `record=` gives it."""
+    names: set[str] = set()
+    for p in plan.projections:
+        if p.kind == "electrical":
+            assert p.source_population is not None
+            names.update((p.target, p.source_population))
+        elif p.recurrent and not p.delay:
+            names.update(r.source for r in refs(p.source, plan.ir.shared) if r.source in plan.populations)
+    return frozenset(names)
+
+
 def _order(ir: CircuitIR) -> list[str]:
     """Topological order over the within-step edges (acyclic: elaboration marked cycle-closing ones
     recurrent), ties broken by declaration order."""

@@ -34,7 +34,7 @@ from circuitdsl.backends.fusion import (
     signal_sizes,
 )
 from circuitdsl.backends.neurons import NeuronProgram
-from circuitdsl.backends.plan import AXIS_OPERATORS, Plan, ProjectionPlan, flat_index
+from circuitdsl.backends.plan import AXIS_OPERATORS, Plan, ProjectionPlan, flat_index, read_later
 from circuitdsl.backends.record import Record
 from circuitdsl.backends.step import Ops, Pick, State, as_batch, fixed, read_at
 from circuitdsl.ir import axes
@@ -100,7 +100,7 @@ class Program:
                       if dense_when_few(g, lowering)}
         self.sizes = signal_sizes(plan)
         self._arrays: dict[str, Any] = {}
-        self.past_reads: set[str] = set()  # the `pop:out` state entries a step reads (recurrent edges, junctions)
+        self.read_later = read_later(plan)  # the populations whose last output is state (recurrent edges, junctions)
         self._elements, self._factors = _synapse_elements(plan)
         self._zero = sum(p.size for p in plan.parameters)  # the 0 appended to the flat parameters
         self._offsets = dict(zip([p.name for p in plan.parameters],
@@ -113,7 +113,8 @@ class Program:
         self.products = {f"{key[0]}:{key[1]}": self._product(f"{key[0]}:{key[1]}", g) for key, g in self.groups.items()}
         self.ports = {name: self._ports(name) for name in plan.order}
         self.neurons = {name: NeuronProgram(plan, name, ops) for name in plan.order}
-        self.sources = {p.id: self._source(p, p.recurrent) for p in plan.projections if p.kind == "chemical"}
+        self.sources = {p.id: self._source(p, p.recurrent and not p.delay) for p in plan.projections
+                        if p.kind == "chemical"}
         self.pushes = [(f"{p.id}:delay", self._source(p, False)) for p in plan.projections if p.delay]
         self.outputs = [self._output(o) for o in plan.ir.outputs]
         # what prepare and step loop over, keys built once (not an f-string per population and step)
@@ -125,7 +126,7 @@ class Program:
         self._flat = any(g.lowering != "diagonal" or not ops.fuses for _, g in self._group_keys)
         self._runs = [(name, {p.name: self._port_closure(p) for p in self.ports[name]
                               if p.name in self.neurons[name].reads},
-                       self.neurons[name], f"{name}:private", f"{name}:out") for name in plan.order]
+                       self.neurons[name], f"{name}:private", self._kept_key(name)) for name in plan.order]
         self._outputs = list(zip([o.name for o in plan.ir.outputs], self.outputs))
         # the populations the outputs read, with the key a rollout's step gives each under (`step_sources`)
         self._output_reads = [(name, f"{name}:out") for name in plan.order
@@ -257,7 +258,7 @@ class Program:
         if b.kind == "out":
             key = f"{name}:out"
             if b.past:
-                self.past_reads.add(key)
+                assert name in self.read_later, key
                 return lambda fr: fr.state[key]
             return lambda fr: fr.current[name]
         assert b.projection is not None
@@ -299,7 +300,7 @@ class Program:
             whole: Callable[[Frame], Array] = lambda fr: fr.inputs[name]
         elif past:
             key = f"{name}:out"
-            self.past_reads.add(key)
+            assert name in self.read_later, key
             whole = lambda fr: fr.state[key]
         else:
             whole = lambda fr: fr.current[name]
@@ -348,10 +349,10 @@ class Program:
             return total
         return assemble
 
-    def carried(self, layout: Mapping[str, Any]) -> list[str]:
-        """The state entries a step reads: neuron states, delay lines and the outputs read a step later; the
-        other entries (most populations' last outputs) are written by every step but never read."""
-        return [key for key in layout if not key.endswith(":out") or key in self.past_reads]
+    def _kept_key(self, name: str) -> str | None:
+        """The state key a population's output is kept under for the next step (`pop:out`), or None when no
+        step reads it later."""
+        return f"{name}:out" if name in self.read_later else None
 
     # ---- once per call ---------------------------------------------------------------------------
 
@@ -424,7 +425,7 @@ class Program:
         fr, inside = self._advance(prepared, inputs, state, batch, record)
         final: Mapping[str, Array] = fr.new_state if settle is None else settle(fr.new_state)
         if settle is not None:
-            fr.current.update({name: final[f"{name}:out"] for name in fr.current})
+            fr.current.update({name: final[key] for name, _, _, _, key in self._runs if key is not None})
         outputs = {name: assemble(fr) for name, assemble in self._outputs}
         self._add_records(fr, record, inside, final, outputs)
         return outputs, final
@@ -479,7 +480,9 @@ class Program:
             self._recorded(fr, self._kept(tuple(record)), inside)
         else:
             for name, out_key, run in self._plain:
-                current[name] = new_state[out_key] = run(fr)
+                current[name] = run(fr)
+                if out_key is not None:
+                    new_state[out_key] = current[name]
         for key, source in self.pushes:
             new_state[key] = self.ops.stack_time(state[key], source(fr))
         return fr, inside
@@ -502,7 +505,8 @@ class Program:
             fr.current[name] = neuron.run(values, fr.state, fr.prepared[private], fr.batch, fr.new_state,
                                           keeps[name], kept)
             inside.update({f"{name}.{v}": x for v, x in kept.items()})
-            fr.new_state[out_key] = fr.current[name]
+            if out_key is not None:
+                fr.new_state[out_key] = fr.current[name]
 
     def _kept(self, record: tuple[Record, ...]) -> dict[str, frozenset[str]]:
         """The lets and spikes to keep, by population, for a tuple of records (worked out once per tuple)."""

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from circuitdsl.backends.plan import Plan
+from circuitdsl.backends.plan import Plan, read_later
 from circuitdsl.ir.expr import evaluate
 from circuitdsl.ir.model import Ref, Var
 from circuitdsl.ir.primitives import Primitives
@@ -109,15 +109,17 @@ def _no_lookup(name: Var | Ref) -> Array:
 
 
 def state_layout(plan: Plan) -> dict[str, tuple[int, float]]:
-    """Every state entry's key with its flat size per sample and initial value: neuron states, last outputs
-    (0), delay lines (0)."""
+    """Every state entry's key with its flat size per sample and initial value: what the next step reads, and
+    nothing else.  Neuron states, the last outputs read a step later (0; `read_later`), delay lines (0)."""
     layout: dict[str, tuple[int, float]] = {}
+    later = read_later(plan)
     for population in plan.populations.values():
         for variable in population.model.states:
             size = population.size * math.prod([a.size for a in variable.shape])
             layout[f"{population.name}.{variable.name}"] = (size, float(evaluate(variable.init, _no_lookup)))
-        out_size = math.prod([a.size for a in population.model.output_shape])
-        layout[f"{population.name}:out"] = (population.size * out_size, 0.0)
+        if population.name in later:
+            out_size = math.prod([a.size for a in population.model.output_shape])
+            layout[f"{population.name}:out"] = (population.size * out_size, 0.0)
     for projection in plan.projections:
         if projection.delay:
             layout[f"{projection.id}:delay"] = (projection.delay * projection.source_size, 0.0)

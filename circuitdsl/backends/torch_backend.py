@@ -295,6 +295,13 @@ PADDED_PIECES: Final = 8
 """The most pieces TracedOps.concat joins as a sum of padded pieces (inductor's own limit for a fused `cat` on a
 GPU, `max_pointwise_cat_inputs`)."""
 
+PADDED_ELEMENTS: Final = 640
+"""On a CPU, the most elements (batch x joined width) TracedOps.concat joins as a sum of padded pieces.  Inductor's
+CPU kernel runs that sum row by row, a vector per row with the lanes past a narrow row masked (NCAP's 5 units: 16
+lanes), which grows with the batch faster than the buffer and views of a `cat` cost.  NCAP's compiled step, one
+thread, guards not checked: padded 20.0 / 22.1 / 24.0 / 27.5 / 30.0 us at batch 1 / 64 / 128 / 192 / 256, by `cat`
+25.5 / 24.9 / 24.3 / 27.1 / 27.9 us."""
+
 
 class TracedOps(TorchOps):
     """The ops of the program torch.compile traces: a constant operand is bound as a Python number, which inductor
@@ -311,12 +318,15 @@ class TracedOps(TorchOps):
         """Pieces joined along their last axis as a sum of zero-padded pieces: element-wise work that inductor
         fuses into the step's kernel, where on a CPU it runs `cat` as a buffer of its own and a view per piece,
         created in Python on every call (NCAP: 3 buffers and 9 views, the compiled graph 21 us against 14 us).
-        Equal values (a -0 becomes +0).  Each element sums every piece's padding, so many pieces join by `cat`."""
+        Equal values (a -0 becomes +0).  Each element sums every piece's padding, so many pieces join by `cat`, and
+        so do many rows on a CPU (PADDED_ELEMENTS)."""
         if not 2 <= len(xs) <= PADDED_PIECES or axis % xs[0].dim() != xs[0].dim() - 1:
             return torch.cat(xs, dim=axis)
         total = 0
         for x in xs:
             total += x.shape[-1]
+        if xs[0].device.type == "cpu" and math.prod(xs[0].shape[:-1]) * total > PADDED_ELEMENTS:
+            return torch.cat(xs, dim=axis)
         start, out = 0, None
         for x in xs:  # (constant_pad_nd: F.pad's Python, traced by dynamo, cost NCAP 21 more guards)
             padded = torch.constant_pad_nd(x, (start, total - start - x.shape[-1]))

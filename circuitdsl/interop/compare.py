@@ -1,7 +1,7 @@
 """Running both sides of a conversion on the same inputs, for the fidelity report's measured errors.
 
-Our side is the compiled torch circuit stepped through its public `forward(inputs, state)`, reading every
-population's output from the state (`<population>:out`); the other side is whatever the converter targets.
+Our side is the compiled torch circuit stepped through its public `forward(inputs, state, record=...)`, recording
+every population's output; the other side is whatever the converter targets.
 """
 
 from __future__ import annotations
@@ -35,11 +35,9 @@ def our_traces(module: torch.nn.Module, ir: CircuitIR, inputs: Mapping[str, np.n
     with torch.no_grad():
         for t in range(steps):
             x = {name: torch.as_tensor(v[:, t]).reshape(batch, *shapes[name]) for name, v in inputs.items()}
-            out, state = module(x, state)
+            out, state = module(x, state, record=list(populations))
             for name, value in out.items():
-                outputs[name].append(value.reshape(batch, -1))
-            for name, trace in populations.items():
-                trace.append(state[f"{name}:out"].reshape(batch, -1))
+                (outputs[name] if name in outputs else populations[name]).append(value.reshape(batch, -1))
     return _stacked(outputs), _stacked(populations)
 
 

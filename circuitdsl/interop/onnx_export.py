@@ -97,8 +97,9 @@ def export_onnx(module: torch.nn.Module, ir: CircuitIR, path: str | Path, source
             raise CircuitError([Diagnostic("E953", f"circuit -> ONNX: torch's exporter cannot write {source}", None,
                                            (str(error).splitlines()[0], report.render()))]) from None
     read = [i.name for i in onnx.load(str(path)).graph.input if i.name.startswith("state/")]
-    report.notes.append(f"state the step reads (feed next_state/K back as state/K): {', '.join(read) or 'none'}; "
-                        "the other next_state tensors are outputs only")
+    unread = "; the other next_state tensors are outputs only" if len(read) < len(keys) else ""
+    report.notes.append(f"state the step reads (feed next_state/K back as state/K): {', '.join(read) or 'none'}"
+                        + unread)
     entries = [report.add("output", o.name, f"tensor '{o.name}'", "exact") for o in ir.outputs]
     entries += [report.add("state", k, f"tensor 'next_state/{k}'", "exact") for k in keys]
     errors = compare_runtime(module, ir, path, keys, steps)
