@@ -375,9 +375,13 @@ class JaxCircuit:
             return dict(new_state), outputs
 
         # the scan carries the state (what a step reads) as separate arrays: inside one compiled program they cost
-        # nothing per array; the final state is packed once after it
+        # nothing per array; the last step runs after it and its state is packed.  (Scanning all the steps instead
+        # measured slower: NCAP's 1000-step rollout 1.23-1.26x the hand-written scan against 1.18-1.21x.)
         time_major = {k: jnp.swapaxes(v, 0, 1) for k, v in sequence.items()}
-        final, outputs = jax.lax.scan(one_step, {key: state[key] for key in self._layout}, time_major, length=length)
+        carry, outputs = jax.lax.scan(one_step, {key: state[key] for key in self._layout},
+                                      {k: v[:-1] for k, v in time_major.items()}, length=length - 1)
+        last, final = program.step(prepared, {k: v[-1] for k, v in time_major.items()}, carry, batch, records)
+        outputs = {k: jnp.concatenate([v, last[k][None]], 0) for k, v in outputs.items()}
         return (shaped_outputs(self.ir, {k: jnp.swapaxes(v, 0, 1) for k, v in outputs.items()}),
                 PackedState.pack(self._packing, final, batch, state.buffer.dtype))
 
