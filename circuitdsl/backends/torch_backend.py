@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import operator
+import types
 import warnings
 import weakref
 from collections.abc import Callable, ItemsView, Iterator, KeysView, Mapping, Sequence, ValuesView
@@ -291,18 +292,6 @@ class TorchOps:
         return (matrix @ x.T).T
 
 
-PADDED_PIECES: Final = 8
-"""The most pieces TracedOps.concat joins as a sum of padded pieces (inductor's own limit for a fused `cat` on a
-GPU, `max_pointwise_cat_inputs`)."""
-
-PADDED_ELEMENTS: Final = 640
-"""On a CPU, the most elements (batch x joined width) TracedOps.concat joins as a sum of padded pieces.  Inductor's
-CPU kernel runs that sum row by row, a vector per row with the lanes past a narrow row masked (NCAP's 5 units: 16
-lanes), which grows with the batch faster than the buffer and views of a `cat` cost.  NCAP's compiled step, one
-thread, guards not checked: padded 20.0 / 22.1 / 24.0 / 27.5 / 30.0 us at batch 1 / 64 / 128 / 192 / 256, by `cat`
-25.5 / 24.9 / 24.3 / 27.1 / 27.9 us."""
-
-
 class TracedOps(TorchOps):
     """The ops of the program torch.compile traces: a constant operand is bound as a Python number, which inductor
     writes into its kernel.  Bound as a 0-d tensor (cheaper in eager calls, TorchOps.constant), each constant is
@@ -310,6 +299,16 @@ class TracedOps(TorchOps):
     (NCAP: 7 of the graph's 17 inputs).  Inductor fuses the step's element-wise work into one kernel (`fuses`)."""
 
     fuses = True
+    padded_pieces: Final = 8
+    """The most pieces `concat` joins as a sum of padded pieces (inductor's own limit for a fused `cat` on a GPU,
+    `max_pointwise_cat_inputs`).  Read from the ops, not a module global: dynamo guards a global on every call
+    (`guard_filter` leaves out guards on what the program holds)."""
+    padded_elements: Final = 640
+    """On a CPU, the most elements (batch x joined width) `concat` joins as a sum of padded pieces.  Inductor's CPU
+    kernel runs that sum row by row, a vector per row with the lanes past a narrow row masked (NCAP's 5 units: 16
+    lanes), which grows with the batch faster than the buffer and views of a `cat` cost.  NCAP's compiled step, one
+    thread, guards not checked: padded 20.0 / 22.1 / 24.0 / 27.5 / 30.0 us at batch 1 / 64 / 128 / 192 / 256, by
+    `cat` 25.5 / 24.9 / 24.3 / 27.1 / 27.9 us."""
 
     def constant(self, value: float) -> Any:
         return float(value)
@@ -319,13 +318,13 @@ class TracedOps(TorchOps):
         fuses into the step's kernel, where on a CPU it runs `cat` as a buffer of its own and a view per piece,
         created in Python on every call (NCAP: 3 buffers and 9 views, the compiled graph 21 us against 14 us).
         Equal values (a -0 becomes +0).  Each element sums every piece's padding, so many pieces join by `cat`, and
-        so do many rows on a CPU (PADDED_ELEMENTS)."""
-        if not 2 <= len(xs) <= PADDED_PIECES or axis % xs[0].dim() != xs[0].dim() - 1:
+        so do many rows on a CPU (`padded_elements`)."""
+        if not 2 <= len(xs) <= self.padded_pieces or axis % xs[0].dim() != xs[0].dim() - 1:
             return torch.cat(xs, dim=axis)
         total = 0
         for x in xs:
             total += x.shape[-1]
-        if xs[0].device.type == "cpu" and math.prod(xs[0].shape[:-1]) * total > PADDED_ELEMENTS:
+        if xs[0].device.type == "cpu" and math.prod(xs[0].shape[:-1]) * total > self.padded_elements:
             return torch.cat(xs, dim=axis)
         start, out = 0, None
         for x in xs:  # (constant_pad_nd: F.pad's Python, traced by dynamo, cost NCAP 21 more guards)
@@ -350,6 +349,20 @@ class TracedOps(TorchOps):
 _FIXED: Final = ("self._keys", "self._names", "self._ports", "self._sizes", "self._flat_outputs")
 """What a module's call reads that its constructor fixed and nothing changes after (keys, ports, state sizes)."""
 
+_CODE: Final = frozenset({"CLOSURE_MATCH", "FUNCTION_MATCH", "BUILTIN_MATCH", "MODULE_MATCH", "CLASS_MATCH",
+                          "ID_MATCH"})
+"""Dynamo's guards on an object's identity: read through the globals (`G[...]`), the functions, builtins, modules
+and classes a step's code calls."""
+
+
+def _code_read(entry: Any) -> bool:
+    """Whether a guard is on the code a step runs: a function, builtin, module or class read through the globals,
+    or a constant of circuitdsl's own modules (`math.inf` as the parameters' module reads it, `NONFINITE`)."""
+    name = entry.name
+    if entry.guard_type == "DUPLICATE_INPUT":  # two modules' `math` globals being one module: a Python guard
+        return name.startswith("G[") and entry.has_value and isinstance(entry.value, types.ModuleType)
+    return name.startswith("G[") and (entry.guard_type in _CODE or name.startswith("G['__import_circuitdsl"))
+
 
 def guard_filter(entries: Sequence[Any]) -> list[bool]:
     """torch.compile's `guard_filter_fn` for a CircuitModule (`module.compile()` passes it; for a rollout,
@@ -358,14 +371,17 @@ def guard_filter(entries: Sequence[Any]) -> list[bool]:
     that torch.compile traces (`_traced`, one per dtype and device, built once and never changed; which one a call
     takes is decided by the module's dtype and device, whose guard stays), reached from the module or, in the
     frame of the program's own step that a compiled rollout calls each time step, as that frame's `self`; and the
-    tuples of keys and sizes a call reads.  Every other guard stays: the inputs and state (dtype, shape, device), the parameters, the
-    module's dtype and device, grad mode, `nonfinite`, the functions called.  Dynamo guards each Python object
-    a traced function reads, so the program's closures, their cells and the constants in them were 322 of the
-    NCAP step's 424 leaf guards, checked before every call: 1.6-1.7x the hand-written compiled step at batch 1
-    with them, 1.2x without (docs/engine.md, "Under torch.compile")."""
+    tuples of keys and sizes a call reads; and the code a step runs (`_code_read`: the identity of each function,
+    builtin, module and class read through the globals, and circuitdsl's module constants), which a program does
+    not swap at run time (replacing one of them after compiling, e.g. by monkeypatching, needs
+    `torch._dynamo.reset()`).  Every other guard stays: the inputs and state (dtype, shape, device), the
+    parameters, the module's dtype and device, grad mode, `nonfinite`.  Dynamo guards each Python object a traced
+    function reads, so the program's closures, their cells and the constants in them were 322 of the NCAP step's
+    424 leaf guards, checked before every call: 1.6-1.7x the hand-written compiled step at batch 1 with them, 1.2x
+    without (docs/engine.md, "Under torch.compile"); the code's were 40 of the 81 left, about 1.5 us a call."""
     program = any(entry.name == "self" and entry.has_value and isinstance(entry.value, Program) for entry in entries)
     # (the NCAP rollout's step frame: 240 leaf guards, 76 without those on its program)
-    return [not (entry.name.startswith(_FIXED) or "self._traced[" in entry.name
+    return [not (entry.name.startswith(_FIXED) or "self._traced[" in entry.name or _code_read(entry)
                  or (program and (entry.name == "self" or entry.name.startswith("self."))))
             for entry in entries]
 
