@@ -117,6 +117,8 @@ class TorchPrimitives:
     # torch's own C function (no Python frame per product); full float32 precision unless the user turned on
     # TF32 (torch.backends.cuda.matmul.allow_tf32)
     matmul = staticmethod(torch.matmul)
+    # rows by a [out, in] matrix plus a bias as one addmm (a product, a transpose and an addition were three calls)
+    linear = staticmethod(torch.nn.functional.linear)
 
     def layer_norm(self, x: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor | None,
                    eps: float) -> torch.Tensor:

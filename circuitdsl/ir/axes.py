@@ -144,8 +144,7 @@ def linear(shape: Sequence[Axis], channel: str, xp: Primitives) -> Callable[[Arr
     before, n, after = around(shape, channel)
     if after == 1:  # the channel last (features): one product of [batch * before, n] rows, as nn.Linear
         def rows(x: Array, matrix: Array, bias: Array | None) -> Array:
-            out = xp.matmul(x.reshape(-1, n), xp.transpose(matrix, (1, 0)))
-            return (out if bias is None else out + bias).reshape(-1, before * matrix.shape[0])
+            return xp.linear(x.reshape(-1, n), matrix, bias).reshape(-1, before * matrix.shape[0])
         return rows
 
     def blocks(x: Array, matrix: Array, bias: Array | None) -> Array:

@@ -33,6 +33,7 @@ class Primitives(Protocol):
     def sqrt(self, x: Array) -> Array: ...
     def einsum(self, spec: str, *operands: Array) -> Array: ...
     def matmul(self, a: Array, b: Array) -> Array: ...  # numpy's: batched over leading axes, broadcast
+    def linear(self, x: Array, matrix: Array, bias: Array | None) -> Array: ...  # x @ matrix.T (+ bias), nn.Linear's
     # along the last axis: (x - mean) / sqrt(biased variance + eps) * scale + shift, as torch.nn.LayerNorm
     def layer_norm(self, x: Array, scale: Array, shift: Array | None, eps: float) -> Array: ...
     def where(self, condition: Array, x: Array, y: float) -> Array: ...  # a constant condition (numpy or own array)
@@ -85,6 +86,10 @@ class NumpyPrimitives:
 
     def matmul(self, a: Array, b: Array) -> Array:
         return self.xp.matmul(a, b)
+
+    def linear(self, x: Array, matrix: Array, bias: Array | None) -> Array:
+        out = self.matmul(x, matrix.T)  # (through matmul: JAX's at full precision)
+        return out if bias is None else out + bias
 
     def layer_norm(self, x: Array, scale: Array, shift: Array | None, eps: float) -> Array:
         centred = x - self.xp.mean(x, axis=-1, keepdims=True)
