@@ -89,9 +89,6 @@ class JaxPrimitives(NumpyPrimitives):
     def stop_gradient(self, x: jax.Array) -> jax.Array:
         return jax.lax.stop_gradient(x)
 
-    def einsum(self, spec: str, *operands: jax.Array) -> jax.Array:
-        return jnp.einsum(spec, *operands, precision=jax.lax.Precision.HIGHEST)
-
     def matmul(self, a: jax.Array, b: jax.Array) -> jax.Array:
         """Full float32 products: XLA's default on a GPU is TF32 (11 significant bits), which put the whole
         worm's outputs 4e-4 off from the second step on an H200 (the torch module and the CPU agree to 1e-8)."""

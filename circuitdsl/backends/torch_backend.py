@@ -111,9 +111,6 @@ class TorchPrimitives:
     def sqrt(self, x: torch.Tensor) -> torch.Tensor:
         return torch.sqrt(x)
 
-    def einsum(self, spec: str, *operands: torch.Tensor) -> torch.Tensor:
-        return torch.einsum(spec, *operands)
-
     # torch's own C function (no Python frame per product); full float32 precision unless the user turned on
     # TF32 (torch.backends.cuda.matmul.allow_tf32)
     matmul = staticmethod(torch.matmul)

@@ -12,7 +12,6 @@ cannot drift apart.
 from __future__ import annotations
 
 import math
-import string
 from collections.abc import Callable, Sequence
 from typing import Final
 
@@ -25,7 +24,8 @@ AxisNode = Reduce | Softmax | Contract | Rearrange
 AXIS_NODES: Final = (Reduce, Softmax, Contract, Rearrange)
 
 MAX_CONTRACTED: Final = 50
-"""The most distinct axes a contraction's two sides may span: einsum has a letter for each, and the batch's."""
+"""The most distinct axes a contraction's two sides may span (elaboration refuses more, E304): its product moves
+arrays of up to one axis more than that, within numpy's 64."""
 
 LAYER_NORM_EPS: Final = 1e-5
 """Added to the variance before its square root in `layer_norm` (torch.nn.LayerNorm's default)."""
@@ -56,8 +56,8 @@ def around(shape: Sequence[Axis], name: str) -> tuple[int, int, int]:
 
 
 # ---- the nodes -------------------------------------------------------------------------------------
-# Each node becomes a function of its operands' values with what its shapes fix (sizes, axis positions, einsum
-# formula, causal mask) worked out once: a compiled program calls it every step, the reference evaluator once.
+# Each node becomes a function of its operands' values with what its shapes fix (sizes, axis positions, a
+# contraction's moves, causal mask) worked out once: a compiled program calls it every step, the reference evaluator once.
 
 
 def compiled(node: AxisNode, xp: Primitives, mask: Array | None = None) -> Callable[..., Array]:
@@ -108,23 +108,37 @@ def causal_mask(shape: Sequence[Axis], query: str, key: str) -> np.ndarray:
 
 
 def _contract(node: Contract, xp: Primitives) -> Callable[[Array, Array], Array]:
-    """The einsum of the two sides: summed over `axes`, matched on the other shared axes."""
-    letters = _letters([*node.left_shape, *node.right_shape])
-
-    def spec(shape: Sequence[Axis]) -> str:
-        return "Z" + "".join(letters[a.name] for a in shape)
-
-    formula = f"{spec(node.left_shape)},{spec(node.right_shape)}->{spec(node.shape)}"
+    """The two sides summed over `axes` and matched on the other shared axes (elaboration checked that each has one
+    size on both sides), as one batched matrix product: each side's axes moved to [batch, shared, own, summed] (the
+    right's to [batch, shared, summed, own]), multiplied, and the result's axes moved to the node's order (left's
+    remaining axes, then right's own).  It was an einsum, which does the same moves in C++ at a higher fixed cost in
+    torch (attention's two contractions at batch 1: 10.5 us each against 6.5 us)."""
+    left, right = [a.name for a in node.left_shape], [a.name for a in node.right_shape]
+    size = {a.name: a.size for a in [*node.left_shape, *node.right_shape]}
+    shared = [name for name in left if name in right and name not in node.axes]
+    summed = [name for name in left if name in node.axes]
+    own_left, own_right = [name for name in left if name not in right], [name for name in right if name not in left]
+    produced = [*shared, *own_left, *own_right]
+    batch = tuple(size[name] for name in shared)
+    m, k, n = (math.prod(size[name] for name in names) for names in (own_left, summed, own_right))
+    move_left, move_right = _move(left, [*shared, *own_left, *summed], xp), _move(right, [*shared, *summed, *own_right], xp)
+    move_out = _move(produced, [a.name for a in node.shape], xp)
     left_shape, right_shape = sizes(node.left_shape), sizes(node.right_shape)
-    return lambda left, right: flat(xp.einsum(formula, left.reshape(-1, *left_shape), right.reshape(-1, *right_shape)))
+    produced_shape, matmul = tuple(size[name] for name in produced), xp.matmul
+
+    def product(a: Array, b: Array) -> Array:
+        a = move_left(a.reshape(-1, *left_shape)).reshape(-1, *batch, m, k)
+        b = move_right(b.reshape(-1, *right_shape)).reshape(-1, *batch, k, n)
+        return flat(move_out(matmul(a, b).reshape(-1, *produced_shape)))
+    return product
 
 
-def _letters(shape: Sequence[Axis]) -> dict[str, str]:
-    """An einsum letter per axis name, in order of appearance ('Z' is the batch)."""
-    names = list(dict.fromkeys(a.name for a in shape))
-    if len(names) > MAX_CONTRACTED:  # elaboration refuses such a contraction (E304)
-        raise ValueError(f"an einsum of {len(names)} axes: at most {MAX_CONTRACTED}")
-    return dict(zip(names, string.ascii_letters[:25] + string.ascii_letters[26:51]))
+def _move(names: Sequence[str], order: Sequence[str], xp: Primitives) -> Callable[[Array], Array]:
+    """A function moving the axes of [batch, *names] to [batch, *order]: the array itself when in order."""
+    axes = (0, *(1 + list(names).index(name) for name in order))
+    if axes == tuple(range(len(axes))):
+        return lambda x: x
+    return lambda x: xp.transpose(x, axes)
 
 
 def _rearrange(node: Rearrange, xp: Primitives) -> Callable[[Array], Array]:

@@ -31,7 +31,6 @@ class Primitives(Protocol):
     def abs(self, x: Array) -> Array: ...
     def exp(self, x: Array) -> Array: ...
     def sqrt(self, x: Array) -> Array: ...
-    def einsum(self, spec: str, *operands: Array) -> Array: ...
     def matmul(self, a: Array, b: Array) -> Array: ...  # numpy's: batched over leading axes, broadcast
     def linear(self, x: Array, matrix: Array, bias: Array | None) -> Array: ...  # x @ matrix.T (+ bias), nn.Linear's
     # along the last axis: (x - mean) / sqrt(biased variance + eps) * scale + shift, as torch.nn.LayerNorm
@@ -80,9 +79,6 @@ class NumpyPrimitives:
 
     def sqrt(self, x: Array) -> Array:
         return self.xp.sqrt(x)
-
-    def einsum(self, spec: str, *operands: Array) -> Array:
-        return self.xp.einsum(spec, *operands)
 
     def matmul(self, a: Array, b: Array) -> Array:
         return self.xp.matmul(a, b)
