@@ -499,7 +499,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds per row")
     parser.add_argument("--compile", action="store_true", help="also time NCAP under torch.compile (slow)")
     parser.add_argument("--only", default="", help="comma-separated row groups: ncap,jax,swim,worm,fly")
-    parser.add_argument("--device", default="cpu", help="the torch rows' device (cuda: a GPU); JAX runs on its default device")
+    parser.add_argument("--device", default="cpu",
+                        help="the torch rows' device (cuda: a GPU); JAX runs on its default device")
     options = parser.parse_args()
     torch.manual_seed(0)
     torch.set_num_threads(1)

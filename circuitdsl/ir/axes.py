@@ -57,7 +57,8 @@ def around(shape: Sequence[Axis], name: str) -> tuple[int, int, int]:
 
 # ---- the nodes -------------------------------------------------------------------------------------
 # Each node becomes a function of its operands' values with what its shapes fix (sizes, axis positions, a
-# contraction's moves, causal mask) worked out once: a compiled program calls it every step, the reference evaluator once.
+# contraction's moves, causal mask) worked out once: a compiled program calls it every step, the reference
+# evaluator once.
 
 
 def compiled(node: AxisNode, xp: Primitives, mask: Array | None = None) -> Callable[..., Array]:
@@ -121,7 +122,8 @@ def _contract(node: Contract, xp: Primitives) -> Callable[[Array, Array], Array]
     produced = [*shared, *own_left, *own_right]
     batch = tuple(size[name] for name in shared)
     m, k, n = (math.prod(size[name] for name in names) for names in (own_left, summed, own_right))
-    move_left, move_right = _move(left, [*shared, *own_left, *summed], xp), _move(right, [*shared, *summed, *own_right], xp)
+    move_left = _move(left, [*shared, *own_left, *summed], xp)
+    move_right = _move(right, [*shared, *summed, *own_right], xp)
     move_out = _move(produced, [a.name for a in node.shape], xp)
     left_shape, right_shape = sizes(node.left_shape), sizes(node.right_shape)
     produced_shape, matmul = tuple(size[name] for name in produced), xp.matmul
