@@ -385,3 +385,22 @@ def test_the_compiled_ncap_graph_returns_the_torque_and_two_clocks_as_the_hand_w
         module.compile(backend=backend, fullgraph=True)
         module({"q": torch.rand(1, 5)}, module.initial_state(1))
     assert returned == [3]
+
+
+def test_the_lean_state_steps_alike_on_torch_and_jax_from_a_state_handed_back() -> None:
+    """The circuit of every state kind stepped 6 times from the state each step returned, torch against JAX with
+    the same parameters (float64): outputs, the recorded outputs that are not state, and the state itself."""
+    module = circuitdsl.compile(circuitdsl.loads(KINDS), dtype="float64")
+    with jax.enable_x64(True):
+        circuit = circuitdsl.compile(circuitdsl.loads(KINDS), backend="jax", dtype="float64")
+        params = circuit.from_torch(module.state_dict())
+        x = np.random.default_rng(2).uniform(-1, 1, (3, 6, 3))
+        ours, theirs = None, None
+        for t in range(6):
+            with torch.no_grad():
+                torch_out, ours = module(torch.from_numpy(x[:, t]), ours, record=["d", "e"])
+            jax_out, theirs = circuit.step(params, theirs, x[:, t], record=["d", "e"])
+            for name in ("y", "d", "e"):
+                np.testing.assert_allclose(torch_out[name].numpy(), np.asarray(jax_out[name]), atol=1e-12)
+            for key in ours:
+                np.testing.assert_allclose(ours[key].numpy(), np.asarray(theirs[key]), atol=1e-12, err_msg=key)
