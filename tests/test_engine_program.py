@@ -404,3 +404,40 @@ def test_the_lean_state_steps_alike_on_torch_and_jax_from_a_state_handed_back() 
                 np.testing.assert_allclose(torch_out[name].numpy(), np.asarray(jax_out[name]), atol=1e-12)
             for key in ours:
                 np.testing.assert_allclose(ours[key].numpy(), np.asarray(theirs[key]), atol=1e-12, err_msg=key)
+
+
+def test_a_module_off_the_cpu_runs_a_sparse_group_dense_up_to_the_accelerators_threshold(monkeypatch: Any) -> None:
+    # a GPU's dense product costs little more than its launch at the whole worm's size, where the CPU's CSR wins
+    # from a few samples on (fusion.ACCELERATOR_DENSE_CELLS, measured on an H200); "meta" stands for the GPU here
+    from circuitdsl.backends import fusion
+
+    module = circuitdsl.compile(circuitdsl.load("models/celegans_whole.circuit"))
+    cells = module._program().groups["N", "in"].size * module._program().groups["N", "in"].width
+    assert cells <= fusion.ACCELERATOR_DENSE_CELLS
+    assert module._program().groups["N", "in"].lowering == "sparse" and set(module._program().twins) == {"N:in"}
+    on_gpu = module.to("meta")._program()
+    assert on_gpu.groups["N", "in"].lowering == "dense" and not on_gpu.twins
+    monkeypatch.setattr(fusion, "ACCELERATOR_DENSE_CELLS", cells - 1)  # a larger group stays CSR there too
+    larger = circuitdsl.compile(module.ir).to("meta")._program()
+    assert larger.groups["N", "in"].lowering == "sparse"
+    monkeypatch.undo()
+    forced = circuitdsl.compile(module.ir, lowering="sparse").to("meta")._program()
+    assert forced.groups["N", "in"].lowering == "sparse"  # lowering= still forces one
+
+
+def test_a_rollout_off_the_cpu_assembles_its_outputs_after_its_time_loop_at_any_batch_that_fits() -> None:
+    # on a GPU each of the worm's column reads and sums per step is a kernel launch, while keeping its 302 units a
+    # step is memory traffic it does not notice (program.ACCELERATOR_DEFERRED_TOTAL); the CPU defers up to a batch
+    from circuitdsl.backends.program import ACCELERATOR_DEFERRED_TOTAL
+
+    module = circuitdsl.compile(circuitdsl.load("models/celegans_whole.circuit"))
+    on_cpu, on_gpu = module._program(), module.to("meta")._program()
+    assert on_cpu.rollout_step(1, 1000) == on_cpu.step_sources and on_cpu.rollout_step(64, 1000) == on_cpu.step
+    assert on_gpu.rollout_step(64, 1000) == on_gpu.step_sources
+    longest = ACCELERATOR_DEFERRED_TOTAL // (64 * 302)
+    assert on_gpu.rollout_step(64, longest + 1) == on_gpu.step  # what it would keep is bounded there too
+    module.nonfinite = "ignore"  # a meta tensor has no values to check
+    with torch.no_grad(), _Aten() as aten:
+        outputs, _ = module.rollout({"sensory_drive": torch.rand(64, 10, device="meta")})
+    assert outputs["forward"].shape == (64, 10)
+    assert aten.calls["slice"] == 4  # the four columns read once over all steps, not once a step

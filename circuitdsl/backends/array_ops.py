@@ -20,6 +20,7 @@ class ArrayModuleOps:
     are of `index` type (JAX: int32, its default; numpy: int64, what its indexing takes without a conversion)."""
 
     fuses = False  # numpy: one call per operation (JaxOps: XLA fuses, but its pick already reads weights cheaply)
+    accelerator = False  # numpy on the CPU; JAX's choices (jax_lowering.py) do not depend on its device
 
     def __init__(self, xp: Any, dtype: str, index: type) -> None:
         self.xp, self.dtype, self.index = xp, xp.dtype(dtype), index

@@ -47,6 +47,13 @@ against 8.3-11.6 us at batch 4, but 77-80 us against 24-44 us at batch 64; 512 x
 
 FEW_SAMPLES: Final = 4
 
+ACCELERATOR_DENSE_CELLS: Final = 4_000_000
+"""On a GPU a group with at most this many cells runs dense at any density (`accelerator_choice`).  Measured on one
+NVIDIA H200 (benchmarks/lowerings.py --device cuda; torch 2.11, one CPU thread, a chain of 20 products x <-
+tanh(op(x)), microseconds a product): there each product is launch-bound up to 2000 x 2000 (4 M cells), dense 28-48
+us at batch 1 and 64 against 46-84 us as CSR at 1% to 30% (61 against 58 at batch 256); at 4000 x 4000 CSR wins at
+1% from batch 64 (58 against 69 us, 57 against 184 at batch 256) and at 8000 x 8000 from batch 1 (58 against 93)."""
+
 DIAGONAL_LAYERS: Final = 2
 """A group whose synapses are runs of one-to-one pairs (a column range of its input vector onto a range of its
 port) that form at most this many layers, each layer covering the whole port once, runs `diagonal`: each layer
@@ -119,6 +126,12 @@ class Group:
 
 Choice = Callable[[Group, str], str]
 """A backend's own choice of a group's lowering (dense, sparse or ell), given the automatic one."""
+
+
+def accelerator_choice(g: Group, automatic: str) -> str:
+    """The choice of a module on a GPU: dense up to ACCELERATOR_DENSE_CELLS cells, where the CPU's rules pick CSR
+    for a sparse group (a GPU's dense product costs little more than its launch at those sizes)."""
+    return "dense" if automatic == "sparse" and g.size * g.width <= ACCELERATOR_DENSE_CELLS else automatic
 
 
 def fusable(p: ProjectionPlan) -> bool:

@@ -32,6 +32,7 @@ class Ops(Protocol):
 
     functions: Mapping[str, Callable[..., Array]]
     fuses: bool  # element-wise work runs as one compiled loop (torch.compile, XLA), not one kernel call per op
+    accelerator: bool  # a device other than the host's CPU: each operation a kernel launch, memory plenty and fast
 
     @property
     def primitives(self) -> Primitives: ...  # numpy-named array functions (ir/primitives.py)

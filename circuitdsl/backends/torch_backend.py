@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from circuitdsl.backends.fusion import accelerator_choice
 from circuitdsl.backends.interface import (
     batch_of,
     check_finite,
@@ -175,6 +176,7 @@ class TorchOps:
     def __init__(self, device: torch.device | None = None, dtype: torch.dtype = torch.float32) -> None:
         self.device = device
         self.dtype = dtype
+        self.accelerator = device is not None and device.type != "cpu"
         # a comparison's boolean tensor (on the operands' device) as 0/1 in the ops' dtype: x.to(dtype), with no
         # Python frame per call (closures.py; to_float also takes numbers and arrays, and moves devices)
         self.truth = partial(torch.Tensor.to, dtype=dtype)
@@ -417,6 +419,11 @@ class ParameterTable(nn.Module):
         return self._parameters.items()  # type: ignore[return-value]
 
 
+def program_for(plan: Plan, ops: TorchOps, lowering: str) -> Program:
+    """The plan lowered with `ops`: off the CPU, sparse groups up to ACCELERATOR_DENSE_CELLS run dense."""
+    return Program(plan, ops, lowering, accelerator_choice if ops.accelerator else None)
+
+
 LIVE_MODULES: weakref.WeakValueDictionary[int, CircuitModule] = weakref.WeakValueDictionary()
 """Every module alive, by `id`: how torch.compile's `traced_key` (torch_traced.py), which takes only plain
 constants, reaches the module it builds a program for."""
@@ -491,7 +498,7 @@ class CircuitModule(nn.Module):
         key = f"{where.device}/{dtype_name(where.dtype)}"  # a dtype the module cannot run in (`.half()`) is named here
         if key not in self._programs:
             ops = TorchOps(where.device, where.dtype)
-            self._programs[key] = (Program(self.plan, ops, self.lowering), ops)
+            self._programs[key] = (program_for(self.plan, ops, self.lowering), ops)
         self._last = self._programs[key]
         return self._last
 

@@ -10,8 +10,7 @@ from __future__ import annotations
 import torch
 
 from circuitdsl.backends.interface import dtype_name, time_loop
-from circuitdsl.backends.program import Program
-from circuitdsl.backends.torch_backend import LIVE_MODULES, TracedOps
+from circuitdsl.backends.torch_backend import LIVE_MODULES, TracedOps, program_for
 
 untraced_time_loop = torch.compiler.disable(time_loop, recursive=False)
 """The rollout's time loop, not traced: the loop stays Python and the step it calls is compiled once."""
@@ -28,5 +27,5 @@ def traced_key(module_id: int, dtype: torch.dtype, device: torch.device) -> str:
     key = f"{device}/{dtype_name(dtype)}"
     if key not in module._traced:
         ops = TracedOps(device, dtype)
-        module._traced[key] = (Program(module.plan, ops, module.lowering), ops)
+        module._traced[key] = (program_for(module.plan, ops, module.lowering), ops)
     return key
