@@ -412,9 +412,11 @@ def test_a_module_off_the_cpu_runs_a_sparse_group_dense_up_to_the_accelerators_t
     from circuitdsl.backends import fusion
 
     module = circuitdsl.compile(circuitdsl.load("models/celegans_whole.circuit"))
-    cells = module._program().groups["N", "in"].size * module._program().groups["N", "in"].width
+    on_cpu = module._program()
+    group = on_cpu.groups["N", "in"]
+    cells = group.size * group.width
     assert cells <= fusion.ACCELERATOR_DENSE_CELLS
-    assert module._program().groups["N", "in"].lowering == "sparse" and set(module._program().twins) == {"N:in"}
+    assert group.lowering == "sparse" and set(on_cpu.twins) == {"N:in"}
     on_gpu = module.to("meta")._program()
     assert on_gpu.groups["N", "in"].lowering == "dense" and not on_gpu.twins
     monkeypatch.setattr(fusion, "ACCELERATOR_DENSE_CELLS", cells - 1)  # a larger group stays CSR there too
