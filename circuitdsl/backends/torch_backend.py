@@ -553,6 +553,10 @@ class CircuitModule(nn.Module):
         state = self._state(state, batch, ops)
         # `settle` passed, not defaulted: a default is one more object dynamo guards (3 guards)
         outputs, new_state = program.step(self._prepare(program, ops), flat, state, batch, records, None)
+        if torch.compiler.is_compiling():
+            from circuitdsl.backends.torch_traced import constant_keys
+
+            return constant_keys(self._shaped(outputs)), constant_keys(new_state)
         return self._shaped(outputs), new_state
 
     def rollout(self, inputs: Mapping[str, torch.Tensor] | torch.Tensor | None = None, steps: int | None = None,

@@ -29,3 +29,12 @@ def traced_key(module_id: int, dtype: torch.dtype, device: torch.device) -> str:
         ops = TracedOps(device, dtype)
         module._traced[key] = (program_for(module.plan, ops, module.lowering), ops)
     return key
+
+
+def constant_keys(values: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The dict with its keys made while dynamo traces, which it writes into the compiled frame as constants.
+    A key read from the program (an output's name, a state entry's key in a closure) is rebuilt on every call by
+    the loads dynamo read it through: for NCAP's three keys, some 25 attribute and item loads after the graph.
+    Measured at batch 256 (best of 15 x 1000 calls, three processes each): the compiled step 0.6-1.4 us over the
+    hand-written equations behind the same interface before, 0.3-0.8 us after (of about 26 us)."""
+    return {key + "": value for key, value in values.items()}
