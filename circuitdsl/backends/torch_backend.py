@@ -325,7 +325,7 @@ class TracedOps(TorchOps):
         total = 0
         for x in xs:
             total += x.shape[-1]
-        if xs[0].device.type == "cpu" and math.prod(xs[0].shape[:-1]) * total > self.padded_elements:
+        if not self.accelerator and math.prod(xs[0].shape[:-1]) * total > self.padded_elements:
             return torch.cat(xs, dim=axis)
         start, out = 0, None
         for x in xs:  # (constant_pad_nd: F.pad's Python, traced by dynamo, cost NCAP 21 more guards)
@@ -614,7 +614,7 @@ class CircuitModule(nn.Module):
         raw: list[Any] = [table[key] for key in self._keys]
         if (torch.compiler.is_compiling() or torch.jit.is_tracing()  # first: a trace reads nothing of the cache
                 or (torch.is_grad_enabled() and any(p.requires_grad for p in raw))  # this call's graph
-                or (ops.device is not None and ops.device.type != "cpu")):
+                or ops.accelerator):
             return program.prepare(self._named(raw, ops))
         cached = self._prepared
         if (cached is not None and cached[0] is program and all(map(operator.is_, raw, cached[1]))
