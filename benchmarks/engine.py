@@ -6,8 +6,8 @@ median rounds; a ratio below 1 means the compiled circuit is faster.  One CPU th
 
 - NCAP swimmer step: torch eager at batch 1 and 256, compiled (with --compile: `module.compile()`, and
   `torch.compile(module)`), the jitted JAX step, and a jitted 1000-step JAX scan at batch 1; a 1000-step torch
-  rollout (eager, and with --compile `torch.compile(module.rollout)` with the module's guard filter) against
-  HandNCAP stepped in a loop.
+  rollout (eager, and with --compile `torch.compile(module.rollout)` with the module's `compile_options()`)
+  against HandNCAP stepped in a loop.
 - 1000 dm-control swim steps: the compiled policy's cost over physics alone (torch, and JAX with its step jitted),
   against a numpy NCAP's.
 - Whole worm (302 neurons), 1000 steps: torch at batch 1 (hand: one dense matrix) and 64 (hand: the better of
@@ -95,24 +95,24 @@ def _ncap(run: Run) -> tuple[torch.nn.Module, HandNCAP]:
 
 def ncap_torch(run: Run, compiled: bool) -> list[Row]:
     """Eager, or compiled in place (`module.compile()`, PyTorch's API, which for a circuit module leaves out the
-    guards on its lowered program) against the hand-written module compiled the same way; then, batch 1, compiled
-    by `torch.compile(module)` (every guard kept), with no guard checked, and the floors."""
+    guards on its lowered program and inductor's size asserts) against the hand-written module compiled in place
+    by its own `.compile()`, and against it also without size asserts; then, batch 1, compiled by
+    `torch.compile(module)` (every guard kept), with no guard checked, and the floors."""
     rows = [_ncap_torch_row(batch, "module" if compiled else "eager", run) for batch in (1, 256)]
     if not compiled:
         return [*rows, _ncap_rollout_row(False, run)]
-    return rows + [_ncap_torch_row(1, "torch", run), _ncap_unguarded_row(run), *_ncap_floor_rows(run),
-                   _ncap_rollout_row(True, run)]
+    return rows + [_ncap_torch_row(batch, "alike", run) for batch in (1, 256)] + [
+        _ncap_torch_row(1, "torch", run), _ncap_unguarded_row(run), *_ncap_floor_rows(run), _ncap_rollout_row(True, run)]
 
 
 def _ncap_rollout_row(compiled: bool, run: Run) -> Row:
-    """A 1000-step NCAP rollout at batch 1 (`rollout`, or `torch.compile(module.rollout)` with the module's guard
-    filter, which compiles the step once and keeps the time loop in Python) against HandNCAP stepped in a Python
-    loop (compiled alike)."""
+    """A 1000-step NCAP rollout at batch 1 (`rollout`, or `torch.compile(module.rollout)` with the module's
+    `compile_options()`, which compiles the step once and keeps the time loop in Python) against HandNCAP stepped
+    in a Python loop (compiled by `torch.compile(hand)`)."""
     module, hand = _ncap(run)
     x = torch.rand(1, 1000, 5, device=run.device) * 2 - 1
     torch._dynamo.reset()
-    ours = (torch.compile(module.rollout, options={"guard_filter_fn": module.guard_filter}) if compiled
-            else module.rollout)
+    ours = torch.compile(module.rollout, options=module.compile_options()) if compiled else module.rollout
     step = torch.compile(hand) if compiled else hand
 
     def theirs() -> list[torch.Tensor]:
@@ -175,12 +175,14 @@ def _ncap_unguarded_row(run: Run) -> Row:
 
 
 NCAP_ROWS = {"eager": "NCAP step, torch eager, batch {}", "module": "NCAP step, torch module.compile(), batch {}",
+             "alike": "  the same, HandNCAP also without inductor's size asserts, batch {}",
              "torch": "  the same by torch.compile(module), every guard kept, batch {}"}
 
 
 def _ncap_torch_row(batch: int, how: str, run: Run, unguarded: bool = False) -> Row:
-    """Our NCAP step over the hand-written one at `batch`: eager, compiled in place (`module`) or wrapped by
-    torch.compile (`torch`), the hand-written module compiled alike."""
+    """Our NCAP step over the hand-written one at `batch`: eager, compiled in place (`module`, the hand-written
+    module by its own `.compile()`; `alike`: the hand-written one also with the inductor option the module's
+    `compile_options()` sets, no size asserts) or wrapped by torch.compile (`torch`, both)."""
     module, hand = _ncap(run)
     q = torch.rand(batch, 5, device=run.device) * 2 - 1
     state, clock = module.initial_state(batch), torch.zeros(batch, 1, device=run.device)
@@ -189,9 +191,9 @@ def _ncap_torch_row(batch: int, how: str, run: Run, unguarded: bool = False) -> 
         ours: Callable[..., object] = module
         theirs: Callable[..., object] = hand
         torch._dynamo.reset()  # no compiled code of an earlier row: each call's cache holds only this row's entry
-        if how == "module":
+        if how in ("module", "alike"):
             module.compile()
-            hand.compile()
+            hand.compile(options={"size_asserts": False} if how == "alike" else None)
         elif how == "torch":
             ours, theirs = torch.compile(module), torch.compile(hand)
         ours({"q": q}, state), theirs(q, clock)  # compiled here (the unsafe stance refuses to compile)

@@ -138,16 +138,49 @@ def test_an_eager_module_never_imports_dynamo() -> None:
 @pytest.mark.filterwarnings("ignore:.*should not be instantiated:DeprecationWarning")
 @pytest.mark.filterwarnings("ignore:The .grad attribute of a Tensor that is not a leaf:UserWarning")
 def test_a_rollout_compiled_with_the_guard_filter_checks_no_guard_on_its_program_each_time_step() -> None:
-    """`torch.compile(module.rollout, options={"guard_filter_fn": module.guard_filter})`: the frame compiled for
+    """`torch.compile(module.rollout, options=module.compile_options(backend))`: the frame compiled for
     the program's step, called every time step, keeps no guard on the program (its `self`); the outputs are the
     eager rollout's."""
     from circuitdsl.backends.program import Program
 
     torch._dynamo.reset()
     module = circuitdsl.compile("models/ncap_swimmer.circuit")
-    compiled = torch.compile(module.rollout, backend="eager", options={"guard_filter_fn": module.guard_filter})
+    compiled = torch.compile(module.rollout, backend="eager", options=module.compile_options("eager"))
     x = torch.rand(2, 6, 5) * 2 - 1
     with torch.no_grad():
         torch.testing.assert_close(compiled({"q": x})[0]["torque"], module.rollout({"q": x})[0]["torque"])
     (entry,) = _debug_get_cache_entry_list(Program.step_sources.__code__)
     assert _leaf_guards(entry.guard_manager.root) <= 75  # 240 with every guard kept, 69 now
+
+
+def test_module_compile_gives_inductor_no_size_asserts_and_its_kept_guards_check_the_same() -> None:
+    """`module.compile()` asks inductor for no size asserts (each input's sizes and strides checked again by the
+    compiled code, ~0.35 us an input), other backends for nothing but the guard filter, and options of the user's
+    own win; the guards it keeps check the parameters' sizes and strides: a parameter given other strides after
+    compiling is traced again, with the eager module's results."""
+    from circuitdsl.backends.torch_backend import guard_filter
+
+    given: list[dict[str, Any]] = []
+    module = circuitdsl.compile("models/rich_lazy_rnn.circuit")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(torch, "compile", lambda fn, **kwargs: given.append(kwargs) or fn)
+        module.compile()
+        module.compile(backend="aot_eager")
+        module.compile(options={"size_asserts": True})
+    assert [g["options"] for g in given] == [{"guard_filter_fn": guard_filter, "size_asserts": False},
+                                             {"guard_filter_fn": guard_filter},
+                                             {"guard_filter_fn": guard_filter, "size_asserts": True}]
+    assert module.compile_options() is not module.compile_options()  # torch.compile takes keys out of it
+
+    torch._dynamo.reset()
+    module = circuitdsl.compile("models/rich_lazy_rnn.circuit")
+    eager = circuitdsl.compile("models/rich_lazy_rnn.circuit")
+    module.compile(backend="aot_eager")
+    x = torch.rand(2, *[a.size for a in module.ir.inputs[0].shape])
+    weight, twin = module.params["W"], eager.params["W"]  # [8, 8]
+    with torch.no_grad():
+        torch.testing.assert_close(module(x)[0], eager(x)[0])
+        for change in (lambda w: w.t().contiguous().t(), lambda w: w * 2):  # other strides; other values
+            weight.data, twin.data = change(weight.data), change(twin.data)
+            torch.testing.assert_close(module(x)[0], eager(x)[0])
+    assert len(_debug_get_cache_entry_list(CircuitModule.forward.__code__)) == 2  # the strides traced again

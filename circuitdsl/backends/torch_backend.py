@@ -367,7 +367,7 @@ def _code_read(entry: Any) -> bool:
 
 def guard_filter(entries: Sequence[Any]) -> list[bool]:
     """torch.compile's `guard_filter_fn` for a CircuitModule (`module.compile()` passes it; for a rollout,
-    `torch.compile(module.rollout, options={"guard_filter_fn": module.guard_filter})`): which of dynamo's guards on
+    `torch.compile(module.rollout, options=module.compile_options())`): which of dynamo's guards on
     one compiled frame to keep.  It leaves out those on what the module fixes when it is built: the lowered program
     that torch.compile traces (`_traced`, one per dtype and device, built once and never changed; which one a call
     takes is decided by the module's dtype and device, whose guard stays), reached from the module or, in the
@@ -529,12 +529,30 @@ class CircuitModule(nn.Module):
 
     guard_filter = staticmethod(guard_filter)
 
+    @staticmethod
+    def compile_options(backend: Any = "inductor") -> dict[str, Any]:
+        """The options `module.compile()` gives torch.compile for `backend`, a new dict on each call (torch.compile
+        takes keys out of it): `guard_filter` as dynamo's `guard_filter_fn`, and for inductor `size_asserts` off.
+        For a rollout: `torch.compile(module.rollout, options=module.compile_options())`.
+
+        Inductor's compiled code asserts each input tensor's sizes and strides before it runs, one call of about
+        0.35 us each on this machine class (NCAP: 7 inputs, 2.5 us of a 22 us step); dynamo's guards, which
+        `guard_filter` keeps on every tensor a step reads (inputs, state, parameters; the program's own index
+        arrays are built once and never change), check the same sizes and strides first and compile again where
+        one differs (tests/test_torch_compile.py).  Other backends take no inductor options."""
+        options: dict[str, Any] = {"guard_filter_fn": guard_filter}
+        if backend == "inductor":
+            options["size_asserts"] = False
+        return options
+
     def compile(self, *args: Any, **kwargs: Any) -> None:
-        """PyTorch's in-place compile (`module.compile()`, the arguments of `torch.compile`), with dynamo's guards
-        on what the module fixes when it is built left out (`guard_filter`) unless `options` name a filter of
-        their own or a `mode` is given (torch takes options or a mode, not both)."""
+        """PyTorch's in-place compile (`module.compile()`, the arguments of `torch.compile`) with
+        `compile_options()` for its backend (guards on what the module fixes when it is built left out; for
+        inductor, no size asserts), each unless `options` name their own, or a `mode` is given (torch takes
+        options or a mode, not both)."""
         if kwargs.get("mode") is None:
-            kwargs["options"] = {"guard_filter_fn": guard_filter, **(kwargs.get("options") or {})}
+            kwargs["options"] = {**self.compile_options(kwargs.get("backend", "inductor")),
+                                 **(kwargs.get("options") or {})}
         super().compile(*args, **kwargs)
 
     def _repr_svg_(self) -> str | None:
