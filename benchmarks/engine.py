@@ -175,7 +175,7 @@ def _ncap_unguarded_row(run: Run) -> Row:
 
 
 NCAP_ROWS = {"eager": "NCAP step, torch eager, batch {}", "module": "NCAP step, torch module.compile(), batch {}",
-             "alike": "  the same, HandNCAP also without inductor's size asserts, batch {}",
+             "alike": "  the same, HandNCAP also without size asserts, batch {}",
              "torch": "  the same by torch.compile(module), every guard kept, batch {}"}
 
 

@@ -356,10 +356,20 @@ _CODE: Final = frozenset({"CLOSURE_MATCH", "FUNCTION_MATCH", "BUILTIN_MATCH", "M
 and classes a step's code calls."""
 
 
+_PYTREE: Final = ("__import__('torch').utils._pytree.", "list(dict.keys(__import__('torch').utils._pytree.",
+                   "G['__import_torch_dot_utils_dot__pytree']")
+"""How dynamo names torch's pytree registry, which it reads to flatten the arguments of the traced step
+(torch_traced.traced_step): the flatten functions of dict, list and tuple, which torch registers once and refuses
+to register again."""
+
+
 def _code_read(entry: Any) -> bool:
     """Whether a guard is on the code a step runs: a function, builtin, module or class read through the globals,
-    or a constant of circuitdsl's own modules (`math.inf` as the parameters' module reads it, `NONFINITE`)."""
+    a constant of circuitdsl's own modules (`math.inf` as the parameters' module reads it, `NONFINITE`), or torch's
+    pytree registry (`_PYTREE`)."""
     name = entry.name
+    if name.startswith(_PYTREE):
+        return True
     if entry.guard_type == "DUPLICATE_INPUT":  # two modules' `math` globals being one module: a Python guard
         return name.startswith("G[") and entry.has_value and isinstance(entry.value, types.ModuleType)
     return name.startswith("G[") and (entry.guard_type in _CODE or name.startswith("G['__import_circuitdsl"))
@@ -486,10 +496,7 @@ class CircuitModule(nn.Module):
         """The program for the module's current device and dtype and its ops (which name them); while
         torch.compile traces, the program of its own (TracedOps, built on first use)."""
         if torch.compiler.is_compiling():
-            from circuitdsl.backends.torch_traced import traced_key  # dynamo is loaded: it is tracing this
-
-            moved = self._where  # guarded by dtype and device: a module moved later is traced again
-            return self._traced[traced_key(id(self), moved.dtype, moved.device)]
+            return self._traced[self._traced_key()]
         where = self._buffers["_where"]
         assert where is not None
         last = self._last  # the last call's, when the module has not moved since
@@ -501,6 +508,14 @@ class CircuitModule(nn.Module):
             self._programs[key] = (program_for(self.plan, ops, self.lowering), ops)
         self._last = self._programs[key]
         return self._last
+
+    def _traced_key(self) -> str:
+        """While torch.compile traces: the key of the module's program in `_traced` (built on first use), a
+        constant of the trace (torch_traced.traced_key)."""
+        from circuitdsl.backends.torch_traced import traced_key  # dynamo is loaded: it is tracing this
+
+        moved = self._where  # guarded by dtype and device: a module moved later is traced again
+        return traced_key(id(self), moved.dtype, moved.device)
 
     def _device(self) -> torch.device:
         return self._where.device
@@ -569,12 +584,11 @@ class CircuitModule(nn.Module):
         records = resolve(self.plan, record) if record is not None else []
         batch = int(next(iter(flat.values())).shape[0]) if flat else batch_of(flat, state)
         state = self._state(state, batch, ops)
-        # `settle` passed, not defaulted: a default is one more object dynamo guards (3 guards)
-        outputs, new_state = program.step(self._prepare(program, ops), flat, state, batch, records, None)
         if torch.compiler.is_compiling():
-            from circuitdsl.backends.torch_traced import constant_keys
+            from circuitdsl.backends.torch_traced import traced_forward
 
-            return constant_keys(self._shaped(outputs)), constant_keys(new_state)
+            return traced_forward(self, program, ops, flat, state, batch, records)
+        outputs, new_state = program.step(self._prepare(program, ops), flat, state, batch, records)
         return self._shaped(outputs), new_state
 
     def rollout(self, inputs: Mapping[str, torch.Tensor] | torch.Tensor | None = None, steps: int | None = None,

@@ -1,5 +1,5 @@
 """What torch.compile needs marked for dynamo, imported only while dynamo traces a module (from
-`CircuitModule._lowered` and `rollout`), so that building and running a module eagerly never imports
+`CircuitModule.forward`, `_traced_key` and `rollout`), so that building and running a module eagerly never imports
 `torch._dynamo` (0.8 s of CPU on this machine class, more than a fresh process needs to compile the whole worm).
 
 Dynamo executes an import it meets while tracing, so these marks are in place before it reads them.
@@ -7,10 +7,15 @@ Dynamo executes an import it meets while tracing, so these marks are in place be
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from circuitdsl.backends.interface import dtype_name, time_loop
-from circuitdsl.backends.torch_backend import LIVE_MODULES, TracedOps, program_for
+from circuitdsl.backends.program import Program
+from circuitdsl.backends.record import Record, resolve
+from circuitdsl.backends.step import State
+from circuitdsl.backends.torch_backend import LIVE_MODULES, CircuitModule, TorchOps, TracedOps, program_for
 
 untraced_time_loop = torch.compiler.disable(time_loop, recursive=False)
 """The rollout's time loop, not traced: the loop stays Python and the step it calls is compiled once."""
@@ -29,6 +34,46 @@ def traced_key(module_id: int, dtype: torch.dtype, device: torch.device) -> str:
         ops = TracedOps(device, dtype)
         module._traced[key] = (program_for(module.plan, ops, module.lowering), ops)
     return key
+
+
+def traced_forward(module: CircuitModule, program: Program, ops: TorchOps, inputs: dict[str, torch.Tensor],
+                   state: State, batch: int, records: list[Record]) -> tuple[dict[str, torch.Tensor], State]:
+    """The step of `CircuitModule.forward` as dynamo traces it (program and ops: `module._lowered()`'s).  Where
+    autograd records nothing (no grad mode, or no parameter, input or state entry that requires grad), the
+    program runs inside `traced_step`, whose body dynamo does not trace; else dynamo traces the program itself:
+    AOTAutograd keeps a tensor the body holds (an index array) out of its fake-tensor trace of the backward pass,
+    which fails where a gather saves one (torch 2.13).  Which of the two a call takes is guarded (grad mode, each
+    tensor's requires_grad)."""
+    table = module.params._parameters
+    raw: list[Any] = [table[key] for key in module._keys]  # (the table's values are typed as optional)
+    if torch.is_grad_enabled() and any(x.requires_grad for x in (*raw, *inputs.values(), *state.values())):
+        outputs, new_state = _step(module, program, ops, raw, inputs, state, batch, records)
+    else:  # the key made in the trace: dynamo cannot guard a string from assume_constant_result as an argument
+        outputs, new_state = traced_step(id(module), module._traced_key() + "", raw, inputs, state, batch,
+                                         tuple(r.name for r in records))
+    return constant_keys(outputs), constant_keys(new_state)
+
+
+@torch._dynamo.nonstrict_trace
+def traced_step(module_id: int, key: str, raw: list[torch.Tensor], inputs: dict[str, torch.Tensor], state: State,
+                batch: int, record: tuple[str, ...]) -> tuple[dict[str, torch.Tensor], State]:
+    """One step of the module `id(module)` by its traced program `key` (`traced_key`).  Dynamo does not trace this
+    function (`nonstrict_trace`): it guards the arguments alone (the tensors, the constants and the containers'
+    structure) and puts one call into its graph, and AOTAutograd traces the body into that graph, which inductor
+    compiles as if dynamo had traced it.  Traced by dynamo, each closure of the program, each constant in their
+    cells and each list it reads was one guard more checked before every call (NCAP: 276 of 369 leaf guards)."""
+    module = LIVE_MODULES[module_id]
+    program, ops = module._traced[key]
+    return _step(module, program, ops, raw, inputs, state, batch, resolve(module.plan, record))
+
+
+def _step(module: CircuitModule, program: Program, ops: TorchOps, raw: list[torch.Tensor],
+          inputs: dict[str, torch.Tensor], state: State, batch: int,
+          records: list[Record]) -> tuple[dict[str, torch.Tensor], State]:
+    """The parameters prepared, one step of the program, its outputs shaped."""
+    # `settle` passed, not defaulted: a default is one more object dynamo guards (3 guards)
+    outputs, new_state = program.step(program.prepare(module._named(raw, ops)), inputs, state, batch, records, None)
+    return module._shaped(outputs), new_state
 
 
 def constant_keys(values: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
