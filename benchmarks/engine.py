@@ -96,13 +96,13 @@ def _ncap(run: Run) -> tuple[torch.nn.Module, HandNCAP]:
 def ncap_torch(run: Run, compiled: bool) -> list[Row]:
     """Eager, or compiled in place (`module.compile()`, PyTorch's API, which for a circuit module leaves out the
     guards on its lowered program and inductor's size asserts) against the hand-written module compiled in place
-    by its own `.compile()`, and against it also without size asserts; then, batch 1, compiled by
-    `torch.compile(module)` (every guard kept), with no guard checked, and the floors."""
+    by its own `.compile()`, and against it also without size asserts; then compiled by `torch.compile(module)`
+    (every guard kept; HandNCAP alike), at batch 1 with no guard checked, and the floors."""
     rows = [_ncap_torch_row(batch, "module" if compiled else "eager", run) for batch in (1, 256)]
     if not compiled:
         return [*rows, _ncap_rollout_row(False, run)]
-    return rows + [_ncap_torch_row(batch, "alike", run) for batch in (1, 256)] + [
-        _ncap_torch_row(1, "torch", run), _ncap_unguarded_row(run), *_ncap_floor_rows(run), _ncap_rollout_row(True, run)]
+    return rows + [_ncap_torch_row(batch, how, run) for how in ("alike", "torch") for batch in (1, 256)] + [
+        _ncap_unguarded_row(run), *_ncap_floor_rows(run), _ncap_rollout_row(True, run)]
 
 
 def _ncap_rollout_row(compiled: bool, run: Run) -> Row:

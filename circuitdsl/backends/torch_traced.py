@@ -41,9 +41,9 @@ def traced_forward(module: CircuitModule, program: Program, ops: TorchOps, input
     """The step of `CircuitModule.forward` as dynamo traces it (program and ops: `module._lowered()`'s).  Where
     autograd records nothing (no grad mode, or no parameter, input or state entry that requires grad), the
     program runs inside `traced_step`, whose body dynamo does not trace; else dynamo traces the program itself:
-    AOTAutograd keeps a tensor the body holds (an index array) out of its fake-tensor trace of the backward pass,
-    which fails where a gather saves one (torch 2.13).  Which of the two a call takes is guarded (grad mode, each
-    tensor's requires_grad)."""
+    AOTAutograd traces the body on fake tensors, and the tensors the body holds (index arrays) stay real, which its
+    trace of the backward pass refuses wherever a gather saved one (torch 2.13: "Please convert all Tensors to
+    FakeTensors first").  Which of the two a call takes is guarded (grad mode, each tensor's requires_grad)."""
     table = module.params._parameters
     raw: list[Any] = [table[key] for key in module._keys]  # (the table's values are typed as optional)
     if torch.is_grad_enabled() and any(x.requires_grad for x in (*raw, *inputs.values(), *state.values())):
@@ -61,7 +61,8 @@ def traced_step(module_id: int, key: str, raw: list[torch.Tensor], inputs: dict[
     function (`nonstrict_trace`): it guards the arguments alone (the tensors, the constants and the containers'
     structure) and puts one call into its graph, and AOTAutograd traces the body into that graph, which inductor
     compiles as if dynamo had traced it.  Traced by dynamo, each closure of the program, each constant in their
-    cells and each list it reads was one guard more checked before every call (NCAP: 276 of 369 leaf guards)."""
+    cells and each list it reads was one guard more checked before every call (NCAP under `torch.compile(module)`:
+    424 leaf guards, 105 with the program in here)."""
     module = LIVE_MODULES[module_id]
     program, ops = module._traced[key]
     return _step(module, program, ops, raw, inputs, state, batch, resolve(module.plan, record))
