@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from torch import is_grad_enabled
 
 from circuitdsl.backends.interface import dtype_name, time_loop
 from circuitdsl.backends.program import Program
@@ -46,7 +47,7 @@ def traced_forward(module: CircuitModule, program: Program, ops: TorchOps, input
     FakeTensors first").  Which of the two a call takes is guarded (grad mode, each tensor's requires_grad)."""
     table = module.params._parameters
     raw: list[Any] = [table[key] for key in module._keys]  # (the table's values are typed as optional)
-    if torch.is_grad_enabled() and any(x.requires_grad for x in (*raw, *inputs.values(), *state.values())):
+    if is_grad_enabled() and any(x.requires_grad for x in (*raw, *inputs.values(), *state.values())):
         outputs, new_state = _step(module, program, ops, raw, inputs, state, batch, records)
     else:  # the key made in the trace: dynamo cannot guard a string from assume_constant_result as an argument
         outputs, new_state = traced_step(id(module), module._traced_key() + "", raw, inputs, state, batch,
