@@ -19,11 +19,10 @@ from circuitdsl.backends.interface import CircuitRuntimeError
 from circuitdsl.backends.torch_backend import CircuitModule
 
 MAX_GUARDS = 120
-"""The NCAP step's leaf guards without gradients: 604 before the compile path had a program of its own, 540 with
-it, 389 after the eager step's closures were flattened, 424 in a later count, nearly all of them on the lowered
-program's closures and what they hold (dynamo guards every Python object a traced function reads); 105 since the
-program runs inside `traced_step`, whose body dynamo does not trace (the hand-written HandNCAP of
-benchmarks/ncap_step.py: 23)."""
+"""The NCAP step's leaf guards: 604 before the compile path had a program of its own, 540 with it, 389 after the
+eager step's closures were flattened, 424 in a later count, nearly all of them on the lowered program's closures
+and what they hold (dynamo guards every Python object a traced function reads); 104 since the program runs inside
+`traced_step`, whose body dynamo does not trace (the hand-written HandNCAP of benchmarks/ncap_step.py: 23)."""
 
 
 def _leaf_guards(manager: Any) -> int:
@@ -191,10 +190,9 @@ def test_module_compile_gives_inductor_no_size_asserts_and_its_kept_guards_check
 @pytest.mark.filterwarnings("ignore:.*should not be instantiated:DeprecationWarning")
 @pytest.mark.filterwarnings("ignore:The .grad attribute of a Tensor that is not a leaf:UserWarning")
 def test_one_compiled_module_runs_steps_without_and_with_gradients_each_by_its_own_trace() -> None:
-    """A step without gradients runs the program inside `traced_step` (few guards); a step that autograd records is
-    traced by dynamo through the program (AOTAutograd's backward pass cannot hold the program's index arrays);
-    grad mode picks the compiled version: both equal the eager module's, gradients included, on a circuit whose
-    steps gather (`ncap_segments`: the case AOTAutograd failed on)."""
+    """Steps without and with gradients both run the program inside `traced_step` (few guards), each traced once
+    (grad mode is guarded), both equal to the eager module's, gradients included, on a circuit whose steps gather
+    (`ncap_segments`: AOTAutograd's backward pass refused the index arrays of a program built outside its trace)."""
     torch._dynamo.reset()
     module = circuitdsl.compile("models/ncap_segments.circuit", seed=3)
     eager = circuitdsl.compile("models/ncap_segments.circuit", seed=3)
@@ -209,4 +207,5 @@ def test_one_compiled_module_runs_steps_without_and_with_gradients_each_by_its_o
     for a, b in zip(torch.autograd.grad(found, list(module.parameters())),
                     torch.autograd.grad(expected, list(eager.parameters())), strict=True):
         torch.testing.assert_close(a, b)
-    assert len(_debug_get_cache_entry_list(CircuitModule.forward.__code__)) == 2
+    entries = _debug_get_cache_entry_list(CircuitModule.forward.__code__)
+    assert len(entries) == 2 and all(_leaf_guards(e.guard_manager.root) <= MAX_GUARDS for e in entries)

@@ -587,7 +587,7 @@ class CircuitModule(nn.Module):
         if torch.compiler.is_compiling():
             from circuitdsl.backends.torch_traced import traced_forward
 
-            return traced_forward(self, program, ops, flat, state, batch, records)
+            return traced_forward(self, flat, state, batch, records)
         outputs, new_state = program.step(self._prepare(program, ops), flat, state, batch, records)
         return self._shaped(outputs), new_state
 

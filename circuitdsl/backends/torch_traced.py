@@ -10,13 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from torch import is_grad_enabled
+from torch._guards import detect_fake_mode
 
 from circuitdsl.backends.interface import dtype_name, time_loop
-from circuitdsl.backends.program import Program
 from circuitdsl.backends.record import Record, resolve
 from circuitdsl.backends.step import State
-from circuitdsl.backends.torch_backend import LIVE_MODULES, CircuitModule, TorchOps, TracedOps, program_for
+from circuitdsl.backends.torch_backend import LIVE_MODULES, CircuitModule, TracedOps, program_for
 
 untraced_time_loop = torch.compiler.disable(time_loop, recursive=False)
 """The rollout's time loop, not traced: the loop stays Python and the step it calls is compiled once."""
@@ -37,44 +36,39 @@ def traced_key(module_id: int, dtype: torch.dtype, device: torch.device) -> str:
     return key
 
 
-def traced_forward(module: CircuitModule, program: Program, ops: TorchOps, inputs: dict[str, torch.Tensor],
-                   state: State, batch: int, records: list[Record]) -> tuple[dict[str, torch.Tensor], State]:
-    """The step of `CircuitModule.forward` as dynamo traces it (program and ops: `module._lowered()`'s).  Where
-    autograd records nothing (no grad mode, or no parameter, input or state entry that requires grad), the
-    program runs inside `traced_step`, whose body dynamo does not trace; else dynamo traces the program itself:
-    AOTAutograd traces the body on fake tensors, and the tensors the body holds (index arrays) stay real, which its
-    trace of the backward pass refuses wherever a gather saved one (torch 2.13: "Please convert all Tensors to
-    FakeTensors first").  Which of the two a call takes is guarded (grad mode, each tensor's requires_grad)."""
+def traced_forward(module: CircuitModule, inputs: dict[str, torch.Tensor], state: State, batch: int,
+                   records: list[Record]) -> tuple[dict[str, torch.Tensor], State]:
+    """The step of `CircuitModule.forward` as dynamo traces it, after the checks of the inputs and state: one call
+    of `traced_step`, its outputs and state under keys made in the trace."""
     table = module.params._parameters
     raw: list[Any] = [table[key] for key in module._keys]  # (the table's values are typed as optional)
-    if is_grad_enabled() and any(x.requires_grad for x in (*raw, *inputs.values(), *state.values())):
-        outputs, new_state = _step(module, program, ops, raw, inputs, state, batch, records)
-    else:  # the key made in the trace: dynamo cannot guard a string from assume_constant_result as an argument
-        outputs, new_state = traced_step(id(module), module._traced_key() + "", raw, inputs, state, batch,
-                                         tuple(r.name for r in records))
+    # the key made in the trace: dynamo cannot guard a string from assume_constant_result as an argument
+    outputs, new_state = traced_step(id(module), module._traced_key() + "", raw, inputs, state, batch,
+                                     tuple(r.name for r in records))
     return constant_keys(outputs), constant_keys(new_state)
 
 
 @torch._dynamo.nonstrict_trace
 def traced_step(module_id: int, key: str, raw: list[torch.Tensor], inputs: dict[str, torch.Tensor], state: State,
                 batch: int, record: tuple[str, ...]) -> tuple[dict[str, torch.Tensor], State]:
-    """One step of the module `id(module)` by its traced program `key` (`traced_key`).  Dynamo does not trace this
-    function (`nonstrict_trace`): it guards the arguments alone (the tensors, the constants and the containers'
-    structure) and puts one call into its graph, and AOTAutograd traces the body into that graph, which inductor
-    compiles as if dynamo had traced it.  Traced by dynamo, each closure of the program, each constant in their
-    cells and each list it reads was one guard more checked before every call (NCAP under `torch.compile(module)`:
-    424 leaf guards, 105 with the program in here)."""
+    """One step of the module `id(module)` by its traced program `key` (`traced_key`): the parameters prepared,
+    the step, the outputs shaped.  Dynamo does not trace this function (`nonstrict_trace`): it guards the arguments
+    alone (the tensors, the constants and the containers' structure) and puts one call into its graph, and
+    AOTAutograd traces the body into that graph, which inductor compiles as if dynamo had traced it.  Traced by
+    dynamo, each closure of the program, each constant in their cells and each list it reads was one guard more
+    checked before every call (NCAP under `torch.compile(module)`: 424 leaf guards, 105 with the program in here).
+
+    While a trace runs the body (on fake tensors: `detect_fake_mode`), it lowers the plan again, so that the
+    arrays the program holds (index arrays, constant matrices) are made in that trace, as its constants; the
+    program built by `traced_key` holds real tensors, which AOTAutograd's trace of the backward pass refuses
+    wherever a gather saved one for it (torch 2.13: "Please convert all Tensors to FakeTensors first").  Run as it
+    is (torch.compile's "eager" backend), the body steps the built program."""
     module = LIVE_MODULES[module_id]
     program, ops = module._traced[key]
-    return _step(module, program, ops, raw, inputs, state, batch, resolve(module.plan, record))
-
-
-def _step(module: CircuitModule, program: Program, ops: TorchOps, raw: list[torch.Tensor],
-          inputs: dict[str, torch.Tensor], state: State, batch: int,
-          records: list[Record]) -> tuple[dict[str, torch.Tensor], State]:
-    """The parameters prepared, one step of the program, its outputs shaped."""
-    # `settle` passed, not defaulted: a default is one more object dynamo guards (3 guards)
-    outputs, new_state = program.step(program.prepare(module._named(raw, ops)), inputs, state, batch, records, None)
+    if detect_fake_mode() is not None:
+        program = program_for(module.plan, ops, module.lowering)
+    outputs, new_state = program.step(program.prepare(module._named(raw, ops)), inputs, state, batch,
+                                      resolve(module.plan, record))
     return module._shaped(outputs), new_state
 
 
