@@ -56,7 +56,7 @@ def traced_step(module_id: int, key: str, raw: list[torch.Tensor], inputs: dict[
     alone (the tensors, the constants and the containers' structure) and puts one call into its graph, and
     AOTAutograd traces the body into that graph, which inductor compiles as if dynamo had traced it.  Traced by
     dynamo, each closure of the program, each constant in their cells and each list it reads was one guard more
-    checked before every call (NCAP under `torch.compile(module)`: 424 leaf guards, 105 with the program in here).
+    checked before every call (NCAP under `torch.compile(module)`: 424 leaf guards, 104 with the program in here).
 
     While a trace runs the body (on fake tensors: `detect_fake_mode`), it lowers the plan again, so that the
     arrays the program holds (index arrays, constant matrices) are made in that trace, as its constants; the
