@@ -6,8 +6,9 @@ counts are deterministic; no test here measures time."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import pytest
 import torch
@@ -209,3 +210,29 @@ def test_one_compiled_module_runs_steps_without_and_with_gradients_each_by_its_o
         torch.testing.assert_close(a, b)
     entries = _debug_get_cache_entry_list(CircuitModule.forward.__code__)
     assert len(entries) == 2 and all(_leaf_guards(e.guard_manager.root) <= MAX_GUARDS for e in entries)
+
+
+MISTAKES: Final = {
+    "input": (lambda step, x, state: step({"qq": x}, state), "has no input 'qq'; its inputs are ['q']; did you mean 'q'?"),
+    "state": (lambda step, x, state: step({"q": x}, {**state, "osc_d.tt": state["osc_d.t"]}),
+              "state has no entry 'osc_d.tt'; did you mean 'osc_d.t'?"),
+    "record": (lambda step, x, state: step({"q": x}, state, record=["Mdd"]),
+               "nothing to record named 'Mdd'; did you mean 'Md'?"),
+}
+"""A user's mistakes that a traced step meets, each with the start of the error it gets eagerly."""
+
+
+@pytest.mark.parametrize("mistake", sorted(MISTAKES))
+def test_a_mistake_under_torch_compile_keeps_its_message_and_hint(mistake: str) -> None:
+    """Without fullgraph dynamo stops at the check that raises and runs the frame eagerly: our CircuitRuntimeError.
+    With fullgraph torch refuses the frame with its own `Unsupported` ("Observed exception"), which carries ours:
+    dynamo runs `did_you_mean` as plain Python (it cannot trace difflib, and lost the whole message there)."""
+    call, message = MISTAKES[mistake]
+    module = circuitdsl.compile("models/ncap_swimmer.circuit")
+    x, state = torch.rand(2, 5), module.initial_state(2)
+    with pytest.raises(CircuitRuntimeError, match=re.escape(message)):
+        call(module, x, state)
+    for fullgraph, error in ((False, CircuitRuntimeError), (True, torch._dynamo.exc.Unsupported)):
+        torch._dynamo.reset()
+        with pytest.raises(error, match=re.escape(message)):
+            call(torch.compile(module, backend="eager", fullgraph=fullgraph), x, state)

@@ -65,7 +65,7 @@ def flat_inputs(ir: CircuitIR, inputs: Mapping[str, Array] | Array | None, leadi
     flat = {}
     for name, value in inputs.items():
         if name not in ports:
-            hint = did_you_mean(name, ports)
+            hint = did_you_mean(name, list(ports))
             raise CircuitRuntimeError(f"circuit '{ir.name}' has no input '{name}'; its inputs are "
                                       f"{sorted(ports) or 'none'}" + (f"; {hint}" if hint else ""))
         value = as_float_array(f"input '{name}'", value, ops)

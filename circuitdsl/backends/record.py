@@ -59,7 +59,7 @@ def resolve(plan: Plan, names: Iterable[str] | None) -> list[Record]:
     records: list[Record] = []
     for name in names:
         if name not in known:
-            hint = did_you_mean(name, known)
+            hint = did_you_mean(name, list(known))
             raise CircuitRuntimeError(f"circuit '{plan.ir.name}' has nothing to record named '{name}'"
                                       + (f"; {hint}" if hint else "")
                                       + "; record a population (`pop`), a neuron state (`pop.v`) or a neuron's "

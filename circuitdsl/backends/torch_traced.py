@@ -16,6 +16,12 @@ from circuitdsl.backends.interface import dtype_name, time_loop
 from circuitdsl.backends.record import Record, resolve
 from circuitdsl.backends.step import State
 from circuitdsl.backends.torch_backend import LIVE_MODULES, CircuitModule, TracedOps, program_for
+from circuitdsl.errors import did_you_mean
+
+# A misspelled input, state or record name in a traced step: dynamo traces the check that raises, but not difflib,
+# which `did_you_mean` uses (it stopped at heapq's `object()`, and under fullgraph the error's text was lost).
+# Marked, dynamo runs it as plain Python, a pure function of strings, and takes its answer as a constant.
+torch.compiler.assume_constant_result(did_you_mean)
 
 untraced_time_loop = torch.compiler.disable(time_loop, recursive=False)
 """The rollout's time loop, not traced: the loop stays Python and the step it calls is compiled once."""
