@@ -150,12 +150,15 @@ class InterfaceNCAP(torch.nn.Module):
 
 
 def _ncap_floor_rows(run: Run) -> list[Row]:
-    """InterfaceNCAP against HandNCAP, both compiled in place (`.compile()`), batch 1 and 256."""
-    return [(f"  its floor: HandNCAP behind circuitdsl's interface, batch {batch}", *_ncap_floor(batch, run))
-            for batch in (1, 256)]
+    """InterfaceNCAP against HandNCAP, both compiled in place (`.compile()`, as the module.compile() rows: torch's
+    wrapper costs ~15 Python calls more) and both by `torch.compile(...)` (as the torch.compile(module) rows),
+    batch 1 and 256."""
+    return [(f"  its floor: HandNCAP behind our interface, {how}, batch {batch}",
+             *_ncap_floor(batch, run, how == "torch.compile"))
+            for how in (".compile()", "torch.compile") for batch in (1, 256)]
 
 
-def _ncap_floor(batch: int, run: Run) -> tuple[float, float]:
+def _ncap_floor(batch: int, run: Run, wrapped: bool) -> tuple[float, float]:
     (module, hand), floor = _ncap(run), InterfaceNCAP().to(run.device)
     q = torch.rand(batch, 5, device=run.device) * 2 - 1
     state, clock = module.initial_state(batch), torch.zeros(batch, 1, device=run.device)
@@ -163,9 +166,13 @@ def _ncap_floor(batch: int, run: Run) -> tuple[float, float]:
         ours, theirs = module({"q": q}, state), floor({"q": q}, state)
         assert all(torch.equal(ours[i][k], theirs[i][k]) for i in (0, 1) for k in ours[i] | theirs[i])
         torch._dynamo.reset()  # as in _ncap_torch_row
-        floor.compile()  # in place, as the module.compile() rows: torch.compile's wrapper costs ~15 Python calls
-        hand.compile()
-        return timed(lambda: floor({"q": q}, state), lambda: hand(q, clock), run, 200)
+        if wrapped:
+            step, theirs_step = torch.compile(floor), torch.compile(hand)
+        else:
+            floor.compile()
+            hand.compile()
+            step, theirs_step = floor, hand
+        return timed(lambda: step({"q": q}, state), lambda: theirs_step(q, clock), run, 200)
 
 
 def _ncap_unguarded_row(run: Run) -> Row:
