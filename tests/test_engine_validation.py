@@ -66,6 +66,39 @@ def test_numpy_and_list_inputs_are_accepted_and_other_values_refused(compiled: d
         _step(compiled, backend, {"qq": q})
 
 
+@pytest.mark.parametrize("backend", ["torch", "jax", "numpy"])
+def test_complex_inputs_and_states_are_refused_not_cut_to_their_real_part(backend: str) -> None:
+    """A conversion to float drops a complex number's imaginary part (torch and numpy warn, then do it): refused."""
+    circuit = circuitdsl.compile(SWIMMER, backend=backend)
+    step = (lambda x, s: circuit.step(circuit.init(), s, x)) if backend == "jax" else (
+        circuit.step if backend == "numpy" else circuit)
+    q = np.full((1, 5), 0.5 + 0.5j)
+    for given in (q, torch.as_tensor(q)) if backend == "torch" else (q,):
+        with pytest.raises(CircuitRuntimeError, match=r"input 'q' is complex \(.*complex128\); a circuit reads real"):
+            step({"q": given}, None)
+    state = {key: np.asarray(value) + 0j for key, value in circuit.initial_state(1).items()}
+    with pytest.raises(CircuitRuntimeError, match=r"state 'osc_d.t' is complex"):
+        step({"q": q.real}, state)
+
+
+@pytest.mark.parametrize("backend", ["torch", "jax", "numpy"])
+@pytest.mark.parametrize("batch", [-1, 2.5, "2", None, True])
+def test_a_batch_size_is_a_whole_number_or_a_clear_error(backend: str, batch: Any) -> None:
+    circuit = circuitdsl.compile(SWIMMER, backend=backend)
+    with pytest.raises(CircuitRuntimeError, match=f"batch_size must be a whole number, 0 or more, not {batch!r}"):
+        circuit.initial_state(batch)
+    assert next(iter(circuit.initial_state(np.int64(3)).values())).shape[0] == 3
+
+
+def test_a_module_on_the_meta_device_is_named_not_failed_inside_a_step() -> None:
+    module = circuitdsl.compile(SWIMMER).to("meta")
+    for call in (lambda: module.initial_state(1), lambda: module({"q": torch.zeros(1, 5)})):
+        with pytest.raises(CircuitRuntimeError, match="on the 'meta' device, which holds shapes but no values"):
+            call()
+    module.to_empty(device="cpu").load_state_dict(circuitdsl.compile(SWIMMER).state_dict())
+    assert module({"q": torch.zeros(1, 5)})[0]["torque"].shape == (1, 5)
+
+
 @pytest.mark.parametrize("backend", ["torch", "jax"])
 def test_batch_zero_and_a_zero_length_rollout_are_empty_results(compiled: dict[str, Any], backend: str) -> None:
     outputs, state = _step(compiled, backend, np.zeros((0, 5), np.float32))

@@ -8,6 +8,7 @@ expected shape) are one piece of code for every backend.
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -41,6 +42,14 @@ def dtype_name(dtype: Any) -> str:
     if name not in DTYPES:
         raise CircuitRuntimeError(f"dtype {name!r} is not supported; a circuit runs in {' or '.join(DTYPES)}")
     return name
+
+
+def checked_batch(batch: Any) -> int:
+    """A batch size a caller gives (`initial_state(batch_size)`): a whole number, 0 or more (numpy's integers
+    too); anything else is refused here rather than by the framework's allocation."""
+    if isinstance(batch, bool) or not isinstance(batch, numbers.Integral) or batch < 0:
+        raise CircuitRuntimeError(f"batch_size must be a whole number, 0 or more, not {batch!r}")
+    return int(batch)
 
 
 def param_key(name: str) -> str:
@@ -121,7 +130,10 @@ def ready_state(state: Any, sizes: Sequence[tuple[str, int]], batch: int, fits: 
 
 def as_float_array(what: str, value: Any, ops: Ops) -> Array:
     """A value as the backend's float array in its dtype: arrays of either framework, numpy arrays, lists and
-    numbers are converted; anything else (strings, objects, ragged lists) is refused naming `what`."""
+    numbers are converted; anything else (strings, objects, ragged lists, complex numbers, whose imaginary part a
+    conversion would drop) is refused naming `what`."""
+    if "complex" in str(getattr(value, "dtype", "")):  # torch.complex64, numpy's and JAX's complex128
+        raise CircuitRuntimeError(f"{what} is complex ({value.dtype}); a circuit reads real numbers")
     if not hasattr(value, "shape") or not hasattr(value, "reshape") or isinstance(value, np.ndarray):
         try:
             value = np.asarray(value, dtype=np.float64)

@@ -21,8 +21,10 @@ from torch import nn
 
 from circuitdsl.backends.fusion import accelerator_choice
 from circuitdsl.backends.interface import (
+    CircuitRuntimeError,
     batch_of,
     check_finite,
+    checked_batch,
     checked_state,
     dtype_name,
     empty_outputs,
@@ -502,6 +504,9 @@ class CircuitModule(nn.Module):
         last = self._last  # the last call's, when the module has not moved since
         if last is not None and last[1].dtype == where.dtype and last[1].device == where.device:
             return last
+        if where.device.type == "meta":  # shapes without values: the step's constants and clamps fail deep inside
+            raise CircuitRuntimeError("the module is on the 'meta' device, which holds shapes but no values; give it "
+                                      "a device that computes: module.to_empty(device='cpu'), then load its weights")
         key = f"{where.device}/{dtype_name(where.dtype)}"  # a dtype the module cannot run in (`.half()`) is named here
         if key not in self._programs:
             ops = TorchOps(where.device, where.dtype)
@@ -521,7 +526,7 @@ class CircuitModule(nn.Module):
         return self._where.device
 
     def initial_state(self, batch_size: int = 1) -> State:
-        return initial_state(self._layout, batch_size, self._program().ops)
+        return initial_state(self._layout, checked_batch(batch_size), self._program().ops)
 
     def rezero_weights(self) -> None:
         """Set every masked weight (a projection's `sparsity`) back to zero: call after each optimiser step."""
