@@ -21,7 +21,6 @@ from torch import nn
 
 from circuitdsl.backends.fusion import accelerator_choice
 from circuitdsl.backends.interface import (
-    CircuitRuntimeError,
     batch_of,
     check_finite,
     checked_batch,
@@ -179,6 +178,7 @@ class TorchOps:
         self.device = device
         self.dtype = dtype
         self.accelerator = device is not None and device.type != "cpu"
+        self.meta = device is not None and device.type == "meta"  # shapes without values (torch's shape inference)
         # a comparison's boolean tensor (on the operands' device) as 0/1 in the ops' dtype: x.to(dtype), with no
         # Python frame per call (closures.py; to_float also takes numbers and arrays, and moves devices)
         self.truth = partial(torch.Tensor.to, dtype=dtype)
@@ -234,7 +234,7 @@ class TorchOps:
     def all_finite(self, x: torch.Tensor) -> bool | None:
         """Whether x holds no NaN or infinity; None while torch.compile traces (no values to look at).  A finite
         sum proves it in one reduction; only a sum that is not (NaN, infinity, or an overflow) looks closer."""
-        if torch.compiler.is_compiling():
+        if torch.compiler.is_compiling() or self.meta:
             return None
         x = x.detach() if x.requires_grad else x
         return math.isfinite(x.sum()) or bool(torch.isfinite(x).all())
@@ -504,9 +504,6 @@ class CircuitModule(nn.Module):
         last = self._last  # the last call's, when the module has not moved since
         if last is not None and last[1].dtype == where.dtype and last[1].device == where.device:
             return last
-        if where.device.type == "meta":  # shapes without values: the step's constants and clamps fail deep inside
-            raise CircuitRuntimeError("the module is on the 'meta' device, which holds shapes but no values; give it "
-                                      "a device that computes: module.to_empty(device='cpu'), then load its weights")
         key = f"{where.device}/{dtype_name(where.dtype)}"  # a dtype the module cannot run in (`.half()`) is named here
         if key not in self._programs:
             ops = TorchOps(where.device, where.dtype)
