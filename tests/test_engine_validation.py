@@ -91,6 +91,24 @@ def test_a_batch_size_is_a_whole_number_or_a_clear_error(backend: str, batch: An
     assert next(iter(circuit.initial_state(np.int64(3)).values())).shape[0] == 3
 
 
+@pytest.mark.parametrize("backend", ["torch", "jax", "numpy"])
+def test_a_rollouts_steps_and_record_names_are_checked(backend: str) -> None:
+    """`steps` is a whole number that agrees with the inputs' time axis where both are given (it was ignored:
+    steps=7 over 4 time steps ran 4); a record name that is no string is named (it failed inside difflib)."""
+    circuit = circuitdsl.compile(SWIMMER, backend=backend)
+    x = np.zeros((2, 4, 5), np.float32)
+    rollout = (lambda *a, **k: circuit.rollout(circuit.init(), *a, **k)) if backend == "jax" else circuit.rollout
+    assert rollout({"q": x}, steps=4)[0]["torque"].shape == (2, 4, 5)
+    with pytest.raises(CircuitRuntimeError, match=r"steps=7, but the inputs run over 4 time steps; give the "
+                                                  r"inputs alone, or steps=4"):
+        rollout({"q": x}, steps=7)
+    for steps in (-1, 2.5, "4", True):
+        with pytest.raises(CircuitRuntimeError, match=f"steps must be a whole number, 0 or more, not {steps!r}"):
+            rollout({"q": x}, steps=steps)
+    with pytest.raises(CircuitRuntimeError, match=r"record takes names \(`pop`, `pop.v`\), not 3"):
+        rollout({"q": x}, record=["Bd", 3])
+
+
 MODELS = sorted(Path(__file__).resolve().parent.parent.joinpath("models").glob("*.circuit"))
 
 

@@ -227,12 +227,19 @@ def batch_of(inputs: Mapping[str, Array], state: Mapping[str, Array] | None) -> 
 
 
 def rollout_length(sequence: Mapping[str, Array], steps: int | None) -> int:
-    """How many steps a rollout runs: the inputs' time axis, or `steps` for a circuit run without inputs."""
+    """How many steps a rollout runs: the inputs' time axis, or `steps` for a circuit run without inputs; `steps`
+    given with inputs must agree with their time axis (it was ignored: `steps=7` over 4 time steps ran 4)."""
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 0):
+        raise CircuitRuntimeError(f"steps must be a whole number, 0 or more, not {steps!r}")
     if sequence:
-        return int(next(iter(sequence.values())).shape[1])
+        length = int(next(iter(sequence.values())).shape[1])
+        if steps is not None and steps != length:
+            raise CircuitRuntimeError(f"steps={steps}, but the inputs run over {length} time steps; give the inputs "
+                                      f"alone, or steps={length}")
+        return length
     if steps is None:
         raise CircuitRuntimeError("rollout needs inputs over time or a number of steps")
-    return steps
+    return int(steps)
 
 
 def empty_outputs(ir: CircuitIR, records: Sequence[Record], batch: int, ops: Ops) -> dict[str, Array]:

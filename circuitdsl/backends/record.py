@@ -58,6 +58,8 @@ def resolve(plan: Plan, names: Iterable[str] | None) -> list[Record]:
     outputs = {o.name for o in plan.ir.outputs}
     records: list[Record] = []
     for name in names:
+        if not isinstance(name, str):
+            raise CircuitRuntimeError(f"record takes names (`pop`, `pop.v`), not {name!r}")
         if name not in known:
             hint = did_you_mean(name, list(known))
             raise CircuitRuntimeError(f"circuit '{plan.ir.name}' has nothing to record named '{name}'"
