@@ -180,11 +180,24 @@ def test_circuitdsl_imports_and_checks_without_torch_or_jax() -> None:
     assert result.stdout.startswith("Swimmer:")
 
 
-def test_unknown_backend_and_lowering_are_named() -> None:
-    with pytest.raises(ValueError, match="unknown backend 'tf'; backends: torch, jax"):
+def test_unknown_backend_lowering_and_a_bad_seed_are_named() -> None:
+    from circuitdsl.backends.interface import CircuitRuntimeError
+
+    with pytest.raises(CircuitRuntimeError, match="unknown backend 'tf'; backends: torch, jax"):
         circuitdsl.compile(SWIMMER, backend="tf")
-    with pytest.raises(ValueError, match="unknown lowering 'csr'; lowerings: auto, dense, sparse"):
+    with pytest.raises(CircuitRuntimeError, match="unknown backend 'tourch'; .*; did you mean 'torch'"):
+        circuitdsl.compile(SWIMMER, backend="tourch")
+    with pytest.raises(CircuitRuntimeError, match="unknown lowering 'csr'; lowerings: auto, dense, sparse$"):
         circuitdsl.compile(SWIMMER, lowering="csr")
+    with pytest.raises(CircuitRuntimeError, match="unknown lowering 'dens'; .*; did you mean 'dense'"):
+        circuitdsl.compile(SWIMMER, lowering="dens")
+    for seed in (-1, 2.5, "0", None):  # numpy's SeedSequence refused these with its own TypeError or ValueError
+        with pytest.raises(CircuitRuntimeError, match=f"seed must be a whole number, 0 or more, not {seed!r}"):
+            circuitdsl.compile(SWIMMER, seed=seed)
+    jax_circuit = circuitdsl.compile(SWIMMER, backend="jax", seed=np.int64(3))
+    with pytest.raises(CircuitRuntimeError, match=r"init takes a JAX PRNG key \(jax.random.key\(0\)\) or nothing, "
+                                                  r"not 3; a seed is compile's"):
+        jax_circuit.init(3)
 
 
 # ---- connectivity lowerings ----------------------------------------------------------------------

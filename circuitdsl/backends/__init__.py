@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +20,16 @@ def compile_circuit(circuit: CircuitIR | str | Path, backend: str = "torch", see
     `jax_enable_x64` on); inputs of another float type are converted to it.  `numpy` runs inference only (no
     gradients): fast on a CPU at a small batch, e.g. acting in an environment (docs/engine.md).
     """
-    from circuitdsl.backends.interface import dtype_name
+    from circuitdsl.backends.interface import CircuitRuntimeError, dtype_name
+    from circuitdsl.errors import did_you_mean
 
     dtype = dtype_name(dtype)
     if backend not in BACKENDS:
-        raise ValueError(f"unknown backend {backend!r}; backends: {', '.join(BACKENDS)}")
+        hint = did_you_mean(str(backend), BACKENDS)
+        raise CircuitRuntimeError(f"unknown backend {backend!r}; backends: {', '.join(BACKENDS)}"
+                                  + (f"; {hint}" if hint else ""))
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise CircuitRuntimeError(f"seed must be a whole number, 0 or more, not {seed!r}")
     if not isinstance(circuit, CircuitIR):
         from circuitdsl.api import load
 

@@ -269,6 +269,9 @@ class JaxCircuit:
         if key is None:
             rng = np.random.default_rng(self.seed)
             return {param_key(p.name): jnp.asarray(initial_values(p, rng, self.dtype)) for p in self.ir.parameters}
+        if not hasattr(key, "shape"):  # a seed (an int) given for a key
+            raise CircuitRuntimeError(f"init takes a JAX PRNG key (jax.random.key(0)) or nothing, not {key!r}; a "
+                                      f"seed is compile's: circuitdsl.compile(..., backend='jax', seed=N)")
         params = {}
         kind = jnp.dtype(self.dtype)
         for i, parameter in enumerate(self.ir.parameters):

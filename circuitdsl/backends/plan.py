@@ -15,6 +15,7 @@ from typing import Final
 import networkx as nx
 import numpy as np
 
+from circuitdsl.errors import did_you_mean
 from circuitdsl.ir.expr import refs
 from circuitdsl.ir.graph import signal_sources
 from circuitdsl.ir.model import (
@@ -115,7 +116,11 @@ def ref_key(ref: Ref) -> tuple[str, str]:
 def make_plan(ir: CircuitIR, lowering: str = "auto") -> Plan:
     """The plan of `ir`, each projection lowered as `lowering` (one of LOWERINGS) says."""
     if lowering not in LOWERINGS:
-        raise ValueError(f"unknown lowering {lowering!r}; lowerings: {', '.join(LOWERINGS)}")
+        from circuitdsl.backends.interface import CircuitRuntimeError  # here: interface imports step, step this
+
+        hint = did_you_mean(str(lowering), LOWERINGS)
+        raise CircuitRuntimeError(f"unknown lowering {lowering!r}; lowerings: {', '.join(LOWERINGS)}"
+                                  + (f"; {hint}" if hint else ""))
     sizes = {p.name: [a.size for a in p.shape] for p in ir.populations}
     sizes.update({p.name: [a.size for a in p.shape] for p in ir.inputs})
     populations = {p.name: PopulationPlan(p.name, math.prod(sizes[p.name]), ir.neurons[p.model])
