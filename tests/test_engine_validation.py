@@ -4,6 +4,7 @@ batch 0 and zero-length rollouts are defined."""
 
 from __future__ import annotations
 
+import copy
 import warnings
 from pathlib import Path
 from typing import Any
@@ -161,6 +162,23 @@ def test_nan_inputs_warn_by_default_and_raise_when_asked() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # not checked, so no warning
         module(q)
+
+
+@pytest.mark.parametrize("backend", ["torch", "jax", "numpy"])
+def test_a_misspelled_nonfinite_policy_is_refused_where_it_is_set(backend: str) -> None:
+    """Not at a later call (a torch.compile'd step does not read the policy); the policy set before stays."""
+    circuit = circuitdsl.compile(SWIMMER, backend=backend)
+    assert circuit.nonfinite == "warn"
+    with pytest.raises(CircuitRuntimeError, match="nonfinite must be one of warn, raise, ignore, not 'rasie'; "
+                                                  "did you mean 'raise'"):
+        circuit.nonfinite = "rasie"
+    with pytest.raises(CircuitRuntimeError, match="not None"):
+        circuit.nonfinite = None
+    assert circuit.nonfinite == "warn"
+    circuit.nonfinite = "ignore"
+    assert circuit.nonfinite == "ignore"
+    if backend == "torch":  # a copy keeps it (a module is copied for ES populations)
+        assert copy.deepcopy(circuit).nonfinite == "ignore"
 
 
 def test_jax_parameter_sets_are_checked_by_key_and_shape() -> None:

@@ -151,12 +151,26 @@ NONFINITE = ("warn", "raise", "ignore")
 raise a CircuitRuntimeError, or not check.  Checked where values are concrete (not inside jit or torch.compile)."""
 
 
+class NonfinitePolicy:
+    """A compiled circuit's `nonfinite` attribute (one of NONFINITE, "warn" until set), checked where it is set:
+    a misspelled policy is named at its assignment, not at some later call, and a step need not check it again
+    (a torch.compile'd step does not read it: inside the compiled graph no value is looked at)."""
+
+    def __get__(self, owner: object, kind: type | None = None) -> str:
+        return "warn" if owner is None else str(vars(owner).get("_nonfinite", "warn"))
+
+    def __set__(self, owner: object, policy: object) -> None:
+        if not isinstance(policy, str) or policy not in NONFINITE:
+            hint = did_you_mean(policy, NONFINITE) if isinstance(policy, str) else None
+            raise CircuitRuntimeError(f"nonfinite must be one of {', '.join(NONFINITE)}, not {policy!r}"
+                                      + (f"; {hint}" if hint else ""))
+        vars(owner)["_nonfinite"] = policy
+
+
 def check_finite(inputs: Mapping[str, Array], policy: str, ops: Ops) -> None:
-    """Warn about (or refuse) inputs holding NaN or infinity, naming them."""
+    """Warn about (or refuse) inputs holding NaN or infinity, naming them (`policy`: a NonfinitePolicy's)."""
     if policy == "ignore":
         return
-    if policy not in NONFINITE:
-        raise CircuitRuntimeError(f"nonfinite must be one of {', '.join(NONFINITE)}, not {policy!r}")
     bad = [name for name, value in inputs.items() if ops.all_finite(value) is False]
     if bad:
         message = (f"input{'s' * (len(bad) > 1)} {', '.join(repr(b) for b in bad)} "

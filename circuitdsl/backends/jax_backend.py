@@ -19,6 +19,7 @@ import numpy as np
 from circuitdsl.backends.array_ops import ArrayModuleOps
 from circuitdsl.backends.interface import (
     CircuitRuntimeError,
+    NonfinitePolicy,
     as_float_array,
     batch_of,
     check_finite,
@@ -227,6 +228,8 @@ class JaxCircuit:
     the same way.  Parameters are a dict keyed as the torch module's `params` (`osc`, `seg[2]/w`).
     """
 
+    nonfinite = NonfinitePolicy()  # NaN / infinite inputs: "warn" (until set), "raise" or "ignore" (docs/engine.md)
+
     def __init__(self, ir: CircuitIR, seed: int = 0, lowering: str = "auto", dtype: str = "float32") -> None:
         self.ir = ir
         self.seed = seed
@@ -235,7 +238,6 @@ class JaxCircuit:
         self.plan: Plan = make_plan(ir, lowering)
         self._layout = state_layout(self.plan)
         self._packing = StateLayout({key: size for key, (size, _) in self._layout.items()})
-        self.nonfinite = "warn"  # NaN / infinite inputs: "warn", "raise" or "ignore" (docs/engine.md)
         self._programs: dict[str, Program] = {}
         self._jitted: dict[tuple[Any, ...], Callable[..., Any]] = {}
         self._program()

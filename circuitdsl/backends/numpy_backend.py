@@ -24,6 +24,7 @@ import numpy as np
 from circuitdsl.backends.array_ops import ArrayModuleOps
 from circuitdsl.backends.interface import (
     CircuitRuntimeError,
+    NonfinitePolicy,
     batch_of,
     check_finite,
     checked_batch,
@@ -148,12 +149,13 @@ class NumpyCircuit:
     seed and change only through `set_params` or `load_state_dict`, which prepare the program's operators once.
     """
 
+    nonfinite = NonfinitePolicy()  # NaN / infinite inputs: "warn" (until set), "raise" or "ignore" (docs/engine.md)
+
     def __init__(self, ir: CircuitIR, seed: int = 0, lowering: str = "auto", dtype: str = "float32") -> None:
         self.ir, self.seed, self.lowering = ir, seed, lowering
         self.dtype = dtype_name(dtype)
         self.plan: Plan = make_plan(ir, lowering)
         self._layout = state_layout(self.plan)
-        self.nonfinite = "warn"  # NaN / infinite inputs: "warn", "raise" or "ignore" (docs/engine.md)
         self.ops = NumpyOps(self.dtype)
         self.program = Program(self.plan, self.ops, lowering)
         self._ports = [(p.name, tuple(a.size for a in p.shape), math.prod(a.size for a in p.shape))

@@ -21,6 +21,7 @@ from torch import nn
 
 from circuitdsl.backends.fusion import accelerator_choice
 from circuitdsl.backends.interface import (
+    NonfinitePolicy,
     batch_of,
     check_finite,
     checked_batch,
@@ -358,20 +359,10 @@ _CODE: Final = frozenset({"CLOSURE_MATCH", "FUNCTION_MATCH", "BUILTIN_MATCH", "M
 and classes a step's code calls."""
 
 
-_PYTREE: Final = ("__import__('torch').utils._pytree.", "list(dict.keys(__import__('torch').utils._pytree.",
-                   "G['__import_torch_dot_utils_dot__pytree']")
-"""How dynamo names torch's pytree registry, which it reads to flatten the arguments of the traced step
-(torch_traced.traced_step): the flatten functions of dict, list and tuple, which torch registers once and refuses
-to register again."""
-
-
 def _code_read(entry: Any) -> bool:
     """Whether a guard is on the code a step runs: a function, builtin, module or class read through the globals,
-    a constant of circuitdsl's own modules (`math.inf` as the parameters' module reads it, `NONFINITE`), or torch's
-    pytree registry (`_PYTREE`)."""
+    or a constant of circuitdsl's own modules (`math.inf` as the parameters' module reads it, `NONFINITE`)."""
     name = entry.name
-    if name.startswith(_PYTREE):
-        return True
     if entry.guard_type == "DUPLICATE_INPUT":  # two modules' `math` globals being one module: a Python guard
         return name.startswith("G[") and entry.has_value and isinstance(entry.value, types.ModuleType)
     return name.startswith("G[") and (entry.guard_type in _CODE or name.startswith("G['__import_circuitdsl"))
@@ -450,13 +441,14 @@ class CircuitModule(nn.Module):
 
     _where: torch.Tensor  # an empty buffer: the module's device and dtype
 
+    nonfinite = NonfinitePolicy()  # NaN / infinite inputs: "warn" (until set), "raise" or "ignore" (docs/engine.md)
+
     def __init__(self, ir: CircuitIR, seed: int = 0, lowering: str = "auto", dtype: str = "float32") -> None:
         super().__init__()
         self.ir = ir
         self.lowering = lowering
         self.plan: Plan = make_plan(ir, lowering)
         self._layout = state_layout(self.plan)
-        self.nonfinite = "warn"  # NaN / infinite inputs: "warn", "raise" or "ignore" (docs/engine.md)
         rng = np.random.default_rng(seed)
         self.params = ParameterTable({
             param_key(p.name): nn.Parameter(torch.from_numpy(initial_values(p, rng, dtype_name(dtype))),
@@ -580,16 +572,16 @@ class CircuitModule(nn.Module):
                 state: State | None = None, record: Sequence[str] | None = None) -> tuple[dict[str, torch.Tensor],
                                                                                             State]:
         """One step: inputs [batch, *shape]; outputs (and the `record`ed names, see `rollout`) [batch, *shape]."""
+        if torch.compiler.is_compiling():
+            from circuitdsl.backends.torch_traced import traced_forward
+
+            return traced_forward(self, inputs, state, record)
         program, ops = self._lowered()
         flat = self._inputs(inputs, 1, ops)
         check_finite(flat, self.nonfinite, ops)
         records = resolve(self.plan, record) if record is not None else []
         batch = int(next(iter(flat.values())).shape[0]) if flat else batch_of(flat, state)
         state = self._state(state, batch, ops)
-        if torch.compiler.is_compiling():
-            from circuitdsl.backends.torch_traced import traced_forward
-
-            return traced_forward(self, flat, state, batch, records)
         outputs, new_state = program.step(self._prepare(program, ops), flat, state, batch, records)
         return self._shaped(outputs), new_state
 
