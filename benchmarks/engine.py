@@ -130,7 +130,7 @@ def _ncap_rollout_row(compiled: bool, run: Run) -> Row:
 
 class InterfaceNCAP(torch.nn.Module):
     """HandNCAP's equations behind circuitdsl's interface: a dict of inputs in, the outputs and the state dict (the
-    two clocks: what the next step reads) out.  Compiled, the floor under the compiled circuit's ratio: what the
+    clock: what the next step reads) out.  Compiled, the floor under the compiled circuit's ratio: what the
     interface costs a hand-written step (more graph inputs, outputs and guards)."""
 
     def __init__(self, period: int = 60) -> None:
@@ -142,11 +142,10 @@ class InterfaceNCAP(torch.nn.Module):
         h, q, half = self.hand, inputs["q"], self.period / 2
         osc, prop, ipsi, contra = h.osc.clamp(min=0), h.prop.clamp(min=0), h.ipsi.clamp(min=0), h.contra.clamp(max=0)
         dorsal = ((state["osc_d.t"] % self.period) < half).to(q.dtype)
-        ventral = (((state["osc_v.t"] + half) % self.period) < half).to(q.dtype)
         bd = torch.cat([osc * dorsal, prop * q[:, :-1].clamp(0, 1)], 1).clamp(0, 1)
-        bv = torch.cat([osc * ventral, prop * (-q[:, :-1]).clamp(0, 1)], 1).clamp(0, 1)
+        bv = torch.cat([osc * (1 - dorsal), prop * (-q[:, :-1]).clamp(0, 1)], 1).clamp(0, 1)
         md, mv = (ipsi * bd + contra * bv).clamp(0, 1), (ipsi * bv + contra * bd).clamp(0, 1)
-        return {"torque": md - mv}, {"osc_d.t": state["osc_d.t"] + 1, "osc_v.t": state["osc_v.t"] + 1}
+        return {"torque": md - mv}, {"osc_d.t": state["osc_d.t"] + 1}
 
 
 def _ncap_floor_rows(run: Run) -> list[Row]:

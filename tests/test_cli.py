@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 MODELS = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "models").glob("*.circuit"))
 SWIMMER = "models/ncap_swimmer.circuit"
 SEGMENTS = "models/ncap_segments.circuit"
-SWIMMER_SUMMARY = "Swimmer: 6 populations, 22 units, 8 projections, 30 synapses, 4 trainable scalars"
+SWIMMER_SUMMARY = "Swimmer: 5 populations, 21 units, 8 projections, 30 synapses, 4 trainable scalars"
 BAD = "circuit A {\n  population Bd[joint = 5] : Graded\n  Bdd -> Bd : one_to_one\n}\n"
 
 Capture = pytest.CaptureFixture[str]
@@ -134,12 +134,12 @@ def test_ir_prints_json_that_loads(capsys: Capture) -> None:
 
 
 @pytest.mark.parametrize(("arg", "scalars", "units", "enforce"), [
-    ("joints=9", 4, 38, {"clamp"}),
-    ("shared=false", 30, 22, {"clamp"}),
-    ("signs=none", 4, 22, {"none"}),
-    ("signs=softplus", 4, 22, {"softplus"}),
-    ("period=30", 4, 22, {"clamp"}),
-    ("joints=2 + 1", 4, 14, {"clamp"}),
+    ("joints=9", 4, 37, {"clamp"}),
+    ("shared=false", 30, 21, {"clamp"}),
+    ("signs=none", 4, 21, {"none"}),
+    ("signs=softplus", 4, 21, {"softplus"}),
+    ("period=30", 4, 21, {"clamp"}),
+    ("joints=2 + 1", 4, 13, {"clamp"}),
 ])
 def test_ir_with_arguments(capsys: Capture, arg: str, scalars: int, units: int, enforce: set[str]) -> None:
     code, out, err = run(capsys, "ir", SWIMMER, "--arg", arg)
@@ -223,8 +223,8 @@ def test_limit_fails_the_swimmer_with_e702(capsys: Capture) -> None:
     code, out, err = run(capsys, "ir", SWIMMER, "--limit", "units=10")
     assert code == 1 and out == ""
     assert err.splitlines()[0].startswith(f"{SWIMMER}:") and "error[E702]" in err.splitlines()[0]
-    code, out, _ = run(capsys, "ir", SWIMMER, "--limit", "units=22")
-    assert code == 0 and CircuitIR.from_json(out).units == 22
+    code, out, _ = run(capsys, "ir", SWIMMER, "--limit", "units=21")
+    assert code == 0 and CircuitIR.from_json(out).units == 21
 
 
 @pytest.mark.parametrize("limit", ["units=abc", "legs=3", "units", "units=-1"])
@@ -299,7 +299,7 @@ def test_help_documents_the_exit_codes(capsys: Capture) -> None:
 def test_check_with_arguments_and_a_circuit(capsys: Capture) -> None:
     code, out, err = run(capsys, "check", SWIMMER, "--arg", "joints=9", "--arg", "shared=false")
     assert code == 0 and err == ""
-    assert out == f"{SWIMMER}: Swimmer: 6 populations, 38 units, 8 projections, 54 synapses, 54 trainable scalars\n"
+    assert out == f"{SWIMMER}: Swimmer: 5 populations, 37 units, 8 projections, 54 synapses, 54 trainable scalars\n"
     code, out, _ = run(capsys, "check", SEGMENTS, "--circuit", "Segment")
     assert code == 0 and out.splitlines() == [f"{SEGMENTS}: {circuitdsl.check(SEGMENTS)[0].ir.summary()}"]
     code, out, err = run(capsys, "check", SEGMENTS, "--circuit", "Segmnt")

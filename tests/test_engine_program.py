@@ -85,13 +85,13 @@ def _equations(jaxpr: Any) -> list[Any]:
     return found
 
 
-def test_ncap_under_jax_scans_element_wise_layers_and_carries_only_its_two_clocks() -> None:
+def test_ncap_under_jax_scans_element_wise_layers_and_carries_only_its_clock() -> None:
     circuit = circuitdsl.compile(SWIMMER, backend="jax")
     assert {g.lowering for g in circuit._program().groups.values()} == {"ell"}
     params, x = circuit.init(), np.zeros((1, 50, 5), np.float32)
     closed = jax.make_jaxpr(lambda p, x: circuit.rollout(p, {"q": x})[0]["torque"])(params, x)
     (scan,) = [e for e in _equations(closed.jaxpr) if e.primitive.name == "scan"]
-    assert scan.params["num_carry"] == 2  # osc_d.t and osc_v.t: no output is read a step later
+    assert scan.params["num_carry"] == 1  # osc_d.t: no output is read a step later
     body = Counter(e.primitive.name for e in _equations(scan.params["jaxpr"].jaxpr))
     assert not {"dot_general", "gather", "scatter-add"} & set(body)  # slices and arithmetic: one fused loop
     assert sum(body.values()) <= 80
@@ -353,10 +353,10 @@ circuit Kinds {
 def test_the_state_holds_what_the_next_step_reads_and_record_gives_the_other_outputs(backend: str) -> None:
     """Neuron states (b's LIF), delay lines and the outputs a recurrent edge (b -| a) or a gap junction (a <-> c,
     both ends) reads a step later; not the outputs of d (read this step by e) or e (read by the output only).  The
-    swimmer's state is its two clocks.  `record` gives any population's output."""
+    swimmer's state is its clock.  `record` gives any population's output."""
     kinds = circuitdsl.compile(circuitdsl.loads(KINDS), backend=backend)
     assert set(kinds.initial_state(2)) == {"b.mem", "b.spk", "b:out", "a:out", "c:out", "c -> d:delay"}
-    assert list(circuitdsl.compile(SWIMMER, backend=backend).initial_state(1)) == ["osc_d.t", "osc_v.t"]
+    assert list(circuitdsl.compile(SWIMMER, backend=backend).initial_state(1)) == ["osc_d.t"]
     x = np.random.default_rng(1).uniform(-1, 1, (2, 3)).astype(np.float32)
     args: Any = (kinds.init(), None, x) if backend == "jax" else (torch.from_numpy(x) if backend == "torch" else x,)
     step = kinds.step if backend in ("jax", "numpy") else kinds
@@ -369,7 +369,7 @@ def test_the_state_holds_what_the_next_step_reads_and_record_gives_the_other_out
 
 @pytest.mark.filterwarnings("ignore:.*should not be instantiated:DeprecationWarning")
 @pytest.mark.filterwarnings("ignore:The .grad attribute of a Tensor that is not a leaf:UserWarning")
-def test_the_compiled_ncap_graph_returns_the_torque_and_two_clocks_as_the_hand_written_step_returns_two() -> None:
+def test_the_compiled_ncap_graph_returns_the_torque_and_the_clock_as_the_hand_written_step_does() -> None:
     """Each tensor a compiled graph returns is a buffer its wrapper allocates and hands back: the state that held
     every population's output made the graph return 9 (docs/engine.md, "The state")."""
     returned: list[int] = []
@@ -384,7 +384,7 @@ def test_the_compiled_ncap_graph_returns_the_torque_and_two_clocks_as_the_hand_w
     with torch.no_grad():
         module.compile(backend=backend, fullgraph=True)
         module({"q": torch.rand(1, 5)}, module.initial_state(1))
-    assert returned == [3]
+    assert returned == [2]
 
 
 def test_the_lean_state_steps_alike_on_torch_and_jax_from_a_state_handed_back() -> None:

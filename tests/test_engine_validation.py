@@ -41,13 +41,13 @@ def test_a_state_that_does_not_fit_is_named_with_its_expected_shape(compiled: di
     x = np.zeros((2, 5), np.float32)
     with pytest.raises(CircuitRuntimeError, match=r"state 'osc_d.t' has shape \[4, 1\]; expected \[batch=2, 1\]"):
         _step(compiled, backend, x, _state(compiled, backend, 4))
-    with pytest.raises(CircuitRuntimeError, match="state is missing 'osc_d.t', 'osc_v.t'"):
+    with pytest.raises(CircuitRuntimeError, match="state is missing 'osc_d.t'"):
         _step(compiled, backend, x, {})
-    wrong = {**_state(compiled, backend, 2), "osc_v.t": np.zeros((2, 3), np.float32)}
-    with pytest.raises(CircuitRuntimeError, match=r"state 'osc_v.t' has shape \[2, 3\]; expected \[batch=2, 1\]"):
+    wrong = {**_state(compiled, backend, 2), "osc_d.t": np.zeros((2, 3), np.float32)}
+    with pytest.raises(CircuitRuntimeError, match=r"state 'osc_d.t' has shape \[2, 3\]; expected \[batch=2, 1\]"):
         _step(compiled, backend, x, wrong)
-    extra = {**_state(compiled, backend, 2), "osc_v.tt": np.zeros((2, 1), np.float32)}
-    with pytest.raises(CircuitRuntimeError, match="state has no entry 'osc_v.tt'; did you mean 'osc_v.t'"):
+    extra = {**_state(compiled, backend, 2), "osc_d.tt": np.zeros((2, 1), np.float32)}
+    with pytest.raises(CircuitRuntimeError, match="state has no entry 'osc_d.tt'; did you mean 'osc_d.t'"):
         _step(compiled, backend, x, extra)
     # a population's last output that no step reads is not state: the message says where it is
     unread = {**_state(compiled, backend, 2), "Bd:out": np.zeros((2, 5), np.float32)}

@@ -130,7 +130,7 @@ def test_nir_export_refuses_what_nir_cannot_hold_unless_allowed(tmp_path: Path) 
     assert "NIR has no Graded neuron" in str(info.value) and "--allow-lossy" in str(info.value)
     assert not (tmp_path / "swim.nir").exists()
     report = api.export("models/ncap_swimmer.circuit", tmp_path / "swim.nir", allow_lossy=True)
-    assert len(report.unsupported) == 15 and (tmp_path / "swim.nir").exists()
+    assert len(report.unsupported) == 14 and (tmp_path / "swim.nir").exists()
 
 
 def test_subtractive_reset_is_approximate_with_its_error_measured() -> None:

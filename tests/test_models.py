@@ -72,9 +72,11 @@ def test_ncap_signs_and_inits() -> None:
 
 def test_ncap_structure() -> None:
     ir = circuitdsl.load(SWIMMER)
-    assert [p.name for p in ir.populations] == ["osc_d", "osc_v", "Bd", "Bv", "Md", "Mv"]
+    assert [p.name for p in ir.populations] == ["osc_d", "Bd", "Bv", "Md", "Mv"]
     assert [a.name for a in ir.population("Bd").shape] == ["joint"]
-    assert ir.population("osc_v").model == "SquareWave(period=60, phase=0.5)"
+    assert ir.population("osc_d").model == "SquareWave(period=60, phase=0)"  # one clock: the ventral phase is
+    (ventral,) = [p for p in ir.projections if p.target == "Bv" and p.weight.param == "osc"]  # its complement
+    assert ventral.source.node == "binary" and ventral.source.op == "-"  # type: ignore[union-attr]
     assert ir.inputs[0].name == "q" and ir.inputs[0].shape[0].size == 5
     assert ir.outputs[0].name == "torque"
     assert not any(p.recurrent for p in ir.projections), "NCAP is feed-forward within a step"

@@ -109,8 +109,8 @@ MISTAKES: dict[str, Any] = {  # a mistake at a step's or a rollout's boundary: (
     "a string": lambda c, good: _step(c, "q"),
     "wrong shape": lambda c, good: _step(c, np.zeros((2, 4))),
     "missing state": lambda c, good: _step(c, Q, {}),
-    "state shape": lambda c, good: _step(c, Q, {**good, "osc_v.t": np.zeros((2, 3))}),
-    "state typo": lambda c, good: _step(c, Q, {**good, "osc_v.tt": np.zeros((2, 1))}),
+    "state shape": lambda c, good: _step(c, Q, {**good, "osc_d.t": np.zeros((2, 3))}),
+    "state typo": lambda c, good: _step(c, Q, {**good, "osc_d.tt": np.zeros((2, 1))}),
     "output as state": lambda c, good: _step(c, Q, {**good, "Bd:out": np.zeros((2, 5))}),
     "record": lambda c, good: c.rollout(Q[:, None], record=["Bdd"]),
     "no steps": lambda c, good: c.rollout(None),
@@ -133,8 +133,8 @@ def test_a_returned_state_changed_afterwards_is_checked_again(pair: tuple[Any, A
     q = np.zeros((2, 5), np.float32)
     _, state = circuit.step(q, circuit.initial_state(2))
     _, state = circuit.step(q, state)  # handed back untouched
-    state["osc_v.t"] = np.zeros((2, 3))
-    with pytest.raises(CircuitRuntimeError, match=r"state 'osc_v.t' has shape \[2, 3\]; expected \[batch=2, 1\]"):
+    state["osc_d.t"] = np.zeros((2, 3))
+    with pytest.raises(CircuitRuntimeError, match=r"state 'osc_d.t' has shape \[2, 3\]; expected \[batch=2, 1\]"):
         circuit.step(q, state)
     _, state = circuit.step(q, circuit.initial_state(2))
     with pytest.raises(CircuitRuntimeError, match=r"state 'osc_d.t' has shape \[2, 1\]; expected \[batch=3, 1\]"):

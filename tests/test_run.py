@@ -38,7 +38,7 @@ def test_traces_show_the_oscillator_and_the_circuit_driven_by_an_input_file(
     assert np.array_equal(traces["q"], angles)
     # B neurons of joints 1.. read the stretch of the joint ahead; the head's B neurons follow the oscillator
     assert np.allclose(traces["Bd"][:, 1:], np.clip(angles[:, :-1], 0, 1))
-    assert np.allclose(traces["Bv"][:, 0], traces["osc_v"][:, 0])
+    assert np.allclose(traces["Bv"][:, 0], 1 - traces["osc_d"][:, 0])  # the ventral phase: the complement
     assert np.allclose(traces["torque"], traces["Md"] - traces["Mv"])
 
 

@@ -62,8 +62,9 @@ def test_a_compiled_ncap_step_is_one_graph_with_its_constants_inlined_and_a_boun
     assert len(graphs) == 1 and not counters["graph_break"]
     (inputs,) = graphs
     assert sum(x.dim() == 0 for x in inputs) == len(module.params)  # NCAP's 4 shared weights; no constant
-    # q, the two clocks, the 4 weights (17 with the constants as inputs; 12 with the weights gathered by index)
-    assert len(inputs) == 7
+    # q, the clock, the 4 weights (17 with the constants and the second clock of then as inputs; 12 with the
+    # weights gathered by index; 7 with the ventral oscillator's clock of its own)
+    assert len(inputs) == 6
     assert _leaf_guards(entry.guard_manager.root) <= MAX_GUARDS
 
 
