@@ -180,7 +180,7 @@ def test_circuitdsl_imports_and_checks_without_torch_or_jax() -> None:
     assert result.stdout.startswith("Swimmer:")
 
 
-def test_unknown_backend_lowering_and_a_bad_seed_are_named() -> None:
+def test_unknown_backend_lowering_a_bad_seed_and_arguments_for_an_ir_are_named() -> None:
     from circuitdsl.backends.interface import CircuitRuntimeError
 
     with pytest.raises(CircuitRuntimeError, match="unknown backend 'tf'; backends: torch, jax"):
@@ -194,6 +194,9 @@ def test_unknown_backend_lowering_and_a_bad_seed_are_named() -> None:
     for seed in (-1, 2.5, "0", None):  # numpy's SeedSequence refused these with its own TypeError or ValueError
         with pytest.raises(CircuitRuntimeError, match=f"seed must be a whole number, 0 or more, not {seed!r}"):
             circuitdsl.compile(SWIMMER, seed=seed)
+    with pytest.raises(CircuitRuntimeError, match=r"circuit arguments \(joints\) apply when compiling from a path; "
+                                                  r"this IR is already elaborated"):
+        circuitdsl.compile(circuitdsl.load(SWIMMER), joints=8)
     jax_circuit = circuitdsl.compile(SWIMMER, backend="jax", seed=np.int64(3))
     with pytest.raises(CircuitRuntimeError, match=r"init takes a JAX PRNG key \(jax.random.key\(0\)\) or nothing, "
                                                   r"not 3; a seed is compile's"):

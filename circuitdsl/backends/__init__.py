@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numbers
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ def compile_circuit(circuit: CircuitIR | str | Path, backend: str = "torch", see
     `jax_enable_x64` on); inputs of another float type are converted to it.  `numpy` runs inference only (no
     gradients): fast on a CPU at a small batch, e.g. acting in an environment (docs/engine.md).
     """
-    from circuitdsl.backends.interface import CircuitRuntimeError, dtype_name
+    from circuitdsl.backends.interface import CircuitRuntimeError, checked_count, dtype_name
     from circuitdsl.errors import did_you_mean
 
     dtype = dtype_name(dtype)
@@ -28,14 +27,14 @@ def compile_circuit(circuit: CircuitIR | str | Path, backend: str = "torch", see
         hint = did_you_mean(str(backend), BACKENDS)
         raise CircuitRuntimeError(f"unknown backend {backend!r}; backends: {', '.join(BACKENDS)}"
                                   + (f"; {hint}" if hint else ""))
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise CircuitRuntimeError(f"seed must be a whole number, 0 or more, not {seed!r}")
+    seed = checked_count("seed", seed)
     if not isinstance(circuit, CircuitIR):
         from circuitdsl.api import load
 
         circuit = load(circuit, **args)
     elif args:
-        raise TypeError("circuit arguments apply when compiling from a path; this IR is already elaborated")
+        raise CircuitRuntimeError(f"circuit arguments ({', '.join(sorted(args))}) apply when compiling from a path; "
+                                  f"this IR is already elaborated: pass them to circuitdsl.load(path, ...)")
     if backend == "torch":
         try:
             import torch  # noqa: F401 - the framework first, so a missing one is named with its extra

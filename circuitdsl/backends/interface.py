@@ -44,12 +44,13 @@ def dtype_name(dtype: Any) -> str:
     return name
 
 
-def checked_batch(batch: Any) -> int:
-    """A batch size a caller gives (`initial_state(batch_size)`): a whole number, 0 or more (numpy's integers
-    too); anything else is refused here rather than by the framework's allocation."""
-    if isinstance(batch, bool) or not isinstance(batch, numbers.Integral) or batch < 0:
-        raise CircuitRuntimeError(f"batch_size must be a whole number, 0 or more, not {batch!r}")
-    return int(batch)
+def checked_count(what: str, value: Any) -> int:
+    """A count a caller gives (`initial_state(batch_size)`, a rollout's `steps`, compile's `seed`): a whole number,
+    0 or more (numpy's integers too, not a bool); anything else is refused here naming `what`, rather than by the
+    framework's allocation or a loop's range."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise CircuitRuntimeError(f"{what} must be a whole number, 0 or more, not {value!r}")
+    return int(value)
 
 
 def param_key(name: str) -> str:
@@ -243,8 +244,8 @@ def batch_of(inputs: Mapping[str, Array], state: Mapping[str, Array] | None) -> 
 def rollout_length(sequence: Mapping[str, Array], steps: int | None) -> int:
     """How many steps a rollout runs: the inputs' time axis, or `steps` for a circuit run without inputs; `steps`
     given with inputs must agree with their time axis (it was ignored: `steps=7` over 4 time steps ran 4)."""
-    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 0):
-        raise CircuitRuntimeError(f"steps must be a whole number, 0 or more, not {steps!r}")
+    if steps is not None:
+        steps = checked_count("steps", steps)
     if sequence:
         length = int(next(iter(sequence.values())).shape[1])
         if steps is not None and steps != length:
@@ -253,7 +254,7 @@ def rollout_length(sequence: Mapping[str, Array], steps: int | None) -> int:
         return length
     if steps is None:
         raise CircuitRuntimeError("rollout needs inputs over time or a number of steps")
-    return int(steps)
+    return steps
 
 
 def empty_outputs(ir: CircuitIR, records: Sequence[Record], batch: int, ops: Ops) -> dict[str, Array]:

@@ -23,7 +23,7 @@ from circuitdsl.backends.interface import (
     as_float_array,
     batch_of,
     check_finite,
-    checked_batch,
+    checked_count,
     checked_params,
     checked_state,
     dtype_name,
@@ -304,7 +304,7 @@ class JaxCircuit:
         (circuitdsl/backends/packed_state.py)."""
         values = {key: value for key, (_, value) in self._layout.items()}
         kind = jnp.dtype(_usable(dtype_name(self.dtype if dtype is None else dtype)))
-        return PackedState.filled(self._packing, values, checked_batch(batch_size), kind)
+        return PackedState.filled(self._packing, values, checked_count("batch_size", batch_size), kind)
 
     def step(self, params: Params | PreparedParams, state: Mapping[str, Any] | None = None,
              inputs: Mapping[str, Any] | Any | None = None,

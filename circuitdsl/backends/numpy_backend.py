@@ -27,7 +27,7 @@ from circuitdsl.backends.interface import (
     NonfinitePolicy,
     batch_of,
     check_finite,
-    checked_batch,
+    checked_count,
     checked_params,
     checked_state,
     dtype_name,
@@ -205,7 +205,7 @@ class NumpyCircuit:
 
     def initial_state(self, batch_size: int = 1) -> State:
         """Neuron states at their initial values, last outputs at 0, delay lines empty: a dict of [batch, units]."""
-        return initial_state(self._layout, checked_batch(batch_size), self.ops)
+        return initial_state(self._layout, checked_count("batch_size", batch_size), self.ops)
 
     def step(self, inputs: Mapping[str, Any] | Any | None = None, state: State | None = None,
              record: Sequence[str] | None = None) -> tuple[dict[str, np.ndarray], State]:

@@ -24,7 +24,7 @@ from circuitdsl.backends.interface import (
     NonfinitePolicy,
     batch_of,
     check_finite,
-    checked_batch,
+    checked_count,
     checked_state,
     dtype_name,
     empty_outputs,
@@ -361,7 +361,7 @@ and classes a step's code calls."""
 
 def _code_read(entry: Any) -> bool:
     """Whether a guard is on the code a step runs: a function, builtin, module or class read through the globals,
-    or a constant of circuitdsl's own modules (`math.inf` as the parameters' module reads it, `NONFINITE`)."""
+    or a constant of circuitdsl's own modules (`math.inf` as the parameters' module reads it)."""
     name = entry.name
     if entry.guard_type == "DUPLICATE_INPUT":  # two modules' `math` globals being one module: a Python guard
         return name.startswith("G[") and entry.has_value and isinstance(entry.value, types.ModuleType)
@@ -515,7 +515,7 @@ class CircuitModule(nn.Module):
         return self._where.device
 
     def initial_state(self, batch_size: int = 1) -> State:
-        return initial_state(self._layout, checked_batch(batch_size), self._program().ops)
+        return initial_state(self._layout, checked_count("batch_size", batch_size), self._program().ops)
 
     def rezero_weights(self) -> None:
         """Set every masked weight (a projection's `sparsity`) back to zero: call after each optimiser step."""

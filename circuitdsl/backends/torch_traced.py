@@ -88,7 +88,7 @@ def traced_names(module_id: int, key: str, record: tuple[str, ...]) -> tuple[tup
     """The names of what `traced_step` returns, in its order: the outputs and the records, then the state's
     keys.  Constants of the trace: the compiled frame builds its dicts with them, reading nothing."""
     program, _ = LIVE_MODULES[module_id]._traced[key]
-    return (*(name for name, _ in program._outputs), *record), tuple(LIVE_MODULES[module_id]._layout)
+    return (*(name for name, _ in program._outputs), *record), tuple(k for k, _ in LIVE_MODULES[module_id]._sizes)
 
 
 @torch._dynamo.allow_in_graph
