@@ -7,6 +7,7 @@ import csv
 import os
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -146,24 +147,47 @@ def ray_instance() -> Iterator[None]:
 
 
 class _Killer(threading.Thread):
-    """Kills (SIGKILL) the worker of each run that starts, up to `times` workers: each writes running/<run>.pid."""
+    """Kills (SIGKILL) the worker of one run mid-run, whatever the machine's load.
 
-    def __init__(self, folder: Path, times: int) -> None:
+    The run's marker (`running/<run_id>.pid`, which the worker writes first thing) is made a FIFO whose buffer is
+    already full, so the worker blocks in that write; the killer finds it as the process holding the FIFO open,
+    removes the FIFO (a retry writes a plain marker) and kills it.  Gives up after `patience` seconds, releasing a
+    blocked writer (its write then fails), so a broken sweep fails the test instead of hanging it."""
+
+    def __init__(self, folder: Path, run_id: str, patience: float = 120.0) -> None:
         super().__init__(daemon=True)
-        self.folder, self.times, self.killed, self.stop = folder / "running", times, set(), threading.Event()
+        self.fifo, self.patience, self.killed = folder / "running" / f"{run_id}.pid", patience, list[int]()
+        self.fifo.parent.mkdir(parents=True)
+        os.mkfifo(self.fifo)
+        self.handle = os.open(self.fifo, os.O_RDWR | os.O_NONBLOCK)  # a reader, so the worker's open returns
+        try:
+            while True:
+                os.write(self.handle, b"x" * 4096)
+        except BlockingIOError:
+            pass
 
     def run(self) -> None:
-        while not self.stop.is_set() and len(self.killed) < self.times:
-            for marker in self.folder.glob("*.pid") if self.folder.exists() else []:
-                text = marker.read_text().strip() if marker.exists() else ""
-                if text.isdigit() and int(text) not in self.killed:
-                    self.killed.add(int(text))
-                    try:
-                        os.kill(int(text), signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
-                    break
-            self.stop.wait(0.05)
+        deadline = time.monotonic() + self.patience
+        holder = None
+        while holder is None and time.monotonic() < deadline:
+            holder = _holder(self.fifo)
+            time.sleep(0.01)
+        self.fifo.unlink()
+        if holder is not None:
+            os.kill(holder, signal.SIGKILL)
+            self.killed.append(holder)
+        os.close(self.handle)
+
+
+def _holder(path: Path) -> int | None:
+    """The process, other than this one, that has `path` open (read from /proc)."""
+    for link in Path("/proc").glob("[0-9]*/fd/*"):
+        try:
+            if os.readlink(link) == str(path) and int(link.parts[2]) != os.getpid():
+                return int(link.parts[2])
+        except OSError:  # the process or descriptor went away while we looked
+            continue
+    return None
 
 
 def _table(folder: Path) -> list[dict[str, str]]:
@@ -175,10 +199,10 @@ def _table(folder: Path) -> list[dict[str, str]]:
 @ON_RAY[1]
 def test_a_killed_worker_loses_nothing_and_a_rerun_adds_nothing(tmp_path: Path, ray_instance: None) -> None:
     path = _write(tmp_path, CI_SPEC)
-    killer = _Killer(tmp_path / "out", times=1)
+    killer = _Killer(tmp_path / "out", spec.load(path).units[0].run_id)
     killer.start()
     result = circuitdsl.sweep(path, progress=False)
-    killer.stop.set()
+    killer.join()
     assert len(killer.killed) == 1 and result.ran == 4 and not result.failed
     rows = _table(tmp_path / "out")
     keys = [(r["run_id"], r["generation"]) for r in rows]
@@ -198,10 +222,11 @@ def test_a_killed_worker_loses_nothing_and_a_rerun_adds_nothing(tmp_path: Path, 
 @ON_RAY[1]
 def test_a_run_that_keeps_failing_is_reported_and_retried_next_time(tmp_path: Path, ray_instance: None) -> None:
     path = _write(tmp_path, CI_SPEC.replace("seeds = 2", "seeds = [0]").replace('["1", "uniform(0, 1)"]', '"1"'))
-    killer = _Killer(tmp_path / "out", times=1)
+    killer = _Killer(tmp_path / "out", spec.load(path).units[0].run_id)
     killer.start()
     result = circuitdsl.sweep(path, retries=0, progress=False)
-    killer.stop.set()
+    killer.join()
+    assert len(killer.killed) == 1
     assert result.ran == 0 and len(result.failed) == 1 and result.failed[0][1] == 0
     assert not (tmp_path / "out" / "results.csv").exists()
     again = circuitdsl.sweep(path, retries=0, progress=False)
