@@ -23,6 +23,7 @@ from circuitdsl import cli
 from circuitdsl.draw import draw
 from circuitdsl.ir import expr as E
 from circuitdsl.ir.model import CircuitIR, Shared
+from tests.dot_text import edge_label, edges
 
 MODELS = sorted((Path(__file__).parent.parent / "models").glob("*.circuit"))
 
@@ -177,8 +178,13 @@ def test_diagrams_write_small_entries_out_and_name_large_ones() -> None:
     assert "label=<a3>" in folded  # a3 written out has 20 nodes: drawn by name
     assert "x * 2 + x * 2" in folded  # `small` has 3
     assert "a3 * (x * 2)" in folded
-    assert "->" in draw(ir, view="unrolled").source
+    unrolled = draw(ir, view="unrolled").source
+    written = [edge_label(a) for a in edges(unrolled, '"x[2]"', '"y[2]"')]
+    assert written == ["a3 * (x[2] * 2) + (tanh(x[2]) + tanh(x[2]) if x…"]  # a3 by name; cut at 48 characters
+    assert sorted(map(str, (edge_label(a) for a in edges(unrolled, '"x[0]"', '"p[0]"')))) == [
+        "a3", "x[0] * 2 + x[0] * 2"]  # one edge per projection
     assert "a29 + a29" in draw(circuitdsl.loads(doubling(30))).source
+    assert "<td>" not in draw(circuitdsl.loads(doubling(30)), view="unrolled").source  # a sum: no label
 
 
 def test_the_ir_command_prints_the_shared_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

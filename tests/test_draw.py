@@ -17,6 +17,7 @@ import pytest
 import circuitdsl
 from circuitdsl.cli import main
 from circuitdsl.draw import GraphvizNotInstalled, svg, write
+from tests.dot_text import edge_label, edges, node, pins
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -37,24 +38,6 @@ def _in_the_checkout(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def dot(path: str, view: str = "folded", depth: int | None = None, **args: object) -> str:
     return circuitdsl.draw(circuitdsl.load(path, **args), view=view, depth=depth).source  # type: ignore[arg-type]
-
-
-def edges(source: str, tail: str, head: str) -> list[str]:
-    """The attribute lists of every edge from `tail` to `head` (node names as DOT writes them)."""
-    return re.findall(rf"^\t{re.escape(tail)} -> {re.escape(head)} \[(.*)\]$", source, flags=re.MULTILINE)
-
-
-def node(source: str, name: str) -> str:
-    """The attribute list of a node statement."""
-    found = re.findall(rf"^\t+{re.escape(name)} \[(.*)\]$", source, flags=re.MULTILINE)
-    assert len(found) == 1, f"{name}: {len(found)} statements"
-    return found[0]
-
-
-def pins(source: str) -> dict[str, tuple[float, float]]:
-    """The pinned positions of the unrolled view, by node name."""
-    return {name.strip('"'): (float(x), float(y))
-            for name, x, y in re.findall(r'^\t(\S+) \[.*pos="([-\d.]+),([-\d.]+)!"', source, flags=re.MULTILINE)}
 
 
 # ---- every model, both views, rendered ----------------------------------------------------------------
@@ -202,6 +185,20 @@ def test_unrolled_swimmer_head_to_tail_dorsal_above_ventral() -> None:
     assert at["q[0]"][0] < at["Bd[1]"][0] < at["q[1]"][0]  # a joint's stretch drives the segment behind it
     assert "joint 0" in source and "joint 4" in source
     assert len(re.findall(r"arrowhead=tee", source)) == 10
+
+
+def test_unrolled_edges_say_what_signal_they_carry_when_it_is_not_the_unit_as_is() -> None:
+    source = dot(SWIMMER, "unrolled")
+    assert [edge_label(a) for a in edges(source, "osc_d", '"Bv[0]"')] == ["1 - osc_d"]  # the ventral phase
+    assert [edge_label(a) for a in edges(source, "osc_d", '"Bd[0]"')] == [None]  # the dorsal one is osc_d as is
+    assert [edge_label(a) for a in edges(source, '"q[2]"', '"Bd[3]"')] == ["clamp(q[2], 0, 1)"]
+    assert [edge_label(a) for a in edges(source, '"q[2]"', '"Bv[3]"')] == ["clamp(-q[2], 0, 1)"]  # the stretch's sign
+    into_torque = edges(source, '"Md[1]"', '"torque[1]"') + edges(source, '"Mv[1]"', '"torque[1]"')
+    assert sorted(map(str, map(edge_label, into_torque))) == ["Md[1] - Mv[1]", "None"]  # once per unit, one edge each
+    at = pins(source)
+    assert at["Bv[1]"][0] - at["q[0]"][0] > len("clamp(-q[0], 0, 1)") * 0.06  # room for the label between them
+    touch = circuitdsl.draw(circuitdsl.load(ROOT / "models/celegans_touch.circuit"), view="unrolled").source
+    assert edges(touch, '"N[AVAL]"', "reverse") and "<td>" not in touch  # a sum needs no label
 
 
 def test_unrolled_segments_matches_the_swimmer_layout() -> None:

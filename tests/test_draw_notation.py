@@ -16,6 +16,7 @@ import pytest
 import circuitdsl
 from circuitdsl.ir.expr import walk
 from circuitdsl.ir.model import Axis, CircuitIR, Contract, Rearrange, Reduce, Softmax
+from tests.dot_text import edges
 
 ROOT = Path(__file__).resolve().parent.parent
 WHOLE = "models/celegans_whole.circuit"
@@ -24,11 +25,6 @@ WHOLE = "models/celegans_whole.circuit"
 @pytest.fixture(autouse=True)
 def _in_the_checkout(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
-
-
-def edges(source: str, tail: str, head: str) -> list[str]:
-    """The attribute lists of every edge from `tail` to `head` (node names as DOT writes them)."""
-    return re.findall(rf"^\t{re.escape(tail)} -> {re.escape(head)} \[(.*)\]$", source, flags=re.MULTILINE)
 
 
 def test_connectome_projection_with_both_signs_is_drawn_mixed_with_its_counts() -> None:

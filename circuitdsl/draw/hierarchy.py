@@ -199,10 +199,10 @@ class Resolver:
                 select = tuple(node.select) if node.select is not None else None
                 return text.Slot(self.hierarchy.display(node.source, group), select,
                                  tuple(self.hierarchy.shapes[node.source]))
-            if isinstance(node, Shared) and self._size(node) > INLINE_SHARED:
+            named = self.shared_name(node)
+            if named is not None:
                 ends.extend(self._end(ref) for ref in refs(node, self.shared))
-                return self._shared_name(node)
-            return None
+            return named
 
         shape, slots = text.template(expr, leaf, self.shared)
         return Resolved(shape, tuple(slots), tuple(dict.fromkeys(ends)))
@@ -214,8 +214,11 @@ class Resolver:
         """How many nodes a shared entry has written out (2^30 for thirty doubling lets: computed, not built)."""
         return fold(node, lambda _, kids: 1 + sum(kids), self.shared, self._sizes)
 
-    def _shared_name(self, node: Shared) -> str:
-        """The let that named a shared entry, or its number in the table."""
+    def shared_name(self, node: Expr) -> str | None:
+        """How a shared entry too big to print inline is printed: the let that named it, or its number in the
+        table; None for any other node (printed as written)."""
+        if not isinstance(node, Shared) or self._size(node) <= INLINE_SHARED:
+            return None
         names = self.hierarchy.ir.shared_names
         return names[node.index] if node.index < len(names) and names[node.index] else f"shared#{node.index}"
 

@@ -9,6 +9,11 @@ projects to (an input, an oscillator) stands just before the first unit it drive
 A field (a population on grid axes, `h[channel = 8, x = X]`) is one unit per channel: the function on its grid
 is the unit's value, and an operator projection joins every source channel to every target channel.
 
+A synapse or readout whose signal is not its source unit as is (`1 - osc_d`, `clamp(-q, 0, 1)`, `Md - Mv`) is
+labelled with that signal written for its units (`clamp(-q[0], 0, 1)`), once per target unit; a sum needs no
+label (what arrives at a unit adds up), and a signal that mixes units (an attention) is drawn as the units it
+depends on, unlabelled.
+
 A population whose axis names each unit's class (a connectome) is laid out by cells instead: one band of
 columns per layer (sensory, inter, motor, muscle), classes stacked in each band with a gap between them, and
 left-right pairs (AVAL, AVAR) side by side on one row.
@@ -16,8 +21,10 @@ left-right pairs (AVAL, AVAR) side by side on one row.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from graphlib import TopologicalSorter
 
@@ -25,16 +32,18 @@ import graphviz
 import numpy as np
 
 from circuitdsl.draw import notation, text
-from circuitdsl.draw.hierarchy import Hierarchy
+from circuitdsl.draw.hierarchy import Hierarchy, Resolver
 from circuitdsl.draw.units import given_weights, mixes_units, synapses, unit_dependencies, unit_names
-from circuitdsl.ir.expr import refs
-from circuitdsl.ir.model import Axis, CircuitIR, Expr, Projection
+from circuitdsl.ir.expr import fold, refs
+from circuitdsl.ir.model import Axis, AxisSel, Binary, CircuitIR, Expr, Projection, Ref
 from circuitdsl.ir.units import port_size, selected_units
 
 _ROW = 0.7  # inches between units of a column
 _GAP = 0.5  # inches between columns
 _BLOCK_GAP = 0.3  # extra inches between blocks of the body axis
 _CHAR = 0.075  # inches per character of a label
+_LABEL_CHAR = 0.06  # inches per character of an edge's label (9 points)
+_LABEL_MAX = 48  # characters of an edge's label: a longer signal is cut with an ellipsis
 _SPLINE_LIMIT = 1500  # edges up to which neato routes curved edges around nodes; straight lines beyond
 _FILLS = ("#FFF7E0", "#EAF2FB", "#EEF7EA", "#FBEDEF", "#F3EEF8", "#FDF1E6", "#EAF6F6", "#F6F6E8")
 _INPUT = {"shape": "cds", "style": "filled", "fillcolor": "#DFF0D8", "color": "#3C763D", "margin": "0.15,0.05"}
@@ -81,6 +90,7 @@ class _UnrolledView:
     def __init__(self, ir: CircuitIR) -> None:
         self.ir = ir
         self.hierarchy = Hierarchy(ir)
+        self.resolver = Resolver(self.hierarchy)
         self.colours = notation.shared_colours(ir)
         self.parameters = {p.name: p for p in ir.parameters}
         self.full: dict[str, list[Axis]] = {p.name: p.shape for p in ir.inputs}  # with grid axes: synapses index these
@@ -90,6 +100,7 @@ class _UnrolledView:
         self.names = {owner: unit_names(owner, shape) for owner, shape in self.shapes.items()}
         self.kinds = {p.name: "input" for p in ir.inputs} | {o.name: "output" for o in ir.outputs}
         self.body = self._body()
+        self.room: dict[str, float] = {}  # unit -> inches the labels of the edges into it need (from `_edges`)
 
     def build(self) -> graphviz.Digraph:
         """Units at their pinned positions, block titles, synapses and readouts, the legend."""
@@ -207,21 +218,46 @@ class _UnrolledView:
             styles = (tuple(style.items()), tuple((style | notation.INHIBITORY).items()))
             negative = (np.zeros(len(pre), dtype=bool) if projection.weight.sign is None or projection.kind != "chemical"
                         else np.asarray(projection.weight.sign.data) < 0)  # a connectome's per-synapse signs
-            for source, rows, units in self._reads(projection.source, pre):
-                for k, s, t in zip(rows, self._fold(source, units), self._fold(projection.target, targets[rows])):
-                    key = (self.names[source][s], self.names[projection.target][t], styles[int(negative[k])])
-                    edges[key] = None if given is None else abs(float(given[k]))
-                    if given is not None:
-                        weights.append(abs(float(given[k])))
+            labels = _Labels(None if projection.operator else self._signals(projection.source, pre), self.room)
+            for k, source, target in self._wires(projection.source, pre, projection.target, targets):
+                edges[labels.key(k, source, target, styles[int(negative[k])])] = \
+                    None if given is None else abs(float(given[k]))
+                if given is not None:
+                    weights.append(abs(float(given[k])))
         for output in self.ir.outputs:
             sizes = [a.size for a in output.shape]
             for piece in output.pieces:
                 places = selected_units(sizes, piece.select)
-                for source, rows, units in self._reads(piece.expr, np.arange(len(places))):
-                    pairs = dict.fromkeys(zip(self._fold(source, units), self._fold(output.name, places[rows])))
-                    for s, t in pairs:
-                        edges[(self.names[source][s], self.names[output.name][t], tuple(notation.WIRE.items()))] = None
+                signal = np.arange(len(places))
+                labels = _Labels(self._signals(piece.expr, signal), self.room)
+                for k, source, target in self._wires(piece.expr, signal, output.name, places):
+                    edges.setdefault(labels.key(k, source, target, tuple(notation.WIRE.items())), None)
         return self._widths(edges, weights)
+
+    def _wires(self, expr: Expr, signal_units: np.ndarray, owner: str,
+               targets: np.ndarray) -> Iterator[tuple[int, str, str]]:
+        """(k, source unit, target unit) for each unit element k of the signal reads, element k reaching unit
+        `targets[k]` of `owner`; units as drawn (grid axes folded)."""
+        for source, rows, units in self._reads(expr, signal_units):
+            for k, s, t in zip(rows, self._fold(source, units), self._fold(owner, targets[rows])):
+                yield int(k), self.names[source][s], self.names[owner][t]
+
+    def _signals(self, expr: Expr, signal_units: np.ndarray) -> list[str] | None:
+        """Element k of `signal_units`'s signal written for its units (`clamp(-q[0], 0, 1)`); None where the
+        drawn edges say it all: a unit as is, a sum, a signal that mixes units."""
+        if _is_sum(expr, self.ir.shared) or mixes_units(expr, self.ir.shared):
+            return None
+
+        def leaf(node: Expr) -> text.Slot | str | None:
+            if isinstance(node, Ref):
+                return text.Slot(node.source, tuple(node.select) if node.select is not None else None)
+            return self.resolver.shared_name(node)  # a let too big to write out, by its name
+
+        shape, slots = text.template(expr, leaf, self.ir.shared)
+        parts = shape.split(text.HOLE)
+        read = [self._fold(slot.name, self._units_read(slot.name, slot.select, signal_units)) for slot in slots]
+        return [_shortened(parts, [self.names[slot.name][units[k]] for slot, units in zip(slots, read)])
+                for k in range(len(signal_units))]
 
     def _reads(self, expr: Expr, signal_units: np.ndarray) -> list[tuple[str, np.ndarray, np.ndarray]]:
         """For each population or input an expression reads, (k, unit) pairs: element k of `signal_units` reads
@@ -231,13 +267,15 @@ class _UnrolledView:
             depends = unit_dependencies(expr, self.full, self.ir.shared)
             pairs = {source: np.nonzero(matrix[signal_units]) for source, matrix in depends.items()}
             return [(source, rows, units) for source, (rows, units) in pairs.items()]
-        found = []
         rows = np.arange(len(signal_units))
-        for ref in refs(expr, self.ir.shared):
-            units = selected_units([a.size for a in self.full[ref.source]], ref.select)
-            found.append((ref.source, rows,
-                          units[signal_units] if len(units) > 1 else np.repeat(units, len(signal_units))))
-        return found
+        return [(ref.source, rows, self._units_read(ref.source, ref.select, signal_units))
+                for ref in refs(expr, self.ir.shared)]
+
+    def _units_read(self, source: str, select: Sequence[AxisSel] | None, signal_units: np.ndarray) -> np.ndarray:
+        """The unit of `source` (flat over its full shape) that each element of an element-wise signal reads
+        through `select`; one unit selected is read by every element."""
+        units = selected_units([a.size for a in self.full[source]], select)
+        return units[signal_units] if len(units) > 1 else np.repeat(units, len(signal_units))
 
     def _fold(self, owner: str, units: np.ndarray) -> list[int]:
         """Units of `owner` (flat over its full shape) as the units drawn: their channel, grid axes dropped."""
@@ -310,7 +348,8 @@ class _UnrolledView:
             units[name].column = column
 
     def _positions(self, units: dict[str, _Unit]) -> dict[str, tuple[float, float]]:
-        """Pinned positions (inches): columns left to right, units of a column top to bottom, wrapped when tall."""
+        """Pinned positions (inches): columns left to right, units of a column top to bottom, wrapped when tall;
+        a column stands further right where the edges into it carry labels (`self.room`)."""
         columns: dict[tuple[int, int], list[_Unit]] = {}
         for unit in sorted(units.values(), key=lambda u: (u.column, u.role)):
             columns.setdefault(unit.column, []).append(unit)
@@ -324,7 +363,7 @@ class _UnrolledView:
             for start in range(0, len(members), rows):
                 chunk = members[start:start + rows]
                 width = max(len(u.label) for u in chunk) * _CHAR + 0.3
-                x += width / 2
+                x += width / 2 + max(self.room.get(u.id, 0.0) for u in chunk)
                 for i, unit in enumerate(chunk):
                     positions[unit.id] = (x, (len(chunk) - 1) / 2 * _ROW - i * _ROW)
                 x += width / 2 + _GAP
@@ -440,6 +479,54 @@ def _pairs(members: list[_Unit]) -> list[tuple[_Unit, _Unit | None]]:
         rows.append((unit, partner))
         placed.update({name} | ({partner.cell[2]} if partner else set()))  # type: ignore[index]
     return rows
+
+
+class _Labels:
+    """The edges of one projection or readout, each pair of units (and style) once, labelled with element k's
+    signal on the first edge into each target unit that carries it (`Md[0] - Mv[0]` once, not on both wires).
+    `room` gathers, over all edges, the inches the longest label into each unit needs."""
+
+    def __init__(self, signals: list[str] | None, room: dict[str, float]) -> None:
+        self.signals, self.room = signals, room
+        self.keys: dict[_EdgeKey, _EdgeKey] = {}  # (source, target, style) -> the edge drawn for them
+        self.placed = set[tuple[str, str]]()  # (target, signal) already labelled
+
+    def key(self, k: int, source: str, target: str, style: tuple[tuple[str, str], ...]) -> _EdgeKey:
+        """The edge that carries element k from `source` to `target`."""
+        plain = (source, target, style)
+        if plain not in self.keys:
+            self.keys[plain] = (source, target, style + self._label(k, target))
+        return self.keys[plain]
+
+    def _label(self, k: int, target: str) -> tuple[tuple[str, str], ...]:
+        if self.signals is None or (target, self.signals[k]) in self.placed:
+            return ()
+        signal = self.signals[k]
+        self.placed.add((target, signal))
+        self.room[target] = max(self.room.get(target, 0.0), len(signal) * _LABEL_CHAR)
+        return (("label", _boxed(signal)), ("fontsize", "9"))
+
+
+def _shortened(parts: list[str], names: list[str]) -> str:
+    """A template's `parts` with `names` in its holes, cut to `_LABEL_MAX` characters with an ellipsis (the
+    folded view writes a long signal out in full)."""
+    written = ""
+    for part, name in itertools.zip_longest(parts, names, fillvalue=""):
+        written += part + name
+        if len(written) > _LABEL_MAX:
+            return written[:_LABEL_MAX - 1] + "…"
+    return written
+
+
+def _boxed(signal: str) -> str:
+    """An edge label on a white ground, so that it sits on its edge and interrupts the line like a box."""
+    return f'<<table border="0" cellborder="0" cellpadding="1" bgcolor="white"><tr><td>{text.html(signal)}</td></tr></table>>'
+
+
+def _is_sum(expr: Expr, shared: Sequence[Expr]) -> bool:
+    """A unit as is, or a sum of them (through lets too): the edges into a unit add up, so they need no label."""
+    return fold(expr, lambda node, kids: isinstance(node, Ref) or (
+        isinstance(node, Binary) and node.op == "+" and all(kids)), shared)
 
 
 def _pin(x: float, y: float) -> str:
