@@ -3,6 +3,9 @@ against each other: every model and every library neuron gives the same outputs 
 
 from __future__ import annotations
 
+import copy
+import io
+import pickle
 import subprocess
 import sys
 from importlib import resources
@@ -11,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
 
 import circuitdsl
 from circuitdsl.backends.interface import CircuitRuntimeError
@@ -165,6 +169,44 @@ circuit Loop {
         np.testing.assert_allclose(out["c_out"], c, rtol=1e-6)
         history = [history[1], a]
         a_prev, b_prev, c_prev = a, b, c
+
+
+@pytest.mark.parametrize("backend_name", ["torch", "jax", "numpy"])
+@pytest.mark.parametrize("how", ["deepcopy", "pickle"])
+def test_a_copy_or_pickle_of_a_compiled_circuit_runs_as_the_original(backend_name: str, how: str) -> None:
+    """A copy (an ES population, a target network) or a pickle (multiprocessing, Ray, `torch.save(module)`)
+    holds the IR, parameters and settings; its programs are lowered again, and it continues from the same state."""
+    rng = np.random.default_rng(0)
+    inputs = rng.normal(size=(2, 6, 5)).astype(np.float32)  # batch 2, 6 steps, 5 joints
+    original = circuitdsl.compile(SWIMMER, backend=backend_name, seed=3, shared=False, init="uniform(0, 1)")
+    original.nonfinite = "ignore"
+
+    def steps(circuit: Any, params: Any, state: Any, frames: np.ndarray) -> tuple[list[np.ndarray], Any]:
+        outputs = []
+        for x in frames.transpose(1, 0, 2):
+            if backend_name == "torch":
+                out, state = circuit(torch.from_numpy(x), state)
+            elif backend_name == "jax":
+                out, state = circuit.step(params, state, x)
+            else:
+                out, state = circuit.step(x, state)
+            outputs.append(np.asarray(out["torque"].detach() if backend_name == "torch" else out["torque"]))
+        return outputs, state
+
+    params = original.init() if backend_name == "jax" else None
+    _, state = steps(original, params, original.initial_state(2), inputs[:, :3])  # copied after it has run
+    twin = copy.deepcopy(original) if how == "deepcopy" else pickle.loads(pickle.dumps(original))
+    assert type(twin) is type(original) and twin.nonfinite == "ignore"
+    mine, _ = steps(original, params, state, inputs[:, 3:])
+    theirs, _ = steps(twin, params, state, inputs[:, 3:])
+    np.testing.assert_array_equal(np.stack(theirs), np.stack(mine))
+    assert np.ptp(np.stack(mine)) > 0  # the swimmer moves: a copy that ran nothing would not match
+    if backend_name == "torch":
+        buffer = io.BytesIO()
+        torch.save(original, buffer)
+        buffer.seek(0)
+        loaded = torch.load(buffer, weights_only=False)
+        np.testing.assert_array_equal(np.stack(steps(loaded, None, state, inputs[:, 3:])[0]), np.stack(mine))
 
 
 def test_missing_framework_names_the_extra(backend: str, monkeypatch: pytest.MonkeyPatch) -> None:

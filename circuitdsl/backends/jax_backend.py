@@ -242,6 +242,15 @@ class JaxCircuit:
         self._jitted: dict[tuple[Any, ...], Callable[..., Any]] = {}
         self._program()
 
+    def __getstate__(self) -> dict[str, Any]:
+        """What a copy (`copy.deepcopy`, pickle) holds: the IR, plan and settings; its programs and jitted
+        functions (closures over JAX arrays, not picklable) are built again for it."""
+        return {**self.__dict__, "_programs": {}, "_jitted": {}}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._program()
+
     def _program(self, dtype: str | None = None) -> Program:
         """The program for `dtype` (the compiled one by default), built once per dtype."""
         dtype = self.dtype if dtype is None else dtype

@@ -156,18 +156,33 @@ class NumpyCircuit:
         self.dtype = dtype_name(dtype)
         self.plan: Plan = make_plan(ir, lowering)
         self._layout = state_layout(self.plan)
-        self.ops = NumpyOps(self.dtype)
-        self.program = Program(self.plan, self.ops, lowering)
         self._ports = [(p.name, tuple(a.size for a in p.shape), math.prod(a.size for a in p.shape))
                        for p in ir.inputs]
         self._sizes = [(key, size) for key, (size, _) in self._layout.items()]
         self._flat_outputs = all(len(o.shape) == 1 for o in ir.outputs)
+        rng = np.random.default_rng(seed)
+        self._lower({param_key(p.name): initial_values(p, rng, self.dtype) for p in ir.parameters})
+
+    def _lower(self, params: Mapping[str, Any]) -> None:
+        """The program and its operators, prepared for `params` (when built, and when copied)."""
+        self.ops = NumpyOps(self.dtype)
+        self.program = Program(self.plan, self.ops, self.lowering)
         # the state the last step returned, its keys and arrays, and its batch
         self._returned: tuple[State | None, tuple[str, ...], tuple[np.ndarray, ...], int] = (None, (), (), 0)
-        rng = np.random.default_rng(seed)
         self._params: Mapping[str, np.ndarray] = {}
         self._prepared: dict[str, Any] = {}
-        self.set_params({param_key(p.name): initial_values(p, rng, self.dtype) for p in ir.parameters})
+        self.set_params(params)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """What a copy (`copy.deepcopy`, pickle) holds: the IR, plan, settings and parameters; its program and
+        prepared operators (closures, not picklable) are built again for it (`_lower`)."""
+        rebuilt = {"ops", "program", "_returned", "_params", "_prepared"}
+        return {**{k: v for k, v in self.__dict__.items() if k not in rebuilt}, "params": dict(self._params)}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        params = state.pop("params")
+        self.__dict__.update(state)
+        self._lower(params)
 
     @property
     def params(self) -> Mapping[str, np.ndarray]:

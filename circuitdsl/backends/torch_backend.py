@@ -477,10 +477,16 @@ class CircuitModule(nn.Module):
         self._prepared: tuple[Program, list[Any], bool, list[torch.Tensor], dict[str, Any]] | None = None
         LIVE_MODULES[id(self)] = self
 
+    def __getstate__(self) -> dict[str, Any]:
+        """What a copy (`copy.deepcopy`, pickle, `torch.save(module)`) holds: the IR, plan, parameters and
+        settings; its programs (closures, not picklable) are lowered again for it."""
+        return {**self.__dict__, "_programs": {}, "_last": None, "_traced": {}, "_prepared": None}
+
     def __setstate__(self, state: dict[str, Any]) -> None:
-        """A copy (`copy.deepcopy`, pickle) is a live module too (LIVE_MODULES)."""
+        """A copy is a live module too (LIVE_MODULES), with its program built as the constructor builds it."""
         super().__setstate__(state)
         LIVE_MODULES[id(self)] = self
+        self._program()
 
     def _program(self) -> Program:
         """The program for the module's current device and dtype, built once per pair."""
