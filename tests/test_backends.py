@@ -9,7 +9,6 @@ import pickle
 import subprocess
 import sys
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,10 +19,10 @@ import circuitdsl
 from circuitdsl.backends.interface import CircuitRuntimeError
 from circuitdsl.backends.plan import DENSE_ABOVE
 from tests import backend_harness as harness
+from tests.model_files import MODELS
 from tests.ncap_reference import ncap_reference
 
 SWIMMER = "models/ncap_swimmer.circuit"
-MODELS = sorted(Path("models").glob("*.circuit"))
 
 
 @pytest.fixture(params=harness.BACKENDS)

@@ -20,9 +20,9 @@ import pytest
 import circuitdsl
 from circuitdsl import CircuitIR
 from circuitdsl.cli import main
+from tests.model_files import TYPED as MODELS
 
 ROOT = Path(__file__).resolve().parent.parent
-MODELS = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "models").glob("*.circuit"))
 SWIMMER = "models/ncap_swimmer.circuit"
 SEGMENTS = "models/ncap_segments.circuit"
 SWIMMER_SUMMARY = "Swimmer: 5 populations, 21 units, 8 projections, 30 synapses, 4 trainable scalars"

@@ -24,8 +24,7 @@ from circuitdsl.draw import draw
 from circuitdsl.ir import expr as E
 from circuitdsl.ir.model import CircuitIR, Shared
 from tests.dot_text import edge_label, edges
-
-MODELS = sorted((Path(__file__).parent.parent / "models").glob("*.circuit"))
+from tests.model_files import MODELS
 
 
 def chain(n: int, step: Callable[[int], str]) -> str:

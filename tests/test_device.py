@@ -15,11 +15,10 @@ import torch
 
 import circuitdsl
 from circuitdsl.ir.model import CircuitIR
+from tests.model_files import MODELS, small_args
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 
-MODELS = sorted(Path(__file__).resolve().parent.parent.joinpath("models").glob("*.circuit"))
-SMALL = {"mgno_burgers.circuit": {"n": 8}}  # the other defaults are small already
 GPU = torch.device("cuda")
 
 
@@ -44,7 +43,7 @@ def _same(gpu: dict[str, torch.Tensor], cpu: dict[str, torch.Tensor], tolerance:
 
 @pytest.mark.parametrize("path", MODELS, ids=lambda p: p.name)
 def test_every_model_runs_on_the_gpu_and_equals_its_cpu_run_in_float64(path: Path) -> None:
-    ir = circuitdsl.load(path, **SMALL.get(path.name, {}))
+    ir = circuitdsl.load(path, **small_args(path))
     cpu = circuitdsl.compile(ir, dtype="float64")
     gpu = circuitdsl.compile(ir, dtype="float64").to(GPU)  # the same seed: the same parameters
     assert all(p.device.type == "cuda" for p in gpu.parameters())

@@ -18,10 +18,10 @@ import circuitdsl
 from circuitdsl.cli import main
 from circuitdsl.draw import GraphvizNotInstalled, svg, write
 from tests.dot_text import edge_label, edges, node, pins
+from tests.model_files import TYPED as MODELS
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).resolve().parent / "golden"
-MODELS = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "models").glob("*.circuit"))
 SWIMMER = "models/ncap_swimmer.circuit"
 SEGMENTS = "models/ncap_segments.circuit"
 UPDATE = os.environ.get("CIRCUITDSL_UPDATE_GOLDEN") == "1"

@@ -14,9 +14,7 @@ import torch
 import circuitdsl
 from circuitdsl.backends.interface import CircuitRuntimeError
 from circuitdsl.ir.model import CircuitIR
-
-MODELS = sorted(Path(__file__).resolve().parent.parent.joinpath("models").glob("*.circuit"))
-SMALL = {"celegans_whole.circuit": {}, "mgno_burgers.circuit": {"n": 8}}  # the defaults are small already
+from tests.model_files import MODELS, ROOT, small_args
 
 
 def _inputs(ir: CircuitIR, batch: int, time: int, seed: int = 0) -> dict[str, np.ndarray]:
@@ -27,7 +25,7 @@ def _inputs(ir: CircuitIR, batch: int, time: int, seed: int = 0) -> dict[str, np
 
 @pytest.mark.parametrize("path", MODELS, ids=lambda p: p.name)
 def test_every_model_runs_in_float64_on_both_backends_and_they_agree(path: Path) -> None:
-    ir = circuitdsl.load(path, **SMALL.get(path.name, {}))
+    ir = circuitdsl.load(path, **small_args(path))
     inputs = _inputs(ir, batch=2, time=3)
     module = circuitdsl.compile(ir, dtype="float64")
     assert all(p.dtype == torch.float64 for p in module.params.values())
@@ -85,7 +83,7 @@ def _gradcheck(ir: CircuitIR, steps: int) -> None:
     ("celegans_touch.circuit", {}, 3),
 ])
 def test_gradcheck_passes_on_small_variants_of_the_models(model: str, args: dict[str, Any], steps: int) -> None:
-    path = Path(__file__).resolve().parent.parent / "models" / model
+    path = ROOT / "models" / model
     _gradcheck(circuitdsl.load(path, **args), steps)
 
 

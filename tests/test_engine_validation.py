@@ -15,6 +15,7 @@ import torch
 
 import circuitdsl
 from circuitdsl.backends.interface import CircuitRuntimeError
+from tests.model_files import MODELS, small_args
 
 SWIMMER = "models/ncap_swimmer.circuit"
 
@@ -110,7 +111,6 @@ def test_a_rollouts_steps_and_record_names_are_checked(backend: str) -> None:
         rollout({"q": x}, record=["Bd", 3])
 
 
-MODELS = sorted(Path(__file__).resolve().parent.parent.joinpath("models").glob("*.circuit"))
 
 
 @pytest.mark.parametrize("path", MODELS, ids=lambda p: p.name)
@@ -118,7 +118,7 @@ def test_every_model_steps_on_the_meta_device_to_its_shapes(path: Path) -> None:
     """torch's shape inference: a module on the `meta` device steps and rolls out (inputs from the CPU moved) to
     tensors of the shapes and dtype of its CPU run, with no values; the NaN check, which reads values, is skipped
     there (it stopped every step with "Tensor.item() cannot be called on meta tensors")."""
-    ir = circuitdsl.load(path, **({"n": 8} if path.name == "mgno_burgers.circuit" else {}))
+    ir = circuitdsl.load(path, **small_args(path))
     cpu, meta = circuitdsl.compile(ir), circuitdsl.compile(ir).to("meta")
     inputs = {p.name: torch.rand(2, 3, *[a.size for a in p.shape]) for p in ir.inputs} or None
     with torch.no_grad():

@@ -19,11 +19,11 @@ from hypothesis import HealthCheck, given, settings
 import circuitdsl
 from circuitdsl.cli import main
 from circuitdsl.fmt import format_source
+from tests.model_files import MODELS
 from tests.test_fuzz import NEURON_PROGRAM, PROGRAM, mutated_model
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = sorted(p for p in ROOT.rglob("*.circuit") if ".venv" not in p.parts and "site-packages" not in p.parts)
-MODELS = sorted((ROOT / "models").glob("*.circuit"))
 LIBRARY = sorted((ROOT / "circuitdsl" / "library").glob("*.circuit"))
 PROPERTY = settings(max_examples=100, deadline=None, derandomize=True, database=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])

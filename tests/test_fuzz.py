@@ -18,9 +18,9 @@ from hypothesis import strategies as st
 
 import circuitdsl
 from circuitdsl.errors import MAX_ERRORS
+from tests.model_files import MODELS
 
 ROOT = Path(__file__).resolve().parent.parent
-MODELS = sorted((ROOT / "models").glob("*.circuit"))
 FILE = "fuzz.circuit"
 # Work is bounded by counts, never timed: every run gets these limits (a fifth of the default statements),
 # so a runaway input stops at a known amount of work, and a CircuitError carries at most MAX_ERRORS errors.

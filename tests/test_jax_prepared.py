@@ -3,7 +3,6 @@ smaller program, under `grad` too; another circuit's are refused."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import jax
@@ -13,9 +12,9 @@ import pytest
 
 import circuitdsl
 from circuitdsl.backends.interface import CircuitRuntimeError
-from tests.test_engine_dtype import SMALL
+from tests.model_files import ROOT
 
-MODELS = Path(__file__).resolve().parent.parent / "models"
+SWIMMER = ROOT / "models" / "ncap_swimmer.circuit"
 CASES = [("ncap_swimmer.circuit", "auto"), ("ncap_swimmer.circuit", "sparse"), ("celegans_touch.circuit", "auto"),
          ("delays_snn.circuit", "auto"), ("rich_lazy_rnn.circuit", "auto")]
 
@@ -28,7 +27,7 @@ def _inputs(circuit: circuitdsl.JaxCircuit, shape: tuple[int, ...]) -> dict[str,
 
 @pytest.mark.parametrize(("name", "lowering"), CASES, ids=lambda x: str(x))
 def test_prepared_parameters_step_and_roll_out_as_the_parameters_do(name: str, lowering: str) -> None:
-    ir = circuitdsl.load(MODELS / name, **SMALL.get(name, {}))
+    ir = circuitdsl.load(ROOT / "models" / name)
     circuit = circuitdsl.compile(ir, backend="jax", lowering=lowering, seed=3)
     params = circuit.init()
     prepared = circuit.prepare(params)
@@ -49,7 +48,7 @@ def _equations(jaxpr: Any) -> int:
 
 def test_a_prepared_step_is_a_smaller_program() -> None:
     """The parameters' effective values and the groups' operators are not in the step's program any more."""
-    circuit = circuitdsl.compile(MODELS / "ncap_swimmer.circuit", backend="jax")
+    circuit = circuitdsl.compile(SWIMMER, backend="jax")
     params, state, q = circuit.init(), circuit.initial_state(1), jnp.zeros((1, 5))
     step = jax.make_jaxpr(lambda p, x: circuit.step(p, state, {"q": x}))
     whole, prepared = _equations(step(params, q).jaxpr), _equations(step(circuit.prepare(params), q).jaxpr)
@@ -60,7 +59,7 @@ def test_a_prepared_step_is_a_smaller_program() -> None:
 
 
 def test_gradients_flow_through_prepared_parameters() -> None:
-    circuit = circuitdsl.compile(MODELS / "ncap_swimmer.circuit", backend="jax")
+    circuit = circuitdsl.compile(SWIMMER, backend="jax")
     params, inputs = circuit.init(), _inputs(circuit, (2, 6))
 
     def loss(params: dict[str, jax.Array], prepare: bool) -> jax.Array:
@@ -73,7 +72,7 @@ def test_gradients_flow_through_prepared_parameters() -> None:
 
 
 def test_another_circuits_prepared_parameters_are_refused() -> None:
-    circuit = circuitdsl.compile(MODELS / "ncap_swimmer.circuit", backend="jax")
-    other = circuitdsl.compile(MODELS / "ncap_swimmer.circuit", backend="jax")
+    circuit = circuitdsl.compile(SWIMMER, backend="jax")
+    other = circuitdsl.compile(SWIMMER, backend="jax")
     with pytest.raises(CircuitRuntimeError, match="another circuit's"):
         circuit.step(other.prepare(other.init()), None, {"q": np.zeros((1, 5), np.float32)})

@@ -10,9 +10,9 @@ import pytest
 
 import circuitdsl
 from circuitdsl.ir.model import CircuitIR
+from tests.model_files import MODELS
 from tests.unit_graph import UnitGraph
 
-MODELS = sorted(Path(__file__).resolve().parent.parent.joinpath("models").glob("*.circuit"))
 SWIMMER = "models/ncap_swimmer.circuit"
 SEGMENTS = "models/ncap_segments.circuit"
 

@@ -18,11 +18,10 @@ import circuitdsl
 from circuitdsl.backends.interface import CircuitRuntimeError
 from circuitdsl.backends.numpy_backend import NumpyCircuit
 from circuitdsl.envs.swim import CircuitPolicy, normalise_joints
+from tests.model_files import MODELS, small_args
 from tests.test_backends import WIRING
 from tests.test_engine_program import _Aten
 
-MODELS = sorted(Path(__file__).resolve().parent.parent.joinpath("models").glob("*.circuit"))
-SMALL = {"mgno_burgers.circuit": {"n": 8}}
 SWIMMER = "models/ncap_swimmer.circuit"
 TOLERANCE = {"float64": 1e-12, "float32": 1e-5}
 
@@ -42,7 +41,7 @@ def _close(got: dict[str, np.ndarray], expected: dict[str, torch.Tensor], dtype:
 
 @pytest.mark.parametrize("path", MODELS, ids=lambda p: p.name)
 def test_every_model_gives_the_torch_backends_numbers_in_float64_and_float32(path: Path) -> None:
-    ir = circuitdsl.load(path, **SMALL.get(path.name, {}))
+    ir = circuitdsl.load(path, **small_args(path))
     inputs = _inputs(ir, batch=2, time=4)
     for dtype in ("float64", "float32"):
         module = circuitdsl.compile(ir, seed=3, dtype=dtype)

@@ -18,6 +18,7 @@ from torch._dynamo.utils import counters
 import circuitdsl
 from circuitdsl.backends.interface import CircuitRuntimeError
 from circuitdsl.backends.torch_backend import CircuitModule
+from tests.model_files import MODELS, small_args
 
 MAX_GUARDS = 70
 """The NCAP step's leaf guards: 604 before the compile path had a program of its own, 540 with it, 389 after the
@@ -97,13 +98,12 @@ def test_module_compile_leaves_out_the_programs_guards_and_still_follows_a_move_
             module.nonfinite = "refuse"  # refused where it is set: a compiled step does not read it
 
 
-MODELS = sorted(Path(__file__).resolve().parent.parent.joinpath("models").glob("*.circuit"))
 
 
 @pytest.mark.filterwarnings("ignore:.*should not be instantiated:DeprecationWarning")
 @pytest.mark.filterwarnings("ignore:The .grad attribute of a Tensor that is not a leaf:UserWarning")
 @pytest.mark.parametrize(("path", "args", "batch"), [
-    *[(path, {"n": 8} if path.name == "mgno_burgers.circuit" else {}, 2) for path in MODELS],
+    *[(path, small_args(path), 2) for path in MODELS],
     (MODELS[0].parent / "transformer_block.circuit", {"causal": True}, 2),
     (MODELS[0].parent / "celegans_whole.circuit", {}, 8),  # the sparse product (2: its dense twin)
 ], ids=lambda v: getattr(v, "name", None) or (",".join(f"{k}={w}" for k, w in v.items()) if isinstance(v, dict)
