@@ -219,14 +219,15 @@ def test_one_compiled_module_runs_steps_without_and_with_gradients_each_by_its_o
 def test_a_compiled_step_converts_what_the_eager_step_converts_and_records_alike() -> None:
     """The compiled frame takes the module's own inputs and state as they are (`ready_inputs`, `ready_state`) and
     sends anything else through the module's checks, which convert it: float64 inputs and state, a bare tensor,
-    and (with a graph break: dynamo does not trace numpy's `dtype`) numpy arrays; `record=` comes back beside the
-    outputs.  Each equal to the eager step."""
+    numpy arrays (as tensors first: dynamo does not trace numpy's `dtype`), all without a graph break; `record=`
+    comes back beside the outputs.  Each equal to the eager step."""
     torch._dynamo.reset()
     module = circuitdsl.compile("models/ncap_swimmer.circuit")
     x = torch.rand(3, 5, dtype=torch.float64) * 2 - 1
     state = {key: value.double() + 17 for key, value in module.initial_state(3).items()}
     calls = [(True, ({"q": x}, state)), (True, (x.float(), None)), (True, ({"q": x.float()}, module.initial_state(3))),
-             (False, ({"q": x.numpy()}, {key: value.numpy() for key, value in state.items()}))]
+             (True, ({"q": x.numpy()}, {key: value.numpy() for key, value in state.items()})),
+             (True, (x.float().numpy(), None))]
     with torch.no_grad():
         for fullgraph, args in calls:
             compiled = torch.compile(module, backend="aot_eager", fullgraph=fullgraph)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from torch._subclasses.fake_tensor import fake_tensor_tls
 from torch.fx.experimental.proxy_tensor import get_proxy_mode
@@ -58,6 +59,7 @@ def traced_forward(module: CircuitModule, inputs: Any, state: Any,
     def fits(x: Any) -> bool:
         return isinstance(x, torch.Tensor) and x.dtype == where.dtype and x.device == where.device
 
+    inputs, state = _numpy_as_tensors(inputs), _numpy_as_tensors(state)
     flat = ready_inputs(inputs, ports, 1, fits)
     if flat is None:
         flat = module._inputs(inputs, 1, module._traced[key][1])
@@ -71,6 +73,16 @@ def traced_forward(module: CircuitModule, inputs: Any, state: Any,
     outputs, kept = traced_names(id(module), key, named)
     return ({name: values[i] for i, name in enumerate(outputs)},
             {k: values[len(outputs) + i] for i, k in enumerate(kept)})
+
+
+def _numpy_as_tensors(value: Any) -> Any:
+    """numpy arrays (one, or the values of a dict) as tensors, the rest as it is: dynamo traces a numpy array
+    through torch but cannot read its dtype, which the module's conversion does (`torch.as_tensor` keeps it)."""
+    if isinstance(value, np.ndarray):
+        return torch.as_tensor(value)
+    if isinstance(value, dict):
+        return {k: torch.as_tensor(v) if isinstance(v, np.ndarray) else v for k, v in value.items()}
+    return value
 
 
 @torch.compiler.assume_constant_result
