@@ -27,11 +27,17 @@ and what they hold (dynamo guards every Python object a traced function reads); 
 `traced_step`, whose body dynamo does not trace; 56 since that takes flat tensors (`allow_in_graph`, no pytree
 flattening) and the module's fixed layout comes from `traced_layout`, a constant of the trace (the hand-written
 HandNCAP of benchmarks/ncap_step.py: 23, and its equations behind our interface, InterfaceNCAP: 31; each of
-these counts also has 5 guards per tensor on dynamic-shape marks)."""
+these counts also has 5 guards per tensor on dynamic-shape marks); 53 since the swimmer has one oscillator clock
+(3 guards per state entry)."""
 
 
 def _leaf_guards(manager: Any) -> int:
-    return len(manager.get_leaf_guards()) + sum(_leaf_guards(child) for child in manager.get_child_managers())
+    """Every leaf guard under a guard manager, also those on a dict's entries, which a dict's manager keeps apart
+    from its child managers once dynamo has iterated the dict (`.items()`): counted without them, a frame that
+    iterates its inputs' dict would seem to guard nothing of them."""
+    entries = manager.get_key_value_managers().values() if hasattr(manager, "get_key_value_managers") else ()
+    return (len(manager.get_leaf_guards()) + sum(_leaf_guards(child) for child in manager.get_child_managers())
+            + sum(_leaf_guards(part) for pair in entries for part in pair if part is not None))
 
 
 # torch 2.13's dynamo warns about its own doings while tracing (see test_torch_backend.py)
@@ -71,7 +77,7 @@ def test_a_compiled_ncap_step_is_one_graph_with_its_constants_inlined_and_a_boun
 
 MAX_FILTERED_GUARDS = 40
 """The NCAP step's leaf guards compiled by `module.compile()`, which leaves out those on the module's lowered
-program and on the code a step runs (`guard_filter`): 36 of 56 (39 of 424 when dynamo traced the program), the
+program and on the code a step runs (`guard_filter`): 33 of 53 (39 of 424 when dynamo traced the program), the
 rest on the inputs, the state, the parameters and the module's dtype and device."""
 
 

@@ -59,13 +59,13 @@ def traced_forward(module: CircuitModule, inputs: Any, state: Any,
     def fits(x: Any) -> bool:
         return isinstance(x, torch.Tensor) and x.dtype == where.dtype and x.device == where.device
 
-    inputs, state = _numpy_as_tensors(inputs), _numpy_as_tensors(state)
     flat = ready_inputs(inputs, ports, 1, fits)
     if flat is None:
-        flat = module._inputs(inputs, 1, module._traced[key][1])
+        flat = module._inputs(_numpy_as_tensors(inputs), 1, module._traced[key][1])
     batch = int(next(iter(flat.values())).shape[0]) if flat else batch_of(flat, state)
     if state is None or not ready_state(state, sizes, batch, fits):
-        state = module._state(state, batch, module._traced[key][1])
+        given = None if state is None else _numpy_as_tensors(state)  # none given: no call (nor its guard)
+        state = module._state(given, batch, module._traced[key][1])
     named = tuple(r.name for r in resolve(module.plan, record)) if record is not None else ()
     table = module.params._parameters
     values = traced_step(id(module), key, batch, named, *(table[k] for k in keys), *flat.values(),
@@ -76,8 +76,9 @@ def traced_forward(module: CircuitModule, inputs: Any, state: Any,
 
 
 def _numpy_as_tensors(value: Any) -> Any:
-    """numpy arrays (one, or the values of a dict) as tensors, the rest as it is: dynamo traces a numpy array
-    through torch but cannot read its dtype, which the module's conversion does (`torch.as_tensor` keeps it)."""
+    """numpy arrays (one, or the values of a dict) as tensors, the rest as it is, before the module's conversion:
+    dynamo traces a numpy array through torch but cannot read its dtype, which the conversion does
+    (`torch.as_tensor` keeps it).  Only there: the module's own tensors take the fast path, guarded as before."""
     if isinstance(value, np.ndarray):
         return torch.as_tensor(value)
     if isinstance(value, dict):
