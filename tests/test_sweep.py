@@ -146,13 +146,16 @@ def ray_instance() -> Iterator[None]:
     ray.shutdown()
 
 
+_POLL = 0.01  # seconds between the killer's looks for the worker
+
+
 class _Killer(threading.Thread):
     """Kills (SIGKILL) the worker of one run mid-run, whatever the machine's load.
 
     The run's marker (`running/<run_id>.pid`, which the worker writes first thing) is made a FIFO whose buffer is
     already full, so the worker blocks in that write; the killer finds it as the process holding the FIFO open,
-    removes the FIFO (a retry writes a plain marker) and kills it.  Gives up after `patience` seconds, releasing a
-    blocked writer (its write then fails), so a broken sweep fails the test instead of hanging it."""
+    removes the FIFO (a retry writes a plain marker) and kills it.  Gives up after about `patience` seconds of looks,
+    releasing a blocked writer (its write then fails), so a broken sweep fails the test instead of hanging it."""
 
     def __init__(self, folder: Path, run_id: str, patience: float = 120.0) -> None:
         super().__init__(daemon=True)
@@ -167,11 +170,12 @@ class _Killer(threading.Thread):
             pass
 
     def run(self) -> None:
-        deadline = time.monotonic() + self.patience
         holder = None
-        while holder is None and time.monotonic() < deadline:
+        for _ in range(round(self.patience / _POLL)):  # bounded by a count of looks, not by reading a clock
             holder = _holder(self.fifo)
-            time.sleep(0.01)
+            if holder is not None:
+                break
+            time.sleep(_POLL)
         self.fifo.unlink()
         if holder is not None:
             os.kill(holder, signal.SIGKILL)
