@@ -208,6 +208,12 @@ def test_unrolled_segments_matches_the_swimmer_layout() -> None:
     for i in range(5):
         assert at[f"seg[{i}].Bd"][1] > at[f"seg[{i}].Bv"][1]
     assert [at[f"seg[{i}].Bd"][0] for i in range(5)] == sorted(at[f"seg[{i}].Bd"][0] for i in range(5))
+    # a label names units as their nodes do, under their block's title; across blocks in full
+    assert [edge_label(a) for a in edges(source, '"seg[1].Md"', '"torque[1]"')] == ["Md - Mv"]
+    across = circuitdsl.draw(circuitdsl.loads(Path(SEGMENTS).read_text().replace(
+        "torque[i] = seg[i].bend", "torque[i] = seg[i].bend - seg[0].bend")), view="unrolled").source
+    assert [edge_label(a) for a in edges(across, '"seg[2].Md"', '"torque[2]"')] == [
+        "seg[2].Md - seg[2].Mv - (seg[0].Md - seg[0].Mv)"]
 
 
 def test_unrolled_fields_draw_one_unit_per_channel_and_operators_join_every_channel_pair() -> None:

@@ -243,8 +243,9 @@ class _UnrolledView:
                 yield int(k), self.names[source][s], self.names[owner][t]
 
     def _signals(self, expr: Expr, signal_units: np.ndarray) -> list[str] | None:
-        """Element k of `signal_units`'s signal written for its units (`clamp(-q[0], 0, 1)`); None where the
-        drawn edges say it all: a unit as is, a sum, a signal that mixes units."""
+        """Element k of `signal_units`'s signal written for its units (`clamp(-q[0], 0, 1)`), named as their nodes
+        are (`Md - Mv` under `seg[0]`) unless they lie in several blocks; None where the drawn edges say it all: a
+        unit as is, a sum, a signal that mixes units."""
         if _is_sum(expr, self.ir.shared) or mixes_units(expr, self.ir.shared):
             return None
 
@@ -256,7 +257,11 @@ class _UnrolledView:
         shape, slots = text.template(expr, leaf, self.ir.shared)
         parts = shape.split(text.HOLE)
         read = [self._fold(slot.name, self._units_read(slot.name, slot.select, signal_units)) for slot in slots]
-        return [_shortened(parts, [self.names[slot.name][units[k]] for slot, units in zip(slots, read)])
+        prefixes = {slot.name: self._segments(slot.name)[1] for slot in slots}
+        if len(set(prefixes.values()) - {""}) > 1:  # units of several blocks: each written in full
+            prefixes = dict.fromkeys(prefixes, "")
+        return [_shortened(parts, [self.names[slot.name][units[k]][len(prefixes[slot.name]):]
+                                   for slot, units in zip(slots, read)])
                 for k in range(len(signal_units))]
 
     def _reads(self, expr: Expr, signal_units: np.ndarray) -> list[tuple[str, np.ndarray, np.ndarray]]:
