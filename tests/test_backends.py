@@ -206,6 +206,10 @@ def test_a_copy_or_pickle_of_a_compiled_circuit_runs_as_the_original(backend_nam
         buffer.seek(0)
         loaded = torch.load(buffer, weights_only=False)
         np.testing.assert_array_equal(np.stack(steps(loaded, None, state, inputs[:, 3:])[0]), np.stack(mine))
+        original.compile(backend="eager")  # compiled in place, it pickles as torch's own modules do
+        with torch.no_grad():
+            np.testing.assert_array_equal(np.stack(steps(pickle.loads(pickle.dumps(original)), None, state,
+                                                         inputs[:, 3:])[0]), np.stack(mine))
 
 
 def test_missing_framework_names_the_extra(backend: str, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -479,8 +479,9 @@ class CircuitModule(nn.Module):
 
     def __getstate__(self) -> dict[str, Any]:
         """What a copy (`copy.deepcopy`, pickle, `torch.save(module)`) holds: the IR, plan, parameters and
-        settings; its programs (closures, not picklable) are lowered again for it."""
-        return {**self.__dict__, "_programs": {}, "_last": None, "_traced": {}, "_prepared": None}
+        settings; its programs (closures, not picklable) are lowered again for it.  (nn.Module's own leaves out
+        what `module.compile()` compiled.)"""
+        return {**super().__getstate__(), "_programs": {}, "_last": None, "_traced": {}, "_prepared": None}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """A copy is a live module too (LIVE_MODULES), with its program built as the constructor builds it."""
