@@ -204,7 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for warning in result.warnings:
         print(warning.render(), file=sys.stderr)
     if options.command == "run":
-        return _run(result.ir, options)
+        return _run(result.ir, options, limits)
     if options.command == "draw":
         return _draw(result.ir, options)
     if options.command == "export":
@@ -348,7 +348,7 @@ def _lsp(options: argparse.Namespace) -> int:
 _WITHOUT_CIRCUIT: dict[str, Callable[[argparse.Namespace], int]] = {"fmt": _fmt, "schema": _schema, "lsp": _lsp}
 
 
-def _run(ir: CircuitIR, options: argparse.Namespace) -> int:
+def _run(ir: CircuitIR, options: argparse.Namespace, limits: Limits) -> int:
     """Simulate, print one line per signal (range of values), and write the figure / arrays asked for."""
     from circuitdsl.simulate import SimulationInputError, read_input, simulate  # here: `check` runs nothing
 
@@ -356,7 +356,7 @@ def _run(ir: CircuitIR, options: argparse.Namespace) -> int:
         loop = _swim_loop(ir, options.seed) if options.env == "swim" else None
         record = [name.strip() for names in options.record for name in names.split(",") if name.strip()]
         traces = simulate(ir, options.steps, {k: read_input(v) for k, v in _args(options.input).items()},
-                          options.seed, loop, record, options.dtype)
+                          options.seed, loop, record, options.dtype, limits)
     except SimulationInputError as error:
         print(f"circuitdsl: {error}", file=sys.stderr)
         return 2

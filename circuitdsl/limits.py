@@ -43,6 +43,7 @@ class Limits:
     import_depth: int = 1_000  # length of the longest chain of imports
     data_rows: int = 10_000_000  # rows (edges) of one connectivity file
     pattern_length: int = 1_000  # characters of one `^pattern$` selection
+    trace_values: int = 500_000_000  # values one simulation records: steps x recorded units (2 GB in float32)
 
     @classmethod
     def parse(cls, items: list[str]) -> Limits:
@@ -73,4 +74,5 @@ CODE_OF: Final[dict[str, str]] = {
     "instances": "E704", "depth": "E704", "delay": "E705", "parameters": "E706", "private_weights": "E706",
     "grid_points": "E707", "modes": "E707", "smoothing": "E707", "string_length": "E708", "expression_size": "E708",
     "imports": "E709", "import_depth": "E709", "data_rows": "E710", "pattern_length": "E711",
+    "trace_values": "E712",
 }

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from circuitdsl.ir.model import Axis, CircuitIR, NeuronModel, Output, Ref
+from circuitdsl.limits import Limits
 from circuitdsl.progress import progress
 
 
@@ -81,10 +82,11 @@ Loop = Callable[[dict[str, np.ndarray] | None], dict[str, np.ndarray]]
 
 
 def simulate(ir: CircuitIR, steps: int, inputs: Mapping[str, float | np.ndarray] | None = None,
-             seed: int = 0, loop: Loop | None = None, record: Sequence[str] = (), dtype: str = "float32") -> Traces:
+             seed: int = 0, loop: Loop | None = None, record: Sequence[str] = (), dtype: str = "float32",
+             limits: Limits | None = None) -> Traces:
     """Run the circuit (torch backend, batch 1, parameters at their init drawn with `seed`) for `steps` steps,
     recording every input, population and output, and the names in `record` (`RS.v`, `h1.spk`; docs/engine.md),
-    in `dtype` (float32 or float64).
+    in `dtype` (float32 or float64).  What it would record is checked against `limits.trace_values` first.
 
     `loop`, when given, closes the loop through a world: called with the previous step's outputs (None at
     the first step), it returns inputs for this step (flat [units] arrays) that replace the given ones.
@@ -94,6 +96,7 @@ def simulate(ir: CircuitIR, steps: int, inputs: Mapping[str, float | np.ndarray]
     from circuitdsl import CircuitRuntimeError
     from circuitdsl import compile as compile_circuit  # the public entry point: only it reaches the backends
 
+    check_trace_size(ir, steps, record, limits or Limits())
     sequences = input_sequences(ir, inputs or {}, steps)
     module = compile_circuit(ir, backend="torch", seed=seed, dtype=dtype)
     names = [p.name for p in ir.populations] + [name for name in record if name not in {p.name for p in ir.populations}]
@@ -104,6 +107,18 @@ def simulate(ir: CircuitIR, steps: int, inputs: Mapping[str, float | np.ndarray]
     except CircuitRuntimeError as error:
         raise SimulationInputError(str(error)) from None
     return _traces(ir, recorded, list(record))
+
+
+def check_trace_size(ir: CircuitIR, steps: int, record: Sequence[str], limits: Limits) -> None:
+    """Refuse, before anything is allocated, a simulation whose traces would pass `limits.trace_values`: steps
+    times the units of every input, population and output, and of the population each recorded name belongs to
+    (a state with an axis of its own records more: a lower bound there).  It bounds the run's time too."""
+    shapes = [(p.name, p.shape) for p in ir.inputs] + [(p.name, p.shape) for p in ir.populations]
+    sizes = {name: math.prod(a.size for a in shape) for name, shape in shapes + [(o.name, o.shape) for o in ir.outputs]}
+    units = sum(sizes.values()) + sum(sizes.get(name.rsplit(".", 1)[0], 0) for name in record if name not in sizes)
+    if steps * units > limits.trace_values:
+        raise SimulationInputError(f"error[E712]: {steps} steps of {units} recorded units are {steps * units} values, "
+                                   f"{limits.over('trace_values')}; {limits.hint('trace_values')}")
 
 
 def _rollout(ir: CircuitIR, module: object, sequences: dict[str, np.ndarray], steps: int,

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 import circuitdsl
 from circuitdsl.cli import main
 from circuitdsl.ir.validate import InvalidIR
+from circuitdsl.simulate import SimulationInputError, simulate
 
 FILE = "bomb.circuit"
 MiB = 2**20
@@ -320,6 +321,21 @@ def test_run_options(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: py
     else:
         assert main(["run", str(swimmer), "--steps", "2", *extra]) == 2
     assert needle in capsys.readouterr().err
+
+
+def test_a_run_that_would_record_too_much_is_refused_before_it_starts(capsys: pytest.CaptureFixture[str]) -> None:
+    """`--steps 10**10` for a 22-unit circuit would record 2.2e11 values (880 GB, and hours): refused by the limit
+    trace_values, counted before anything is compiled or allocated; raised, the same run goes ahead."""
+    touch = str(Path(__file__).resolve().parent.parent / "models" / "celegans_touch.circuit")
+    assert main(["run", touch, "--steps", str(10**10)]) == 2
+    assert ("error[E712]: 10000000000 steps of 22 recorded units are 220000000000 values, over the limit "
+            "trace_values = 500000000; if that is really meant, raise it: --limit trace_values=N") in capsys.readouterr().err
+    assert main(["run", touch, "--steps", "5", "--limit", "trace_values=100"]) == 2  # 110 values: over
+    assert "over the limit trace_values = 100" in capsys.readouterr().err
+    assert main(["run", touch, "--steps", "5", "--limit", "trace_values=110"]) == 0  # exactly the limit: runs
+    swimmer = circuitdsl.load(Path(touch).parent / "ncap_swimmer.circuit")  # recorded states count too
+    with pytest.raises(SimulationInputError, match="100 steps of 32 recorded units"):  # 31 and the clock
+        simulate(swimmer, 100, record=["osc_d.t"], limits=circuitdsl.Limits(trace_values=3100))
 
 
 # ---- item 7: what check passed and the runtime refused --------------------------------------------------
