@@ -96,7 +96,7 @@ def simulate(ir: CircuitIR, steps: int, inputs: Mapping[str, float | np.ndarray]
     from circuitdsl import CircuitRuntimeError
     from circuitdsl import compile as compile_circuit  # the public entry point: only it reaches the backends
 
-    check_trace_size(ir, steps, record, limits or Limits())
+    _check_trace_size(ir, steps, record, limits or Limits())
     sequences = input_sequences(ir, inputs or {}, steps)
     module = compile_circuit(ir, backend="torch", seed=seed, dtype=dtype)
     names = [p.name for p in ir.populations] + [name for name in record if name not in {p.name for p in ir.populations}]
@@ -109,12 +109,13 @@ def simulate(ir: CircuitIR, steps: int, inputs: Mapping[str, float | np.ndarray]
     return _traces(ir, recorded, list(record))
 
 
-def check_trace_size(ir: CircuitIR, steps: int, record: Sequence[str], limits: Limits) -> None:
+def _check_trace_size(ir: CircuitIR, steps: int, record: Sequence[str], limits: Limits) -> None:
     """Refuse, before anything is allocated, a simulation whose traces would pass `limits.trace_values`: steps
     times the units of every input, population and output, and of the population each recorded name belongs to
     (a state with an axis of its own records more: a lower bound there).  It bounds the run's time too."""
-    shapes = [(p.name, p.shape) for p in ir.inputs] + [(p.name, p.shape) for p in ir.populations]
-    sizes = {name: math.prod(a.size for a in shape) for name, shape in shapes + [(o.name, o.shape) for o in ir.outputs]}
+    signals = [(p.name, p.shape) for p in ir.inputs] + [(p.name, p.shape) for p in ir.populations]
+    signals += [(o.name, o.shape) for o in ir.outputs]
+    sizes = {name: math.prod(a.size for a in shape) for name, shape in signals}
     units = sum(sizes.values()) + sum(sizes.get(name.rsplit(".", 1)[0], 0) for name in record if name not in sizes)
     if steps * units > limits.trace_values:
         raise SimulationInputError(f"error[E712]: {steps} steps of {units} recorded units are {steps * units} values, "
